@@ -1,0 +1,249 @@
+//! Text analysis shared by indexing and querying: one analyzer for mixed Chinese/English text.
+//!
+//! Runs of CJK characters are segmented with jieba (search mode: whole words plus their
+//! dictionary sub-words); runs of other letters and digits become words that are lowercased and
+//! English-stemmed. Token offsets are byte offsets into the original text and always fall on
+//! UTF-8 character boundaries, so snippets can slice the text safely.
+
+use std::sync::{Arc, OnceLock};
+
+use jieba_rs::{Jieba, TokenizeMode};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RawTokenizer, RemoveLongFilter, Stemmer, TextAnalyzer, Token,
+    TokenStream, Tokenizer,
+};
+
+/// Name of the mixed CJK + English analyzer in the index's tokenizer manager.
+pub const MIXED: &str = "mixed";
+/// Name of the keyword analyzer (whole value, lowercased).
+pub const KEYWORD: &str = "keyword";
+/// Tokens longer than this many bytes are dropped (base64 blobs, URLs glued together).
+pub const MAX_TOKEN_BYTES: usize = 60;
+
+fn jieba() -> Arc<Jieba> {
+    static JIEBA: OnceLock<Arc<Jieba>> = OnceLock::new();
+    JIEBA.get_or_init(|| Arc::new(Jieba::new())).clone()
+}
+
+/// True for characters that jieba should segment (Han ideographs, kana, CJK punctuation excluded).
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3400..=0x4DBF      // CJK Unified Ideographs Extension A
+        | 0x4E00..=0x9FFF    // CJK Unified Ideographs
+        | 0xF900..=0xFAFF    // CJK Compatibility Ideographs
+        | 0x3040..=0x30FF    // Hiragana, Katakana
+        | 0x20000..=0x2EBEF  // Extensions B..F
+    )
+}
+
+/// Splits mixed text into raw word tokens (before lowercasing and stemming).
+#[derive(Clone)]
+pub struct MixedTokenizer {
+    jieba: Arc<Jieba>,
+    tokens: Vec<Token>,
+}
+
+impl Default for MixedTokenizer {
+    fn default() -> Self {
+        MixedTokenizer {
+            jieba: jieba(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Class {
+    Cjk,
+    Word,
+    Other,
+}
+
+fn class(c: char) -> Class {
+    if is_cjk(c) {
+        Class::Cjk
+    } else if c.is_alphanumeric() {
+        Class::Word
+    } else {
+        Class::Other
+    }
+}
+
+impl MixedTokenizer {
+    fn push(&mut self, from: usize, to: usize, text: &str) {
+        let position = self.tokens.len();
+        self.tokens.push(Token {
+            offset_from: from,
+            offset_to: to,
+            position,
+            text: text.to_string(),
+            position_length: 1,
+        });
+    }
+
+    fn segment(&mut self, text: &str) {
+        self.tokens.clear();
+        let mut run_start = 0;
+        let mut run_class = Class::Other;
+        for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+            let cl = class(c);
+            if cl != run_class {
+                self.flush(text, run_start, i, run_class);
+                run_start = i;
+                run_class = cl;
+            }
+        }
+    }
+
+    fn flush(&mut self, text: &str, from: usize, to: usize, cl: Class) {
+        let run = &text[from..to];
+        match cl {
+            Class::Other => {}
+            Class::Word => self.push(from, to, run),
+            Class::Cjk => {
+                let jieba = Arc::clone(&self.jieba);
+                for t in jieba.tokenize(run, TokenizeMode::Search, true) {
+                    // `t.word` is a slice of `run`: its pointer gives the byte offset.
+                    let start = t.word.as_ptr() as usize - run.as_ptr() as usize;
+                    let end = start + t.word.len();
+                    self.push(from + start, from + end, t.word);
+                }
+            }
+        }
+    }
+}
+
+/// Token stream over a pre-computed token list.
+pub struct VecTokenStream<'a> {
+    tokens: &'a mut Vec<Token>,
+    index: usize,
+}
+
+impl TokenStream for VecTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        if self.index < self.tokens.len() {
+            self.index += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.tokens[self.index - 1]
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.index - 1]
+    }
+}
+
+impl Tokenizer for MixedTokenizer {
+    type TokenStream<'a> = VecTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream<'a> {
+        self.segment(text);
+        VecTokenStream {
+            tokens: &mut self.tokens,
+            index: 0,
+        }
+    }
+}
+
+/// The analyzer for titles, abstracts and authors (index and query side alike).
+pub fn mixed_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(MixedTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+        .filter(LowerCaser)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// The analyzer for ids, categories and sources: the whole value as one lowercased token.
+pub fn keyword_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(RawTokenizer::default())
+        .filter(LowerCaser)
+        .build()
+}
+
+/// Registers this module's analyzers on an index.
+pub fn register(index: &tantivy::Index) {
+    let manager = index.tokenizers();
+    manager.register(MIXED, mixed_analyzer());
+    manager.register(KEYWORD, keyword_analyzer());
+}
+
+/// Analyzes `text` into its terms (for tests, snippets and diagnostics).
+pub fn terms(text: &str) -> Vec<String> {
+    let mut analyzer = mixed_analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offsets(text: &str) -> Vec<(String, usize, usize)> {
+        let mut analyzer = mixed_analyzer();
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            out.push((t.text.clone(), t.offset_from, t.offset_to));
+        }
+        out
+    }
+
+    #[test]
+    fn english_is_lowercased_and_stemmed() {
+        assert_eq!(terms("Running Networks, GPT-4!"), vec!["run", "network", "gpt", "4"]);
+    }
+
+    #[test]
+    fn chinese_is_segmented_with_search_mode() {
+        let t = terms("基于深度学习的图像识别");
+        assert!(t.contains(&"深度".to_string()), "{t:?}");
+        assert!(t.contains(&"学习".to_string()), "{t:?}");
+        assert!(t.contains(&"图像".to_string()), "{t:?}");
+        assert!(t.contains(&"识别".to_string()), "{t:?}");
+    }
+
+    #[test]
+    fn mixed_text_offsets_are_char_boundaries() {
+        let text = "使用Transformer模型进行机器翻译 with BERT，效果很好。";
+        for (term, from, to) in offsets(text) {
+            assert!(text.is_char_boundary(from) && text.is_char_boundary(to));
+            let slice = &text[from..to];
+            assert!(!slice.is_empty());
+            if slice.is_ascii() {
+                assert!(slice.to_lowercase().starts_with(&term[..1]), "{term} vs {slice}");
+            }
+        }
+        let t = terms(text);
+        assert!(t.contains(&"transform".to_string()), "{t:?}");
+        assert!(t.contains(&"机器".to_string()), "{t:?}");
+        assert!(t.contains(&"bert".to_string()), "{t:?}");
+    }
+
+    #[test]
+    fn odd_input_never_panics() {
+        for s in ["", " ", "。。。", "😀😀 a", "ＡＢＣ１２３", "a\u{0301}", "\u{10FFFF}", "𠀀𠀁"] {
+            let _ = offsets(s);
+        }
+        assert_eq!(terms("ＡＢＣ"), vec!["ａｂｃ"]);
+    }
+
+    #[test]
+    fn keyword_lowercases_whole_value() {
+        let mut a = keyword_analyzer();
+        let mut s = a.token_stream("cs.CL");
+        assert!(s.advance());
+        assert_eq!(s.token().text, "cs.cl");
+        assert!(!s.advance());
+    }
+}

@@ -1,0 +1,81 @@
+//! `academichub eval`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use academichub::eval::{default_index_dir, run_eval, Dataset, EvalOptions, Mode};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// BEIR-layout dataset directory (corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Which qrels split to evaluate.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Retrieval mode.
+    #[arg(long, default_value = "bm25", value_parser = ["bm25"])]
+    mode: String,
+    /// Ranking depth per query (and run file depth).
+    #[arg(short = 'k', long = "k", default_value_t = 100)]
+    k: usize,
+    /// Write a TREC run file here.
+    #[arg(long)]
+    run_file: Option<PathBuf>,
+    /// Index directory for the dataset (default: index-data/eval/<parent>-<dataset>; reused when present).
+    #[arg(long)]
+    index: Option<PathBuf>,
+    /// Delete and rebuild the dataset's index first.
+    #[arg(long)]
+    rebuild: bool,
+    /// Queries file (default: queries.jsonl, or queries_<x>.jsonl for split test_<x>).
+    #[arg(long)]
+    queries: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.k == 0 || a.k > academichub::query::MAX_K {
+        anyhow::bail!("-k must be between 1 and {}", academichub::query::MAX_K);
+    }
+    let mode: Mode = a.mode.parse().map_err(anyhow::Error::msg)?;
+    let dataset = Dataset::load(&a.dataset, &a.split, a.queries.as_deref())?;
+    let index_dir = a
+        .index
+        .unwrap_or_else(|| default_index_dir(std::path::Path::new("index-data"), &a.dataset));
+    if a.rebuild && index_dir.exists() {
+        std::fs::remove_dir_all(&index_dir)?;
+    }
+    let opts = EvalOptions {
+        split: a.split,
+        mode,
+        k: a.k,
+        run_file: a.run_file,
+        index_dir,
+        queries: a.queries,
+        progress: !a.json,
+    };
+    let r = run_eval(&dataset, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("dataset    {} (split {}, {} queries, {} documents)", r.dataset, r.split, r.queries, r.documents);
+        println!("mode       {:?}", r.mode);
+        println!("nDCG@10    {:.4}", r.metrics.ndcg_10);
+        println!("Recall@100 {:.4}", r.metrics.recall_100);
+        println!("MRR@10     {:.4}", r.metrics.mrr_10);
+        println!("MAP@100    {:.4}", r.metrics.map_100);
+        println!(
+            "time       {:.2}s searching ({:.1} ms/query){}",
+            r.search_seconds,
+            r.search_seconds * 1000.0 / r.queries.max(1) as f64,
+            if r.index_seconds > 0.0 { format!(", {:.1}s indexing", r.index_seconds) } else { String::new() }
+        );
+        if let Some(p) = &opts.run_file {
+            println!("run file   {}", p.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,62 @@
+//! `academichub import`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use academichub::import::{import_file, Format, ImportOptions};
+use academichub::PaperIndex;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Input format: beir (corpus.jsonl) or arxiv-jsonl (arXiv metadata, one JSON object a line).
+    #[arg(long, value_parser = ["beir", "arxiv-jsonl"])]
+    format: String,
+    /// The file to import (gzip is detected automatically).
+    path: PathBuf,
+    /// Index directory (created when missing).
+    #[arg(long, env = "ACADEMICHUB_INDEX", default_value_os_t = super::default_index())]
+    index: PathBuf,
+    /// `source` value given to BEIR records.
+    #[arg(long, default_value = "beir")]
+    source: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let format: Format = a.format.parse().map_err(anyhow::Error::msg)?;
+    let index = PaperIndex::open_or_create(&a.index)?;
+    let mut opts = ImportOptions::new(format);
+    opts.beir_source = a.source;
+    let started = std::time::Instant::now();
+    let report = import_file(&index, &a.path, &opts)
+        .with_context(|| format!("importing {}", a.path.display()))?;
+    let secs = started.elapsed().as_secs_f64();
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["seconds"] = serde_json::json!(secs);
+        v["index"] = serde_json::json!(a.index.display().to_string());
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for e in &report.errors {
+            eprintln!("skipped: {e}");
+        }
+        if report.skipped as usize > report.errors.len() {
+            eprintln!("... and {} more skipped records", report.skipped as usize - report.errors.len());
+        }
+        println!(
+            "imported {} papers from {} ({} records, {} skipped) in {:.1}s ({:.0} docs/s); the index at {} now holds {} papers",
+            report.imported,
+            a.path.display(),
+            report.records,
+            report.skipped,
+            secs,
+            report.imported as f64 / secs.max(1e-9),
+            a.index.display(),
+            report.total_papers
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,100 @@
+//! `academichub search`
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use academichub::paper::format_date;
+use academichub::query::{Filters, SearchRequest, DEFAULT_K};
+use academichub::{PaperIndex, QueryEngine};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Query: words, "quoted phrases", +must, -exclude, field:term (title, abstract, authors,
+    /// categories, source, id, doi).
+    query: String,
+    /// Index directory.
+    #[arg(long, env = "ACADEMICHUB_INDEX", default_value_os_t = super::default_index())]
+    index: PathBuf,
+    /// Number of results.
+    #[arg(short = 'k', long = "k", default_value_t = DEFAULT_K)]
+    k: usize,
+    /// Skip this many results (pagination).
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// Only papers in this category (repeatable; any of them matches).
+    #[arg(long = "category")]
+    categories: Vec<String>,
+    /// Only papers from this source (repeatable).
+    #[arg(long = "source")]
+    sources: Vec<String>,
+    /// Published on or after this date (YYYY-MM-DD).
+    #[arg(long, value_parser = super::parse_date_arg)]
+    from: Option<time::Date>,
+    /// Published on or before this date (YYYY-MM-DD).
+    #[arg(long, value_parser = super::parse_date_arg)]
+    to: Option<time::Date>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let index = PaperIndex::open(&a.index)?;
+    let engine = QueryEngine::new(&index);
+    let req = SearchRequest {
+        query: a.query.clone(),
+        k: a.k,
+        offset: a.offset,
+        filters: Filters {
+            categories: a.categories,
+            sources: a.sources,
+            from: a.from,
+            to: a.to,
+        },
+        snippets: true,
+    };
+    let started = std::time::Instant::now();
+    let res = engine.search(&req)?;
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if a.json {
+        let mut v = serde_json::to_value(&res)?;
+        v["query"] = serde_json::json!(a.query);
+        v["took_ms"] = serde_json::json!(took_ms);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for w in &res.warnings {
+        eprintln!("warning: {w}");
+    }
+    let color = std::io::stdout().is_terminal();
+    let (open, close) = if color { ("\x1b[1;33m", "\x1b[0m") } else { ("[", "]") };
+    if res.hits.is_empty() {
+        println!("no results ({} matching papers, {took_ms:.1} ms)", res.total);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} matching papers; showing {}-{} ({took_ms:.1} ms)\n",
+        res.total,
+        a.offset + 1,
+        a.offset + res.hits.len()
+    );
+    for h in &res.hits {
+        let p = &h.paper;
+        println!(
+            "{:>3}. {}  [{}]  score {:.3}",
+            h.rank,
+            h.title_snippet.render(open, close, str::to_string),
+            p.id,
+            h.score
+        );
+        println!(
+            "     {} · {} · {}",
+            p.published.map(format_date).unwrap_or_else(|| "no date".into()),
+            if p.categories.is_empty() { p.source.clone() } else { p.categories.join(" ") },
+            p.authors.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        );
+        println!("     {}\n", h.abstract_snippet.render(open, close, str::to_string));
+    }
+    Ok(ExitCode::SUCCESS)
+}

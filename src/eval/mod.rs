@@ -1,0 +1,344 @@
+//! The relevance benchmark runner: BEIR-layout datasets, TREC run files, trec_eval metrics.
+//!
+//! Sits beside the query layer and never on the request path. A dataset directory holds
+//! `corpus.jsonl[.gz]`, `queries.jsonl` and `qrels/<split>.tsv`.
+
+pub mod metrics;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EvalError, ImportError};
+use crate::import::{import_file, open_maybe_gz, Format, ImportOptions};
+use crate::index::PaperIndex;
+use crate::query::{Filters, QueryEngine};
+use metrics::{evaluate_query, mean, Judgements, QueryMetrics};
+
+/// Retrieval modes `eval` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Bm25,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "bm25" => Ok(Mode::Bm25),
+            other => Err(format!("unknown mode {other:?} (available: bm25)")),
+        }
+    }
+}
+
+/// A loaded BEIR dataset (queries and judgements of one split; the corpus stays on disk).
+pub struct Dataset {
+    pub dir: PathBuf,
+    pub name: String,
+    pub corpus: PathBuf,
+    /// Judged queries, in file order: (query id, text).
+    pub queries: Vec<(String, String)>,
+    pub qrels: HashMap<String, Judgements>,
+}
+
+#[derive(Deserialize)]
+struct QueryLine {
+    #[serde(rename = "_id")]
+    id: serde_json::Value,
+    text: String,
+}
+
+fn id_string(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Dataset {
+    /// Loads `dir` for `split`. `queries` overrides the queries file; by default it is
+    /// `queries.jsonl`, or `queries_<suffix>.jsonl` for a split named `test_<suffix>` when that
+    /// file exists (CSL's `test_keywords`).
+    pub fn load(dir: &Path, split: &str, queries: Option<&Path>) -> Result<Self, EvalError> {
+        let ds_err = |reason: String| EvalError::Dataset {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        if !dir.is_dir() {
+            return Err(ds_err("not a directory (expected a BEIR dataset folder)".into()));
+        }
+        let corpus = ["corpus.jsonl", "corpus.jsonl.gz"]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.exists())
+            .ok_or_else(|| ds_err("no corpus.jsonl or corpus.jsonl.gz".into()))?;
+        let qrels_path = dir.join("qrels").join(format!("{split}.tsv"));
+        if !qrels_path.exists() {
+            return Err(ds_err(format!("no qrels for split {split:?} ({} is missing)", qrels_path.display())));
+        }
+        let queries_path = match queries {
+            Some(p) => p.to_path_buf(),
+            None => split
+                .split_once('_')
+                .map(|(_, suffix)| dir.join(format!("queries_{suffix}.jsonl")))
+                .filter(|p| p.exists())
+                .unwrap_or_else(|| dir.join("queries.jsonl")),
+        };
+        let qrels = load_qrels(&qrels_path)?;
+        let all_queries = load_queries(&queries_path)?;
+        let mut queries: Vec<(String, String)> = all_queries
+            .into_iter()
+            .filter(|(id, _)| qrels.get(id).is_some_and(|j| j.values().any(|&r| r >= 1)))
+            .collect();
+        queries.dedup_by(|a, b| a.0 == b.0);
+        if queries.is_empty() {
+            return Err(ds_err(format!(
+                "no query in {} has a relevant document in {}",
+                queries_path.display(),
+                qrels_path.display()
+            )));
+        }
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dataset".into());
+        Ok(Dataset {
+            dir: dir.to_path_buf(),
+            name,
+            corpus,
+            queries,
+            qrels,
+        })
+    }
+}
+
+/// Reads `queries.jsonl` (`{"_id", "text"}` per line).
+pub fn load_queries(path: &Path) -> Result<Vec<(String, String)>, EvalError> {
+    let reader = open_maybe_gz(path, indicatif::ProgressBar::hidden()).map_err(|e| match e {
+        ImportError::Open { path, source } => EvalError::Dataset {
+            path,
+            reason: source.to_string(),
+        },
+        other => EvalError::Import(other),
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| EvalError::Parse {
+            path: path.to_path_buf(),
+            line: i as u64 + 1,
+            reason: e.to_string(),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let q: QueryLine = serde_json::from_str(&line).map_err(|e| EvalError::Parse {
+            path: path.to_path_buf(),
+            line: i as u64 + 1,
+            reason: format!("invalid query line: {e}"),
+        })?;
+        let id = id_string(&q.id).ok_or_else(|| EvalError::Parse {
+            path: path.to_path_buf(),
+            line: i as u64 + 1,
+            reason: "\"_id\" must be a string or number".into(),
+        })?;
+        out.push((id, q.text));
+    }
+    Ok(out)
+}
+
+/// Reads a qrels TSV (`query-id<TAB>corpus-id<TAB>score`, optional header line).
+pub fn load_qrels(path: &Path) -> Result<HashMap<String, Judgements>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EvalError::Dataset {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut out: HashMap<String, Judgements> = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
+        if line.trim().is_empty() || (i == 0 && cols.first() == Some(&"query-id")) {
+            continue;
+        }
+        // Also accept TREC's four-column form: qid 0 docid rel.
+        let (q, d, r) = match cols.as_slice() {
+            [q, d, r] => (*q, *d, *r),
+            [q, _, d, r] => (*q, *d, *r),
+            _ => {
+                return Err(EvalError::Parse {
+                    path: path.to_path_buf(),
+                    line: i as u64 + 1,
+                    reason: format!("expected 3 tab-separated columns, got {:?}", line),
+                })
+            }
+        };
+        let r: i32 = r.parse().map_err(|_| EvalError::Parse {
+            path: path.to_path_buf(),
+            line: i as u64 + 1,
+            reason: format!("relevance {r:?} is not an integer"),
+        })?;
+        out.entry(q.to_string()).or_default().insert(d.to_string(), r);
+    }
+    Ok(out)
+}
+
+/// Options for [`run_eval`].
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub split: String,
+    pub mode: Mode,
+    /// Depth of each ranking (also the run file's depth).
+    pub k: usize,
+    pub run_file: Option<PathBuf>,
+    /// Index directory for the dataset's corpus (built when missing or empty).
+    pub index_dir: PathBuf,
+    /// Override of the queries file.
+    pub queries: Option<PathBuf>,
+    pub progress: bool,
+}
+
+/// The result of an evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub dataset: String,
+    pub split: String,
+    pub mode: Mode,
+    #[serde(flatten)]
+    pub metrics: QueryMetrics,
+    pub queries: usize,
+    pub documents: u64,
+    pub index_dir: String,
+    /// Wall time of the query loop, in seconds.
+    pub search_seconds: f64,
+    /// Wall time spent building the index (0 when reused).
+    pub index_seconds: f64,
+}
+
+/// Default index directory for a dataset: `<root>/eval/<dataset name>`.
+pub fn default_index_dir(root: &Path, dataset_dir: &Path) -> PathBuf {
+    let name = dataset_dir
+        .canonicalize()
+        .unwrap_or_else(|_| dataset_dir.to_path_buf())
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("-");
+    root.join("eval").join(name)
+}
+
+/// Builds (or reuses) the dataset's index, runs every judged query and scores the run.
+pub fn run_eval(dataset: &Dataset, opts: &EvalOptions) -> Result<EvalReport, EvalError> {
+    let index = PaperIndex::open_or_create(&opts.index_dir)?;
+    let mut index_seconds = 0.0;
+    if index.num_papers() == 0 {
+        let t = std::time::Instant::now();
+        let mut io = ImportOptions::new(Format::Beir);
+        io.beir_source = dataset.name.clone();
+        io.progress = opts.progress;
+        import_file(&index, &dataset.corpus, &io)?;
+        index_seconds = t.elapsed().as_secs_f64();
+    }
+    let engine = QueryEngine::new(&index);
+    let t = std::time::Instant::now();
+    let mut runs: Vec<(String, Vec<(String, f64)>)> = Vec::with_capacity(dataset.queries.len());
+    let bar = if opts.progress {
+        indicatif::ProgressBar::new(dataset.queries.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    for (qid, text) in &dataset.queries {
+        let hits = match opts.mode {
+            Mode::Bm25 => engine.search_plain_ids(text, opts.k, &Filters::default())?,
+        };
+        runs.push((
+            qid.clone(),
+            hits.into_iter()
+                .map(|(id, s)| (id.as_str().to_string(), f64::from(s)))
+                .collect(),
+        ));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let search_seconds = t.elapsed().as_secs_f64();
+    if let Some(path) = &opts.run_file {
+        write_run_file(path, &runs, "academichub")?;
+    }
+    let per_query: Vec<QueryMetrics> = runs
+        .iter()
+        .map(|(qid, run)| evaluate_query(run, &dataset.qrels[qid]))
+        .collect();
+    Ok(EvalReport {
+        dataset: dataset.dir.display().to_string(),
+        split: opts.split.clone(),
+        mode: opts.mode,
+        metrics: mean(&per_query),
+        queries: per_query.len(),
+        documents: index.num_papers(),
+        index_dir: opts.index_dir.display().to_string(),
+        search_seconds,
+        index_seconds,
+    })
+}
+
+/// Writes a TREC run file: `qid Q0 docid rank score tag`, in trec_eval order.
+pub fn write_run_file(path: &Path, runs: &[(String, Vec<(String, f64)>)], tag: &str) -> Result<(), EvalError> {
+    let werr = |source| EvalError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(werr)?;
+    }
+    let file = std::fs::File::create(path).map_err(werr)?;
+    let mut w = BufWriter::new(file);
+    for (qid, run) in runs {
+        let mut ranked = run.clone();
+        metrics::trec_order(&mut ranked);
+        for (rank, (doc, score)) in ranked.iter().enumerate() {
+            writeln!(w, "{qid} Q0 {doc} {} {score:.6} {tag}", rank + 1).map_err(werr)?;
+        }
+    }
+    w.flush().map_err(werr)?;
+    Ok(())
+}
+
+/// Reads a TREC run file into per-query `(doc, score)` lists (query order preserved).
+pub fn read_run_file(path: &Path) -> Result<Vec<(String, Vec<(String, f64)>)>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EvalError::Dataset {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut out: Vec<(String, Vec<(String, f64)>)> = Vec::new();
+    let mut pos: HashMap<String, usize> = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.is_empty() {
+            continue;
+        }
+        let [qid, _, doc, _, score, ..] = cols.as_slice() else {
+            return Err(EvalError::Parse {
+                path: path.to_path_buf(),
+                line: i as u64 + 1,
+                reason: "expected `qid Q0 docid rank score tag`".into(),
+            });
+        };
+        let score: f64 = score.parse().map_err(|_| EvalError::Parse {
+            path: path.to_path_buf(),
+            line: i as u64 + 1,
+            reason: format!("score {score:?} is not a number"),
+        })?;
+        let at = *pos.entry(qid.to_string()).or_insert_with(|| {
+            out.push((qid.to_string(), Vec::new()));
+            out.len() - 1
+        });
+        out[at].1.push((doc.to_string(), score));
+    }
+    Ok(out)
+}

@@ -1,0 +1,356 @@
+//! The on-disk paper index: creating and opening it, checking its schema version, upserting
+//! papers by their own id, and turning stored documents back into [`Paper`]s.
+//!
+//! Rules from tantivy that this module enforces: one `IndexWriter` at a time (a second writer
+//! gets [`IndexError::Locked`]), one `IndexReader` per opened index, and documents are joined on
+//! our `id` field, never on tantivy's `DocAddress`, which changes when segments merge.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tantivy::directory::MmapDirectory;
+use tantivy::schema::{OwnedValue, Value};
+use tantivy::{
+    DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term,
+};
+use time::Date;
+
+use crate::analysis;
+use crate::error::IndexError;
+use crate::paper::{Paper, PaperId};
+use crate::schema::{Fields, SchemaDef};
+
+/// File (inside the index directory) recording which schema built the index.
+pub const META_FILE: &str = "academichub.json";
+/// Memory budget of the index writer, split over its threads.
+pub const WRITER_MEMORY_BYTES: usize = 256 * 1024 * 1024;
+/// Default index location, relative to the working directory.
+pub const DEFAULT_INDEX_DIR: &str = "index-data/papers";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexMeta {
+    schema_version: u32,
+    created_by: String,
+}
+
+/// An opened paper index with its single reader.
+pub struct PaperIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    dir: PathBuf,
+    schema_version: u32,
+}
+
+fn io_err(dir: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
+    move |source| IndexError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    }
+}
+
+impl PaperIndex {
+    /// Opens the index at `dir`, creating it (and the directory) when absent.
+    pub fn open_or_create(dir: &Path) -> Result<Self, IndexError> {
+        if dir.join("meta.json").exists() {
+            return Self::open(dir);
+        }
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let def = SchemaDef::builtin();
+        let mmap = MmapDirectory::open(dir).map_err(|e| IndexError::Io {
+            dir: dir.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let index = Index::create(mmap, def.to_tantivy(), Default::default())?;
+        let meta = IndexMeta {
+            schema_version: def.version,
+            created_by: format!("academichub {}", env!("CARGO_PKG_VERSION")),
+        };
+        let json = serde_json::to_vec_pretty(&meta).map_err(|e| IndexError::Io {
+            dir: dir.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(dir.join(META_FILE), json).map_err(io_err(dir))?;
+        Self::from_index(index, dir, def.version)
+    }
+
+    /// Opens an existing index; fails with [`IndexError::Missing`] or
+    /// [`IndexError::SchemaMismatch`] (with the fix in the message).
+    pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        if !dir.join("meta.json").exists() {
+            return Err(IndexError::Missing {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let def = SchemaDef::builtin();
+        let found = match std::fs::read(dir.join(META_FILE)) {
+            Ok(bytes) => match serde_json::from_slice::<IndexMeta>(&bytes) {
+                Ok(m) => Some(m.schema_version),
+                Err(_) => None,
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err(dir)(e)),
+        };
+        let mismatch = |found: String| IndexError::SchemaMismatch {
+            dir: dir.to_path_buf(),
+            found,
+            expected: def.version,
+        };
+        match found {
+            Some(v) if v == def.version => {}
+            Some(v) => return Err(mismatch(v.to_string())),
+            None => return Err(mismatch("unknown (no readable academichub.json)".into())),
+        }
+        let index = Index::open_in_dir(dir)?;
+        if index.schema() != def.to_tantivy() {
+            return Err(mismatch(format!(
+                "{} with different fields",
+                found.unwrap_or_default()
+            )));
+        }
+        Self::from_index(index, dir, def.version)
+    }
+
+    fn from_index(index: Index, dir: &Path, schema_version: u32) -> Result<Self, IndexError> {
+        analysis::register(&index);
+        let fields = Fields::resolve(&index.schema())?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(PaperIndex {
+            index,
+            reader,
+            fields,
+            dir: dir.to_path_buf(),
+            schema_version,
+        })
+    }
+
+    /// The tantivy index (for the query layer and benches).
+    pub fn tantivy(&self) -> &Index {
+        &self.index
+    }
+
+    /// The process-wide reader.
+    pub fn reader(&self) -> &IndexReader {
+        &self.reader
+    }
+
+    /// Resolved schema fields.
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// The index directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The schema version recorded in the index.
+    pub fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+
+    /// Number of live papers as of the last reload.
+    pub fn num_papers(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Makes the latest commit visible to new searchers.
+    pub fn reload(&self) -> Result<(), IndexError> {
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Total size of the index files on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64, IndexError> {
+        let mut total = 0;
+        for entry in std::fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
+            let entry = entry.map_err(io_err(&self.dir))?;
+            let meta = entry.metadata().map_err(io_err(&self.dir))?;
+            if meta.is_file() {
+                total += meta.len();
+            }
+        }
+        Ok(total)
+    }
+
+    /// Opens the single writer. Fails with [`IndexError::Locked`] if another one is open.
+    pub fn writer(&self) -> Result<PaperWriter, IndexError> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get().clamp(1, 4))
+            .unwrap_or(1);
+        let writer = self
+            .index
+            .writer_with_num_threads(threads, WRITER_MEMORY_BYTES)
+            .map_err(|e| match e {
+                tantivy::TantivyError::LockFailure(..) => IndexError::Locked {
+                    dir: self.dir.clone(),
+                },
+                other => IndexError::Tantivy(other),
+            })?;
+        Ok(PaperWriter {
+            writer,
+            fields: self.fields,
+        })
+    }
+
+    /// The term that identifies a paper (ids match case-insensitively).
+    pub fn id_term(&self, id: &PaperId) -> Term {
+        id_term(&self.fields, id)
+    }
+
+    /// Looks a paper up by id.
+    pub fn get(&self, id: &PaperId) -> Result<Option<Paper>, IndexError> {
+        let searcher = self.reader.searcher();
+        let query = tantivy::query::TermQuery::new(
+            self.id_term(id),
+            tantivy::schema::IndexRecordOption::Basic,
+        );
+        let top = searcher.search(&query, &tantivy::collector::TopDocs::with_limit(1))?;
+        match top.first() {
+            Some((_, addr)) => {
+                let doc: TantivyDocument = searcher.doc(*addr)?;
+                Ok(Some(doc_to_paper(&self.fields, &doc)?))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+fn id_term(fields: &Fields, id: &PaperId) -> Term {
+    Term::from_field_text(fields.id, &id.as_str().to_lowercase())
+}
+
+/// The index's single writer: upserts papers by id; nothing is visible until [`commit`].
+///
+/// Dropping it without committing discards everything added since the last commit, so an
+/// interrupted import never leaves a half-written index.
+///
+/// [`commit`]: PaperWriter::commit
+pub struct PaperWriter {
+    writer: IndexWriter,
+    fields: Fields,
+}
+
+impl PaperWriter {
+    /// Adds `paper`, replacing any paper with the same id.
+    pub fn upsert(&mut self, paper: &Paper) -> Result<(), IndexError> {
+        self.writer.delete_term(id_term(&self.fields, &paper.id));
+        self.writer.add_document(paper_to_doc(&self.fields, paper))?;
+        Ok(())
+    }
+
+    /// Deletes the paper with this id, if present.
+    pub fn delete(&mut self, id: &PaperId) {
+        self.writer.delete_term(id_term(&self.fields, id));
+    }
+
+    /// Makes every change since the last commit durable and atomic. Blocks.
+    pub fn commit(&mut self) -> Result<(), IndexError> {
+        self.writer.commit()?;
+        Ok(())
+    }
+
+    /// Waits for background merges to finish (call before exiting after a large import).
+    pub fn wait_merging_threads(self) -> Result<(), IndexError> {
+        self.writer.wait_merging_threads()?;
+        Ok(())
+    }
+}
+
+fn date_value(d: Date) -> DateTime {
+    let secs = d.midnight().assume_utc().unix_timestamp();
+    DateTime::from_timestamp_secs(secs)
+}
+
+/// Converts a date filter bound to tantivy's representation.
+pub fn date_to_tantivy(d: Date) -> DateTime {
+    date_value(d)
+}
+
+fn tantivy_to_date(d: DateTime) -> Option<Date> {
+    time::OffsetDateTime::from_unix_timestamp(d.into_timestamp_secs())
+        .ok()
+        .map(|t| t.date())
+}
+
+/// Builds the stored/indexed document for a paper.
+pub fn paper_to_doc(f: &Fields, p: &Paper) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(f.id, p.id.as_str());
+    doc.add_u64(f.version, p.version);
+    doc.add_text(f.title, &p.title);
+    doc.add_text(f.abstract_text, &p.abstract_text);
+    doc.add_text(f.text, &p.title);
+    doc.add_text(f.text, &p.abstract_text);
+    if !p.search_extra.is_empty() {
+        doc.add_text(f.text, &p.search_extra);
+    }
+    for a in &p.authors {
+        doc.add_text(f.authors, a);
+    }
+    for c in &p.categories {
+        doc.add_text(f.categories, c);
+    }
+    if let Some(c) = p.primary_category() {
+        doc.add_text(f.primary_category, c);
+    }
+    doc.add_text(f.source, &p.source);
+    if let Some(d) = p.published {
+        doc.add_date(f.published, date_value(d));
+    }
+    if let Some(d) = p.updated.or(p.published) {
+        doc.add_date(f.updated, date_value(d));
+    }
+    for (field, value) in [
+        (f.url, &p.url),
+        (f.doi, &p.doi),
+        (f.comment, &p.comment),
+        (f.journal_ref, &p.journal_ref),
+    ] {
+        if let Some(v) = value {
+            doc.add_text(field, v);
+        }
+    }
+    doc.add_u64(f.content_hash, p.content_hash());
+    doc
+}
+
+/// Rebuilds a [`Paper`] from its stored fields.
+pub fn doc_to_paper(f: &Fields, doc: &TantivyDocument) -> Result<Paper, IndexError> {
+    let text = |field| -> Option<String> {
+        doc.get_first(field)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let texts = |field| -> Vec<String> {
+        doc.get_all(field)
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let date = |field| -> Option<Date> {
+        match doc.get_first(field).map(OwnedValue::from) {
+            Some(OwnedValue::Date(d)) => tantivy_to_date(d),
+            _ => None,
+        }
+    };
+    let id = text(f.id).ok_or_else(|| IndexError::CorruptDoc("document without id".into()))?;
+    Ok(Paper {
+        id: PaperId::new(id),
+        version: doc.get_first(f.version).and_then(|v| v.as_u64()).unwrap_or(1),
+        title: text(f.title).unwrap_or_default(),
+        abstract_text: text(f.abstract_text).unwrap_or_default(),
+        search_extra: String::new(),
+        authors: texts(f.authors),
+        categories: texts(f.categories),
+        source: text(f.source).unwrap_or_default(),
+        published: date(f.published),
+        updated: date(f.updated),
+        url: text(f.url),
+        doi: text(f.doi),
+        comment: text(f.comment),
+        journal_ref: text(f.journal_ref),
+    })
+}

@@ -1,0 +1,20 @@
+//! AcademicHub: a search engine for research-paper abstracts.
+//!
+//! Data flows one way: `import`/feeds -> [`normalize`] -> [`index`] -> [`query`] -> CLI/HTTP,
+//! with [`eval`] beside the query layer. See `ARCHITECTURE.md` for one paragraph per module.
+
+pub mod analysis;
+pub mod error;
+pub mod eval;
+pub mod import;
+pub mod index;
+pub mod normalize;
+pub mod paper;
+pub mod query;
+pub mod schema;
+pub mod stats;
+
+pub use error::{EvalError, ImportError, IndexError, QueryError};
+pub use index::PaperIndex;
+pub use paper::{Paper, PaperId};
+pub use query::{Filters, QueryEngine, SearchRequest, SearchResults};

@@ -1,0 +1,505 @@
+//! BM25 search over the paper index: query syntax, filters, pagination and snippets.
+//!
+//! Knows nothing of HTTP or the CLI. Query syntax is tantivy's: plain words (OR, ranked by BM25
+//! over the combined title + abstract field), `"quoted phrases"`, `+must`, `-exclude`,
+//! `field:term`. Malformed syntax never fails a search: it is parsed leniently and the problem
+//! is reported in [`SearchResults::warnings`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::{Bound, Range};
+
+use serde::Serialize;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
+    TermSetQuery,
+};
+use tantivy::query_grammar::{
+    Delimiter, Occur as GrammarOccur, UserInputAst, UserInputLeaf, UserInputLiteral,
+};
+use tantivy::schema::IndexRecordOption;
+use tantivy::tokenizer::TokenStream;
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Score, Searcher, TantivyDocument, Term};
+use time::Date;
+
+use crate::analysis;
+use crate::error::QueryError;
+use crate::index::{date_to_tantivy, doc_to_paper, PaperIndex};
+use crate::paper::{Paper, PaperId};
+use crate::schema::QUERYABLE_FIELDS;
+
+/// Largest `k` a request may ask for.
+pub const MAX_K: usize = 1000;
+/// Largest `offset` a request may ask for.
+pub const MAX_OFFSET: usize = 10_000;
+/// Longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 1000;
+/// Default number of hits.
+pub const DEFAULT_K: usize = 10;
+/// Length of the abstract snippet, in characters.
+pub const SNIPPET_CHARS: usize = 240;
+
+/// Filters applied to every search mode alike.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    /// Match papers carrying any of these categories (case-insensitive).
+    pub categories: Vec<String>,
+    /// Match papers from any of these sources (case-insensitive).
+    pub sources: Vec<String>,
+    /// First publication date, inclusive.
+    pub from: Option<Date>,
+    /// Last publication date, inclusive.
+    pub to: Option<Date>,
+}
+
+impl Filters {
+    /// True when nothing is filtered.
+    pub fn is_empty(&self) -> bool {
+        self.categories.is_empty() && self.sources.is_empty() && self.from.is_none() && self.to.is_none()
+    }
+}
+
+/// A search request.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub query: String,
+    pub k: usize,
+    pub offset: usize,
+    pub filters: Filters,
+    /// Compute highlighted snippets (off for evaluation runs).
+    pub snippets: bool,
+}
+
+impl SearchRequest {
+    /// A request for the top `DEFAULT_K` hits with snippets and no filters.
+    pub fn new(query: impl Into<String>) -> Self {
+        SearchRequest {
+            query: query.into(),
+            k: DEFAULT_K,
+            offset: 0,
+            filters: Filters::default(),
+            snippets: true,
+        }
+    }
+
+    /// Checks limits; every violation names the parameter.
+    pub fn validate(&self) -> Result<(), QueryError> {
+        let bad = |name, reason: String| Err(QueryError::InvalidParam { name, reason });
+        if self.k == 0 || self.k > MAX_K {
+            return bad("k", format!("must be between 1 and {MAX_K}, got {}", self.k));
+        }
+        if self.offset > MAX_OFFSET {
+            return bad("offset", format!("must be at most {MAX_OFFSET}, got {}", self.offset));
+        }
+        let chars = self.query.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return bad("q", format!("query is {chars} characters long; the limit is {MAX_QUERY_CHARS}"));
+        }
+        if let (Some(from), Some(to)) = (self.filters.from, self.filters.to) {
+            if from > to {
+                return bad("from", format!("{from} is after to={to}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Text with highlighted byte ranges (always on UTF-8 boundaries).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Snippet {
+    pub text: String,
+    pub highlights: Vec<Range<usize>>,
+}
+
+impl Snippet {
+    /// Renders the snippet with `open`/`close` around highlights and `escape` applied to text.
+    pub fn render(&self, open: &str, close: &str, escape: fn(&str) -> String) -> String {
+        let mut out = String::with_capacity(self.text.len() + 16);
+        let mut at = 0;
+        for r in &self.highlights {
+            if r.start < at || r.end > self.text.len() {
+                continue;
+            }
+            out.push_str(&escape(&self.text[at..r.start]));
+            out.push_str(open);
+            out.push_str(&escape(&self.text[r.clone()]));
+            out.push_str(close);
+            at = r.end;
+        }
+        out.push_str(&escape(&self.text[at..]));
+        out
+    }
+
+    /// HTML with `<b>` around highlights.
+    pub fn to_html(&self) -> String {
+        self.render("<b>", "</b>", html_escape)
+    }
+}
+
+/// Escapes text for HTML.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One ranked paper.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    /// 1-based rank in the whole result list (offset included).
+    pub rank: usize,
+    pub score: Score,
+    #[serde(flatten)]
+    pub paper: Paper,
+    pub title_snippet: Snippet,
+    pub abstract_snippet: Snippet,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults {
+    pub hits: Vec<Hit>,
+    /// Number of papers matching the query and filters.
+    pub total: usize,
+    /// Problems found in the query syntax (the search still ran on what could be parsed).
+    pub warnings: Vec<String>,
+}
+
+/// Runs searches against one index. Cheap to build; share across requests.
+pub struct QueryEngine<'a> {
+    index: &'a PaperIndex,
+}
+
+impl<'a> QueryEngine<'a> {
+    /// A query engine over `index`.
+    pub fn new(index: &'a PaperIndex) -> Self {
+        QueryEngine { index }
+    }
+
+    /// Parses user syntax leniently into a tantivy query plus warnings.
+    ///
+    /// Unquoted words are OR-ed term queries (a word that analyzes into several tokens, such as
+    /// an unspaced Chinese sentence or `GPT-4`, becomes several OR-ed terms, not a phrase);
+    /// quoted text is a phrase; `+`/`-` make a clause required/excluded; `field:word` searches
+    /// one field. `name:value` where `name` is not a field is searched as plain words.
+    pub fn parse(&self, query: &str) -> (Box<dyn Query>, Vec<String>) {
+        let trimmed = query.trim();
+        if trimmed.is_empty() {
+            return (Box::new(AllQuery), Vec::new());
+        }
+        let (ast, errors) = tantivy::query_grammar::parse_query_lenient(trimmed);
+        let mut warnings: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "query syntax at character {}: {}; searched for the words that could be read",
+                    e.pos, e.message
+                )
+            })
+            .collect();
+        let q = self
+            .convert(&ast, &mut warnings)
+            .unwrap_or_else(|| Box::new(EmptyQuery));
+        warnings.dedup();
+        (q, warnings)
+    }
+
+    /// A plain OR query of every analyzed word of `text`: no syntax at all (evaluation runs).
+    pub fn plain_query(&self, text: &str) -> Box<dyn Query> {
+        self.words_query(self.index.fields().text, text, false, 0)
+            .unwrap_or_else(|| Box::new(EmptyQuery))
+    }
+
+    fn convert(&self, ast: &UserInputAst, warnings: &mut Vec<String>) -> Option<Box<dyn Query>> {
+        match ast {
+            UserInputAst::Clause(clauses) => {
+                let mut out: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                for (occur, sub) in clauses {
+                    if let Some(q) = self.convert(sub, warnings) {
+                        let occur = match occur {
+                            Some(GrammarOccur::Must) => Occur::Must,
+                            Some(GrammarOccur::MustNot) => Occur::MustNot,
+                            _ => Occur::Should,
+                        };
+                        out.push((occur, q));
+                    }
+                }
+                match out.len() {
+                    0 => None,
+                    1 if out[0].0 == Occur::Should => out.pop().map(|(_, q)| q),
+                    _ => Some(Box::new(BooleanQuery::new(out))),
+                }
+            }
+            UserInputAst::Boost(sub, boost) => self
+                .convert(sub, warnings)
+                .map(|q| Box::new(BoostQuery::new(q, *boost as Score)) as Box<dyn Query>),
+            UserInputAst::Leaf(leaf) => match leaf.as_ref() {
+                UserInputLeaf::Literal(lit) => self.literal(lit, warnings),
+                UserInputLeaf::All => Some(Box::new(AllQuery)),
+                UserInputLeaf::Range { .. } | UserInputLeaf::Set { .. } | UserInputLeaf::Exists { .. } => {
+                    warnings.push(
+                        "range, set and exists syntax is not supported in queries (use the from/to, category and source filters); that part was ignored"
+                            .into(),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    fn literal(&self, lit: &UserInputLiteral, warnings: &mut Vec<String>) -> Option<Box<dyn Query>> {
+        let f = self.index.fields();
+        let (field, text) = match &lit.field_name {
+            None => (f.text, lit.phrase.clone()),
+            Some(name) => match self.queryable_field(name) {
+                Some(field) => (field, lit.phrase.clone()),
+                None => {
+                    warnings.push(format!(
+                        "{name:?} is not a searchable field (fields: {}); searched \"{name}:{}\" as words",
+                        QUERYABLE_FIELDS.join(", "),
+                        lit.phrase
+                    ));
+                    (f.text, format!("{name} {}", lit.phrase))
+                }
+            },
+        };
+        if lit.prefix {
+            warnings.push(format!("prefix search ({}*) is not supported; searched the whole word", lit.phrase));
+        }
+        let phrase = lit.delimiter != Delimiter::None;
+        self.words_query(field, &text, phrase, lit.slop)
+    }
+
+    fn queryable_field(&self, name: &str) -> Option<tantivy::schema::Field> {
+        if !QUERYABLE_FIELDS.contains(&name) {
+            return None;
+        }
+        self.index.tantivy().schema().get_field(name).ok()
+    }
+
+    fn is_keyword_field(&self, field: tantivy::schema::Field) -> bool {
+        let f = self.index.fields();
+        [f.id, f.doi, f.categories, f.primary_category, f.source].contains(&field)
+    }
+
+    /// Term, OR-of-terms or phrase query for `text` analyzed as `field` analyzes it.
+    fn words_query(
+        &self,
+        field: tantivy::schema::Field,
+        text: &str,
+        phrase: bool,
+        slop: u32,
+    ) -> Option<Box<dyn Query>> {
+        let keyword = self.is_keyword_field(field);
+        let mut analyzer = if keyword {
+            analysis::keyword_analyzer()
+        } else {
+            analysis::mixed_analyzer()
+        };
+        let mut stream = analyzer.token_stream(text.trim());
+        let mut terms: Vec<(usize, Term)> = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            terms.push((t.position, Term::from_field_text(field, &t.text)));
+        }
+        let record = if keyword {
+            IndexRecordOption::Basic
+        } else {
+            IndexRecordOption::WithFreqs
+        };
+        match terms.len() {
+            0 => None,
+            1 => terms
+                .pop()
+                .map(|(_, t)| Box::new(TermQuery::new(t, record)) as Box<dyn Query>),
+            _ if phrase && !keyword => {
+                let mut q = PhraseQuery::new_with_offset(terms);
+                q.set_slop(slop);
+                Some(Box::new(q))
+            }
+            _ => Some(Box::new(BooleanQuery::new(
+                terms
+                    .into_iter()
+                    .map(|(_, t)| (Occur::Should, Box::new(TermQuery::new(t, record)) as Box<dyn Query>))
+                    .collect(),
+            ))),
+        }
+    }
+
+    fn filter_clauses(&self, filters: &Filters) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = self.index.fields();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let set = |field, values: &[String]| -> Box<dyn Query> {
+            Box::new(TermSetQuery::new(
+                values
+                    .iter()
+                    .map(|v| Term::from_field_text(field, &v.trim().to_lowercase())),
+            ))
+        };
+        if !filters.categories.is_empty() {
+            clauses.push((Occur::Must, set(f.categories, &filters.categories)));
+        }
+        if !filters.sources.is_empty() {
+            clauses.push((Occur::Must, set(f.source, &filters.sources)));
+        }
+        if filters.from.is_some() || filters.to.is_some() {
+            let lower = match filters.from {
+                Some(d) => Bound::Included(Term::from_field_date(f.published, date_to_tantivy(d))),
+                None => Bound::Unbounded,
+            };
+            let upper = match filters.to {
+                Some(d) => Bound::Included(Term::from_field_date(f.published, date_to_tantivy(d))),
+                None => Bound::Unbounded,
+            };
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        clauses
+    }
+
+    /// Wraps a scored query with the request's filters (filters do not change scores).
+    pub fn with_filters(&self, query: Box<dyn Query>, filters: &Filters) -> Box<dyn Query> {
+        let clauses = self.filter_clauses(filters);
+        if clauses.is_empty() {
+            return query;
+        }
+        let mut all = vec![(Occur::Must, query)];
+        for (occur, q) in clauses {
+            // Score-neutral: a boost of zero keeps BM25 scores equal to the unfiltered query's.
+            all.push((occur, Box::new(tantivy::query::BoostQuery::new(q, 0.0)) as Box<dyn Query>));
+        }
+        Box::new(BooleanQuery::new(all))
+    }
+
+    /// Runs a search: validated, filtered, paginated, with snippets on request.
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchResults, QueryError> {
+        req.validate()?;
+        let searcher = self.index.reader().searcher();
+        let (parsed, warnings) = self.parse(&req.query);
+        let query = self.with_filters(parsed.box_clone(), &req.filters);
+        let top = TopDocs::with_limit(req.k).and_offset(req.offset);
+        let (docs, total) = searcher.search(&query, &(top, Count))?;
+        let generators = if req.snippets {
+            Some(self.snippet_generators(&searcher, parsed.as_ref())?)
+        } else {
+            None
+        };
+        let mut hits = Vec::with_capacity(docs.len());
+        for (i, (score, addr)) in docs.into_iter().enumerate() {
+            let paper = self.load(&searcher, addr)?;
+            let (title_snippet, abstract_snippet) = match &generators {
+                Some((t, a)) => (title_snippet(t, &paper.title), abstract_snippet(a, &paper.abstract_text)),
+                None => (Snippet::default(), Snippet::default()),
+            };
+            hits.push(Hit {
+                rank: req.offset + i + 1,
+                score,
+                paper,
+                title_snippet,
+                abstract_snippet,
+            });
+        }
+        Ok(SearchResults {
+            hits,
+            total,
+            warnings,
+        })
+    }
+
+    /// Top-`k` paper ids and BM25 scores for natural-language `text` (no query syntax, no
+    /// snippets): the evaluation path.
+    pub fn search_plain_ids(&self, text: &str, k: usize, filters: &Filters) -> Result<Vec<(PaperId, Score)>, QueryError> {
+        let searcher = self.index.reader().searcher();
+        let query = self.with_filters(self.plain_query(text), filters);
+        let docs = searcher.search(&query, &TopDocs::with_limit(k.max(1)))?;
+        let id_field = self.index.fields().id;
+        let mut out = Vec::with_capacity(docs.len());
+        for (score, addr) in docs {
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            if let Some(id) = tantivy::schema::Value::as_str(&doc.get_first(id_field).ok_or_else(|| {
+                QueryError::Index(crate::error::IndexError::CorruptDoc("document without id".into()))
+            })?) {
+                out.push((PaperId::new(id), score));
+            }
+        }
+        Ok(out)
+    }
+
+    fn load(&self, searcher: &Searcher, addr: DocAddress) -> Result<Paper, QueryError> {
+        let doc: TantivyDocument = searcher.doc(addr)?;
+        Ok(doc_to_paper(self.index.fields(), &doc)?)
+    }
+
+    fn snippet_generators(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+    ) -> Result<(SnippetGenerator, SnippetGenerator), QueryError> {
+        let f = self.index.fields();
+        let text_fields: HashSet<_> = [f.text, f.title, f.abstract_text].into_iter().collect();
+        let mut terms: Vec<Term> = Vec::new();
+        query.query_terms(&mut |term, _| {
+            if text_fields.contains(&term.field()) {
+                terms.push(term.clone());
+            }
+        });
+        let mut weights: BTreeMap<String, Score> = BTreeMap::new();
+        for term in terms {
+            let value = term.value();
+            let Some(text) = value.as_str() else {
+                continue;
+            };
+            let df = searcher.doc_freq(&Term::from_field_text(f.text, text))?;
+            if df > 0 {
+                weights.insert(text.to_string(), 1.0 / (1.0 + df as Score));
+            }
+        }
+        let title = SnippetGenerator::new(weights.clone(), analysis::mixed_analyzer(), f.title, 1000);
+        let abs = SnippetGenerator::new(weights, analysis::mixed_analyzer(), f.abstract_text, SNIPPET_CHARS);
+        Ok((title, abs))
+    }
+}
+
+fn title_snippet(generator: &SnippetGenerator, title: &str) -> Snippet {
+    let s = generator.snippet(title);
+    if s.fragment().len() == title.len() {
+        Snippet {
+            text: title.to_string(),
+            highlights: s.highlighted().to_vec(),
+        }
+    } else {
+        Snippet {
+            text: title.to_string(),
+            highlights: Vec::new(),
+        }
+    }
+}
+
+fn abstract_snippet(generator: &SnippetGenerator, text: &str) -> Snippet {
+    let s = generator.snippet(text);
+    if !s.fragment().is_empty() {
+        return Snippet {
+            text: s.fragment().to_string(),
+            highlights: s.highlighted().to_vec(),
+        };
+    }
+    // No query word in the abstract: show its opening, cut on a character boundary.
+    let end = text
+        .char_indices()
+        .nth(SNIPPET_CHARS)
+        .map(|(i, _)| i)
+        .unwrap_or(text.len());
+    Snippet {
+        text: text[..end].to_string(),
+        highlights: Vec::new(),
+    }
+}

@@ -1,0 +1,184 @@
+//! Counts over the live papers of an index (or of any query's matches): by source, by primary
+//! category, and the publication date range. Read from fast fields, so deleted documents that
+//! are still waiting for a merge are never counted.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::{AllQuery, Query};
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+use time::Date;
+
+use crate::error::IndexError;
+use crate::index::PaperIndex;
+use crate::paper::format_date;
+
+/// Facet counts and date range of a set of papers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Facets {
+    pub count: u64,
+    pub by_source: BTreeMap<String, u64>,
+    pub by_primary_category: BTreeMap<String, u64>,
+    /// Earliest publication date (`YYYY-MM-DD`).
+    pub first_published: Option<String>,
+    /// Latest publication date (`YYYY-MM-DD`).
+    pub last_published: Option<String>,
+}
+
+/// Collects [`Facets`] for the documents a query matches.
+pub struct FacetCollector;
+
+/// Per-segment state of [`FacetCollector`].
+pub struct FacetSegment {
+    source: Option<StrColumn>,
+    category: Option<StrColumn>,
+    published: Option<Column<tantivy::DateTime>>,
+    source_ords: BTreeMap<u64, u64>,
+    category_ords: BTreeMap<u64, u64>,
+    min: Option<i64>,
+    max: Option<i64>,
+    count: u64,
+}
+
+/// What one segment found (ordinals already turned into strings).
+#[derive(Default)]
+pub struct SegmentFacets {
+    count: u64,
+    by_source: BTreeMap<String, u64>,
+    by_category: BTreeMap<String, u64>,
+    min: Option<i64>,
+    max: Option<i64>,
+}
+
+impl Collector for FacetCollector {
+    type Fruit = Facets;
+    type Child = FacetSegment;
+
+    fn for_segment(&self, _: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<FacetSegment> {
+        let ff = segment.fast_fields();
+        Ok(FacetSegment {
+            source: ff.str("source")?,
+            category: ff.str("primary_category")?,
+            published: ff.date("published").ok(),
+            source_ords: BTreeMap::new(),
+            category_ords: BTreeMap::new(),
+            min: None,
+            max: None,
+            count: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<SegmentFacets>) -> tantivy::Result<Facets> {
+        let mut out = Facets::default();
+        let (mut min, mut max): (Option<i64>, Option<i64>) = (None, None);
+        for f in fruits {
+            out.count += f.count;
+            for (k, v) in f.by_source {
+                *out.by_source.entry(k).or_default() += v;
+            }
+            for (k, v) in f.by_category {
+                *out.by_primary_category.entry(k).or_default() += v;
+            }
+            min = min.into_iter().chain(f.min).min();
+            max = max.into_iter().chain(f.max).max();
+        }
+        out.first_published = min.and_then(secs_to_date).map(format_date);
+        out.last_published = max.and_then(secs_to_date).map(format_date);
+        Ok(out)
+    }
+}
+
+fn secs_to_date(secs: i64) -> Option<Date> {
+    time::OffsetDateTime::from_unix_timestamp(secs).ok().map(|t| t.date())
+}
+
+fn count_first(col: &Option<StrColumn>, doc: DocId, counts: &mut BTreeMap<u64, u64>) {
+    if let Some(col) = col {
+        if let Some(ord) = col.term_ords(doc).next() {
+            *counts.entry(ord).or_default() += 1;
+        }
+    }
+}
+
+fn resolve(col: &Option<StrColumn>, ords: BTreeMap<u64, u64>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let Some(col) = col else {
+        return out;
+    };
+    let mut buf = String::new();
+    for (ord, n) in ords {
+        buf.clear();
+        if col.ord_to_str(ord, &mut buf).unwrap_or(false) {
+            *out.entry(buf.clone()).or_default() += n;
+        }
+    }
+    out
+}
+
+impl SegmentCollector for FacetSegment {
+    type Fruit = SegmentFacets;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        self.count += 1;
+        count_first(&self.source, doc, &mut self.source_ords);
+        count_first(&self.category, doc, &mut self.category_ords);
+        if let Some(col) = &self.published {
+            if let Some(d) = col.first(doc) {
+                let s = d.into_timestamp_secs();
+                self.min = Some(self.min.map_or(s, |m| m.min(s)));
+                self.max = Some(self.max.map_or(s, |m| m.max(s)));
+            }
+        }
+    }
+
+    fn harvest(self) -> SegmentFacets {
+        SegmentFacets {
+            count: self.count,
+            by_source: resolve(&self.source, self.source_ords),
+            by_category: resolve(&self.category, self.category_ords),
+            min: self.min,
+            max: self.max,
+        }
+    }
+}
+
+/// Everything `academichub stats` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexStats {
+    pub papers: u64,
+    pub by_source: BTreeMap<String, u64>,
+    pub by_primary_category: BTreeMap<String, u64>,
+    pub first_published: Option<String>,
+    pub last_published: Option<String>,
+    pub size_bytes: u64,
+    pub segments: usize,
+    pub schema_version: u32,
+    pub index_dir: String,
+}
+
+/// Facets of the documents matching `query`.
+pub fn facets(index: &PaperIndex, query: &dyn Query) -> Result<Facets, IndexError> {
+    Ok(index.reader().searcher().search(query, &FacetCollector)?)
+}
+
+/// Computes [`IndexStats`].
+pub fn index_stats(index: &PaperIndex) -> Result<IndexStats, IndexError> {
+    let f = facets(index, &AllQuery)?;
+    Ok(IndexStats {
+        papers: f.count,
+        by_source: f.by_source,
+        by_primary_category: f.by_primary_category,
+        first_published: f.first_published,
+        last_published: f.last_published,
+        size_bytes: index.size_on_disk()?,
+        segments: index.reader().searcher().segment_readers().len(),
+        schema_version: index.schema_version(),
+        index_dir: index.dir().display().to_string(),
+    })
+}
