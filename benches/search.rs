@@ -1,1 +1,131 @@
-fn main(){}
+//! BM25 query latency: our `QueryEngine::search` (parse, filters, top-k, stored docs, snippets)
+//! next to a raw tantivy baseline (tantivy's QueryParser over the same field, top-k, stored
+//! docs) on the same index in the same run, so the ratio is our overhead.
+//!
+//! Index: `ACADEMICHUB_BENCH_INDEX=DIR` (e.g. the 118K arXiv import) or, by default, a fresh
+//! index of the committed fixture `tests/fixtures/arxiv-mini.jsonl`.
+//! Besides criterion's estimates it prints p50/p99 over `BENCH_ROUNDS` passes of the query set.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use academichub::import::{import_file, Format, ImportOptions};
+use academichub::query::SearchRequest;
+use academichub::{PaperIndex, QueryEngine};
+use criterion::{criterion_group, Criterion};
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::TantivyDocument;
+
+/// A fixed query set: short keyword queries, phrases, natural-language questions, Chinese.
+pub const QUERIES: &[&str] = &[
+    "large language models",
+    "graph neural network",
+    "\"reinforcement learning\" robot",
+    "diffusion model image generation",
+    "quantum error correction",
+    "speech recognition low resource",
+    "how do speech tokens affect LLM reasoning",
+    "transformer attention efficiency long context",
+    "federated learning privacy",
+    "dark matter halo simulation",
+    "+benchmark retrieval augmented generation",
+    "contrastive learning -image",
+    "protein structure prediction",
+    "title:survey",
+    "大语言模型",
+    "topological insulator",
+    "neural radiance fields",
+    "causal inference observational data",
+    "multilingual machine translation",
+    "black hole merger gravitational waves",
+];
+
+fn index() -> (Option<tempfile::TempDir>, PaperIndex) {
+    if let Some(dir) = std::env::var_os("ACADEMICHUB_BENCH_INDEX") {
+        let index = PaperIndex::open(&PathBuf::from(dir)).expect("open ACADEMICHUB_BENCH_INDEX");
+        return (None, index);
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let index = PaperIndex::open_or_create(&tmp.path().join("idx")).expect("create index");
+    let mut opts = ImportOptions::new(Format::ArxivJsonl);
+    opts.progress = false;
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arxiv-mini.jsonl");
+    import_file(&index, &fixture, &opts).expect("import fixture");
+    (Some(tmp), index)
+}
+
+fn ours(engine: &QueryEngine, q: &str) -> usize {
+    let mut req = SearchRequest::new(q);
+    req.k = 10;
+    engine.search(&req).map(|r| r.hits.len()).unwrap_or(0)
+}
+
+fn raw(index: &PaperIndex, parser: &QueryParser, q: &str) -> usize {
+    let searcher = index.reader().searcher();
+    let (query, _) = parser.parse_query_lenient(q);
+    let top = searcher
+        .search(&query, &TopDocs::with_limit(10))
+        .unwrap_or_default();
+    top.iter()
+        .filter(|(_, addr)| searcher.doc::<TantivyDocument>(*addr).is_ok())
+        .count()
+}
+
+fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+fn bench(c: &mut Criterion) {
+    let (_tmp, index) = index();
+    let engine = QueryEngine::new(&index);
+    let parser = QueryParser::for_index(index.tantivy(), vec![index.fields().text]);
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let (mut ours_ms, mut raw_ms) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for q in QUERIES {
+            let t = Instant::now();
+            std::hint::black_box(ours(&engine, q));
+            ours_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            std::hint::black_box(raw(&index, &parser, q));
+            raw_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let (o50, o99) = percentiles(ours_ms.clone());
+    let (r50, r99) = percentiles(raw_ms.clone());
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "bm25 latency over {} papers, {} queries x {rounds}: academichub p50 {o50:.3} ms p99 {o99:.3} ms mean {:.3} ms | raw tantivy p50 {r50:.3} ms p99 {r99:.3} ms mean {:.3} ms | overhead (mean) {:.2}x",
+        index.num_papers(),
+        QUERIES.len(),
+        mean(&ours_ms),
+        mean(&raw_ms),
+        mean(&ours_ms) / mean(&raw_ms)
+    );
+    let mut g = c.benchmark_group("bm25_query_set");
+    g.bench_function("academichub_search_k10_snippets", |b| {
+        b.iter(|| QUERIES.iter().map(|q| ours(&engine, q)).sum::<usize>())
+    });
+    g.bench_function("raw_tantivy_k10", |b| {
+        b.iter(|| {
+            QUERIES
+                .iter()
+                .map(|q| raw(&index, &parser, q))
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

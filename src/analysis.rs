@@ -85,7 +85,10 @@ impl MixedTokenizer {
         self.tokens.clear();
         let mut run_start = 0;
         let mut run_class = Class::Other;
-        for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        for (i, c) in text
+            .char_indices()
+            .chain(std::iter::once((text.len(), ' ')))
+        {
             let cl = class(c);
             if cl != run_class {
                 self.flush(text, run_start, i, run_class);
@@ -201,7 +204,10 @@ mod tests {
 
     #[test]
     fn english_is_lowercased_and_stemmed() {
-        assert_eq!(terms("Running Networks, GPT-4!"), vec!["run", "network", "gpt", "4"]);
+        assert_eq!(
+            terms("Running Networks, GPT-4!"),
+            vec!["run", "network", "gpt", "4"]
+        );
     }
 
     #[test]
@@ -221,7 +227,10 @@ mod tests {
             let slice = &text[from..to];
             assert!(!slice.is_empty());
             if slice.is_ascii() {
-                assert!(slice.to_lowercase().starts_with(&term[..1]), "{term} vs {slice}");
+                assert!(
+                    slice.to_lowercase().starts_with(&term[..1]),
+                    "{term} vs {slice}"
+                );
             }
         }
         let t = terms(text);
@@ -232,7 +241,16 @@ mod tests {
 
     #[test]
     fn odd_input_never_panics() {
-        for s in ["", " ", "。。。", "😀😀 a", "ＡＢＣ１２３", "a\u{0301}", "\u{10FFFF}", "𠀀𠀁"] {
+        for s in [
+            "",
+            " ",
+            "。。。",
+            "😀😀 a",
+            "ＡＢＣ１２３",
+            "a\u{0301}",
+            "\u{10FFFF}",
+            "𠀀𠀁",
+        ] {
             let _ = offsets(s);
         }
         assert_eq!(terms("ＡＢＣ"), vec!["ａｂｃ"]);

@@ -32,7 +32,9 @@ impl std::str::FromStr for Format {
         match s {
             "beir" => Ok(Format::Beir),
             "arxiv-jsonl" => Ok(Format::ArxivJsonl),
-            other => Err(format!("unknown format {other:?} (use beir or arxiv-jsonl)")),
+            other => Err(format!(
+                "unknown format {other:?} (use beir or arxiv-jsonl)"
+            )),
         }
     }
 }
@@ -141,9 +143,9 @@ struct ArxivRecord {
     id: Option<String>,
     #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     authors: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     categories: Vec<String>,
     #[serde(default)]
     comment: Option<String>,
@@ -157,6 +159,11 @@ struct ArxivRecord {
     journal_ref: Option<String>,
 }
 
+/// `null` and a missing key both mean an empty list.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
 /// True for arXiv taxonomy codes (`cs.CL`, `hep-th`, `cond-mat.mes-hall`), false for MSC/ACM
 /// class codes that some records carry in the same list (`68T45, 62H30`, `I.5.3; I.2.10`).
 pub fn is_arxiv_category(c: &str) -> bool {
@@ -165,7 +172,9 @@ pub fn is_arxiv_category(c: &str) -> bool {
         None => (c, None),
     };
     let archive_ok = archive.starts_with(|ch: char| ch.is_ascii_lowercase())
-        && archive.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-');
+        && archive
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch == '-');
     let subject_ok = subject.is_none_or(|s| {
         s.starts_with(|ch: char| ch.is_ascii_alphabetic())
             && s.chars().all(|ch| ch.is_ascii_alphabetic() || ch == '-')
@@ -230,7 +239,10 @@ pub fn parse_arxiv_line(line: &str) -> Result<Paper, String> {
     p.published = published;
     p.updated = published;
     p.url = Some(format!("https://arxiv.org/abs/{id}"));
-    p.comment = rec.comment.map(|c| collapse_whitespace(&c)).filter(|c| !c.is_empty());
+    p.comment = rec
+        .comment
+        .map(|c| collapse_whitespace(&c))
+        .filter(|c| !c.is_empty());
     p.doi = rec.doi.filter(|d| !d.trim().is_empty());
     p.journal_ref = rec.journal_ref.filter(|j| !j.trim().is_empty());
     Ok(p)
@@ -325,7 +337,13 @@ mod tests {
 
     #[test]
     fn arxiv_categories_filter_class_codes() {
-        for ok in ["cs.CL", "hep-th", "cond-mat.mes-hall", "q-bio.NC", "astro-ph"] {
+        for ok in [
+            "cs.CL",
+            "hep-th",
+            "cond-mat.mes-hall",
+            "q-bio.NC",
+            "astro-ph",
+        ] {
             assert!(is_arxiv_category(ok), "{ok}");
         }
         for bad in ["68T45, 62H30", "I.5.3; I.2.10", "", "CS", "cs.", "62H30"] {
@@ -342,20 +360,31 @@ mod tests {
         assert_eq!(p.abstract_text, "We use α-divergence here.");
         assert_eq!(p.search_extra, "alpha");
         assert_eq!(p.categories, vec!["cs.LG", "cs.AI"]);
-        assert_eq!(p.published.map(crate::paper::format_date).as_deref(), Some("2026-06-16"));
+        assert_eq!(
+            p.published.map(crate::paper::format_date).as_deref(),
+            Some("2026-06-16")
+        );
         assert_eq!(p.url.as_deref(), Some("https://arxiv.org/abs/1804.06498"));
     }
 
     #[test]
     fn bad_lines_are_errors_not_panics() {
         assert!(parse_arxiv_line("{not json").is_err());
-        assert!(parse_arxiv_line(r#"{"title": "x"}"#).unwrap_err().contains("without"));
-        assert!(parse_arxiv_line(r#"{"id": "1", "title": "", "abstract": " "}"#).is_err());
-        assert!(parse_arxiv_line(r#"{"id": "1", "title": "t", "listing_file_date": "2026-13-01"}"#)
+        assert!(parse_arxiv_line(r#"{"title": "x"}"#)
             .unwrap_err()
-            .contains("bad date"));
+            .contains("without"));
+        assert!(parse_arxiv_line(r#"{"id": "1", "title": "", "abstract": " "}"#).is_err());
+        assert!(parse_arxiv_line(
+            r#"{"id": "1", "title": "t", "listing_file_date": "2026-13-01"}"#
+        )
+        .unwrap_err()
+        .contains("bad date"));
         assert!(parse_beir_line(r#"{"_id": "", "title": "t"}"#, "beir").is_err());
         assert!(parse_beir_line(r#"{"_id": 42, "title": "t"}"#, "beir").is_ok());
         assert!(parse_beir_line("[]", "beir").is_err());
+        let no_cats =
+            parse_arxiv_line(r#"{"id": "1", "title": "t", "categories": null, "authors": null}"#)
+                .expect("null lists are empty lists");
+        assert!(no_cats.categories.is_empty() && no_cats.authors.is_empty());
     }
 }

@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::schema::{OwnedValue, Value};
-use tantivy::{
-    DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term,
-};
+use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use time::Date;
 
 use crate::analysis;
@@ -238,7 +236,8 @@ impl PaperWriter {
     /// Adds `paper`, replacing any paper with the same id.
     pub fn upsert(&mut self, paper: &Paper) -> Result<(), IndexError> {
         self.writer.delete_term(id_term(&self.fields, &paper.id));
-        self.writer.add_document(paper_to_doc(&self.fields, paper))?;
+        self.writer
+            .add_document(paper_to_doc(&self.fields, paper))?;
         Ok(())
     }
 
@@ -339,7 +338,10 @@ pub fn doc_to_paper(f: &Fields, doc: &TantivyDocument) -> Result<Paper, IndexErr
     let id = text(f.id).ok_or_else(|| IndexError::CorruptDoc("document without id".into()))?;
     Ok(Paper {
         id: PaperId::new(id),
-        version: doc.get_first(f.version).and_then(|v| v.as_u64()).unwrap_or(1),
+        version: doc
+            .get_first(f.version)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(1),
         title: text(f.title).unwrap_or_default(),
         abstract_text: text(f.abstract_text).unwrap_or_default(),
         search_extra: String::new(),

@@ -89,8 +89,7 @@ pub fn clean_latex(raw: &str) -> (String, String) {
                         out.push_str(&name);
                     }
                     // A control word swallows one following space in LaTeX.
-                    if chars.get(i) == Some(&' ') && out.ends_with(|ch: char| !ch.is_whitespace())
-                    {
+                    if chars.get(i) == Some(&' ') && out.ends_with(|ch: char| !ch.is_whitespace()) {
                         if !known {
                             out.push(' ');
                         }
@@ -244,7 +243,14 @@ fn accent(mark: char, rest: &[char]) -> Option<(char, usize)> {
         _ => return None,
     };
     let table: &[(char, char)] = match mark {
-        '\'' => &[('a', 'á'), ('e', 'é'), ('i', 'í'), ('o', 'ó'), ('u', 'ú'), ('E', 'É')],
+        '\'' => &[
+            ('a', 'á'),
+            ('e', 'é'),
+            ('i', 'í'),
+            ('o', 'ó'),
+            ('u', 'ú'),
+            ('E', 'É'),
+        ],
         '"' => &[
             ('a', 'ä'),
             ('e', 'ë'),
@@ -282,20 +288,27 @@ mod tests {
             canonical_arxiv_id("oai:arXiv.org:2606.12345v1"),
             ("2606.12345".into(), Some(1))
         );
-        assert_eq!(canonical_arxiv_id("arXiv:1804.06498"), ("1804.06498".into(), None));
+        assert_eq!(
+            canonical_arxiv_id("arXiv:1804.06498"),
+            ("1804.06498".into(), None)
+        );
         assert_eq!(
             canonical_arxiv_id("http://arxiv.org/abs/astro-ph/0601001v1"),
             ("astro-ph/0601001".into(), Some(1))
         );
-        assert_eq!(canonical_arxiv_id("solv-int/9901001"), ("solv-int/9901001".into(), None));
+        assert_eq!(
+            canonical_arxiv_id("solv-int/9901001"),
+            ("solv-int/9901001".into(), None)
+        );
         assert_eq!(canonical_arxiv_id(""), (String::new(), None));
         assert_eq!(canonical_arxiv_id("v2"), ("v2".into(), None));
     }
 
     #[test]
     fn latex_is_rendered_and_kept_searchable() {
-        let (display, extra) =
-            clean_latex("We bound the\nerror by $O(\\epsilon^{2})$ for\n\\emph{all} $\\alpha\\geq 1$.");
+        let (display, extra) = clean_latex(
+            "We bound the\nerror by $O(\\epsilon^{2})$ for\n\\emph{all} $\\alpha\\geq 1$.",
+        );
         assert_eq!(display, "We bound the error by O(ε^2) for all α≥1.");
         assert_eq!(extra, "epsilon alpha geq");
     }
@@ -310,7 +323,16 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        for s in ["\\", "$", "\\'", "{\\", "中文 $\\alpha$ 测试", "\\\"{", "~~~", "\\c"] {
+        for s in [
+            "\\",
+            "$",
+            "\\'",
+            "{\\",
+            "中文 $\\alpha$ 测试",
+            "\\\"{",
+            "~~~",
+            "\\c",
+        ] {
             let _ = clean_latex(s);
         }
         let (display, _) = clean_latex("中文 $\\alpha$ 测试");

@@ -11,15 +11,15 @@ use std::ops::{Bound, Range};
 use serde::Serialize;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
-    TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery,
+    TermQuery, TermSetQuery,
 };
 use tantivy::query_grammar::{
     Delimiter, Occur as GrammarOccur, UserInputAst, UserInputLeaf, UserInputLiteral,
 };
 use tantivy::schema::IndexRecordOption;
-use tantivy::tokenizer::TokenStream;
 use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::TokenStream;
 use tantivy::{DocAddress, Score, Searcher, TantivyDocument, Term};
 use time::Date;
 
@@ -56,7 +56,10 @@ pub struct Filters {
 impl Filters {
     /// True when nothing is filtered.
     pub fn is_empty(&self) -> bool {
-        self.categories.is_empty() && self.sources.is_empty() && self.from.is_none() && self.to.is_none()
+        self.categories.is_empty()
+            && self.sources.is_empty()
+            && self.from.is_none()
+            && self.to.is_none()
     }
 }
 
@@ -87,14 +90,23 @@ impl SearchRequest {
     pub fn validate(&self) -> Result<(), QueryError> {
         let bad = |name, reason: String| Err(QueryError::InvalidParam { name, reason });
         if self.k == 0 || self.k > MAX_K {
-            return bad("k", format!("must be between 1 and {MAX_K}, got {}", self.k));
+            return bad(
+                "k",
+                format!("must be between 1 and {MAX_K}, got {}", self.k),
+            );
         }
         if self.offset > MAX_OFFSET {
-            return bad("offset", format!("must be at most {MAX_OFFSET}, got {}", self.offset));
+            return bad(
+                "offset",
+                format!("must be at most {MAX_OFFSET}, got {}", self.offset),
+            );
         }
         let chars = self.query.chars().count();
         if chars > MAX_QUERY_CHARS {
-            return bad("q", format!("query is {chars} characters long; the limit is {MAX_QUERY_CHARS}"));
+            return bad(
+                "q",
+                format!("query is {chars} characters long; the limit is {MAX_QUERY_CHARS}"),
+            );
         }
         if let (Some(from), Some(to)) = (self.filters.from, self.filters.to) {
             if from > to {
@@ -197,16 +209,27 @@ impl<'a> QueryEngine<'a> {
         if trimmed.is_empty() {
             return (Box::new(AllQuery), Vec::new());
         }
-        let (ast, errors) = tantivy::query_grammar::parse_query_lenient(trimmed);
-        let mut warnings: Vec<String> = errors
-            .iter()
-            .map(|e| {
-                format!(
-                    "query syntax at character {}: {}; searched for the words that could be read",
-                    e.pos, e.message
-                )
-            })
-            .collect();
+        let mut warnings = Vec::new();
+        let balanced;
+        let mut text = trimmed;
+        if text.matches('"').count() % 2 == 1 {
+            // An unclosed quote would turn the rest of the query into one long phrase.
+            if let Some(pos) = text.rfind('"') {
+                balanced = format!("{}{}", &text[..pos], &text[pos + 1..]);
+                text = &balanced;
+                warnings.push(format!(
+                    "unclosed quote at character {}: ignored, the words were searched one by one",
+                    trimmed[..pos].chars().count()
+                ));
+            }
+        }
+        let (ast, errors) = tantivy::query_grammar::parse_query_lenient(text);
+        warnings.extend(errors.iter().map(|e| {
+            format!(
+                "query syntax at character {}: {}; searched for the words that could be read",
+                e.pos, e.message
+            )
+        }));
         let q = self
             .convert(&ast, &mut warnings)
             .unwrap_or_else(|| Box::new(EmptyQuery));
@@ -246,7 +269,9 @@ impl<'a> QueryEngine<'a> {
             UserInputAst::Leaf(leaf) => match leaf.as_ref() {
                 UserInputLeaf::Literal(lit) => self.literal(lit, warnings),
                 UserInputLeaf::All => Some(Box::new(AllQuery)),
-                UserInputLeaf::Range { .. } | UserInputLeaf::Set { .. } | UserInputLeaf::Exists { .. } => {
+                UserInputLeaf::Range { .. }
+                | UserInputLeaf::Set { .. }
+                | UserInputLeaf::Exists { .. } => {
                     warnings.push(
                         "range, set and exists syntax is not supported in queries (use the from/to, category and source filters); that part was ignored"
                             .into(),
@@ -257,7 +282,11 @@ impl<'a> QueryEngine<'a> {
         }
     }
 
-    fn literal(&self, lit: &UserInputLiteral, warnings: &mut Vec<String>) -> Option<Box<dyn Query>> {
+    fn literal(
+        &self,
+        lit: &UserInputLiteral,
+        warnings: &mut Vec<String>,
+    ) -> Option<Box<dyn Query>> {
         let f = self.index.fields();
         let (field, text) = match &lit.field_name {
             None => (f.text, lit.phrase.clone()),
@@ -274,7 +303,10 @@ impl<'a> QueryEngine<'a> {
             },
         };
         if lit.prefix {
-            warnings.push(format!("prefix search ({}*) is not supported; searched the whole word", lit.phrase));
+            warnings.push(format!(
+                "prefix search ({}*) is not supported; searched the whole word",
+                lit.phrase
+            ));
         }
         let phrase = lit.delimiter != Delimiter::None;
         self.words_query(field, &text, phrase, lit.slop)
@@ -330,7 +362,12 @@ impl<'a> QueryEngine<'a> {
             _ => Some(Box::new(BooleanQuery::new(
                 terms
                     .into_iter()
-                    .map(|(_, t)| (Occur::Should, Box::new(TermQuery::new(t, record)) as Box<dyn Query>))
+                    .map(|(_, t)| {
+                        (
+                            Occur::Should,
+                            Box::new(TermQuery::new(t, record)) as Box<dyn Query>,
+                        )
+                    })
                     .collect(),
             ))),
         }
@@ -375,7 +412,10 @@ impl<'a> QueryEngine<'a> {
         let mut all = vec![(Occur::Must, query)];
         for (occur, q) in clauses {
             // Score-neutral: a boost of zero keeps BM25 scores equal to the unfiltered query's.
-            all.push((occur, Box::new(tantivy::query::BoostQuery::new(q, 0.0)) as Box<dyn Query>));
+            all.push((
+                occur,
+                Box::new(tantivy::query::BoostQuery::new(q, 0.0)) as Box<dyn Query>,
+            ));
         }
         Box::new(BooleanQuery::new(all))
     }
@@ -397,7 +437,10 @@ impl<'a> QueryEngine<'a> {
         for (i, (score, addr)) in docs.into_iter().enumerate() {
             let paper = self.load(&searcher, addr)?;
             let (title_snippet, abstract_snippet) = match &generators {
-                Some((t, a)) => (title_snippet(t, &paper.title), abstract_snippet(a, &paper.abstract_text)),
+                Some((t, a)) => (
+                    title_snippet(t, &paper.title),
+                    abstract_snippet(a, &paper.abstract_text),
+                ),
                 None => (Snippet::default(), Snippet::default()),
             };
             hits.push(Hit {
@@ -417,7 +460,12 @@ impl<'a> QueryEngine<'a> {
 
     /// Top-`k` paper ids and BM25 scores for natural-language `text` (no query syntax, no
     /// snippets): the evaluation path.
-    pub fn search_plain_ids(&self, text: &str, k: usize, filters: &Filters) -> Result<Vec<(PaperId, Score)>, QueryError> {
+    pub fn search_plain_ids(
+        &self,
+        text: &str,
+        k: usize,
+        filters: &Filters,
+    ) -> Result<Vec<(PaperId, Score)>, QueryError> {
         let searcher = self.index.reader().searcher();
         let query = self.with_filters(self.plain_query(text), filters);
         let docs = searcher.search(&query, &TopDocs::with_limit(k.max(1)))?;
@@ -425,9 +473,13 @@ impl<'a> QueryEngine<'a> {
         let mut out = Vec::with_capacity(docs.len());
         for (score, addr) in docs {
             let doc: TantivyDocument = searcher.doc(addr)?;
-            if let Some(id) = tantivy::schema::Value::as_str(&doc.get_first(id_field).ok_or_else(|| {
-                QueryError::Index(crate::error::IndexError::CorruptDoc("document without id".into()))
-            })?) {
+            if let Some(id) =
+                tantivy::schema::Value::as_str(&doc.get_first(id_field).ok_or_else(|| {
+                    QueryError::Index(crate::error::IndexError::CorruptDoc(
+                        "document without id".into(),
+                    ))
+                })?)
+            {
                 out.push((PaperId::new(id), score));
             }
         }
@@ -463,8 +515,14 @@ impl<'a> QueryEngine<'a> {
                 weights.insert(text.to_string(), 1.0 / (1.0 + df as Score));
             }
         }
-        let title = SnippetGenerator::new(weights.clone(), analysis::mixed_analyzer(), f.title, 1000);
-        let abs = SnippetGenerator::new(weights, analysis::mixed_analyzer(), f.abstract_text, SNIPPET_CHARS);
+        let title =
+            SnippetGenerator::new(weights.clone(), analysis::mixed_analyzer(), f.title, 1000);
+        let abs = SnippetGenerator::new(
+            weights,
+            analysis::mixed_analyzer(),
+            f.abstract_text,
+            SNIPPET_CHARS,
+        );
         Ok((title, abs))
     }
 }

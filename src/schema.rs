@@ -55,7 +55,8 @@ pub struct SchemaDef {
 impl SchemaDef {
     /// Parses a schema file's text.
     pub fn parse(text: &str) -> Result<Self, IndexError> {
-        let def: SchemaDef = toml::from_str(text).map_err(|e| IndexError::SchemaFile(e.to_string()))?;
+        let def: SchemaDef =
+            toml::from_str(text).map_err(|e| IndexError::SchemaFile(e.to_string()))?;
         for f in &def.fields {
             if f.kind == FieldKind::Text && f.indexed {
                 match f.analyzer.as_deref() {
@@ -226,6 +227,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_an_error() {
-        assert!(SchemaDef::parse("version = 1\n[[field]]\nname = \"t\"\ntype = \"text\"\nsorted = true\n").is_err());
+        assert!(SchemaDef::parse(
+            "version = 1\n[[field]]\nname = \"t\"\ntype = \"text\"\nsorted = true\n"
+        )
+        .is_err());
     }
 }

@@ -56,7 +56,11 @@ impl Collector for FacetCollector {
     type Fruit = Facets;
     type Child = FacetSegment;
 
-    fn for_segment(&self, _: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<FacetSegment> {
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<FacetSegment> {
         let ff = segment.fast_fields();
         Ok(FacetSegment {
             source: ff.str("source")?,
@@ -95,7 +99,9 @@ impl Collector for FacetCollector {
 }
 
 fn secs_to_date(secs: i64) -> Option<Date> {
-    time::OffsetDateTime::from_unix_timestamp(secs).ok().map(|t| t.date())
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .map(|t| t.date())
 }
 
 fn count_first(col: &Option<StrColumn>, doc: DocId, counts: &mut BTreeMap<u64, u64>) {

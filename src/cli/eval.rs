@@ -61,7 +61,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
-        println!("dataset    {} (split {}, {} queries, {} documents)", r.dataset, r.split, r.queries, r.documents);
+        println!(
+            "dataset    {} (split {}, {} queries, {} documents)",
+            r.dataset, r.split, r.queries, r.documents
+        );
         println!("mode       {:?}", r.mode);
         println!("nDCG@10    {:.4}", r.metrics.ndcg_10);
         println!("Recall@100 {:.4}", r.metrics.recall_100);
@@ -71,7 +74,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "time       {:.2}s searching ({:.1} ms/query){}",
             r.search_seconds,
             r.search_seconds * 1000.0 / r.queries.max(1) as f64,
-            if r.index_seconds > 0.0 { format!(", {:.1}s indexing", r.index_seconds) } else { String::new() }
+            if r.index_seconds > 0.0 {
+                format!(", {:.1}s indexing", r.index_seconds)
+            } else {
+                String::new()
+            }
         );
         if let Some(p) = &opts.run_file {
             println!("run file   {}", p.display());

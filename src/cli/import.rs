@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use academichub::import::{import_file, Format, ImportOptions};
 use academichub::PaperIndex;
+use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,6 +27,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let format: Format = a.format.parse().map_err(anyhow::Error::msg)?;
+    // Check the input before creating anything, so a typo leaves no empty index behind.
+    std::fs::File::open(&a.path).with_context(|| format!("cannot open {}", a.path.display()))?;
     let index = PaperIndex::open_or_create(&a.index)?;
     let mut opts = ImportOptions::new(format);
     opts.beir_source = a.source;
@@ -44,7 +46,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             eprintln!("skipped: {e}");
         }
         if report.skipped as usize > report.errors.len() {
-            eprintln!("... and {} more skipped records", report.skipped as usize - report.errors.len());
+            eprintln!(
+                "... and {} more skipped records",
+                report.skipped as usize - report.errors.len()
+            );
         }
         println!(
             "imported {} papers from {} ({} records, {} skipped) in {:.1}s ({:.0} docs/s); the index at {} now holds {} papers",

@@ -68,9 +68,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {w}");
     }
     let color = std::io::stdout().is_terminal();
-    let (open, close) = if color { ("\x1b[1;33m", "\x1b[0m") } else { ("[", "]") };
+    let (open, close) = if color {
+        ("\x1b[1;33m", "\x1b[0m")
+    } else {
+        ("[", "]")
+    };
     if res.hits.is_empty() {
-        println!("no results ({} matching papers, {took_ms:.1} ms)", res.total);
+        println!(
+            "no results ({} matching papers, {took_ms:.1} ms)",
+            res.total
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -90,11 +97,25 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         );
         println!(
             "     {} · {} · {}",
-            p.published.map(format_date).unwrap_or_else(|| "no date".into()),
-            if p.categories.is_empty() { p.source.clone() } else { p.categories.join(" ") },
-            p.authors.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            p.published
+                .map(format_date)
+                .unwrap_or_else(|| "no date".into()),
+            if p.categories.is_empty() {
+                p.source.clone()
+            } else {
+                p.categories.join(" ")
+            },
+            p.authors
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        println!("     {}\n", h.abstract_snippet.render(open, close, str::to_string));
+        println!(
+            "     {}\n",
+            h.abstract_snippet.render(open, close, str::to_string)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

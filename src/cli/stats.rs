@@ -34,14 +34,22 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         s.first_published.as_deref().unwrap_or("-"),
         s.last_published.as_deref().unwrap_or("-")
     );
-    println!("size on disk:   {:.1} MiB in {} segments", s.size_bytes as f64 / 1048576.0, s.segments);
+    println!(
+        "size on disk:   {:.1} MiB in {} segments",
+        s.size_bytes as f64 / 1048576.0,
+        s.segments
+    );
     println!("by source:");
     for (k, v) in &s.by_source {
         println!("  {k:<24} {v:>8}");
     }
     let mut cats: Vec<_> = s.by_primary_category.iter().collect();
     cats.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    println!("by primary category ({} in all, top {}):", cats.len(), a.top.min(cats.len()));
+    println!(
+        "by primary category ({} in all, top {}):",
+        cats.len(),
+        a.top.min(cats.len())
+    );
     for (k, v) in cats.iter().take(a.top) {
         println!("  {k:<24} {v:>8}");
     }

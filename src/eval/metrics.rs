@@ -64,7 +64,11 @@ pub fn recall_at(ranked: &[(String, f64)], qrels: &Judgements, k: usize) -> f64 
     if n == 0 {
         return 0.0;
     }
-    let found = ranked.iter().take(k).filter(|(d, _)| rel(qrels, d) >= 1).count();
+    let found = ranked
+        .iter()
+        .take(k)
+        .filter(|(d, _)| rel(qrels, d) >= 1)
+        .count();
     found as f64 / n as f64
 }
 
@@ -174,14 +178,19 @@ mod tests {
         let q = qrels(&[("a", 1)]);
         assert_eq!(evaluate_query(&[], &q), QueryMetrics::default());
         let none = qrels(&[("a", 0)]);
-        assert_eq!(evaluate_query(&run(&[("a", 1.0)]), &none), QueryMetrics::default());
+        assert_eq!(
+            evaluate_query(&run(&[("a", 1.0)]), &none),
+            QueryMetrics::default()
+        );
         assert_eq!(mean(&[]), QueryMetrics::default());
     }
 
     #[test]
     fn mrr_is_cut_at_ten() {
         let q = qrels(&[("k", 1)]);
-        let docs: Vec<(String, f64)> = (0..11).map(|i| (format!("d{i:02}"), 100.0 - i as f64)).collect();
+        let docs: Vec<(String, f64)> = (0..11)
+            .map(|i| (format!("d{i:02}"), 100.0 - i as f64))
+            .collect();
         let mut r = docs.clone();
         r.push(("k".into(), 1.0));
         assert_eq!(evaluate_query(&r, &q).mrr_10, 0.0);

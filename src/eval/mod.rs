@@ -17,6 +17,9 @@ use crate::index::PaperIndex;
 use crate::query::{Filters, QueryEngine};
 use metrics::{evaluate_query, mean, Judgements, QueryMetrics};
 
+/// One query's ranking: its id and `(doc id, score)` pairs.
+pub type QueryRun = (String, Vec<(String, f64)>);
+
 /// Retrieval modes `eval` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,7 +72,9 @@ impl Dataset {
             reason,
         };
         if !dir.is_dir() {
-            return Err(ds_err("not a directory (expected a BEIR dataset folder)".into()));
+            return Err(ds_err(
+                "not a directory (expected a BEIR dataset folder)".into(),
+            ));
         }
         let corpus = ["corpus.jsonl", "corpus.jsonl.gz"]
             .iter()
@@ -78,7 +83,10 @@ impl Dataset {
             .ok_or_else(|| ds_err("no corpus.jsonl or corpus.jsonl.gz".into()))?;
         let qrels_path = dir.join("qrels").join(format!("{split}.tsv"));
         if !qrels_path.exists() {
-            return Err(ds_err(format!("no qrels for split {split:?} ({} is missing)", qrels_path.display())));
+            return Err(ds_err(format!(
+                "no qrels for split {split:?} ({} is missing)",
+                qrels_path.display()
+            )));
         }
         let queries_path = match queries {
             Some(p) => p.to_path_buf(),
@@ -179,7 +187,9 @@ pub fn load_qrels(path: &Path) -> Result<HashMap<String, Judgements>, EvalError>
             line: i as u64 + 1,
             reason: format!("relevance {r:?} is not an integer"),
         })?;
-        out.entry(q.to_string()).or_default().insert(d.to_string(), r);
+        out.entry(q.to_string())
+            .or_default()
+            .insert(d.to_string(), r);
     }
     Ok(out)
 }
@@ -247,7 +257,7 @@ pub fn run_eval(dataset: &Dataset, opts: &EvalOptions) -> Result<EvalReport, Eva
     }
     let engine = QueryEngine::new(&index);
     let t = std::time::Instant::now();
-    let mut runs: Vec<(String, Vec<(String, f64)>)> = Vec::with_capacity(dataset.queries.len());
+    let mut runs: Vec<QueryRun> = Vec::with_capacity(dataset.queries.len());
     let bar = if opts.progress {
         indicatif::ProgressBar::new(dataset.queries.len() as u64)
     } else {
@@ -288,7 +298,7 @@ pub fn run_eval(dataset: &Dataset, opts: &EvalOptions) -> Result<EvalReport, Eva
 }
 
 /// Writes a TREC run file: `qid Q0 docid rank score tag`, in trec_eval order.
-pub fn write_run_file(path: &Path, runs: &[(String, Vec<(String, f64)>)], tag: &str) -> Result<(), EvalError> {
+pub fn write_run_file(path: &Path, runs: &[QueryRun], tag: &str) -> Result<(), EvalError> {
     let werr = |source| EvalError::Write {
         path: path.to_path_buf(),
         source,
@@ -310,12 +320,12 @@ pub fn write_run_file(path: &Path, runs: &[(String, Vec<(String, f64)>)], tag: &
 }
 
 /// Reads a TREC run file into per-query `(doc, score)` lists (query order preserved).
-pub fn read_run_file(path: &Path) -> Result<Vec<(String, Vec<(String, f64)>)>, EvalError> {
+pub fn read_run_file(path: &Path) -> Result<Vec<QueryRun>, EvalError> {
     let text = std::fs::read_to_string(path).map_err(|e| EvalError::Dataset {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let mut out: Vec<(String, Vec<(String, f64)>)> = Vec::new();
+    let mut out: Vec<QueryRun> = Vec::new();
     let mut pos: HashMap<String, usize> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let cols: Vec<&str> = line.split_whitespace().collect();

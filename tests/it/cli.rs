@@ -1,0 +1,131 @@
+//! The binary as a user runs it: exit codes, JSON keys, messages.
+
+use std::process::Command;
+
+use crate::common::fixture;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_academichub"))
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = bin()
+        .args(args)
+        .env_remove("ACADEMICHUB_INDEX")
+        .output()
+        .expect("run binary");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn import_search_stats_eval_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    let idx = idx.to_str().unwrap();
+    let corpus = fixture("arxiv-mini.jsonl.gz");
+    let (ok, out, err) = run(&[
+        "import",
+        "--format",
+        "arxiv-jsonl",
+        corpus.to_str().unwrap(),
+        "--index",
+        idx,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("imported 250 papers"), "{out}");
+
+    let (ok, out, err) = run(&[
+        "search",
+        "streaming large language models survey",
+        "--index",
+        idx,
+        "-k",
+        "3",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let hit = &v["hits"][0];
+    assert_eq!(hit["id"], "2603.04592");
+    for key in [
+        "title",
+        "published",
+        "categories",
+        "score",
+        "abstract_snippet",
+        "rank",
+    ] {
+        assert!(!hit[key].is_null(), "missing {key} in {hit}");
+    }
+    assert!(v["total"].as_u64().unwrap() >= 3);
+
+    let (ok, out, _) = run(&[
+        "search",
+        "streaming",
+        "--index",
+        idx,
+        "--category",
+        "cs.CL",
+        "--from",
+        "2026-06-16",
+        "--to",
+        "2026-06-16",
+    ]);
+    assert!(ok);
+    assert!(out.contains("matching papers"), "{out}");
+
+    let (ok, out, _) = run(&["stats", "--index", idx, "--json"]);
+    assert!(ok);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["papers"], 250);
+    assert_eq!(s["schema_version"], 1);
+    assert!(s["size_bytes"].as_u64().unwrap() > 0);
+
+    let (ok, out, err) = run(&[
+        "eval",
+        "--dataset",
+        fixture("scifact-mini").to_str().unwrap(),
+        "--index",
+        tmp.path().join("ev").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["ndcg@10", "recall@100", "mrr@10", "map@100", "queries"] {
+        assert!(e[key].is_number(), "missing {key} in {e}");
+    }
+    assert_eq!(e["queries"], 40);
+}
+
+#[test]
+fn user_errors_exit_nonzero_with_a_message_and_never_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    let idx = idx.to_str().unwrap();
+    let (ok, _, err) = run(&["search", "x", "--index", idx]);
+    assert!(
+        !ok && err.contains("no index at") && err.contains("academichub import"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "import",
+        "--format",
+        "beir",
+        "/nonexistent/corpus.jsonl",
+        "--index",
+        idx,
+    ]);
+    assert!(!ok && err.contains("/nonexistent/corpus.jsonl"), "{err}");
+    let (ok, _, err) = run(&["import", "--format", "xml", "f", "--index", idx]);
+    assert!(!ok && err.contains("xml"), "{err}");
+    let (ok, _, err) = run(&["search", "x", "--from", "2026-13-01"]);
+    assert!(!ok && err.contains("YYYY-MM-DD"), "{err}");
+    let (ok, _, err) = run(&["eval", "--dataset", tmp.path().to_str().unwrap()]);
+    assert!(!ok && err.contains("corpus.jsonl"), "{err}");
+    let (ok, _, err) = run(&["search", "\"unclosed", "--index", idx]);
+    assert!(!ok && !err.contains("panicked"), "{err}");
+}

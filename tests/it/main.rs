@@ -1,0 +1,9 @@
+//! Integration tests (one binary keeps link times down). Small real fixtures live in
+//! `tests/fixtures/`; tests that need `../shared/datasets` skip with a printed reason when it
+//! is absent (set `ACADEMICHUB_DATASETS` to point elsewhere).
+
+mod cli;
+mod common;
+mod eval;
+mod import;
+mod search;

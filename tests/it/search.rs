@@ -1,0 +1,201 @@
+use academichub::import::Format;
+use academichub::paper::parse_date;
+use academichub::query::{Filters, SearchRequest};
+use academichub::{QueryEngine, QueryError};
+
+use crate::common::index_with;
+
+fn req(q: &str, k: usize) -> SearchRequest {
+    let mut r = SearchRequest::new(q);
+    r.k = k;
+    r
+}
+
+#[test]
+fn scifact_claim_finds_its_judged_abstract_first() {
+    let (_d, index) = index_with(Format::Beir, "scifact-mini/corpus.jsonl");
+    let engine = QueryEngine::new(&index);
+    // SciFact query 5, judged relevant: 13734012.
+    let res = engine
+        .search(&req("1/2000 in UK have abnormal PrP positivity.", 5))
+        .unwrap();
+    assert_eq!(res.hits[0].paper.id.as_str(), "13734012");
+    assert_eq!(res.hits[0].rank, 1);
+    assert!(res.warnings.is_empty(), "{:?}", res.warnings);
+    // Snippet highlights cover query words.
+    let snip = &res.hits[0].abstract_snippet;
+    assert!(!snip.highlights.is_empty());
+    assert!(
+        snip.to_html().contains("<b>abnormal</b>"),
+        "{}",
+        snip.to_html()
+    );
+}
+
+#[test]
+fn chinese_title_finds_its_chinese_abstract() {
+    let (_d, index) = index_with(Format::Beir, "csl-mini/corpus.jsonl");
+    let engine = QueryEngine::new(&index);
+    let res = engine
+        .search(&req("邓小平的国家主权思想及其实践意义", 3))
+        .unwrap();
+    assert_eq!(res.hits[0].paper.id.as_str(), "csl-dev-0004");
+    // Highlights on Chinese text are valid UTF-8 slices.
+    for h in &res.hits {
+        let s = &h.abstract_snippet;
+        for r in &s.highlights {
+            assert!(s.text.is_char_boundary(r.start) && s.text.is_char_boundary(r.end));
+        }
+        let _ = s.to_html();
+    }
+    assert!(res.hits[0].abstract_snippet.to_html().contains("<b>"));
+}
+
+#[test]
+fn query_syntax_phrase_must_exclude_and_fields() {
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let engine = QueryEngine::new(&index);
+    let ids = |q: &str| -> Vec<String> {
+        engine
+            .search(&req(q, 100))
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|h| h.paper.id.as_str().to_string())
+            .collect()
+    };
+    let any = ids("language models");
+    let phrase = ids("\"language models\"");
+    assert!(
+        !phrase.is_empty() && phrase.len() < any.len(),
+        "{} vs {}",
+        phrase.len(),
+        any.len()
+    );
+    let must = ids("+survey streaming");
+    assert!(must.contains(&"2603.04592".to_string()));
+    for id in &must {
+        let p = index
+            .get(&academichub::PaperId::new(id.clone()))
+            .unwrap()
+            .unwrap();
+        assert!(
+            format!("{} {}", p.title, p.abstract_text)
+                .to_lowercase()
+                .contains("survey"),
+            "{id}"
+        );
+    }
+    let excluded = ids("streaming -survey");
+    assert!(!excluded.contains(&"2603.04592".to_string()));
+    let titled = ids("title:streaming");
+    assert_eq!(titled.first().map(String::as_str), Some("2603.04592"));
+    let cats = engine.search(&req("categories:cs.cv", 200)).unwrap();
+    assert!(cats.total > 50);
+    assert!(cats
+        .hits
+        .iter()
+        .all(|h| h.paper.categories.iter().any(|c| c == "cs.CV")));
+}
+
+#[test]
+fn malformed_syntax_never_fails() {
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let engine = QueryEngine::new(&index);
+    for q in [
+        "\"unclosed quote streaming",
+        "-",
+        "streaming -",
+        "((",
+        "title:",
+        ":::",
+        "a AND",
+        "+",
+        "\"\"",
+        "[1 TO",
+        "😀",
+        "nofield:streaming",
+    ] {
+        let res = engine.search(&req(q, 5));
+        assert!(res.is_ok(), "{q}: {:?}", res.err());
+    }
+    let res = engine
+        .search(&req("\"unclosed quote streaming", 5))
+        .unwrap();
+    assert!(!res.hits.is_empty());
+    assert!(
+        res.warnings.iter().any(|w| w.contains("unclosed quote")),
+        "{:?}",
+        res.warnings
+    );
+    let res = engine.search(&req("nofield:streaming", 5)).unwrap();
+    assert!(
+        res.warnings
+            .iter()
+            .any(|w| w.contains("not a searchable field")),
+        "{:?}",
+        res.warnings
+    );
+    assert!(!res.hits.is_empty(), "the words are still searched");
+}
+
+#[test]
+fn filters_and_pagination() {
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let engine = QueryEngine::new(&index);
+    let mut r = req("learning", 10);
+    r.filters = Filters {
+        categories: vec!["cs.cl".into()],
+        from: parse_date("2026-06-16"),
+        to: parse_date("2026-06-16"),
+        ..Filters::default()
+    };
+    let res = engine.search(&r).unwrap();
+    assert!(res.total > 5);
+    for h in &res.hits {
+        assert!(h.paper.categories.iter().any(|c| c == "cs.CL"));
+        assert_eq!(h.paper.published, parse_date("2026-06-16"));
+    }
+    // Filters do not change scores.
+    let plain = engine.search(&req("learning", 200)).unwrap();
+    let first = &res.hits[0];
+    let same = plain
+        .hits
+        .iter()
+        .find(|h| h.paper.id == first.paper.id)
+        .unwrap();
+    assert!((same.score - first.score).abs() < 1e-5);
+    // Pages tile the full ranking.
+    let all = engine.search(&req("learning", 20)).unwrap();
+    let mut page2 = req("learning", 10);
+    page2.offset = 10;
+    let p2 = engine.search(&page2).unwrap();
+    let ids: Vec<_> = all.hits[10..].iter().map(|h| &h.paper.id).collect();
+    let ids2: Vec<_> = p2.hits.iter().map(|h| &h.paper.id).collect();
+    assert_eq!(ids, ids2);
+    assert_eq!(p2.hits[0].rank, 11);
+    // A source that is absent matches nothing.
+    let mut none = req("learning", 10);
+    none.filters.sources = vec!["medrxiv".into()];
+    assert_eq!(engine.search(&none).unwrap().total, 0);
+}
+
+#[test]
+fn invalid_parameters_are_named() {
+    let (_d, index) = index_with(Format::Beir, "scifact-mini/corpus.jsonl");
+    let engine = QueryEngine::new(&index);
+    let err = |r: SearchRequest| match engine.search(&r) {
+        Err(QueryError::InvalidParam { name, .. }) => name,
+        other => panic!("expected InvalidParam, got {other:?}"),
+    };
+    assert_eq!(err(req("x", 0)), "k");
+    assert_eq!(err(req("x", 100_000)), "k");
+    let mut r = req("x", 10);
+    r.offset = 1_000_000;
+    assert_eq!(err(r), "offset");
+    assert_eq!(err(req(&"word ".repeat(500), 10)), "q");
+    let mut r = req("x", 10);
+    r.filters.from = parse_date("2026-02-01");
+    r.filters.to = parse_date("2026-01-01");
+    assert_eq!(err(r), "from");
+}
