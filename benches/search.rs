@@ -55,9 +55,10 @@ fn index() -> (Option<tempfile::TempDir>, PaperIndex) {
     (Some(tmp), index)
 }
 
-fn ours(engine: &QueryEngine, q: &str) -> usize {
+fn ours(engine: &QueryEngine, q: &str, snippets: bool) -> usize {
     let mut req = SearchRequest::new(q);
     req.k = 10;
+    req.snippets = snippets;
     engine.search(&req).map(|r| r.hits.len()).unwrap_or(0)
 }
 
@@ -86,31 +87,50 @@ fn bench(c: &mut Criterion) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let (mut ours_ms, mut raw_ms) = (Vec::new(), Vec::new());
+    let (mut ours_ms, mut plain_ms, mut raw_ms) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         for q in QUERIES {
             let t = Instant::now();
-            std::hint::black_box(ours(&engine, q));
+            std::hint::black_box(ours(&engine, q, true));
             ours_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            std::hint::black_box(ours(&engine, q, false));
+            plain_ms.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             std::hint::black_box(raw(&index, &parser, q));
             raw_ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
     let (o50, o99) = percentiles(ours_ms.clone());
+    let (p50, p99) = percentiles(plain_ms.clone());
     let (r50, r99) = percentiles(raw_ms.clone());
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     println!(
-        "bm25 latency over {} papers, {} queries x {rounds}: academichub p50 {o50:.3} ms p99 {o99:.3} ms mean {:.3} ms | raw tantivy p50 {r50:.3} ms p99 {r99:.3} ms mean {:.3} ms | overhead (mean) {:.2}x",
+        "bm25 latency over {} papers, {} queries x {rounds}, k=10:\n  academichub with snippets  p50 {o50:.3} ms p99 {o99:.3} ms mean {:.3} ms ({:.2}x raw)\n  academichub, no snippets   p50 {p50:.3} ms p99 {p99:.3} ms mean {:.3} ms ({:.2}x raw)\n  raw tantivy (parse+top10+docs) p50 {r50:.3} ms p99 {r99:.3} ms mean {:.3} ms",
         index.num_papers(),
         QUERIES.len(),
         mean(&ours_ms),
+        mean(&ours_ms) / mean(&raw_ms),
+        mean(&plain_ms),
+        mean(&plain_ms) / mean(&raw_ms),
         mean(&raw_ms),
-        mean(&ours_ms) / mean(&raw_ms)
     );
     let mut g = c.benchmark_group("bm25_query_set");
     g.bench_function("academichub_search_k10_snippets", |b| {
-        b.iter(|| QUERIES.iter().map(|q| ours(&engine, q)).sum::<usize>())
+        b.iter(|| {
+            QUERIES
+                .iter()
+                .map(|q| ours(&engine, q, true))
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("academichub_search_k10_no_snippets", |b| {
+        b.iter(|| {
+            QUERIES
+                .iter()
+                .map(|q| ours(&engine, q, false))
+                .sum::<usize>()
+        })
     });
     g.bench_function("raw_tantivy_k10", |b| {
         b.iter(|| {
