@@ -15,7 +15,9 @@ fn import_once(corpus: &std::path::Path) -> u64 {
     let index = PaperIndex::open_or_create(&tmp.path().join("idx")).expect("create index");
     let mut opts = ImportOptions::new(Format::ArxivJsonl);
     opts.progress = false;
-    import_file(&index, corpus, &opts).expect("import").imported
+    import_file(&index, corpus, &opts, None)
+        .expect("import")
+        .imported
 }
 
 fn bench(c: &mut Criterion) {

@@ -51,7 +51,7 @@ fn index() -> (Option<tempfile::TempDir>, PaperIndex) {
     let mut opts = ImportOptions::new(Format::ArxivJsonl);
     opts.progress = false;
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arxiv-mini.jsonl");
-    import_file(&index, &fixture, &opts).expect("import fixture");
+    import_file(&index, &fixture, &opts, None).expect("import fixture");
     (Some(tmp), index)
 }
 

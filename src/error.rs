@@ -30,6 +30,17 @@ pub enum IndexError {
     Tantivy(#[from] tantivy::TantivyError),
     #[error("corrupt stored document: {0}")]
     CorruptDoc(String),
+    #[error(
+        "the vectors in {dir} were built with {index_model}, not {requested}: query with that model, \
+         or rebuild the index (delete the directory and import again with the new model)"
+    )]
+    ModelMismatch {
+        dir: PathBuf,
+        index_model: String,
+        requested: String,
+    },
+    #[error("the index at {dir} has no vectors: run `academichub embed --index {dir}` (or import with --embed) first")]
+    NoVectors { dir: PathBuf },
 }
 
 /// Errors reading an input file for import. Per-record problems are counted, not raised.
@@ -56,6 +67,8 @@ pub enum ImportError {
     },
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error(transparent)]
+    Embed(crate::embed::EmbedError),
 }
 
 /// Errors in a search request.

@@ -12,8 +12,9 @@ use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
-use crate::error::ImportError;
-use crate::index::PaperIndex;
+use crate::embed::{passage_text, Embedder};
+use crate::error::{ImportError, IndexError};
+use crate::index::{date_to_tantivy, doc_to_paper, PaperIndex, PaperWriter};
 use crate::normalize::{canonical_arxiv_id, clean_latex, collapse_whitespace};
 use crate::paper::{parse_date, Paper, PaperId};
 
@@ -52,6 +53,8 @@ pub struct ImportReport {
     pub errors: Vec<String>,
     /// Papers in the index after the import.
     pub total_papers: u64,
+    /// Papers whose vector was computed (unchanged papers keep their stored vector).
+    pub embedded: u64,
 }
 
 /// How many skipped-record messages a report keeps.
@@ -264,19 +267,29 @@ fn progress_bar(path: &Path, show: bool) -> ProgressBar {
     bar
 }
 
+/// Papers upserted (and embedded) per batch.
+pub const BATCH: usize = 256;
+
 /// Imports a JSONL corpus file into the index (upsert by id), then commits once.
 ///
-/// Returns an error only for I/O failures or when not a single record could be imported.
+/// With an `embedder`, every paper gets a vector: reused from the index when the paper's title
+/// and abstract are unchanged, computed in bounded chunks otherwise. Returns an error only for
+/// I/O failures, embedding failures, or when not a single record could be imported.
 pub fn import_file(
     index: &PaperIndex,
     path: &Path,
     opts: &ImportOptions,
+    mut embedder: Option<&mut dyn Embedder>,
 ) -> Result<ImportReport, ImportError> {
+    if let Some(e) = embedder.as_deref() {
+        index.claim_embedding_model(e.id())?;
+    }
     let bar = progress_bar(path, opts.progress);
     let reader = open_maybe_gz(path, bar.clone())?;
     let mut writer = index.writer()?;
     let mut report = ImportReport::default();
     let path_buf: PathBuf = path.to_path_buf();
+    let mut batch: Vec<Paper> = Vec::with_capacity(BATCH);
     for (lineno, line) in reader.lines().enumerate() {
         let lineno = lineno as u64 + 1;
         let line = line.map_err(|source| ImportError::Read {
@@ -294,10 +307,15 @@ pub fn import_file(
         };
         match parsed {
             Ok(paper) => {
-                writer.upsert(&paper)?;
-                report.imported += 1;
-                if report.imported % 1000 == 0 {
-                    bar.set_message(format!("{} papers", report.imported));
+                batch.push(paper);
+                if batch.len() >= BATCH {
+                    let stats = write_batch(index, &mut writer, &mut batch, &mut embedder)?;
+                    report.imported += stats.0;
+                    report.embedded += stats.1;
+                    bar.set_message(format!(
+                        "{} papers, {} embedded",
+                        report.imported, report.embedded
+                    ));
                 }
             }
             Err(reason) => {
@@ -310,6 +328,9 @@ pub fn import_file(
             }
         }
     }
+    let stats = write_batch(index, &mut writer, &mut batch, &mut embedder)?;
+    report.imported += stats.0;
+    report.embedded += stats.1;
     if report.imported == 0 {
         bar.abandon();
         return Err(ImportError::NothingImported {
@@ -330,6 +351,183 @@ pub fn import_file(
     report.total_papers = index.num_papers();
     Ok(report)
 }
+
+/// Upserts a batch (embedding what needs it); returns (papers written, papers embedded).
+fn write_batch(
+    index: &PaperIndex,
+    writer: &mut PaperWriter,
+    batch: &mut Vec<Paper>,
+    embedder: &mut Option<&mut dyn Embedder>,
+) -> Result<(u64, u64), ImportError> {
+    let n = batch.len() as u64;
+    let Some(embedder) = embedder.as_mut() else {
+        for p in batch.drain(..) {
+            writer.upsert(&p)?;
+        }
+        return Ok((n, 0));
+    };
+    let mut vectors = existing_vectors(index, batch)?;
+    let todo: Vec<usize> = (0..batch.len()).filter(|&i| vectors[i].is_none()).collect();
+    let texts: Vec<String> = todo
+        .iter()
+        .map(|&i| passage_text(&batch[i].title, &batch[i].abstract_text))
+        .collect();
+    let computed = embedder
+        .embed_passages(&texts)
+        .map_err(ImportError::Embed)?;
+    let embedded = computed.len() as u64;
+    for (i, v) in todo.into_iter().zip(computed) {
+        vectors[i] = Some(v);
+    }
+    for (p, v) in batch.drain(..).zip(vectors) {
+        writer.upsert_with_vector(&p, v.as_deref())?;
+    }
+    Ok((n, embedded))
+}
+
+/// For each paper, the vector already stored for it if its title and abstract are unchanged.
+fn existing_vectors(
+    index: &PaperIndex,
+    papers: &[Paper],
+) -> Result<Vec<Option<Vec<f32>>>, ImportError> {
+    let searcher = index.reader().searcher();
+    let f = index.fields();
+    let mut out = Vec::with_capacity(papers.len());
+    for p in papers {
+        let q = tantivy::query::TermQuery::new(
+            index.id_term(&p.id),
+            tantivy::schema::IndexRecordOption::Basic,
+        );
+        let top = searcher
+            .search(&q, &tantivy::collector::TopDocs::with_limit(1))
+            .map_err(IndexError::from)?;
+        let Some((_, addr)) = top.first() else {
+            out.push(None);
+            continue;
+        };
+        let doc: tantivy::TantivyDocument = searcher.doc(*addr).map_err(IndexError::from)?;
+        let unchanged = doc
+            .get_first(f.content_hash)
+            .and_then(|v| tantivy::schema::Value::as_u64(&v))
+            == Some(p.content_hash());
+        if !unchanged {
+            out.push(None);
+            continue;
+        }
+        let seg = searcher.segment_reader(addr.segment_ord);
+        let vecs = index.vectors().segment(seg).map_err(IndexError::from)?;
+        out.push(vecs.get(addr.doc_id).map(<[f32]>::to_vec));
+    }
+    Ok(out)
+}
+
+/// What [`embed_missing`] did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct EmbedReport {
+    /// Papers that got a vector now.
+    pub embedded: u64,
+    /// Papers (passing the filter) that already had one.
+    pub already: u64,
+    /// Papers passing the filter that still lack one (beyond `limit`).
+    pub remaining: u64,
+}
+
+/// Gives a vector to papers that lack one: newest first, at most `limit`, only papers
+/// published on or after `since` when given. Commits every [`EMBED_COMMIT_EVERY`] papers, so
+/// an interrupted run keeps what it finished.
+pub fn embed_missing(
+    index: &PaperIndex,
+    embedder: &mut dyn Embedder,
+    since: Option<time::Date>,
+    limit: Option<u64>,
+    progress: bool,
+) -> Result<EmbedReport, ImportError> {
+    index.claim_embedding_model(embedder.id())?;
+    index.reload()?;
+    let searcher = index.reader().searcher();
+    let f = *index.fields();
+    let query: Box<dyn tantivy::query::Query> = match since {
+        Some(d) => Box::new(tantivy::query::RangeQuery::new(
+            std::ops::Bound::Included(tantivy::Term::from_field_date(
+                f.published,
+                date_to_tantivy(d),
+            )),
+            std::ops::Bound::Unbounded,
+        )),
+        None => Box::new(tantivy::query::AllQuery),
+    };
+    let matching = searcher
+        .search(&query, &tantivy::collector::DocSetCollector)
+        .map_err(IndexError::from)?;
+    let mut report = EmbedReport::default();
+    let mut todo: Vec<(i64, tantivy::DocAddress)> = Vec::new();
+    for addr in matching {
+        let seg = searcher.segment_reader(addr.segment_ord);
+        let vecs = index.vectors().segment(seg).map_err(IndexError::from)?;
+        if vecs.get(addr.doc_id).is_some() {
+            report.already += 1;
+            continue;
+        }
+        let published = seg
+            .fast_fields()
+            .date("published")
+            .ok()
+            .and_then(|c| c.first(addr.doc_id))
+            .map(|d| d.into_timestamp_secs())
+            .unwrap_or(i64::MIN);
+        todo.push((published, addr));
+    }
+    todo.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let take = limit.map_or(todo.len(), |l| (l as usize).min(todo.len()));
+    report.remaining = (todo.len() - take) as u64;
+    let bar = if progress {
+        let b = ProgressBar::new(take as u64);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} embedding [{bar:30}] {pos}/{len} papers ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut writer = index.writer()?;
+    let mut since_commit = 0usize;
+    for chunk in todo[..take].chunks(BATCH) {
+        let mut papers = Vec::with_capacity(chunk.len());
+        for (_, addr) in chunk {
+            let doc: tantivy::TantivyDocument = searcher.doc(*addr).map_err(IndexError::from)?;
+            papers.push(doc_to_paper(&f, &doc)?);
+        }
+        let texts: Vec<String> = papers
+            .iter()
+            .map(|p| passage_text(&p.title, &p.abstract_text))
+            .collect();
+        let vectors = embedder
+            .embed_passages(&texts)
+            .map_err(ImportError::Embed)?;
+        for (p, v) in papers.iter().zip(&vectors) {
+            writer.upsert_with_vector(p, Some(v))?;
+        }
+        report.embedded += papers.len() as u64;
+        since_commit += papers.len();
+        bar.inc(papers.len() as u64);
+        if since_commit >= EMBED_COMMIT_EVERY {
+            writer.commit()?;
+            since_commit = 0;
+        }
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    index.reload()?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// Papers between two commits of [`embed_missing`].
+pub const EMBED_COMMIT_EVERY: usize = 2048;
 
 #[cfg(test)]
 mod tests {

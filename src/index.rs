@@ -13,10 +13,14 @@ use tantivy::schema::{OwnedValue, Value};
 use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use time::Date;
 
+use std::sync::{Arc, Mutex};
+
 use crate::analysis;
+use crate::embed::ModelId;
 use crate::error::IndexError;
 use crate::paper::{Paper, PaperId};
 use crate::schema::{Fields, SchemaDef};
+use crate::vectors::VectorCache;
 
 /// File (inside the index directory) recording which schema built the index.
 pub const META_FILE: &str = "academichub.json";
@@ -25,10 +29,13 @@ pub const WRITER_MEMORY_BYTES: usize = 256 * 1024 * 1024;
 /// Default index location, relative to the working directory.
 pub const DEFAULT_INDEX_DIR: &str = "index-data/papers";
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct IndexMeta {
     schema_version: u32,
     created_by: String,
+    /// The model whose vectors the index holds (set by the first embedding run).
+    #[serde(default)]
+    embedding: Option<ModelId>,
 }
 
 /// An opened paper index with its single reader.
@@ -38,6 +45,19 @@ pub struct PaperIndex {
     fields: Fields,
     dir: PathBuf,
     schema_version: u32,
+    meta: Mutex<IndexMeta>,
+    vectors: Arc<VectorCache>,
+}
+
+fn write_meta(dir: &Path, meta: &IndexMeta) -> Result<(), IndexError> {
+    let json = serde_json::to_vec_pretty(meta).map_err(|e| IndexError::Io {
+        dir: dir.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    // Write-then-rename: a crash never leaves a half-written meta file.
+    let tmp = dir.join(format!("{META_FILE}.tmp"));
+    std::fs::write(&tmp, json).map_err(io_err(dir))?;
+    std::fs::rename(&tmp, dir.join(META_FILE)).map_err(io_err(dir))
 }
 
 fn io_err(dir: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
@@ -63,13 +83,10 @@ impl PaperIndex {
         let meta = IndexMeta {
             schema_version: def.version,
             created_by: format!("academichub {}", env!("CARGO_PKG_VERSION")),
+            embedding: None,
         };
-        let json = serde_json::to_vec_pretty(&meta).map_err(|e| IndexError::Io {
-            dir: dir.to_path_buf(),
-            source: std::io::Error::other(e),
-        })?;
-        std::fs::write(dir.join(META_FILE), json).map_err(io_err(dir))?;
-        Self::from_index(index, dir, def.version)
+        write_meta(dir, &meta)?;
+        Self::from_index(index, dir, meta)
     }
 
     /// Opens an existing index; fails with [`IndexError::Missing`] or
@@ -81,14 +98,12 @@ impl PaperIndex {
             });
         }
         let def = SchemaDef::builtin();
-        let found = match std::fs::read(dir.join(META_FILE)) {
-            Ok(bytes) => match serde_json::from_slice::<IndexMeta>(&bytes) {
-                Ok(m) => Some(m.schema_version),
-                Err(_) => None,
-            },
+        let meta = match std::fs::read(dir.join(META_FILE)) {
+            Ok(bytes) => serde_json::from_slice::<IndexMeta>(&bytes).ok(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err(dir)(e)),
         };
+        let found = meta.as_ref().map(|m| m.schema_version);
         let mismatch = |found: String| IndexError::SchemaMismatch {
             dir: dir.to_path_buf(),
             found,
@@ -106,10 +121,11 @@ impl PaperIndex {
                 found.unwrap_or_default()
             )));
         }
-        Self::from_index(index, dir, def.version)
+        let meta = meta.ok_or_else(|| mismatch("unknown".into()))?;
+        Self::from_index(index, dir, meta)
     }
 
-    fn from_index(index: Index, dir: &Path, schema_version: u32) -> Result<Self, IndexError> {
+    fn from_index(index: Index, dir: &Path, meta: IndexMeta) -> Result<Self, IndexError> {
         analysis::register(&index);
         let fields = Fields::resolve(&index.schema())?;
         let reader = index
@@ -121,7 +137,9 @@ impl PaperIndex {
             reader,
             fields,
             dir: dir.to_path_buf(),
-            schema_version,
+            schema_version: meta.schema_version,
+            meta: Mutex::new(meta),
+            vectors: Arc::new(VectorCache::default()),
         })
     }
 
@@ -148,6 +166,55 @@ impl PaperIndex {
     /// The schema version recorded in the index.
     pub fn schema_version(&self) -> u32 {
         self.schema_version
+    }
+
+    /// The model whose vectors this index holds, if any paper has been embedded.
+    pub fn embedding_model(&self) -> Option<ModelId> {
+        self.meta.lock().ok().and_then(|m| m.embedding.clone())
+    }
+
+    /// Records `model` as the index's embedding model. Fails if vectors of another model (or
+    /// another build of it) are already stored: mixing models would make cosines meaningless.
+    pub fn claim_embedding_model(&self, model: &ModelId) -> Result<(), IndexError> {
+        let mut meta = self
+            .meta
+            .lock()
+            .map_err(|_| IndexError::CorruptDoc("index meta lock poisoned".into()))?;
+        match &meta.embedding {
+            Some(existing) if existing == model => Ok(()),
+            Some(existing) => Err(IndexError::ModelMismatch {
+                dir: self.dir.clone(),
+                index_model: format!("{} ({})", existing.name, existing.hash),
+                requested: format!("{} ({})", model.name, model.hash),
+            }),
+            None => {
+                let mut updated = meta.clone();
+                updated.embedding = Some(model.clone());
+                write_meta(&self.dir, &updated)?;
+                *meta = updated;
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks that queries embedded by `model` can be compared with the stored vectors.
+    pub fn check_query_model(&self, model: &ModelId) -> Result<(), IndexError> {
+        match self.embedding_model() {
+            Some(existing) if &existing == model => Ok(()),
+            Some(existing) => Err(IndexError::ModelMismatch {
+                dir: self.dir.clone(),
+                index_model: format!("{} ({})", existing.name, existing.hash),
+                requested: format!("{} ({})", model.name, model.hash),
+            }),
+            None => Err(IndexError::NoVectors {
+                dir: self.dir.clone(),
+            }),
+        }
+    }
+
+    /// Per-segment vector matrices for dense search.
+    pub fn vectors(&self) -> &Arc<VectorCache> {
+        &self.vectors
     }
 
     /// Number of live papers as of the last reload.
@@ -235,9 +302,21 @@ pub struct PaperWriter {
 impl PaperWriter {
     /// Adds `paper`, replacing any paper with the same id.
     pub fn upsert(&mut self, paper: &Paper) -> Result<(), IndexError> {
+        self.upsert_with_vector(paper, None)
+    }
+
+    /// Adds `paper` with its dense vector (if any), replacing any paper with the same id.
+    pub fn upsert_with_vector(
+        &mut self,
+        paper: &Paper,
+        vector: Option<&[f32]>,
+    ) -> Result<(), IndexError> {
         self.writer.delete_term(id_term(&self.fields, &paper.id));
-        self.writer
-            .add_document(paper_to_doc(&self.fields, paper))?;
+        let mut doc = paper_to_doc(&self.fields, paper);
+        if let Some(v) = vector {
+            doc.add_bytes(self.fields.embedding, &encode_vector(v));
+        }
+        self.writer.add_document(doc)?;
         Ok(())
     }
 
@@ -286,6 +365,7 @@ pub fn paper_to_doc(f: &Fields, p: &Paper) -> TantivyDocument {
     doc.add_text(f.text, &p.abstract_text);
     if !p.search_extra.is_empty() {
         doc.add_text(f.text, &p.search_extra);
+        doc.add_text(f.search_extra, &p.search_extra);
     }
     for a in &p.authors {
         doc.add_text(f.authors, a);
@@ -344,7 +424,7 @@ pub fn doc_to_paper(f: &Fields, doc: &TantivyDocument) -> Result<Paper, IndexErr
             .unwrap_or(1),
         title: text(f.title).unwrap_or_default(),
         abstract_text: text(f.abstract_text).unwrap_or_default(),
-        search_extra: String::new(),
+        search_extra: text(f.search_extra).unwrap_or_default(),
         authors: texts(f.authors),
         categories: texts(f.categories),
         source: text(f.source).unwrap_or_default(),
@@ -355,4 +435,22 @@ pub fn doc_to_paper(f: &Fields, doc: &TantivyDocument) -> Result<Paper, IndexErr
         comment: text(f.comment),
         journal_ref: text(f.journal_ref),
     })
+}
+
+/// Encodes a vector as little-endian f32 bytes (the `embedding` field's format).
+pub fn encode_vector(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Decodes little-endian f32 bytes; `None` when the length is not a multiple of 4.
+pub fn decode_vector(bytes: &[u8]) -> Option<Vec<f32>> {
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
 }

@@ -4,8 +4,10 @@
 //! with [`eval`] beside the query layer. See `ARCHITECTURE.md` for one paragraph per module.
 
 pub mod analysis;
+pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod fusion;
 pub mod import;
 pub mod index;
 pub mod normalize;
@@ -13,6 +15,7 @@ pub mod paper;
 pub mod query;
 pub mod schema;
 pub mod stats;
+pub mod vectors;
 
 pub use error::{EvalError, ImportError, IndexError, QueryError};
 pub use index::PaperIndex;

@@ -5,7 +5,7 @@
 //! `field:term`. Malformed syntax never fails a search: it is parsed leniently and the problem
 //! is reported in [`SearchResults::warnings`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::{Bound, Range};
 
 use serde::Serialize;
@@ -25,9 +25,11 @@ use time::Date;
 
 use crate::analysis;
 use crate::error::QueryError;
+use crate::fusion::{self, Fusion};
 use crate::index::{date_to_tantivy, doc_to_paper, PaperIndex};
 use crate::paper::{Paper, PaperId};
 use crate::schema::QUERYABLE_FIELDS;
+use crate::vectors::DenseCollector;
 
 /// Largest `k` a request may ask for.
 pub const MAX_K: usize = 1000;
@@ -63,6 +65,64 @@ impl Filters {
     }
 }
 
+/// Retrieval mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Keyword ranking (BM25 over title + abstract).
+    #[default]
+    Bm25,
+    /// Cosine between the query's and the papers' embeddings.
+    Dense,
+    /// Both, fused.
+    Hybrid,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "bm25" => Ok(Mode::Bm25),
+            "dense" => Ok(Mode::Dense),
+            "hybrid" => Ok(Mode::Hybrid),
+            other => Err(format!(
+                "unknown mode {other:?} (use bm25, dense or hybrid)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Bm25 => "bm25",
+            Mode::Dense => "dense",
+            Mode::Hybrid => "hybrid",
+        })
+    }
+}
+
+/// The query's embedding, computed by the caller (embedding is blocking work that does not
+/// belong in the query layer), or why it could not be computed.
+#[derive(Debug, Clone)]
+pub enum QueryVector {
+    Ready(Vec<f32>),
+    Failed(String),
+}
+
+/// How a hit got into the results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Sources {
+    /// 1-based rank in the BM25 list, if the paper was in it.
+    pub bm25_rank: Option<usize>,
+    pub bm25_score: Option<Score>,
+    /// 1-based rank in the dense list, if the paper was in it.
+    pub dense_rank: Option<usize>,
+    pub dense_score: Option<Score>,
+    /// The fused score (hybrid mode only).
+    pub fused_score: Option<Score>,
+}
+
 /// A search request.
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
@@ -72,6 +132,10 @@ pub struct SearchRequest {
     pub filters: Filters,
     /// Compute highlighted snippets (off for evaluation runs).
     pub snippets: bool,
+    pub mode: Mode,
+    pub fusion: Fusion,
+    /// Required for dense mode; hybrid falls back to BM25 without it.
+    pub query_vector: Option<QueryVector>,
 }
 
 impl SearchRequest {
@@ -83,6 +147,9 @@ impl SearchRequest {
             offset: 0,
             filters: Filters::default(),
             snippets: true,
+            mode: Mode::Bm25,
+            fusion: Fusion::default(),
+            query_vector: None,
         }
     }
 
@@ -107,6 +174,11 @@ impl SearchRequest {
                 "q",
                 format!("query is {chars} characters long; the limit is {MAX_QUERY_CHARS}"),
             );
+        }
+        if let Fusion::Convex { alpha } = self.fusion {
+            if !(0.0..=1.0).contains(&alpha) {
+                return bad("alpha", format!("must be between 0 and 1, got {alpha}"));
+            }
         }
         if let (Some(from), Some(to)) = (self.filters.from, self.filters.to) {
             if from > to {
@@ -175,17 +247,24 @@ pub struct Hit {
     pub paper: Paper,
     pub title_snippet: Snippet,
     pub abstract_snippet: Snippet,
+    pub sources: Sources,
 }
 
 /// A page of results.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResults {
     pub hits: Vec<Hit>,
-    /// Number of papers matching the query and filters.
+    /// Papers matching the query and filters (dense: papers with a vector passing the filters;
+    /// hybrid: the larger of the BM25 matches and the fused candidates).
     pub total: usize,
-    /// Problems found in the query syntax (the search still ran on what could be parsed).
+    /// The mode actually used (hybrid falls back to bm25 when the query could not be embedded).
+    pub mode: Mode,
+    /// Problems found in the query (the search still ran on what could be used).
     pub warnings: Vec<String>,
 }
+
+/// One leg's ranking on a given searcher.
+pub type Leg = Vec<(DocAddress, Score)>;
 
 /// Runs searches against one index. Cheap to build; share across requests.
 pub struct QueryEngine<'a> {
@@ -420,21 +499,168 @@ impl<'a> QueryEngine<'a> {
         Box::new(BooleanQuery::new(all))
     }
 
-    /// Runs a search: validated, filtered, paginated, with snippets on request.
+    /// The BM25 leg: top `depth` documents for `query` under `filters`, and the match count.
+    pub fn bm25_leg(
+        &self,
+        searcher: &Searcher,
+        query: Box<dyn Query>,
+        filters: &Filters,
+        depth: usize,
+    ) -> Result<(Leg, usize), QueryError> {
+        let query = self.with_filters(query, filters);
+        let (docs, total) = searcher.search(&query, &(TopDocs::with_limit(depth.max(1)), Count))?;
+        Ok((docs.into_iter().map(|(s, a)| (a, s)).collect(), total))
+    }
+
+    /// The dense leg: top `depth` documents by cosine under `filters`, and how many documents
+    /// with a vector pass the filters.
+    pub fn dense_leg(
+        &self,
+        searcher: &Searcher,
+        vector: &[f32],
+        filters: &Filters,
+        depth: usize,
+    ) -> Result<(Leg, usize), QueryError> {
+        let clauses = self.filter_clauses(filters);
+        let query: Box<dyn Query> = if clauses.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            Box::new(BooleanQuery::new(clauses))
+        };
+        let live: Vec<_> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect();
+        self.index.vectors().retain(&live);
+        let collector = DenseCollector {
+            query: std::sync::Arc::new(vector.to_vec()),
+            k: depth.max(1),
+            cache: self.index.vectors().clone(),
+        };
+        let (docs, total) = searcher.search(&query, &collector)?;
+        Ok((docs.into_iter().map(|(s, a)| (a, s)).collect(), total))
+    }
+
+    /// Runs a search: validated, filtered, fused, paginated, with snippets on request.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResults, QueryError> {
         req.validate()?;
         let searcher = self.index.reader().searcher();
-        let (parsed, warnings) = self.parse(&req.query);
-        let query = self.with_filters(parsed.box_clone(), &req.filters);
-        let top = TopDocs::with_limit(req.k).and_offset(req.offset);
-        let (docs, total) = searcher.search(&query, &(top, Count))?;
+        let (parsed, mut warnings) = self.parse(&req.query);
+        let want = req.offset + req.k;
+        let vector = match (&req.mode, &req.query_vector) {
+            (Mode::Bm25, _) => None,
+            (_, Some(QueryVector::Ready(v))) => Some(v.as_slice()),
+            (Mode::Dense, Some(QueryVector::Failed(why))) => {
+                return Err(QueryError::InvalidParam {
+                    name: "mode",
+                    reason: format!("dense search needs the query embedding, which failed: {why}"),
+                })
+            }
+            (Mode::Dense, None) => {
+                return Err(QueryError::InvalidParam {
+                    name: "mode",
+                    reason:
+                        "dense search needs a query embedding (is an embedding model configured?)"
+                            .into(),
+                })
+            }
+            (Mode::Hybrid, failed) => {
+                let why = match failed {
+                    Some(QueryVector::Failed(why)) => why.clone(),
+                    _ => "no embedding model is available".into(),
+                };
+                warnings.push(format!("hybrid search fell back to bm25: {why}"));
+                None
+            }
+        };
+        let mode = match (req.mode, vector) {
+            (Mode::Hybrid, None) => Mode::Bm25,
+            (m, _) => m,
+        };
+        let (ranked, total): (Vec<(DocAddress, Score, Sources)>, usize) = match (mode, vector) {
+            (Mode::Dense, Some(v)) => {
+                let (leg, total) = self.dense_leg(&searcher, v, &req.filters, want)?;
+                let ranked = leg
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (a, s))| {
+                        let src = Sources {
+                            dense_rank: Some(i + 1),
+                            dense_score: Some(s),
+                            ..Sources::default()
+                        };
+                        (a, s, src)
+                    })
+                    .collect();
+                (ranked, total)
+            }
+            (Mode::Hybrid, Some(v)) => {
+                let depth = want.max(fusion::DEFAULT_DEPTH);
+                let (bm25, bm25_total) =
+                    self.bm25_leg(&searcher, parsed.box_clone(), &req.filters, depth)?;
+                let (dense, _) = self.dense_leg(&searcher, v, &req.filters, depth)?;
+                let fused = fusion::fuse(&bm25, &dense, req.fusion).map_err(|e| {
+                    QueryError::InvalidParam {
+                        name: "fusion",
+                        reason: e.to_string(),
+                    }
+                })?;
+                let total = bm25_total.max(fused.len());
+                let bm25_pos: HashMap<DocAddress, (usize, Score)> = bm25
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (a, s))| (*a, (i + 1, *s)))
+                    .collect();
+                let dense_pos: HashMap<DocAddress, (usize, Score)> = dense
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (a, s))| (*a, (i + 1, *s)))
+                    .collect();
+                let ranked = fused
+                    .into_iter()
+                    .map(|(a, s)| {
+                        let b = bm25_pos.get(&a);
+                        let d = dense_pos.get(&a);
+                        let src = Sources {
+                            bm25_rank: b.map(|x| x.0),
+                            bm25_score: b.map(|x| x.1),
+                            dense_rank: d.map(|x| x.0),
+                            dense_score: d.map(|x| x.1),
+                            fused_score: Some(s),
+                        };
+                        (a, s, src)
+                    })
+                    .collect();
+                (ranked, total)
+            }
+            _ => {
+                let (leg, total) =
+                    self.bm25_leg(&searcher, parsed.box_clone(), &req.filters, want)?;
+                let ranked = leg
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (a, s))| {
+                        let src = Sources {
+                            bm25_rank: Some(i + 1),
+                            bm25_score: Some(s),
+                            ..Sources::default()
+                        };
+                        (a, s, src)
+                    })
+                    .collect();
+                (ranked, total)
+            }
+        };
         let generators = if req.snippets {
             Some(self.snippet_generators(&searcher, parsed.as_ref())?)
         } else {
             None
         };
-        let mut hits = Vec::with_capacity(docs.len());
-        for (i, (score, addr)) in docs.into_iter().enumerate() {
+        let mut hits = Vec::with_capacity(req.k);
+        for (i, (addr, score, sources)) in
+            ranked.into_iter().skip(req.offset).take(req.k).enumerate()
+        {
             let paper = self.load(&searcher, addr)?;
             let (title_snippet, abstract_snippet) = match &generators {
                 Some((t, a)) => (
@@ -449,13 +675,38 @@ impl<'a> QueryEngine<'a> {
                 paper,
                 title_snippet,
                 abstract_snippet,
+                sources,
             });
         }
         Ok(SearchResults {
             hits,
             total,
+            mode,
             warnings,
         })
+    }
+
+    /// Paper ids of ranked documents (no other stored field is decoded beyond the document).
+    pub fn ids(
+        &self,
+        searcher: &Searcher,
+        leg: &[(DocAddress, Score)],
+    ) -> Result<Vec<(PaperId, Score)>, QueryError> {
+        let id_field = self.index.fields().id;
+        let mut out = Vec::with_capacity(leg.len());
+        for (addr, score) in leg {
+            let doc: TantivyDocument = searcher.doc(*addr)?;
+            let id = doc
+                .get_first(id_field)
+                .and_then(|v| tantivy::schema::Value::as_str(&v).map(str::to_string))
+                .ok_or_else(|| {
+                    QueryError::Index(crate::error::IndexError::CorruptDoc(
+                        "document without id".into(),
+                    ))
+                })?;
+            out.push((PaperId::new(id), *score));
+        }
+        Ok(out)
     }
 
     /// Top-`k` paper ids and BM25 scores for natural-language `text` (no query syntax, no
@@ -467,23 +718,8 @@ impl<'a> QueryEngine<'a> {
         filters: &Filters,
     ) -> Result<Vec<(PaperId, Score)>, QueryError> {
         let searcher = self.index.reader().searcher();
-        let query = self.with_filters(self.plain_query(text), filters);
-        let docs = searcher.search(&query, &TopDocs::with_limit(k.max(1)))?;
-        let id_field = self.index.fields().id;
-        let mut out = Vec::with_capacity(docs.len());
-        for (score, addr) in docs {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            if let Some(id) =
-                tantivy::schema::Value::as_str(&doc.get_first(id_field).ok_or_else(|| {
-                    QueryError::Index(crate::error::IndexError::CorruptDoc(
-                        "document without id".into(),
-                    ))
-                })?)
-            {
-                out.push((PaperId::new(id), score));
-            }
-        }
-        Ok(out)
+        let (leg, _) = self.bm25_leg(&searcher, self.plain_query(text), filters, k)?;
+        self.ids(&searcher, &leg)
     }
 
     fn load(&self, searcher: &Searcher, addr: DocAddress) -> Result<Paper, QueryError> {

@@ -41,6 +41,7 @@ pub enum FieldKind {
     Text,
     U64,
     Date,
+    Bytes,
 }
 
 /// The parsed schema file.
@@ -119,6 +120,19 @@ impl SchemaDef {
                     }
                     b.add_u64_field(&f.name, opts);
                 }
+                FieldKind::Bytes => {
+                    let mut opts = tantivy::schema::BytesOptions::default();
+                    if f.indexed {
+                        opts = opts.set_indexed();
+                    }
+                    if f.stored {
+                        opts = opts.set_stored();
+                    }
+                    if f.fast {
+                        opts = opts.set_fast();
+                    }
+                    b.add_bytes_field(&f.name, opts);
+                }
                 FieldKind::Date => {
                     let mut opts = DateOptions::default().set_precision(DateTimePrecision::Seconds);
                     if f.indexed {
@@ -157,6 +171,8 @@ pub struct Fields {
     pub comment: Field,
     pub journal_ref: Field,
     pub content_hash: Field,
+    pub search_extra: Field,
+    pub embedding: Field,
 }
 
 impl Fields {
@@ -184,6 +200,8 @@ impl Fields {
             comment: get("comment")?,
             journal_ref: get("journal_ref")?,
             content_hash: get("content_hash")?,
+            search_extra: get("search_extra")?,
+            embedding: get("embedding")?,
         })
     }
 }
@@ -208,7 +226,7 @@ mod tests {
     #[test]
     fn builtin_schema_parses_and_resolves() {
         let def = SchemaDef::builtin();
-        assert!(def.version >= 1);
+        assert!(def.version >= 2);
         let schema = def.to_tantivy();
         Fields::resolve(&schema).expect("all engine fields exist");
         for name in QUERYABLE_FIELDS {

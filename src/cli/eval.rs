@@ -14,8 +14,19 @@ pub struct Args {
     #[arg(long, default_value = "test")]
     split: String,
     /// Retrieval mode.
-    #[arg(long, default_value = "bm25", value_parser = ["bm25"])]
+    #[arg(long, default_value = "bm25", value_parser = ["bm25", "dense", "hybrid"])]
     mode: String,
+    /// How hybrid merges the two rankings.
+    #[arg(long, default_value = "convex", value_parser = ["convex", "rrf"])]
+    fusion: String,
+    /// Weight of the dense side in convex fusion (0..1).
+    #[arg(long, default_value_t = academichub::fusion::DEFAULT_ALPHA)]
+    alpha: f32,
+    /// Hybrid only: also report every alpha in 0.0..1.0 (step 0.1) and RRF.
+    #[arg(long)]
+    sweep: bool,
+    #[command(flatten)]
+    model: super::ModelArgs,
     /// Ranking depth per query (and run file depth).
     #[arg(short = 'k', long = "k", default_value_t = 100)]
     k: usize,
@@ -48,16 +59,31 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.rebuild && index_dir.exists() {
         std::fs::remove_dir_all(&index_dir)?;
     }
+    let fusion = super::fusion_arg(&a.fusion, a.alpha)?;
     let opts = EvalOptions {
         split: a.split,
         mode,
+        fusion,
+        sweep: a.sweep,
         k: a.k,
         run_file: a.run_file,
         index_dir,
         queries: a.queries,
         progress: !a.json,
     };
-    let r = run_eval(&dataset, &opts)?;
+    let mut embedder = if mode == Mode::Bm25 {
+        None
+    } else {
+        let existing = academichub::PaperIndex::open(&opts.index_dir).ok();
+        Some(a.model.load(existing.as_ref())?)
+    };
+    let r = run_eval(
+        &dataset,
+        &opts,
+        embedder
+            .as_mut()
+            .map(|e| e as &mut dyn academichub::embed::Embedder),
+    )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
@@ -65,7 +91,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "dataset    {} (split {}, {} queries, {} documents)",
             r.dataset, r.split, r.queries, r.documents
         );
-        println!("mode       {:?}", r.mode);
+        println!(
+            "mode       {}{}{}",
+            r.mode,
+            r.fusion
+                .as_deref()
+                .map(|f| format!(" {f}"))
+                .unwrap_or_default(),
+            r.model
+                .as_deref()
+                .map(|m| format!(" (model {m})"))
+                .unwrap_or_default()
+        );
         println!("nDCG@10    {:.4}", r.metrics.ndcg_10);
         println!("Recall@100 {:.4}", r.metrics.recall_100);
         println!("MRR@10     {:.4}", r.metrics.mrr_10);
@@ -80,6 +117,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         );
+        if !r.sweep.is_empty() {
+            println!("sweep      fusion            nDCG@10  Recall@100  MRR@10  MAP@100");
+            for (name, m) in &r.sweep {
+                println!(
+                    "           {name:<17} {:.4}   {:.4}      {:.4}  {:.4}",
+                    m.ndcg_10, m.recall_100, m.mrr_10, m.map_100
+                );
+            }
+        }
         if let Some(p) = &opts.run_file {
             println!("run file   {}", p.display());
         }

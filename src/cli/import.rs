@@ -20,6 +20,11 @@ pub struct Args {
     /// `source` value given to BEIR records.
     #[arg(long, default_value = "beir")]
     source: String,
+    /// Also embed every paper (unchanged papers keep their stored vector).
+    #[arg(long)]
+    embed: bool,
+    #[command(flatten)]
+    model: super::ModelArgs,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -33,8 +38,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut opts = ImportOptions::new(format);
     opts.beir_source = a.source;
     let started = std::time::Instant::now();
-    let report = import_file(&index, &a.path, &opts)
-        .with_context(|| format!("importing {}", a.path.display()))?;
+    let mut embedder = if a.embed {
+        Some(a.model.load(Some(&index))?)
+    } else {
+        None
+    };
+    let report = import_file(
+        &index,
+        &a.path,
+        &opts,
+        embedder
+            .as_mut()
+            .map(|e| e as &mut dyn academichub::embed::Embedder),
+    )
+    .with_context(|| format!("importing {}", a.path.display()))?;
     let secs = started.elapsed().as_secs_f64();
     if a.json {
         let mut v = serde_json::to_value(&report)?;
@@ -52,11 +69,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             );
         }
         println!(
-            "imported {} papers from {} ({} records, {} skipped) in {:.1}s ({:.0} docs/s); the index at {} now holds {} papers",
+            "imported {} papers from {} ({} records, {} skipped, {} embedded) in {:.1}s ({:.0} docs/s); the index at {} now holds {} papers",
             report.imported,
             a.path.display(),
             report.records,
             report.skipped,
+            report.embedded,
             secs,
             report.imported as f64 / secs.max(1e-9),
             a.index.display(),

@@ -1,5 +1,6 @@
 //! Command-line flags (clap) and their dispatch. Each subcommand has its own file.
 
+mod embed;
 mod eval;
 mod import;
 mod search;
@@ -26,6 +27,8 @@ enum Command {
     Search(search::Args),
     /// Show what the index holds.
     Stats(stats::Args),
+    /// Give a dense vector to the papers that lack one (newest first).
+    Embed(embed::Args),
     /// Measure ranking quality on a BEIR-layout dataset (nDCG@10, Recall@100, MRR@10, MAP@100).
     Eval(eval::Args),
 }
@@ -41,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(a) => import::run(a),
         Command::Search(a) => search::run(a),
         Command::Stats(a) => stats::run(a),
+        Command::Embed(a) => embed::run(a),
         Command::Eval(a) => eval::run(a),
     }
 }
@@ -50,4 +54,60 @@ fn parse_date_arg(s: &str) -> Result<time::Date, String> {
     academichub::paper::parse_date(s)
         .filter(|_| s.trim().len() == 10)
         .ok_or_else(|| format!("{s:?} is not a date in YYYY-MM-DD form"))
+}
+
+/// Flags shared by every command that embeds text.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// Embedding model (schema/models.toml): minilm-l6 or me5-small. Default: the model the
+    /// index was embedded with, else minilm-l6.
+    #[arg(long)]
+    model: Option<String>,
+    /// Model cache (what scripts/fetch-models fills).
+    #[arg(long, env = "ACADEMICHUB_CACHE", default_value_os_t = academichub::embed::default_cache_root())]
+    cache_dir: PathBuf,
+}
+
+impl ModelArgs {
+    /// The model name to use with `index` (explicit flag, else the index's, else the default).
+    fn model_name(&self, index: Option<&academichub::PaperIndex>) -> String {
+        self.model
+            .clone()
+            .or_else(|| index.and_then(|i| i.embedding_model()).map(|m| m.name))
+            .unwrap_or_else(|| academichub::embed::DEFAULT_MODEL.to_string())
+    }
+
+    /// Loads the embedder (local files; the catalogue too with the `online-models` feature).
+    fn load(
+        &self,
+        index: Option<&academichub::PaperIndex>,
+    ) -> Result<academichub::embed::FastEmbedder, academichub::embed::EmbedError> {
+        let spec = academichub::embed::ModelSpec::named(&self.model_name(index))?;
+        match academichub::embed::FastEmbedder::load(&spec, &self.cache_dir) {
+            Ok(e) => Ok(e),
+            #[cfg(feature = "online-models")]
+            Err(academichub::embed::EmbedError::MissingFiles { .. })
+                if spec.catalogue.is_some() =>
+            {
+                academichub::embed::FastEmbedder::load_catalogue(&spec, &self.cache_dir)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Parses `convex` / `rrf` plus alpha into a fusion.
+fn fusion_arg(kind: &str, alpha: f32) -> anyhow::Result<academichub::fusion::Fusion> {
+    use academichub::fusion::{Fusion, DEFAULT_RRF_K};
+    match kind {
+        "convex" => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&alpha),
+                "--alpha must be between 0 and 1, got {alpha}"
+            );
+            Ok(Fusion::Convex { alpha })
+        }
+        "rrf" => Ok(Fusion::Rrf { k: DEFAULT_RRF_K }),
+        other => anyhow::bail!("unknown fusion {other:?} (use convex or rrf)"),
+    }
 }

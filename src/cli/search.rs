@@ -4,8 +4,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use academichub::embed::Embedder;
 use academichub::paper::format_date;
-use academichub::query::{Filters, SearchRequest, DEFAULT_K};
+use academichub::query::{Filters, Mode, QueryVector, SearchRequest, DEFAULT_K};
 use academichub::{PaperIndex, QueryEngine};
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +35,20 @@ pub struct Args {
     /// Published on or before this date (YYYY-MM-DD).
     #[arg(long, value_parser = super::parse_date_arg)]
     to: Option<time::Date>,
+    /// bm25, dense or hybrid. Default: hybrid when the index has vectors, else bm25.
+    #[arg(long, value_parser = ["bm25", "dense", "hybrid"])]
+    mode: Option<String>,
+    /// How hybrid merges the two rankings: convex (normalized scores) or rrf (ranks).
+    #[arg(long, default_value = "convex", value_parser = ["convex", "rrf"])]
+    fusion: String,
+    /// Weight of the dense side in convex fusion (0..1).
+    #[arg(long, default_value_t = academichub::fusion::DEFAULT_ALPHA)]
+    alpha: f32,
+    #[command(flatten)]
+    model: super::ModelArgs,
+    /// Show how each hit was ranked (bm25 / dense ranks and scores).
+    #[arg(long)]
+    explain: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -42,6 +57,17 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let index = PaperIndex::open(&a.index)?;
     let engine = QueryEngine::new(&index);
+    let mode: Mode = match &a.mode {
+        Some(m) => m.parse().map_err(anyhow::Error::msg)?,
+        None if index.embedding_model().is_some() => Mode::Hybrid,
+        None => Mode::Bm25,
+    };
+    let started = std::time::Instant::now();
+    let query_vector = if mode == Mode::Bm25 {
+        None
+    } else {
+        Some(embed_query(&a.model, &index, &a.query))
+    };
     let req = SearchRequest {
         query: a.query.clone(),
         k: a.k,
@@ -53,8 +79,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             to: a.to,
         },
         snippets: true,
+        mode,
+        fusion: super::fusion_arg(&a.fusion, a.alpha)?,
+        query_vector,
     };
-    let started = std::time::Instant::now();
     let res = engine.search(&req)?;
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
     if a.json {
@@ -81,8 +109,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{} matching papers; showing {}-{} ({took_ms:.1} ms)\n",
+        "{} matching papers ({}); showing {}-{} ({took_ms:.1} ms)\n",
         res.total,
+        res.mode,
         a.offset + 1,
         a.offset + res.hits.len()
     );
@@ -118,4 +147,22 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Embeds the query with the index's model; any failure becomes `QueryVector::Failed`, so
+/// hybrid search can fall back to BM25 and say why.
+fn embed_query(model: &super::ModelArgs, index: &PaperIndex, query: &str) -> QueryVector {
+    let result = model
+        .load(Some(index))
+        .map_err(|e| e.to_string())
+        .and_then(|mut e| {
+            index
+                .check_query_model(e.id())
+                .map_err(|err| err.to_string())?;
+            e.embed_query(query).map_err(|err| err.to_string())
+        });
+    match result {
+        Ok(v) => QueryVector::Ready(v),
+        Err(why) => QueryVector::Failed(why),
+    }
 }

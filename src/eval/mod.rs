@@ -11,31 +11,18 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::embed::Embedder;
 use crate::error::{EvalError, ImportError};
+use crate::fusion::{self, Fusion};
+use crate::import::embed_missing;
 use crate::import::{import_file, open_maybe_gz, Format, ImportOptions};
 use crate::index::PaperIndex;
+pub use crate::query::Mode;
 use crate::query::{Filters, QueryEngine};
 use metrics::{evaluate_query, mean, Judgements, QueryMetrics};
 
 /// One query's ranking: its id and `(doc id, score)` pairs.
 pub type QueryRun = (String, Vec<(String, f64)>);
-
-/// Retrieval modes `eval` can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Bm25,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "bm25" => Ok(Mode::Bm25),
-            other => Err(format!("unknown mode {other:?} (available: bm25)")),
-        }
-    }
-}
 
 /// A loaded BEIR dataset (queries and judgements of one split; the corpus stays on disk).
 pub struct Dataset {
@@ -199,6 +186,8 @@ pub fn load_qrels(path: &Path) -> Result<HashMap<String, Judgements>, EvalError>
 pub struct EvalOptions {
     pub split: String,
     pub mode: Mode,
+    /// How hybrid merges its legs.
+    pub fusion: Fusion,
     /// Depth of each ranking (also the run file's depth).
     pub k: usize,
     pub run_file: Option<PathBuf>,
@@ -207,6 +196,8 @@ pub struct EvalOptions {
     /// Override of the queries file.
     pub queries: Option<PathBuf>,
     pub progress: bool,
+    /// Also score hybrid with every alpha in 0.0, 0.1, .., 1.0 and with RRF.
+    pub sweep: bool,
 }
 
 /// The result of an evaluation.
@@ -215,18 +206,27 @@ pub struct EvalReport {
     pub dataset: String,
     pub split: String,
     pub mode: Mode,
+    /// The fusion used (hybrid only), e.g. `convex(alpha=0.5)` or `rrf(k=60)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<String>,
+    /// Embedding model (dense and hybrid only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     #[serde(flatten)]
     pub metrics: QueryMetrics,
     pub queries: usize,
     pub documents: u64,
     pub index_dir: String,
-    /// Wall time of the query loop, in seconds.
+    /// Wall time of the query loop (query embedding included), in seconds.
     pub search_seconds: f64,
-    /// Wall time spent building the index (0 when reused).
+    /// Wall time spent building the index and embedding it (0 when reused).
     pub index_seconds: f64,
+    /// Hybrid scores for other fusions (with `sweep`): (fusion, metrics).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<(String, QueryMetrics)>,
 }
 
-/// Default index directory for a dataset: `<root>/eval/<dataset name>`.
+/// Default index directory for a dataset: `<root>/eval/<parent>-<dataset name>`.
 pub fn default_index_dir(root: &Path, dataset_dir: &Path) -> PathBuf {
     let name = dataset_dir
         .canonicalize()
@@ -243,57 +243,177 @@ pub fn default_index_dir(root: &Path, dataset_dir: &Path) -> PathBuf {
     root.join("eval").join(name)
 }
 
-/// Builds (or reuses) the dataset's index, runs every judged query and scores the run.
-pub fn run_eval(dataset: &Dataset, opts: &EvalOptions) -> Result<EvalReport, EvalError> {
+fn describe(f: Fusion) -> String {
+    match f {
+        Fusion::Convex { alpha } => format!("convex(alpha={alpha:.2})"),
+        Fusion::Rrf { k } => format!("rrf(k={k})"),
+    }
+}
+
+type IdList = Vec<(String, f32)>;
+
+fn score_runs(dataset: &Dataset, runs: &[QueryRun]) -> QueryMetrics {
+    let per_query: Vec<QueryMetrics> = runs
+        .iter()
+        .map(|(qid, run)| evaluate_query(run, &dataset.qrels[qid]))
+        .collect();
+    mean(&per_query)
+}
+
+fn fused_runs(
+    legs: &[(String, IdList, IdList)],
+    fusion: Fusion,
+    k: usize,
+) -> Result<Vec<QueryRun>, EvalError> {
+    legs.iter()
+        .map(|(qid, bm25, dense)| {
+            let mut fused = fusion::fuse(bm25, dense, fusion).map_err(|e| EvalError::Dataset {
+                path: PathBuf::new(),
+                reason: e.to_string(),
+            })?;
+            fused.truncate(k);
+            Ok((
+                qid.clone(),
+                fused.into_iter().map(|(d, s)| (d, f64::from(s))).collect(),
+            ))
+        })
+        .collect()
+}
+
+/// Builds (or reuses) the dataset's index, embeds it when the mode needs vectors, runs every
+/// judged query and scores the run.
+pub fn run_eval(
+    dataset: &Dataset,
+    opts: &EvalOptions,
+    mut embedder: Option<&mut dyn Embedder>,
+) -> Result<EvalReport, EvalError> {
     let index = PaperIndex::open_or_create(&opts.index_dir)?;
-    let mut index_seconds = 0.0;
+    let t = std::time::Instant::now();
     if index.num_papers() == 0 {
-        let t = std::time::Instant::now();
         let mut io = ImportOptions::new(Format::Beir);
         io.beir_source = dataset.name.clone();
         io.progress = opts.progress;
-        import_file(&index, &dataset.corpus, &io)?;
-        index_seconds = t.elapsed().as_secs_f64();
+        import_file(&index, &dataset.corpus, &io, None)?;
     }
+    let model = match (opts.mode, embedder.as_mut()) {
+        (Mode::Bm25, _) => None,
+        (_, None) => {
+            return Err(EvalError::Dataset {
+                path: dataset.dir.clone(),
+                reason: format!("mode {} needs an embedding model", opts.mode),
+            })
+        }
+        (_, Some(e)) => {
+            embed_missing(&index, &mut **e, None, None, opts.progress)?;
+            Some(e.id().name.clone())
+        }
+    };
+    let index_seconds = t.elapsed().as_secs_f64();
     let engine = QueryEngine::new(&index);
+    let searcher = index.reader().searcher();
+    let depth = opts.k.max(fusion::DEFAULT_DEPTH);
     let t = std::time::Instant::now();
-    let mut runs: Vec<QueryRun> = Vec::with_capacity(dataset.queries.len());
     let bar = if opts.progress {
         indicatif::ProgressBar::new(dataset.queries.len() as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let mut legs: Vec<(String, IdList, IdList)> = Vec::with_capacity(dataset.queries.len());
     for (qid, text) in &dataset.queries {
-        let hits = match opts.mode {
-            Mode::Bm25 => engine.search_plain_ids(text, opts.k, &Filters::default())?,
+        let bm25 = if opts.mode == Mode::Dense {
+            Vec::new()
+        } else {
+            let (leg, _) = engine.bm25_leg(
+                &searcher,
+                engine.plain_query(text),
+                &Filters::default(),
+                depth,
+            )?;
+            engine.ids(&searcher, &leg)?
         };
-        runs.push((
-            qid.clone(),
-            hits.into_iter()
-                .map(|(id, s)| (id.as_str().to_string(), f64::from(s)))
-                .collect(),
-        ));
+        let dense = match embedder.as_mut() {
+            Some(e) if opts.mode != Mode::Bm25 => {
+                let v = e.embed_query(text).map_err(|err| EvalError::Dataset {
+                    path: dataset.dir.clone(),
+                    reason: format!("query {qid}: {err}"),
+                })?;
+                let (leg, _) = engine.dense_leg(&searcher, &v, &Filters::default(), depth)?;
+                engine.ids(&searcher, &leg)?
+            }
+            _ => Vec::new(),
+        };
+        let to_strings = |l: Vec<(crate::PaperId, f32)>| -> IdList {
+            l.into_iter()
+                .map(|(id, s)| (id.as_str().to_string(), s))
+                .collect()
+        };
+        legs.push((qid.clone(), to_strings(bm25), to_strings(dense)));
         bar.inc(1);
     }
     bar.finish_and_clear();
     let search_seconds = t.elapsed().as_secs_f64();
+    let runs: Vec<QueryRun> = match opts.mode {
+        Mode::Bm25 => legs
+            .iter()
+            .map(|(q, b, _)| {
+                (
+                    q.clone(),
+                    b.iter()
+                        .take(opts.k)
+                        .map(|(d, s)| (d.clone(), f64::from(*s)))
+                        .collect(),
+                )
+            })
+            .collect(),
+        Mode::Dense => legs
+            .iter()
+            .map(|(q, _, d)| {
+                (
+                    q.clone(),
+                    d.iter()
+                        .take(opts.k)
+                        .map(|(d, s)| (d.clone(), f64::from(*s)))
+                        .collect(),
+                )
+            })
+            .collect(),
+        Mode::Hybrid => fused_runs(&legs, opts.fusion, opts.k)?,
+    };
+    let mut sweep = Vec::new();
+    if opts.sweep && opts.mode == Mode::Hybrid {
+        for i in 0..=10 {
+            let f = Fusion::Convex {
+                alpha: i as f32 / 10.0,
+            };
+            sweep.push((
+                describe(f),
+                score_runs(dataset, &fused_runs(&legs, f, opts.k)?),
+            ));
+        }
+        let f = Fusion::Rrf {
+            k: fusion::DEFAULT_RRF_K,
+        };
+        sweep.push((
+            describe(f),
+            score_runs(dataset, &fused_runs(&legs, f, opts.k)?),
+        ));
+    }
     if let Some(path) = &opts.run_file {
         write_run_file(path, &runs, "academichub")?;
     }
-    let per_query: Vec<QueryMetrics> = runs
-        .iter()
-        .map(|(qid, run)| evaluate_query(run, &dataset.qrels[qid]))
-        .collect();
     Ok(EvalReport {
         dataset: dataset.dir.display().to_string(),
         split: opts.split.clone(),
         mode: opts.mode,
-        metrics: mean(&per_query),
-        queries: per_query.len(),
+        fusion: (opts.mode == Mode::Hybrid).then(|| describe(opts.fusion)),
+        model,
+        metrics: score_runs(dataset, &runs),
+        queries: runs.len(),
         documents: index.num_papers(),
         index_dir: opts.index_dir.display().to_string(),
         search_seconds,
         index_seconds,
+        sweep,
     })
 }
 

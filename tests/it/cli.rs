@@ -82,7 +82,7 @@ fn import_search_stats_eval_end_to_end() {
     assert!(ok);
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(s["papers"], 250);
-    assert_eq!(s["schema_version"], 1);
+    assert_eq!(s["schema_version"], 2);
     assert!(s["size_bytes"].as_u64().unwrap() > 0);
 
     let (ok, out, err) = run(&[

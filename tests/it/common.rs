@@ -31,6 +31,6 @@ pub fn index_with(format: Format, rel: &str) -> (tempfile::TempDir, PaperIndex) 
     let index = PaperIndex::open_or_create(&dir.path().join("idx")).expect("create index");
     let mut opts = ImportOptions::new(format);
     opts.progress = false;
-    import_file(&index, &fixture(rel), &opts).expect("import fixture");
+    import_file(&index, &fixture(rel), &opts, None).expect("import fixture");
     (dir, index)
 }

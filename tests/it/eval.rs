@@ -5,6 +5,7 @@ use academichub::eval::metrics::{evaluate_query, QueryMetrics};
 use academichub::eval::{
     load_qrels, read_run_file, run_eval, write_run_file, Dataset, EvalOptions, Mode,
 };
+use academichub::fusion::Fusion;
 
 use crate::common::{datasets, fixture};
 
@@ -54,13 +55,15 @@ fn eval_fixture(dir: &Path, run_file: Option<std::path::PathBuf>) -> academichub
     let opts = EvalOptions {
         split: "test".into(),
         mode: Mode::Bm25,
+        fusion: Fusion::default(),
+        sweep: false,
         k: 100,
         run_file,
         index_dir: tmp.path().join("idx"),
         queries: None,
         progress: false,
     };
-    run_eval(&ds, &opts).unwrap()
+    run_eval(&ds, &opts, None).unwrap()
 }
 
 #[test]
@@ -136,13 +139,15 @@ fn dataset_target(rel: &str, split: &str, min_ndcg: f64) {
     let opts = EvalOptions {
         split: split.into(),
         mode: Mode::Bm25,
+        fusion: Fusion::default(),
+        sweep: false,
         k: 100,
         run_file: None,
         index_dir: tmp.path().join("idx"),
         queries: None,
         progress: false,
     };
-    let r = run_eval(&ds, &opts).unwrap();
+    let r = run_eval(&ds, &opts, None).unwrap();
     eprintln!(
         "{rel} {split}: nDCG@10 {:.4} over {} queries",
         r.metrics.ndcg_10, r.queries

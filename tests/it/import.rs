@@ -21,6 +21,7 @@ fn reimport_upserts_by_id() {
         &index,
         &fixture("arxiv-mini.jsonl.gz"),
         &opts(Format::ArxivJsonl),
+        None,
     )
     .unwrap();
     assert_eq!(report.imported, 250);
@@ -65,7 +66,7 @@ fn bad_records_are_skipped_and_reported_with_line_numbers() {
     lines.push(r#"{"id": "9999.99999", "title": "", "abstract": ""}"#);
     std::fs::write(&path, lines.join("\n")).unwrap();
     let index = PaperIndex::open_or_create(&dir.path().join("idx")).unwrap();
-    let report = import_file(&index, &path, &opts(Format::ArxivJsonl)).unwrap();
+    let report = import_file(&index, &path, &opts(Format::ArxivJsonl), None).unwrap();
     assert_eq!((report.records, report.imported, report.skipped), (8, 5, 3));
     assert!(
         report.errors[0].contains("mixed.jsonl:2: invalid JSON"),
@@ -85,7 +86,7 @@ fn nothing_importable_is_an_error_and_leaves_the_index_unchanged() {
     let (dir, index) = index_with(Format::Beir, "scifact-mini/corpus.jsonl");
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "not json\n{\"_id\": \"\"}\n").unwrap();
-    let err = import_file(&index, &bad, &opts(Format::Beir)).unwrap_err();
+    let err = import_file(&index, &bad, &opts(Format::Beir), None).unwrap_err();
     assert!(
         matches!(err, ImportError::NothingImported { bad: 2, .. }),
         "{err}"
@@ -107,7 +108,7 @@ fn truncated_gzip_is_a_clear_error_and_commits_nothing() {
         .write_all(&bytes[..bytes.len() / 2])
         .unwrap();
     let index = PaperIndex::open_or_create(&dir.path().join("idx")).unwrap();
-    let err = import_file(&index, &path, &opts(Format::ArxivJsonl)).unwrap_err();
+    let err = import_file(&index, &path, &opts(Format::ArxivJsonl), None).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("cut.jsonl.gz") && msg.contains("read failed near line"),
@@ -125,12 +126,18 @@ fn truncated_gzip_is_a_clear_error_and_commits_nothing() {
 fn missing_file_and_directory_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let index = PaperIndex::open_or_create(&dir.path().join("idx")).unwrap();
-    let err = import_file(&index, &dir.path().join("nope.jsonl"), &opts(Format::Beir)).unwrap_err();
+    let err = import_file(
+        &index,
+        &dir.path().join("nope.jsonl"),
+        &opts(Format::Beir),
+        None,
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("cannot open") && err.to_string().contains("nope.jsonl"),
         "{err}"
     );
-    let err = import_file(&index, dir.path(), &opts(Format::Beir)).unwrap_err();
+    let err = import_file(&index, dir.path(), &opts(Format::Beir), None).unwrap_err();
     assert!(err.to_string().contains("is a directory"), "{err}");
 }
 

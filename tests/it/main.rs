@@ -4,6 +4,7 @@
 
 mod cli;
 mod common;
+mod dense;
 mod eval;
 mod import;
 mod search;

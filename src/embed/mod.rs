@@ -1,0 +1,213 @@
+//! Dense embeddings: model descriptions (`schema/models.toml`), the [`Embedder`] trait, the
+//! fastembed/ONNX Runtime implementation and a deterministic fake for tests.
+//!
+//! Passages and queries are separate calls because models such as e5 need different prefixes.
+//! Embedding is blocking, CPU-bound work: callers keep it off async runtimes.
+
+mod fake;
+mod model;
+
+use std::path::{Path, PathBuf};
+
+pub use fake::HashEmbedder;
+pub use model::{FastEmbedder, QUERY_CACHE_SIZE};
+
+use serde::{Deserialize, Serialize};
+
+/// The model descriptions, embedded at build time.
+pub const MODELS_TOML: &str = include_str!("../../schema/models.toml");
+/// Default model for `--model`.
+pub const DEFAULT_MODEL: &str = "minilm-l6";
+/// Texts per `embed` call: bounds the token-level memory fastembed keeps per call.
+pub const EMBED_CHUNK: usize = 64;
+
+/// Errors of the embedding layer.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("unknown model {name:?} (known: {known})")]
+    UnknownModel { name: String, known: String },
+    #[error("{what} not found at {path}: run `scripts/fetch-models{model_flag}` (or set ACADEMICHUB_CACHE to where the models are)")]
+    MissingFiles {
+        what: String,
+        path: PathBuf,
+        model_flag: String,
+    },
+    #[error("cannot load ONNX Runtime from {path}: {reason}. Run `scripts/fetch-models` to install libonnxruntime 1.32 (>= 1.24 is required)")]
+    Runtime { path: PathBuf, reason: String },
+    #[error("cannot load model {name}: {reason} (a corrupt or truncated file? re-run `scripts/fetch-models --force`)")]
+    Load { name: String, reason: String },
+    #[error("embedding failed: {0}")]
+    Embed(String),
+    #[error("invalid models file: {0}")]
+    Spec(String),
+}
+
+/// Pooling of token vectors into one text vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolingKind {
+    Mean,
+    Cls,
+}
+
+/// One model of `schema/models.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub dir: String,
+    pub dims: usize,
+    pub pooling: PoolingKind,
+    pub max_length: usize,
+    #[serde(default)]
+    pub query_prefix: String,
+    #[serde(default)]
+    pub passage_prefix: String,
+    #[serde(default)]
+    pub catalogue: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ModelsFile {
+    model: Vec<ModelSpec>,
+}
+
+impl ModelSpec {
+    /// All known models.
+    pub fn all() -> Result<Vec<ModelSpec>, EmbedError> {
+        let f: ModelsFile =
+            toml::from_str(MODELS_TOML).map_err(|e| EmbedError::Spec(e.to_string()))?;
+        Ok(f.model)
+    }
+
+    /// The model called `name`.
+    pub fn named(name: &str) -> Result<ModelSpec, EmbedError> {
+        let all = Self::all()?;
+        let known = all
+            .iter()
+            .map(|m| m.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
+        all.into_iter()
+            .find(|m| m.name == name)
+            .ok_or(EmbedError::UnknownModel {
+                name: name.to_string(),
+                known,
+            })
+    }
+}
+
+/// Identity of the model that built an index's vectors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelId {
+    pub name: String,
+    /// sha256 of the model file (or a fixed tag for the fake embedder).
+    pub hash: String,
+    pub dims: usize,
+}
+
+/// Something that turns text into unit-length vectors.
+pub trait Embedder: Send {
+    /// Which model this is.
+    fn id(&self) -> &ModelId;
+    /// Embeds passages (title + abstract), prefix applied. One vector per text, L2-normalized.
+    fn embed_passages(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// Embeds one query, prefix applied. L2-normalized.
+    fn embed_query(&mut self, text: &str) -> Result<Vec<f32>, EmbedError>;
+}
+
+/// The text a paper is embedded from.
+pub fn passage_text(title: &str, abstract_text: &str) -> String {
+    match (title.is_empty(), abstract_text.is_empty()) {
+        (false, false) => format!("{title}. {abstract_text}"),
+        (false, true) => title.to_string(),
+        _ => abstract_text.to_string(),
+    }
+}
+
+/// The model cache root: `$ACADEMICHUB_CACHE`, else `$XDG_CACHE_HOME/academichub`, else
+/// `~/.cache/academichub` (the layout `scripts/fetch-models` writes).
+pub fn default_cache_root() -> PathBuf {
+    if let Some(p) = std::env::var_os("ACADEMICHUB_CACHE").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p).join("academichub");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache"))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("academichub")
+}
+
+/// Path of the ONNX Runtime library under a cache root.
+pub fn runtime_library(cache_root: &Path) -> PathBuf {
+    cache_root.join("onnxruntime").join("libonnxruntime.so")
+}
+
+/// L2-normalizes in place (zero vectors stay zero).
+pub fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// Dot product (cosine for unit vectors), written so the compiler vectorizes it.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = a.len() / 8;
+    for i in 0..chunks {
+        for j in 0..8 {
+            acc[j] += a[i * 8 + j] * b[i * 8 + j];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for i in chunks * 8..a.len().min(b.len()) {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_file_describes_both_models() {
+        let m = ModelSpec::named("minilm-l6").unwrap();
+        assert_eq!(
+            (m.dims, m.max_length, m.pooling),
+            (384, 256, PoolingKind::Mean)
+        );
+        let e5 = ModelSpec::named("me5-small").unwrap();
+        assert_eq!(
+            (e5.query_prefix.as_str(), e5.passage_prefix.as_str()),
+            ("query: ", "passage: ")
+        );
+        assert_eq!(e5.max_length, 512);
+        let err = ModelSpec::named("nope").unwrap_err().to_string();
+        assert!(
+            err.contains("minilm-l6") && err.contains("me5-small"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dot_matches_naive() {
+        let a: Vec<f32> = (0..387).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..387).map(|i| (i as f32 * 0.11).cos()).collect();
+        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - naive).abs() < 1e-3);
+    }
+
+    #[test]
+    fn passage_text_joins_title_and_abstract() {
+        assert_eq!(passage_text("T", "A"), "T. A");
+        assert_eq!(passage_text("T", ""), "T");
+        assert_eq!(passage_text("", "A"), "A");
+    }
+}

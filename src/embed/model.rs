@@ -1,0 +1,207 @@
+//! fastembed over a dynamically loaded ONNX Runtime, with models laid out by
+//! `scripts/fetch-models` (or, with the `online-models` feature, from fastembed's catalogue).
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
+use lru::LruCache;
+
+use super::{
+    normalize, runtime_library, EmbedError, Embedder, ModelId, ModelSpec, PoolingKind, EMBED_CHUNK,
+};
+
+/// Query vectors remembered by each embedder.
+pub const QUERY_CACHE_SIZE: usize = 1024;
+
+/// Loads ONNX Runtime once per process; later calls return the first outcome.
+fn init_runtime(cache_root: &Path) -> Result<(), EmbedError> {
+    static INIT: OnceLock<Result<(), (std::path::PathBuf, String)>> = OnceLock::new();
+    let lib = runtime_library(cache_root);
+    let outcome = INIT.get_or_init(|| {
+        if !lib.exists() {
+            return Err((lib.clone(), "file not found".into()));
+        }
+        // init_from loads and version-checks the library: a wrong one is an Err, not a panic
+        // at the first session.
+        ort::init_from(&lib)
+            .map(|_builder| ())
+            .map_err(|e| (lib.clone(), e.to_string()))
+    });
+    match outcome {
+        Ok(()) => Ok(()),
+        Err((path, reason)) if reason == "file not found" => Err(EmbedError::MissingFiles {
+            what: "ONNX Runtime library".into(),
+            path: path.clone(),
+            model_flag: String::new(),
+        }),
+        Err((path, reason)) => Err(EmbedError::Runtime {
+            path: path.clone(),
+            reason: reason.clone(),
+        }),
+    }
+}
+
+/// A fastembed model plus its description and a query-vector cache.
+pub struct FastEmbedder {
+    spec: ModelSpec,
+    id: ModelId,
+    inner: TextEmbedding,
+    queries: LruCache<String, Vec<f32>>,
+}
+
+fn model_hash(dir: &Path, onnx: &[u8]) -> String {
+    if let Ok(manifest) = std::fs::read_to_string(dir.join("MANIFEST")) {
+        for line in manifest.lines() {
+            let mut parts = line.split_whitespace();
+            if let (Some(sha), Some(file)) = (parts.next(), parts.next()) {
+                if file.trim_start_matches('*') == "model.onnx" {
+                    return format!("sha256:{sha}");
+                }
+            }
+        }
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in onnx {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("fnv64:{h:016x}")
+}
+
+impl FastEmbedder {
+    /// Loads `spec` from `<cache_root>/models/<dir>/` (files of `scripts/fetch-models`).
+    pub fn load(spec: &ModelSpec, cache_root: &Path) -> Result<Self, EmbedError> {
+        init_runtime(cache_root)?;
+        let dir = cache_root.join("models").join(&spec.dir);
+        let flag = format!(" --model {}", spec.name);
+        let read = |file: &str| {
+            std::fs::read(dir.join(file)).map_err(|_| EmbedError::MissingFiles {
+                what: format!("{} of model {}", file, spec.name),
+                path: dir.join(file),
+                model_flag: flag.clone(),
+            })
+        };
+        let onnx = read("model.onnx")?;
+        let tokenizer_files = TokenizerFiles {
+            tokenizer_file: read("tokenizer.json")?,
+            config_file: read("config.json")?,
+            special_tokens_map_file: read("special_tokens_map.json")?,
+            tokenizer_config_file: read("tokenizer_config.json")?,
+        };
+        let hash = model_hash(&dir, &onnx);
+        let pooling = match spec.pooling {
+            PoolingKind::Mean => Pooling::Mean,
+            PoolingKind::Cls => Pooling::Cls,
+        };
+        let model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(pooling);
+        let options = InitOptionsUserDefined::new().with_max_length(spec.max_length);
+        let inner = TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| {
+            EmbedError::Load {
+                name: spec.name.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Self::wrap(spec, hash, inner))
+    }
+
+    /// Downloads a fastembed catalogue model by name (needs internet and `online-models`).
+    #[cfg(feature = "online-models")]
+    pub fn load_catalogue(spec: &ModelSpec, cache_root: &Path) -> Result<Self, EmbedError> {
+        init_runtime(cache_root)?;
+        let name = spec.catalogue.clone().ok_or_else(|| EmbedError::Load {
+            name: spec.name.clone(),
+            reason: "no catalogue name in schema/models.toml".into(),
+        })?;
+        let model: fastembed::EmbeddingModel =
+            name.parse().map_err(|e: String| EmbedError::Load {
+                name: spec.name.clone(),
+                reason: e,
+            })?;
+        let options = fastembed::TextInitOptions::new(model)
+            .with_max_length(spec.max_length)
+            .with_cache_dir(cache_root.join("hub"));
+        let inner = TextEmbedding::try_new(options).map_err(|e| EmbedError::Load {
+            name: spec.name.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self::wrap(spec, format!("catalogue:{name}"), inner))
+    }
+
+    fn wrap(spec: &ModelSpec, hash: String, inner: TextEmbedding) -> Self {
+        FastEmbedder {
+            id: ModelId {
+                name: spec.name.clone(),
+                hash,
+                dims: spec.dims,
+            },
+            spec: spec.clone(),
+            inner,
+            queries: LruCache::new(
+                NonZeroUsize::new(QUERY_CACHE_SIZE).unwrap_or(NonZeroUsize::MIN),
+            ),
+        }
+    }
+
+    /// The model description.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Embeds already prefixed texts in bounded chunks.
+    fn embed_raw(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(EMBED_CHUNK) {
+            let mut vecs = self
+                .inner
+                .embed(chunk, Some(16))
+                .map_err(|e| EmbedError::Embed(e.to_string()))?;
+            for v in &mut vecs {
+                if v.len() != self.spec.dims {
+                    return Err(EmbedError::Embed(format!(
+                        "model {} returned {} dimensions, expected {}",
+                        self.spec.name,
+                        v.len(),
+                        self.spec.dims
+                    )));
+                }
+                normalize(v);
+            }
+            out.extend(vecs);
+        }
+        Ok(out)
+    }
+}
+
+impl Embedder for FastEmbedder {
+    fn id(&self) -> &ModelId {
+        &self.id
+    }
+
+    fn embed_passages(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if self.spec.passage_prefix.is_empty() {
+            return self.embed_raw(texts);
+        }
+        let prefixed: Vec<String> = texts
+            .iter()
+            .map(|t| format!("{}{t}", self.spec.passage_prefix))
+            .collect();
+        self.embed_raw(&prefixed)
+    }
+
+    fn embed_query(&mut self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        if let Some(v) = self.queries.get(text) {
+            return Ok(v.clone());
+        }
+        let prefixed = format!("{}{text}", self.spec.query_prefix);
+        let v = self
+            .embed_raw(std::slice::from_ref(&prefixed))?
+            .pop()
+            .ok_or_else(|| EmbedError::Embed("no vector returned".into()))?;
+        self.queries.put(text.to_string(), v.clone());
+        Ok(v)
+    }
+}

@@ -1,0 +1,234 @@
+//! Exact dense retrieval over the vectors stored with each paper.
+//!
+//! Vectors live in the `embedding` fast field of their document, so they follow it through
+//! merges and deletes. Segments are immutable: each segment's vectors are decoded once into a
+//! contiguous row-major matrix (cached by segment id, dropped when the segment disappears), and
+//! a query scans the rows of the documents that pass the filters.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::index::SegmentId;
+use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
+
+use crate::embed::dot;
+use crate::index::decode_vector;
+
+/// One segment's vectors: row `doc` holds document `doc`'s vector when `present[doc]`.
+pub struct SegmentVectors {
+    pub dims: usize,
+    data: Vec<f32>,
+    present: Vec<bool>,
+}
+
+impl SegmentVectors {
+    /// The vector of `doc`, if it has one.
+    #[inline]
+    pub fn get(&self, doc: DocId) -> Option<&[f32]> {
+        let d = doc as usize;
+        if self.dims == 0 || !self.present.get(d).copied().unwrap_or(false) {
+            return None;
+        }
+        self.data.get(d * self.dims..(d + 1) * self.dims)
+    }
+
+    /// Number of documents with a vector.
+    pub fn count(&self) -> usize {
+        self.present.iter().filter(|p| **p).count()
+    }
+
+    fn load(segment: &SegmentReader) -> tantivy::Result<SegmentVectors> {
+        let max_doc = segment.max_doc() as usize;
+        let Some(col) = segment.fast_fields().bytes("embedding")? else {
+            return Ok(SegmentVectors {
+                dims: 0,
+                data: Vec::new(),
+                present: vec![false; max_doc],
+            });
+        };
+        // Ordinals per document, then one pass over the sorted dictionary.
+        let mut docs_by_ord: Vec<Vec<u32>> = vec![Vec::new(); col.num_terms()];
+        for doc in 0..max_doc as u32 {
+            if let Some(ord) = col.term_ords(doc).next() {
+                if let Some(slot) = docs_by_ord.get_mut(ord as usize) {
+                    slot.push(doc);
+                }
+            }
+        }
+        let mut dims = 0usize;
+        let mut data: Vec<f32> = Vec::new();
+        let mut present = vec![false; max_doc];
+        let mut stream = col.dictionary().stream()?;
+        while stream.advance() {
+            let ord = stream.term_ord() as usize;
+            let Some(docs) = docs_by_ord.get(ord) else {
+                continue;
+            };
+            let Some(v) = decode_vector(stream.key()) else {
+                continue;
+            };
+            if dims == 0 {
+                dims = v.len();
+                data = vec![0f32; max_doc * dims];
+            }
+            if v.len() != dims {
+                continue;
+            }
+            for &doc in docs {
+                let d = doc as usize;
+                data[d * dims..(d + 1) * dims].copy_from_slice(&v);
+                present[d] = true;
+            }
+        }
+        Ok(SegmentVectors {
+            dims,
+            data,
+            present,
+        })
+    }
+}
+
+/// Decoded vectors per live segment.
+#[derive(Default)]
+pub struct VectorCache {
+    segments: Mutex<HashMap<SegmentId, Arc<SegmentVectors>>>,
+}
+
+impl VectorCache {
+    /// The vectors of `segment`, decoded on first use.
+    pub fn segment(&self, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentVectors>> {
+        let id = segment.segment_id();
+        if let Some(v) = self.segments.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(v);
+        }
+        let loaded = Arc::new(SegmentVectors::load(segment)?);
+        if let Ok(mut m) = self.segments.lock() {
+            m.insert(id, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// Forgets segments that are no longer part of the index (after merges).
+    pub fn retain(&self, live: &[SegmentId]) {
+        if let Ok(mut m) = self.segments.lock() {
+            m.retain(|id, _| live.contains(id));
+        }
+    }
+}
+
+#[derive(PartialEq)]
+struct Scored(Score, DocAddress);
+
+impl Eq for Scored {}
+
+impl Ord for Scored {
+    // Min-heap on score; among equal scores the larger address is "smaller" so the lower
+    // address survives: deterministic results.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .0
+            .partial_cmp(&self.0)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| self.1.cmp(&other.1))
+    }
+}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Top-`k` documents by cosine to `query` among the documents a query matches, plus how many
+/// matching documents have a vector.
+pub struct DenseCollector {
+    pub query: Arc<Vec<f32>>,
+    pub k: usize,
+    pub cache: Arc<VectorCache>,
+}
+
+/// Per-segment state of [`DenseCollector`].
+pub struct DenseSegment {
+    query: Arc<Vec<f32>>,
+    vectors: Arc<SegmentVectors>,
+    k: usize,
+    segment: SegmentOrdinal,
+    heap: BinaryHeap<Scored>,
+    with_vector: usize,
+}
+
+impl Collector for DenseCollector {
+    type Fruit = (Vec<(Score, DocAddress)>, usize);
+    type Child = DenseSegment;
+
+    fn for_segment(
+        &self,
+        ord: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<DenseSegment> {
+        Ok(DenseSegment {
+            query: self.query.clone(),
+            vectors: self.cache.segment(segment)?,
+            k: self.k.max(1),
+            segment: ord,
+            heap: BinaryHeap::with_capacity(self.k + 1),
+            with_vector: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(
+        &self,
+        fruits: Vec<(Vec<(Score, DocAddress)>, usize)>,
+    ) -> tantivy::Result<Self::Fruit> {
+        let mut total = 0;
+        let mut all: Vec<(Score, DocAddress)> = Vec::new();
+        for (hits, n) in fruits {
+            total += n;
+            all.extend(hits);
+        }
+        all.sort_by(|a, b| {
+            b.0.partial_cmp(&a.0)
+                .unwrap_or(Ordering::Equal)
+                .then(a.1.cmp(&b.1))
+        });
+        all.truncate(self.k);
+        Ok((all, total))
+    }
+}
+
+impl SegmentCollector for DenseSegment {
+    type Fruit = (Vec<(Score, DocAddress)>, usize);
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let Some(v) = self.vectors.get(doc) else {
+            return;
+        };
+        if v.len() != self.query.len() {
+            return;
+        }
+        self.with_vector += 1;
+        let s = dot(v, &self.query);
+        let item = Scored(s, DocAddress::new(self.segment, doc));
+        if self.heap.len() < self.k {
+            self.heap.push(item);
+        } else if let Some(min) = self.heap.peek() {
+            if item.cmp(min) == Ordering::Less {
+                self.heap.pop();
+                self.heap.push(item);
+            }
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        (
+            self.heap.into_iter().map(|s| (s.0, s.1)).collect(),
+            self.with_vector,
+        )
+    }
+}

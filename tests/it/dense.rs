@@ -1,0 +1,426 @@
+//! Vectors in the index, dense retrieval and hybrid fusion. Most tests use the deterministic
+//! hashed-trigram embedder; the `real_*` tests use the fetched models (scripts/fetch-models)
+//! and skip, saying so, when they are absent.
+
+use std::path::PathBuf;
+
+use academichub::embed::{
+    default_cache_root, dot, Embedder, FastEmbedder, HashEmbedder, ModelId, ModelSpec,
+};
+use academichub::fusion::Fusion;
+use academichub::import::{embed_missing, import_file, Format, ImportOptions};
+use academichub::query::{Mode, QueryVector, SearchRequest};
+use academichub::{IndexError, PaperIndex, QueryEngine, QueryError};
+
+use crate::common::fixture;
+
+fn opts(format: Format) -> ImportOptions {
+    let mut o = ImportOptions::new(format);
+    o.progress = false;
+    o
+}
+
+fn embedded_index(
+    format: Format,
+    rel: &str,
+    e: &mut dyn Embedder,
+) -> (tempfile::TempDir, PaperIndex) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = PaperIndex::open_or_create(&dir.path().join("idx")).unwrap();
+    let r = import_file(&index, &fixture(rel), &opts(format), Some(e)).unwrap();
+    assert_eq!(r.embedded, r.imported);
+    (dir, index)
+}
+
+fn request(q: &str, mode: Mode, v: Option<QueryVector>) -> SearchRequest {
+    let mut r = SearchRequest::new(q);
+    r.mode = mode;
+    r.query_vector = v;
+    r
+}
+
+#[test]
+fn dense_and_hybrid_search_with_explanations() {
+    let mut e = HashEmbedder::new(64);
+    let (_d, index) = embedded_index(Format::Beir, "scifact-mini/corpus.jsonl", &mut e);
+    let engine = QueryEngine::new(&index);
+    let q = "1/2000 in UK have abnormal PrP positivity.";
+    let v = e.embed_query(q).unwrap();
+    let dense = engine
+        .search(&request(
+            q,
+            Mode::Dense,
+            Some(QueryVector::Ready(v.clone())),
+        ))
+        .unwrap();
+    assert_eq!(dense.mode, Mode::Dense);
+    assert_eq!(dense.total, 401, "every paper has a vector");
+    assert!(dense.hits.windows(2).all(|w| w[0].score >= w[1].score));
+    assert_eq!(dense.hits[0].sources.dense_rank, Some(1));
+    assert!(dense.hits[0].sources.bm25_rank.is_none());
+    let hybrid = engine
+        .search(&request(q, Mode::Hybrid, Some(QueryVector::Ready(v))))
+        .unwrap();
+    assert_eq!(hybrid.mode, Mode::Hybrid);
+    let top = &hybrid.hits[0];
+    assert_eq!(
+        top.paper.id.as_str(),
+        "13734012",
+        "BM25's clear winner stays first"
+    );
+    assert_eq!(top.sources.bm25_rank, Some(1));
+    assert!(top.sources.fused_score.is_some() && top.sources.dense_rank.is_some());
+    // Alpha 0 is BM25's order exactly.
+    let mut r = request(
+        q,
+        Mode::Hybrid,
+        Some(QueryVector::Ready(e.embed_query(q).unwrap())),
+    );
+    r.fusion = Fusion::Convex { alpha: 0.0 };
+    r.k = 5;
+    let bm25_only = engine.search(&request(q, Mode::Bm25, None)).unwrap();
+    let a0 = engine.search(&r).unwrap();
+    let ids = |res: &academichub::SearchResults| {
+        res.hits
+            .iter()
+            .take(5)
+            .map(|h| h.paper.id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&a0), ids(&bm25_only));
+}
+
+#[test]
+fn hybrid_falls_back_to_bm25_when_the_query_cannot_be_embedded() {
+    let mut e = HashEmbedder::new(64);
+    let (_d, index) = embedded_index(Format::Beir, "scifact-mini/corpus.jsonl", &mut e);
+    let engine = QueryEngine::new(&index);
+    let q = "abnormal PrP positivity";
+    let res = engine
+        .search(&request(
+            q,
+            Mode::Hybrid,
+            Some(QueryVector::Failed("model crashed".into())),
+        ))
+        .unwrap();
+    assert_eq!(res.mode, Mode::Bm25);
+    assert!(
+        res.warnings
+            .iter()
+            .any(|w| w.contains("fell back to bm25") && w.contains("model crashed")),
+        "{:?}",
+        res.warnings
+    );
+    assert_eq!(res.hits[0].paper.id.as_str(), "13734012");
+    // Dense cannot fall back: it is a clear error naming the parameter.
+    match engine.search(&request(q, Mode::Dense, None)) {
+        Err(QueryError::InvalidParam { name: "mode", .. }) => {}
+        other => panic!("expected an InvalidParam error, got {other:?}"),
+    }
+}
+
+#[test]
+fn dense_respects_filters() {
+    let mut e = HashEmbedder::new(64);
+    let (_d, index) = embedded_index(Format::ArxivJsonl, "arxiv-mini.jsonl", &mut e);
+    let engine = QueryEngine::new(&index);
+    let v = e.embed_query("image segmentation").unwrap();
+    let mut r = request(
+        "image segmentation",
+        Mode::Dense,
+        Some(QueryVector::Ready(v)),
+    );
+    r.filters.categories = vec!["cs.CV".into()];
+    r.k = 100;
+    let res = engine.search(&r).unwrap();
+    assert!(res.total > 10 && res.total < 250);
+    assert!(res
+        .hits
+        .iter()
+        .all(|h| h.paper.categories.iter().any(|c| c == "cs.CV")));
+}
+
+#[test]
+fn vectors_are_reused_for_unchanged_papers_and_survive_reopen_and_merge() {
+    let mut e = HashEmbedder::new(64);
+    let (dir, index) = embedded_index(Format::Beir, "scifact-mini/corpus.jsonl", &mut e);
+    // Unchanged text: nothing is embedded again.
+    let again = import_file(
+        &index,
+        &fixture("scifact-mini/corpus.jsonl"),
+        &opts(Format::Beir),
+        Some(&mut e),
+    )
+    .unwrap();
+    assert_eq!((again.imported, again.embedded), (401, 0));
+    // A changed abstract is embedded again; the others are not.
+    let changed = dir.path().join("changed.jsonl");
+    let first = std::fs::read_to_string(fixture("scifact-mini/corpus.jsonl")).unwrap();
+    let mut rec: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    rec["text"] = serde_json::json!("A completely different abstract about graphene.");
+    std::fs::write(
+        &changed,
+        format!("{rec}\n{}\n", first.lines().nth(1).unwrap()),
+    )
+    .unwrap();
+    let r = import_file(&index, &changed, &opts(Format::Beir), Some(&mut e)).unwrap();
+    assert_eq!((r.imported, r.embedded), (2, 1));
+    let q = format!(
+        "{}. A completely different abstract about graphene.",
+        rec["title"].as_str().unwrap()
+    );
+    let q = q.as_str();
+    let v = e.embed_query(q).unwrap();
+    let top = |index: &PaperIndex| {
+        let engine = QueryEngine::new(index);
+        let res = engine
+            .search(&request(
+                q,
+                Mode::Dense,
+                Some(QueryVector::Ready(v.clone())),
+            ))
+            .unwrap();
+        (res.hits[0].paper.id.clone(), res.hits[0].score, res.total)
+    };
+    let before = top(&index);
+    assert_eq!(before.0.as_str(), rec["_id"].as_str().unwrap());
+    // Merge every segment into one: vectors follow their documents.
+    {
+        let mut w = index
+            .tantivy()
+            .writer::<tantivy::TantivyDocument>(50_000_000)
+            .unwrap();
+        let ids = index.tantivy().searchable_segment_ids().unwrap();
+        assert!(ids.len() > 1);
+        w.merge(&ids).wait().unwrap();
+        w.wait_merging_threads().unwrap();
+    }
+    index.reload().unwrap();
+    assert_eq!(index.reader().searcher().segment_readers().len(), 1);
+    assert_eq!(top(&index), before);
+    drop(index);
+    let reopened = PaperIndex::open(&dir.path().join("idx")).unwrap();
+    assert_eq!(top(&reopened), before);
+    assert_eq!(reopened.embedding_model().unwrap().name, "hash-trigram");
+}
+
+#[test]
+fn another_model_is_a_clear_error() {
+    let mut e = HashEmbedder::new(64);
+    let (_d, index) = embedded_index(Format::Beir, "scifact-mini/corpus.jsonl", &mut e);
+    let other = ModelId {
+        name: "minilm-l6".into(),
+        hash: "sha256:x".into(),
+        dims: 384,
+    };
+    let err = index.check_query_model(&other).unwrap_err();
+    assert!(matches!(err, IndexError::ModelMismatch { .. }));
+    assert!(
+        err.to_string().contains("hash-trigram") && err.to_string().contains("minilm-l6"),
+        "{err}"
+    );
+    let mut e32 = HashEmbedder::new(32);
+    let err = embed_missing(&index, &mut e32, None, None, false).unwrap_err();
+    assert!(
+        err.to_string().contains("dims") || err.to_string().contains("hash-trigram"),
+        "another vector size is another model: {err}"
+    );
+    let mut same = HashEmbedder::new(64);
+    let r = embed_missing(&index, &mut same, None, None, false).unwrap();
+    assert_eq!(
+        (r.embedded, r.already),
+        (0, 401),
+        "same model: nothing to do"
+    );
+    let fresh = tempfile::tempdir().unwrap();
+    let plain = PaperIndex::open_or_create(&fresh.path().join("idx")).unwrap();
+    assert!(matches!(
+        plain.check_query_model(&other),
+        Err(IndexError::NoVectors { .. })
+    ));
+}
+
+#[test]
+fn embed_missing_backfills_newest_first_with_a_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = PaperIndex::open_or_create(&dir.path().join("idx")).unwrap();
+    import_file(
+        &index,
+        &fixture("arxiv-mini.jsonl"),
+        &opts(Format::ArxivJsonl),
+        None,
+    )
+    .unwrap();
+    let mut e = HashEmbedder::new(64);
+    let r = embed_missing(
+        &index,
+        &mut e,
+        academichub::paper::parse_date("2026-06-16"),
+        Some(50),
+        false,
+    )
+    .unwrap();
+    assert_eq!((r.embedded, r.already), (50, 0));
+    assert!(r.remaining > 0);
+    let r2 = embed_missing(&index, &mut e, None, None, false).unwrap();
+    assert_eq!(r2.already, 50);
+    assert_eq!(r2.embedded, 200);
+    assert_eq!(
+        index.num_papers(),
+        250,
+        "re-indexing for vectors never duplicates"
+    );
+    // Failing embedder: the error surfaces, nothing is lost.
+    let mut bad = HashEmbedder::new(64);
+    bad.fail_with = Some("boom".into());
+    let dir2 = tempfile::tempdir().unwrap();
+    let idx2 = PaperIndex::open_or_create(&dir2.path().join("idx")).unwrap();
+    let err = import_file(
+        &idx2,
+        &fixture("arxiv-mini.jsonl"),
+        &opts(Format::ArxivJsonl),
+        Some(&mut bad),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("boom"), "{err}");
+}
+
+// ---- real models -------------------------------------------------------------------------
+
+fn real_model(name: &str, test: &str) -> Option<FastEmbedder> {
+    let root = default_cache_root();
+    let spec = ModelSpec::named(name).unwrap();
+    if !root
+        .join("models")
+        .join(&spec.dir)
+        .join("model.onnx")
+        .exists()
+    {
+        eprintln!(
+            "SKIPPED {test}: model {name} not in {} (run scripts/fetch-models --model {name})",
+            root.display()
+        );
+        return None;
+    }
+    Some(FastEmbedder::load(&spec, &root).expect("load model"))
+}
+
+fn reference(name: &str) -> Option<(Vec<String>, Vec<Vec<f32>>)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/models/reference")
+        .join(name);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let texts = v["texts"]
+        .as_array()?
+        .iter()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect();
+    let embs = v["embeddings"]
+        .as_array()?
+        .iter()
+        .map(|e| {
+            e.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_f64())
+                        .map(|x| x as f32)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    Some((texts, embs))
+}
+
+fn check_reference(model: &str, file: &str, test: &str, raw: bool) {
+    let Some(mut m) = real_model(model, test) else {
+        return;
+    };
+    let Some((texts, refs)) = reference(file) else {
+        eprintln!("SKIPPED {test}: ../shared/models/reference/{file} not found");
+        return;
+    };
+    assert_eq!(texts.len(), 48);
+    // The e5 reference texts already carry their "passage: " prefix: embed them as queries with
+    // an empty prefix by going through the raw passage path of a prefix-free spec.
+    let got = if raw {
+        let mut spec = m.spec().clone();
+        spec.passage_prefix.clear();
+        let mut plain = FastEmbedder::load(&spec, &default_cache_root()).unwrap();
+        plain.embed_passages(&texts).unwrap()
+    } else {
+        m.embed_passages(&texts).unwrap()
+    };
+    let min = got
+        .iter()
+        .zip(&refs)
+        .map(|(a, b)| dot(a, b))
+        .fold(f32::INFINITY, f32::min);
+    eprintln!("{model}: min cosine to the reference vectors {min:.6}");
+    assert!(min >= 0.999, "{model}: min cosine {min}");
+}
+
+#[test]
+fn real_minilm_matches_reference_vectors() {
+    check_reference(
+        "minilm-l6",
+        "minilm-l6.json",
+        "real_minilm_matches_reference_vectors",
+        false,
+    );
+}
+
+#[test]
+fn real_me5_matches_reference_vectors() {
+    check_reference(
+        "me5-small",
+        "me5-small-q4.json",
+        "real_me5_matches_reference_vectors",
+        true,
+    );
+}
+
+#[test]
+fn real_e5_tokenizer_matches_e5c_token_ids() {
+    let root = default_cache_root();
+    let path = root.join("models/me5-small/tokenizer.json");
+    if !path.exists() {
+        eprintln!("SKIPPED real_e5_tokenizer_matches_e5c_token_ids: {} missing (scripts/fetch-models --model me5-small)", path.display());
+        return;
+    }
+    let tok = tokenizers::Tokenizer::from_file(&path).expect("load tokenizer.json");
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixture("e5/token_ids.json")).unwrap())
+            .unwrap();
+    assert_eq!(cases.len(), 41);
+    for c in &cases {
+        let text = c["text"].as_str().unwrap();
+        let want: Vec<u32> = c
+            .get("tokenizers_ids")
+            .unwrap_or(&c["ids"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        let got = tok.encode(text, true).expect("encode").get_ids().to_vec();
+        assert_eq!(got, want, "token ids differ for {text:?}");
+    }
+}
+
+#[test]
+fn real_minilm_dense_finds_the_judged_abstract() {
+    let Some(mut m) = real_model("minilm-l6", "real_minilm_dense_finds_the_judged_abstract") else {
+        return;
+    };
+    let (_d, index) = embedded_index(Format::Beir, "scifact-mini/corpus.jsonl", &mut m);
+    let engine = QueryEngine::new(&index);
+    // A paraphrase sharing few words with the abstract (SciFact query 5 is about prion protein).
+    let q = "How common are misfolded prion proteins in British appendix samples?";
+    let v = m.embed_query(q).unwrap();
+    let res = engine
+        .search(&request(q, Mode::Dense, Some(QueryVector::Ready(v))))
+        .unwrap();
+    assert_eq!(res.hits[0].paper.id.as_str(), "13734012");
+}
