@@ -2,15 +2,23 @@
 //! next to a raw tantivy baseline (tantivy's QueryParser over the same field, top-k, stored
 //! docs) on the same index in the same run, so the ratio is our overhead.
 //!
-//! Index: `ACADEMICHUB_BENCH_INDEX=DIR` (e.g. the 118K arXiv import) or, by default, a fresh
-//! index of the committed fixture `tests/fixtures/arxiv-mini.jsonl`.
-//! Besides criterion's estimates it prints p50/p99 over `BENCH_ROUNDS` passes of the query set.
+//! Index: `ACADEMICHUB_BENCH_INDEX=DIR` (e.g. the 118K arXiv import), or
+//! `ACADEMICHUB_BENCH_CORPUS=FILE` (an arXiv JSONL imported into a temp index with synthetic
+//! random unit vectors for every paper, so dense/hybrid latency can be measured at full size
+//! without hours of embedding), or by default the committed fixture
+//! `tests/fixtures/arxiv-mini.jsonl` (with synthetic vectors).
+//! Besides criterion's estimates it prints p50/p99 over `BENCH_ROUNDS` passes of the query set
+//! for bm25, dense and hybrid; dense and hybrid include embedding the query with the real
+//! MiniLM model (cache missed on purpose) when it has been fetched.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use academichub::embed::{
+    default_cache_root, normalize, EmbedError, Embedder, FastEmbedder, ModelId, ModelSpec,
+};
 use academichub::import::{import_file, Format, ImportOptions};
-use academichub::query::SearchRequest;
+use academichub::query::{Mode, QueryVector, SearchRequest};
 use academichub::{PaperIndex, QueryEngine};
 use criterion::{criterion_group, Criterion};
 use tantivy::collector::TopDocs;
@@ -41,24 +49,75 @@ pub const QUERIES: &[&str] = &[
     "black hole merger gravitational waves",
 ];
 
-fn index() -> (Option<tempfile::TempDir>, PaperIndex) {
+/// Deterministic random unit vectors standing in for passage embeddings.
+struct RandomEmbedder {
+    id: ModelId,
+}
+
+impl Embedder for RandomEmbedder {
+    fn id(&self) -> &ModelId {
+        &self.id
+    }
+    fn embed_passages(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let mut x: u64 = t.bytes().fold(0x9e37_79b9_7f4a_7c15, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                }) | 1;
+                let mut v: Vec<f32> = (0..self.id.dims)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .collect();
+                normalize(&mut v);
+                v
+            })
+            .collect())
+    }
+    fn embed_query(&mut self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        Ok(self.embed_passages(&[text.to_string()])?.remove(0))
+    }
+}
+
+fn index(model: &ModelId) -> (Option<tempfile::TempDir>, PaperIndex) {
     if let Some(dir) = std::env::var_os("ACADEMICHUB_BENCH_INDEX") {
         let index = PaperIndex::open(&PathBuf::from(dir)).expect("open ACADEMICHUB_BENCH_INDEX");
         return (None, index);
     }
+    let corpus = std::env::var_os("ACADEMICHUB_BENCH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arxiv-mini.jsonl")
+        });
     let tmp = tempfile::tempdir().expect("temp dir");
     let index = PaperIndex::open_or_create(&tmp.path().join("idx")).expect("create index");
     let mut opts = ImportOptions::new(Format::ArxivJsonl);
     opts.progress = false;
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arxiv-mini.jsonl");
-    import_file(&index, &fixture, &opts, None).expect("import fixture");
+    let mut synthetic = RandomEmbedder { id: model.clone() };
+    import_file(&index, &corpus, &opts, Some(&mut synthetic)).expect("import corpus");
     (Some(tmp), index)
 }
 
 fn ours(engine: &QueryEngine, q: &str, snippets: bool) -> usize {
+    run_mode(engine, q, snippets, Mode::Bm25, None)
+}
+
+fn run_mode(
+    engine: &QueryEngine,
+    q: &str,
+    snippets: bool,
+    mode: Mode,
+    v: Option<Vec<f32>>,
+) -> usize {
     let mut req = SearchRequest::new(q);
     req.k = 10;
     req.snippets = snippets;
+    req.mode = mode;
+    req.query_vector = v.map(QueryVector::Ready);
     engine.search(&req).map(|r| r.hits.len()).unwrap_or(0)
 }
 
@@ -80,7 +139,22 @@ fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
 }
 
 fn bench(c: &mut Criterion) {
-    let (_tmp, index) = index();
+    let spec = ModelSpec::named("minilm-l6").expect("known model");
+    let mut embedder: Box<dyn Embedder> = match FastEmbedder::load(&spec, &default_cache_root()) {
+        Ok(e) => Box::new(e),
+        Err(e) => {
+            println!("(real model unavailable: {e}; query vectors are synthetic too)");
+            Box::new(RandomEmbedder {
+                id: ModelId {
+                    name: "synthetic".into(),
+                    hash: "random".into(),
+                    dims: spec.dims,
+                },
+            })
+        }
+    };
+    let model = embedder.id().clone();
+    let (_tmp, index) = index(&model);
     let engine = QueryEngine::new(&index);
     let parser = QueryParser::for_index(index.tantivy(), vec![index.fields().text]);
     let rounds: usize = std::env::var("BENCH_ROUNDS")
@@ -115,6 +189,37 @@ fn bench(c: &mut Criterion) {
         mean(&plain_ms) / mean(&raw_ms),
         mean(&raw_ms),
     );
+    if index.check_query_model(&model).is_ok() {
+        let (mut dense_ms, mut hybrid_ms, mut embed_ms) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            for q in QUERIES {
+                // A new text every round: the query-vector cache never hits.
+                let text = format!("{q} {round}");
+                for (mode, out) in [(Mode::Dense, &mut dense_ms), (Mode::Hybrid, &mut hybrid_ms)] {
+                    let t = Instant::now();
+                    let v = embedder
+                        .embed_query(&format!("{text} {mode}"))
+                        .expect("embed query");
+                    let e = t.elapsed().as_secs_f64() * 1e3;
+                    std::hint::black_box(run_mode(&engine, &text, true, mode, Some(v)));
+                    out.push(t.elapsed().as_secs_f64() * 1e3);
+                    embed_ms.push(e);
+                }
+            }
+        }
+        let (d50, d99) = percentiles(dense_ms);
+        let (h50, h99) = percentiles(hybrid_ms);
+        let (e50, e99) = percentiles(embed_ms);
+        println!(
+            "  dense  (query embedding + exact cosine over all vectors + snippets) p50 {d50:.3} ms p99 {d99:.3} ms\n  hybrid (query embedding + bm25 + dense + convex fusion + snippets) p50 {h50:.3} ms p99 {h99:.3} ms\n  of which query embedding ({}) p50 {e50:.3} ms p99 {e99:.3} ms",
+            model.name
+        );
+    } else {
+        println!(
+            "  (index vectors are not from {}: dense/hybrid latency skipped)",
+            model.name
+        );
+    }
     let mut g = c.benchmark_group("bm25_query_set");
     g.bench_function("academichub_search_k10_snippets", |b| {
         b.iter(|| {

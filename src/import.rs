@@ -361,8 +361,17 @@ fn write_batch(
 ) -> Result<(u64, u64), ImportError> {
     let n = batch.len() as u64;
     let Some(embedder) = embedder.as_mut() else {
-        for p in batch.drain(..) {
-            writer.upsert(&p)?;
+        // No embedder: papers whose text is unchanged keep their stored vector, the others
+        // lose it (it described the old text); `embed` fills them in later.
+        if index.embedding_model().is_none() {
+            for p in batch.drain(..) {
+                writer.upsert(&p)?;
+            }
+        } else {
+            let kept = existing_vectors(index, batch)?;
+            for (p, v) in batch.drain(..).zip(kept) {
+                writer.upsert_with_vector(&p, v.as_deref())?;
+            }
         }
         return Ok((n, 0));
     };

@@ -144,6 +144,18 @@ fn dense_respects_filters() {
 fn vectors_are_reused_for_unchanged_papers_and_survive_reopen_and_merge() {
     let mut e = HashEmbedder::new(64);
     let (dir, index) = embedded_index(Format::Beir, "scifact-mini/corpus.jsonl", &mut e);
+    // Re-importing without an embedder keeps the vectors of unchanged papers.
+    let plain = import_file(
+        &index,
+        &fixture("scifact-mini/corpus.jsonl"),
+        &opts(Format::Beir),
+        None,
+    )
+    .unwrap();
+    assert_eq!(plain.imported, 401);
+    let mut nothing = HashEmbedder::new(64);
+    let r = embed_missing(&index, &mut nothing, None, None, false).unwrap();
+    assert_eq!((r.embedded, r.already), (0, 401), "no vector was lost");
     // Unchanged text: nothing is embedded again.
     let again = import_file(
         &index,
