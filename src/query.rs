@@ -581,19 +581,13 @@ impl<'a> QueryEngine<'a> {
         let (ranked, total): (Vec<(DocAddress, Score, Sources)>, usize) = match (mode, vector) {
             (Mode::Dense, Some(v)) => {
                 let (leg, total) = self.dense_leg(&searcher, v, &req.filters, want)?;
-                let ranked = leg
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (a, s))| {
-                        let src = Sources {
-                            dense_rank: Some(i + 1),
-                            dense_score: Some(s),
-                            ..Sources::default()
-                        };
-                        (a, s, src)
-                    })
-                    .collect();
-                (ranked, total)
+                (
+                    single_leg(leg, |src, rank, s| {
+                        src.dense_rank = Some(rank);
+                        src.dense_score = Some(s);
+                    }),
+                    total,
+                )
             }
             (Mode::Hybrid, Some(v)) => {
                 let depth = want.max(fusion::DEFAULT_DEPTH);
@@ -637,19 +631,13 @@ impl<'a> QueryEngine<'a> {
             _ => {
                 let (leg, total) =
                     self.bm25_leg(&searcher, parsed.box_clone(), &req.filters, want)?;
-                let ranked = leg
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (a, s))| {
-                        let src = Sources {
-                            bm25_rank: Some(i + 1),
-                            bm25_score: Some(s),
-                            ..Sources::default()
-                        };
-                        (a, s, src)
-                    })
-                    .collect();
-                (ranked, total)
+                (
+                    single_leg(leg, |src, rank, s| {
+                        src.bm25_rank = Some(rank);
+                        src.bm25_score = Some(s);
+                    }),
+                    total,
+                )
             }
         };
         let generators = if req.snippets {
@@ -761,6 +749,18 @@ impl<'a> QueryEngine<'a> {
         );
         Ok((title, abs))
     }
+}
+
+/// A one-leg ranking with its sources filled in by `mark(sources, 1-based rank, score)`.
+fn single_leg(leg: Leg, mark: fn(&mut Sources, usize, Score)) -> Vec<(DocAddress, Score, Sources)> {
+    leg.into_iter()
+        .enumerate()
+        .map(|(i, (addr, score))| {
+            let mut src = Sources::default();
+            mark(&mut src, i + 1, score);
+            (addr, score, src)
+        })
+        .collect()
 }
 
 fn title_snippet(generator: &SnippetGenerator, title: &str) -> Snippet {

@@ -44,6 +44,23 @@ pub enum FieldKind {
     Bytes,
 }
 
+/// Applies a field's indexed/stored/fast flags to tantivy options of any non-text type.
+macro_rules! flags {
+    ($f:expr, $opts:expr) => {{
+        let mut opts = $opts;
+        if $f.indexed {
+            opts = opts.set_indexed();
+        }
+        if $f.stored {
+            opts = opts.set_stored();
+        }
+        if $f.fast {
+            opts = opts.set_fast();
+        }
+        opts
+    }};
+}
+
 /// The parsed schema file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,42 +125,18 @@ impl SchemaDef {
                     b.add_text_field(&f.name, opts);
                 }
                 FieldKind::U64 => {
-                    let mut opts = NumericOptions::default();
-                    if f.indexed {
-                        opts = opts.set_indexed();
-                    }
-                    if f.stored {
-                        opts = opts.set_stored();
-                    }
-                    if f.fast {
-                        opts = opts.set_fast();
-                    }
+                    let opts = flags!(f, NumericOptions::default());
                     b.add_u64_field(&f.name, opts);
                 }
                 FieldKind::Bytes => {
-                    let mut opts = tantivy::schema::BytesOptions::default();
-                    if f.indexed {
-                        opts = opts.set_indexed();
-                    }
-                    if f.stored {
-                        opts = opts.set_stored();
-                    }
-                    if f.fast {
-                        opts = opts.set_fast();
-                    }
+                    let opts = flags!(f, tantivy::schema::BytesOptions::default());
                     b.add_bytes_field(&f.name, opts);
                 }
                 FieldKind::Date => {
-                    let mut opts = DateOptions::default().set_precision(DateTimePrecision::Seconds);
-                    if f.indexed {
-                        opts = opts.set_indexed();
-                    }
-                    if f.stored {
-                        opts = opts.set_stored();
-                    }
-                    if f.fast {
-                        opts = opts.set_fast();
-                    }
+                    let opts = flags!(
+                        f,
+                        DateOptions::default().set_precision(DateTimePrecision::Seconds)
+                    );
                     b.add_date_field(&f.name, opts);
                 }
             }
