@@ -4,6 +4,7 @@
 //! with [`eval`] beside the query layer. See `ARCHITECTURE.md` for one paragraph per module.
 
 pub mod analysis;
+pub mod config;
 pub mod embed;
 pub mod error;
 pub mod eval;

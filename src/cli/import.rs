@@ -50,8 +50,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         embedder
             .as_mut()
             .map(|e| e as &mut dyn academichub::embed::Embedder),
-    )
-    .with_context(|| format!("importing {}", a.path.display()))?;
+    )?;
     let secs = started.elapsed().as_secs_f64();
     if a.json {
         let mut v = serde_json::to_value(&report)?;

@@ -60,38 +60,69 @@ fn parse_date_arg(s: &str) -> Result<time::Date, String> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
     /// Embedding model (schema/models.toml): minilm-l6 or me5-small. Default: the model the
-    /// index was embedded with, else minilm-l6.
+    /// index was embedded with, else `[models] default` of the config file, else minilm-l6.
     #[arg(long)]
     model: Option<String>,
-    /// Model cache (what scripts/fetch-models fills).
-    #[arg(long, env = "ACADEMICHUB_CACHE", default_value_os_t = academichub::embed::default_cache_root())]
-    cache_dir: PathBuf,
+    /// Model cache (what scripts/fetch-models fills). Default: `[models] cache_dir` of the
+    /// config file, else ~/.cache/academichub.
+    #[arg(long, env = "ACADEMICHUB_CACHE")]
+    cache_dir: Option<PathBuf>,
+    /// Configuration file (default: ./academichub.toml when present).
+    #[arg(long, env = "ACADEMICHUB_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 impl ModelArgs {
-    /// The model name to use with `index` (explicit flag, else the index's, else the default).
-    fn model_name(&self, index: Option<&academichub::PaperIndex>) -> String {
-        self.model
+    fn config(&self) -> Result<academichub::config::Config, academichub::config::ConfigError> {
+        academichub::config::Config::load(self.config.as_deref())
+    }
+
+    /// The model cache root: flag or environment, else config file, else the default.
+    fn cache_root(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.cache_dir {
+            return Ok(dir.clone());
+        }
+        Ok(self
+            .config()?
+            .models
+            .cache_dir
+            .unwrap_or_else(academichub::embed::default_cache_root))
+    }
+
+    /// The model name to use with `index`.
+    fn model_name(&self, index: Option<&academichub::PaperIndex>) -> anyhow::Result<String> {
+        if let Some(m) = self
+            .model
             .clone()
             .or_else(|| index.and_then(|i| i.embedding_model()).map(|m| m.name))
-            .unwrap_or_else(|| academichub::embed::DEFAULT_MODEL.to_string())
+        {
+            return Ok(m);
+        }
+        Ok(self
+            .config()?
+            .models
+            .default
+            .unwrap_or_else(|| academichub::embed::DEFAULT_MODEL.to_string()))
     }
 
     /// Loads the embedder (local files; the catalogue too with the `online-models` feature).
     fn load(
         &self,
         index: Option<&academichub::PaperIndex>,
-    ) -> Result<academichub::embed::FastEmbedder, academichub::embed::EmbedError> {
-        let spec = academichub::embed::ModelSpec::named(&self.model_name(index))?;
-        match academichub::embed::FastEmbedder::load(&spec, &self.cache_dir) {
+    ) -> anyhow::Result<academichub::embed::FastEmbedder> {
+        let spec = academichub::embed::ModelSpec::named(&self.model_name(index)?)?;
+        let root = self.cache_root()?;
+        match academichub::embed::FastEmbedder::load(&spec, &root) {
             Ok(e) => Ok(e),
             #[cfg(feature = "online-models")]
             Err(academichub::embed::EmbedError::MissingFiles { .. })
                 if spec.catalogue.is_some() =>
             {
-                academichub::embed::FastEmbedder::load_catalogue(&spec, &self.cache_dir)
+                Ok(academichub::embed::FastEmbedder::load_catalogue(
+                    &spec, &root,
+                )?)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 }
