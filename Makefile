@@ -36,8 +36,10 @@ fmt:
 clippy:
 	cargo clippy --all-targets --locked -- -D warnings
 
+# Release profile: the tests share every compiled dependency with `cargo bench --no-run` and
+# `make run` (one optimized build instead of two), and the dataset/model tests run fast.
 unit:
-	cargo test --locked
+	cargo test --release --locked
 
 bench-build:
 	cargo bench --no-run --locked
