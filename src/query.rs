@@ -697,19 +697,6 @@ impl<'a> QueryEngine<'a> {
         Ok(out)
     }
 
-    /// Top-`k` paper ids and BM25 scores for natural-language `text` (no query syntax, no
-    /// snippets): the evaluation path.
-    pub fn search_plain_ids(
-        &self,
-        text: &str,
-        k: usize,
-        filters: &Filters,
-    ) -> Result<Vec<(PaperId, Score)>, QueryError> {
-        let searcher = self.index.reader().searcher();
-        let (leg, _) = self.bm25_leg(&searcher, self.plain_query(text), filters, k)?;
-        self.ids(&searcher, &leg)
-    }
-
     fn load(&self, searcher: &Searcher, addr: DocAddress) -> Result<Paper, QueryError> {
         let doc: TantivyDocument = searcher.doc(addr)?;
         Ok(doc_to_paper(self.index.fields(), &doc)?)
