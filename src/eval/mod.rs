@@ -352,31 +352,20 @@ pub fn run_eval(
     }
     bar.finish_and_clear();
     let search_seconds = t.elapsed().as_secs_f64();
+    let one_leg = |pick: fn(&(String, IdList, IdList)) -> &IdList| -> Vec<QueryRun> {
+        legs.iter()
+            .map(|l| {
+                let run = pick(l)
+                    .iter()
+                    .take(opts.k)
+                    .map(|(d, s)| (d.clone(), f64::from(*s)));
+                (l.0.clone(), run.collect())
+            })
+            .collect()
+    };
     let runs: Vec<QueryRun> = match opts.mode {
-        Mode::Bm25 => legs
-            .iter()
-            .map(|(q, b, _)| {
-                (
-                    q.clone(),
-                    b.iter()
-                        .take(opts.k)
-                        .map(|(d, s)| (d.clone(), f64::from(*s)))
-                        .collect(),
-                )
-            })
-            .collect(),
-        Mode::Dense => legs
-            .iter()
-            .map(|(q, _, d)| {
-                (
-                    q.clone(),
-                    d.iter()
-                        .take(opts.k)
-                        .map(|(d, s)| (d.clone(), f64::from(*s)))
-                        .collect(),
-                )
-            })
-            .collect(),
+        Mode::Bm25 => one_leg(|l| &l.1),
+        Mode::Dense => one_leg(|l| &l.2),
         Mode::Hybrid => fused_runs(&legs, opts.fusion, opts.k)?,
     };
     let mut sweep = Vec::new();
