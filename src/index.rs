@@ -320,11 +320,6 @@ impl PaperWriter {
         Ok(())
     }
 
-    /// Deletes the paper with this id, if present.
-    pub fn delete(&mut self, id: &PaperId) {
-        self.writer.delete_term(id_term(&self.fields, id));
-    }
-
     /// Makes every change since the last commit durable and atomic. Blocks.
     pub fn commit(&mut self) -> Result<(), IndexError> {
         self.writer.commit()?;
@@ -338,14 +333,9 @@ impl PaperWriter {
     }
 }
 
-fn date_value(d: Date) -> DateTime {
-    let secs = d.midnight().assume_utc().unix_timestamp();
-    DateTime::from_timestamp_secs(secs)
-}
-
-/// Converts a date filter bound to tantivy's representation.
+/// A date (midnight UTC) in tantivy's representation, for stored fields and filter bounds.
 pub fn date_to_tantivy(d: Date) -> DateTime {
-    date_value(d)
+    DateTime::from_timestamp_secs(d.midnight().assume_utc().unix_timestamp())
 }
 
 fn tantivy_to_date(d: DateTime) -> Option<Date> {
@@ -378,10 +368,10 @@ pub fn paper_to_doc(f: &Fields, p: &Paper) -> TantivyDocument {
     }
     doc.add_text(f.source, &p.source);
     if let Some(d) = p.published {
-        doc.add_date(f.published, date_value(d));
+        doc.add_date(f.published, date_to_tantivy(d));
     }
     if let Some(d) = p.updated.or(p.published) {
-        doc.add_date(f.updated, date_value(d));
+        doc.add_date(f.updated, date_to_tantivy(d));
     }
     for (field, value) in [
         (f.url, &p.url),

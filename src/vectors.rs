@@ -34,11 +34,6 @@ impl SegmentVectors {
         self.data.get(d * self.dims..(d + 1) * self.dims)
     }
 
-    /// Number of documents with a vector.
-    pub fn count(&self) -> usize {
-        self.present.iter().filter(|p| **p).count()
-    }
-
     fn load(segment: &SegmentReader) -> tantivy::Result<SegmentVectors> {
         let max_doc = segment.max_doc() as usize;
         let Some(col) = segment.fast_fields().bytes("embedding")? else {
