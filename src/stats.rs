@@ -164,6 +164,10 @@ pub struct IndexStats {
     pub last_published: Option<String>,
     pub size_bytes: u64,
     pub segments: usize,
+    /// Papers that carry a dense vector.
+    pub with_vectors: u64,
+    /// The model that built the vectors, if any.
+    pub embedding_model: Option<String>,
     pub schema_version: u32,
     pub index_dir: String,
 }
@@ -184,7 +188,30 @@ pub fn index_stats(index: &PaperIndex) -> Result<IndexStats, IndexError> {
         last_published: f.last_published,
         size_bytes: index.size_on_disk()?,
         segments: index.reader().searcher().segment_readers().len(),
+        with_vectors: count_vectors(index)?,
+        embedding_model: index.embedding_model().map(|m| m.name),
         schema_version: index.schema_version(),
         index_dir: index.dir().display().to_string(),
     })
+}
+
+/// Live papers with a vector: one pass over each segment's `embedding` fast-field ordinals.
+pub fn count_vectors(index: &PaperIndex) -> Result<u64, IndexError> {
+    let searcher = index.reader().searcher();
+    let mut n = 0u64;
+    for seg in searcher.segment_readers() {
+        let Some(col) = seg.fast_fields().bytes("embedding")? else {
+            continue;
+        };
+        let alive = seg.alive_bitset();
+        for doc in 0..seg.max_doc() {
+            if alive.is_some_and(|a| !a.is_alive(doc)) {
+                continue;
+            }
+            if col.term_ords(doc).next().is_some() {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
 }

@@ -30,6 +30,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     println!("schema version: {}", s.schema_version);
     println!("papers:         {}", s.papers);
     println!(
+        "vectors:        {}{}",
+        s.with_vectors,
+        s.embedding_model
+            .as_deref()
+            .map(|m| format!(" (model {m})"))
+            .unwrap_or_default()
+    );
+    println!(
         "published:      {} .. {}",
         s.first_published.as_deref().unwrap_or("-"),
         s.last_published.as_deref().unwrap_or("-")
