@@ -114,6 +114,30 @@ pub fn convex<K: Hash + Eq + Ord + Clone>(
     Ok(sort_fused(acc.into_iter().collect()))
 }
 
+/// Weighted sum of min-max normalized scores over any number of lists; a key missing from a
+/// list gets 0 from it. `convex(b, d, a)` equals `weighted_convex(&[b, d], &[1 - a, a])`.
+pub fn weighted_convex<K: Hash + Eq + Ord + Clone>(
+    lists: &[&[(K, f32)]],
+    weights: &[f32],
+) -> Result<Vec<(K, f32)>, FusionError> {
+    if lists.len() != weights.len() {
+        return Err(FusionError::Weights {
+            lists: lists.len(),
+            weights: weights.len(),
+        });
+    }
+    if let Some(w) = weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
+        return Err(FusionError::Weight(*w));
+    }
+    let mut acc: HashMap<K, f32> = HashMap::new();
+    for (list, &w) in lists.iter().zip(weights) {
+        for (key, s) in min_max(list) {
+            *acc.entry(key).or_insert(0.0) += w * s;
+        }
+    }
+    Ok(sort_fused(acc.into_iter().collect()))
+}
+
 /// Applies `fusion` to a BM25 and a dense list.
 pub fn fuse<K: Hash + Eq + Ord + Clone>(
     bm25: &[(K, f32)],

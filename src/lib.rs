@@ -9,6 +9,7 @@ pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod fusion;
+pub mod hybrid;
 pub mod import;
 pub mod index;
 pub mod normalize;

@@ -119,6 +119,11 @@ pub struct Sources {
     /// 1-based rank in the dense list, if the paper was in it.
     pub dense_rank: Option<usize>,
     pub dense_score: Option<Score>,
+    /// 1-based rank in the dense-feedback BM25 list (hybrid, low-coverage queries only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback_rank: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback_score: Option<Score>,
     /// The fused score (hybrid mode only).
     pub fused_score: Option<Score>,
 }
@@ -134,6 +139,8 @@ pub struct SearchRequest {
     pub snippets: bool,
     pub mode: Mode,
     pub fusion: Fusion,
+    /// Language-aware weighting and dense feedback of hybrid mode.
+    pub hybrid: crate::hybrid::HybridParams,
     /// Required for dense mode; hybrid falls back to BM25 without it.
     pub query_vector: Option<QueryVector>,
 }
@@ -149,6 +156,7 @@ impl SearchRequest {
             snippets: true,
             mode: Mode::Bm25,
             fusion: Fusion::default(),
+            hybrid: crate::hybrid::HybridParams::default(),
             query_vector: None,
         }
     }
@@ -275,6 +283,11 @@ impl<'a> QueryEngine<'a> {
     /// A query engine over `index`.
     pub fn new(index: &'a PaperIndex) -> Self {
         QueryEngine { index }
+    }
+
+    /// The index this engine searches.
+    pub fn index(&self) -> &'a PaperIndex {
+        self.index
     }
 
     /// Parses user syntax leniently into a tantivy query plus warnings.
@@ -591,16 +604,28 @@ impl<'a> QueryEngine<'a> {
             }
             (Mode::Hybrid, Some(v)) => {
                 let depth = want.max(fusion::DEFAULT_DEPTH);
-                let (bm25, bm25_total) =
-                    self.bm25_leg(&searcher, parsed.box_clone(), &req.filters, depth)?;
-                let (dense, _) = self.dense_leg(&searcher, v, &req.filters, depth)?;
-                let fused = fusion::fuse(&bm25, &dense, req.fusion).map_err(|e| {
-                    QueryError::InvalidParam {
-                        name: "fusion",
-                        reason: e.to_string(),
-                    }
+                let legs = self.hybrid_legs(
+                    &searcher,
+                    parsed.as_ref(),
+                    v,
+                    &req.filters,
+                    depth,
+                    &req.hybrid,
+                )?;
+                let fused = crate::hybrid::fuse_legs(
+                    &legs.bm25,
+                    &legs.dense,
+                    &legs.feedback,
+                    legs.coverage,
+                    req.fusion,
+                    &req.hybrid,
+                )
+                .map_err(|e| QueryError::InvalidParam {
+                    name: "fusion",
+                    reason: e.to_string(),
                 })?;
-                let total = bm25_total.max(fused.len());
+                let total = legs.bm25_total.max(fused.len());
+                let (bm25, dense, feedback) = (legs.bm25, legs.dense, legs.feedback);
                 let bm25_pos: HashMap<DocAddress, (usize, Score)> = bm25
                     .iter()
                     .enumerate()
@@ -611,16 +636,24 @@ impl<'a> QueryEngine<'a> {
                     .enumerate()
                     .map(|(i, (a, s))| (*a, (i + 1, *s)))
                     .collect();
+                let feedback_pos: HashMap<DocAddress, (usize, Score)> = feedback
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (a, s))| (*a, (i + 1, *s)))
+                    .collect();
                 let ranked = fused
                     .into_iter()
                     .map(|(a, s)| {
                         let b = bm25_pos.get(&a);
                         let d = dense_pos.get(&a);
+                        let f = feedback_pos.get(&a);
                         let src = Sources {
                             bm25_rank: b.map(|x| x.0),
                             bm25_score: b.map(|x| x.1),
                             dense_rank: d.map(|x| x.0),
                             dense_score: d.map(|x| x.1),
+                            feedback_rank: f.map(|x| x.0),
+                            feedback_score: f.map(|x| x.1),
                             fused_score: Some(s),
                         };
                         (a, s, src)

@@ -26,6 +26,8 @@ pub struct Args {
     #[arg(long)]
     sweep: bool,
     #[command(flatten)]
+    hybrid: super::HybridArgs,
+    #[command(flatten)]
     model: super::ModelArgs,
     /// Ranking depth per query (and run file depth).
     #[arg(short = 'k', long = "k", default_value_t = 100)]
@@ -64,6 +66,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         split: a.split,
         mode,
         fusion,
+        hybrid: a.hybrid.params()?,
         sweep: a.sweep,
         k: a.k,
         run_file: a.run_file,

@@ -142,3 +142,38 @@ fn fusion_arg(kind: &str, alpha: f32) -> anyhow::Result<academichub::fusion::Fus
         other => anyhow::bail!("unknown fusion {other:?} (use convex or rrf)"),
     }
 }
+
+/// Hybrid-mode tuning shared by `search` and `eval` (defaults in `academichub::hybrid`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct HybridArgs {
+    /// Hybrid: weight of the dense-feedback leg (BM25 over the terms the top dense hits share)
+    /// for a query none of whose words the index knows; scaled by (1 - coverage). 0 = off.
+    #[arg(long, default_value_t = academichub::hybrid::DEFAULT_FEEDBACK_WEIGHT)]
+    feedback_weight: f32,
+    /// Hybrid: top dense hits the feedback terms come from.
+    #[arg(long, default_value_t = academichub::hybrid::DEFAULT_FEEDBACK_DOCS)]
+    feedback_docs: usize,
+    /// Hybrid: number of feedback terms.
+    #[arg(long, default_value_t = academichub::hybrid::DEFAULT_FEEDBACK_TERMS)]
+    feedback_terms: usize,
+    /// Hybrid: plain two-leg fusion (no coverage weighting of BM25, no feedback leg).
+    #[arg(long)]
+    plain_fusion: bool,
+}
+
+impl HybridArgs {
+    fn params(&self) -> anyhow::Result<academichub::hybrid::HybridParams> {
+        let p = if self.plain_fusion {
+            academichub::hybrid::HybridParams::plain()
+        } else {
+            academichub::hybrid::HybridParams {
+                coverage_weighting: true,
+                feedback_weight: self.feedback_weight,
+                feedback_docs: self.feedback_docs,
+                feedback_terms: self.feedback_terms,
+            }
+        };
+        p.validate()?;
+        Ok(p)
+    }
+}

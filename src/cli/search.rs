@@ -45,6 +45,8 @@ pub struct Args {
     #[arg(long, default_value_t = academichub::fusion::DEFAULT_ALPHA)]
     alpha: f32,
     #[command(flatten)]
+    hybrid: super::HybridArgs,
+    #[command(flatten)]
     model: super::ModelArgs,
     /// Show how each hit was ranked (bm25 / dense ranks and scores).
     #[arg(long)]
@@ -81,6 +83,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         snippets: true,
         mode,
         fusion: super::fusion_arg(&a.fusion, a.alpha)?,
+        hybrid: a.hybrid.params()?,
         query_vector,
     };
     let res = engine.search(&req)?;
@@ -141,12 +144,34 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if a.explain {
+            println!("     ranked by: {}", explain(&h.sources));
+        }
         println!(
             "     {}\n",
             h.abstract_snippet.render(open, close, str::to_string)
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line saying which legs ranked a hit, where, and with what score.
+fn explain(s: &academichub::query::Sources) -> String {
+    let leg = |name: &str, rank: Option<usize>, score: Option<f32>| {
+        rank.map(|r| format!("{name} #{r} ({:.3})", score.unwrap_or(0.0)))
+    };
+    let mut parts: Vec<String> = [
+        leg("bm25", s.bm25_rank, s.bm25_score),
+        leg("dense", s.dense_rank, s.dense_score),
+        leg("feedback", s.feedback_rank, s.feedback_score),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some(f) = s.fused_score {
+        parts.push(format!("fused {f:.3}"));
+    }
+    parts.join(" · ")
 }
 
 /// Embeds the query with the index's model; any failure becomes `QueryVector::Failed`, so

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::embed::Embedder;
 use crate::error::{EvalError, ImportError};
 use crate::fusion::{self, Fusion};
+use crate::hybrid::{fuse_legs, HybridParams};
 use crate::import::embed_missing;
 use crate::import::{import_file, open_maybe_gz, Format, ImportOptions};
 use crate::index::PaperIndex;
@@ -188,6 +189,8 @@ pub struct EvalOptions {
     pub mode: Mode,
     /// How hybrid merges its legs.
     pub fusion: Fusion,
+    /// Language-aware weighting and dense feedback of hybrid mode.
+    pub hybrid: HybridParams,
     /// Depth of each ranking (also the run file's depth).
     pub k: usize,
     pub run_file: Option<PathBuf>,
@@ -196,7 +199,8 @@ pub struct EvalOptions {
     /// Override of the queries file.
     pub queries: Option<PathBuf>,
     pub progress: bool,
-    /// Also score hybrid with every alpha in 0.0, 0.1, .., 1.0 and with RRF.
+    /// Also score hybrid with every alpha in 0.0, 0.1, .., 1.0, with RRF, with plain two-leg
+    /// fusion and with feedback weights 0.0, 0.25, .., 1.0.
     pub sweep: bool,
 }
 
@@ -243,10 +247,17 @@ pub fn default_index_dir(root: &Path, dataset_dir: &Path) -> PathBuf {
     root.join("eval").join(name)
 }
 
-fn describe(f: Fusion) -> String {
-    match f {
+fn describe(f: Fusion, p: &HybridParams) -> String {
+    let base = match f {
         Fusion::Convex { alpha } => format!("convex(alpha={alpha:.2})"),
         Fusion::Rrf { k } => format!("rrf(k={k})"),
+    };
+    if *p == HybridParams::plain() {
+        format!("{base}+plain")
+    } else if !p.coverage_weighting {
+        format!("{base}+fb{:.2}", p.feedback_weight)
+    } else {
+        format!("{base}+cov+fb{:.2}", p.feedback_weight)
     }
 }
 
@@ -260,20 +271,33 @@ fn score_runs(dataset: &Dataset, runs: &[QueryRun]) -> QueryMetrics {
     mean(&per_query)
 }
 
+/// One query's legs, keyed by paper id.
+struct QueryLegs {
+    qid: String,
+    bm25: IdList,
+    dense: IdList,
+    feedback: IdList,
+    coverage: f32,
+}
+
 fn fused_runs(
-    legs: &[(String, IdList, IdList)],
+    legs: &[QueryLegs],
     fusion: Fusion,
+    params: &HybridParams,
     k: usize,
 ) -> Result<Vec<QueryRun>, EvalError> {
     legs.iter()
-        .map(|(qid, bm25, dense)| {
-            let mut fused = fusion::fuse(bm25, dense, fusion).map_err(|e| EvalError::Dataset {
-                path: PathBuf::new(),
-                reason: e.to_string(),
-            })?;
+        .map(|l| {
+            let mut fused =
+                fuse_legs(&l.bm25, &l.dense, &l.feedback, l.coverage, fusion, params).map_err(
+                    |e| EvalError::Dataset {
+                        path: PathBuf::new(),
+                        reason: e.to_string(),
+                    },
+                )?;
             fused.truncate(k);
             Ok((
-                qid.clone(),
+                l.qid.clone(),
                 fused.into_iter().map(|(d, s)| (d, f64::from(s))).collect(),
             ))
         })
@@ -318,74 +342,119 @@ pub fn run_eval(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut legs: Vec<(String, IdList, IdList)> = Vec::with_capacity(dataset.queries.len());
+    // A sweep scores several feedback weights from one run: compute the feedback leg at the
+    // largest weight, then fuse with each.
+    let leg_params = if opts.sweep {
+        HybridParams {
+            feedback_weight: 1.0,
+            ..opts.hybrid
+        }
+    } else {
+        opts.hybrid
+    };
+    let to_strings = |l: Vec<(crate::PaperId, f32)>| -> IdList {
+        l.into_iter()
+            .map(|(id, s)| (id.as_str().to_string(), s))
+            .collect()
+    };
+    let mut legs: Vec<QueryLegs> = Vec::with_capacity(dataset.queries.len());
     for (qid, text) in &dataset.queries {
-        let bm25 = if opts.mode == Mode::Dense {
-            Vec::new()
-        } else {
-            let (leg, _) = engine.bm25_leg(
-                &searcher,
-                engine.plain_query(text),
-                &Filters::default(),
-                depth,
-            )?;
-            engine.ids(&searcher, &leg)?
-        };
-        let dense = match embedder.as_mut() {
+        let query = engine.plain_query(text);
+        let vector = match embedder.as_mut() {
             Some(e) if opts.mode != Mode::Bm25 => {
-                let v = e.embed_query(text).map_err(|err| EvalError::Dataset {
+                Some(e.embed_query(text).map_err(|err| EvalError::Dataset {
                     path: dataset.dir.clone(),
                     reason: format!("query {qid}: {err}"),
-                })?;
-                let (leg, _) = engine.dense_leg(&searcher, &v, &Filters::default(), depth)?;
-                engine.ids(&searcher, &leg)?
+                })?)
             }
-            _ => Vec::new(),
+            _ => None,
         };
-        let to_strings = |l: Vec<(crate::PaperId, f32)>| -> IdList {
-            l.into_iter()
-                .map(|(id, s)| (id.as_str().to_string(), s))
-                .collect()
+        let one = match (opts.mode, &vector) {
+            (Mode::Hybrid, Some(v)) => {
+                let h = engine.hybrid_legs(
+                    &searcher,
+                    query.as_ref(),
+                    v,
+                    &Filters::default(),
+                    depth,
+                    &leg_params,
+                )?;
+                QueryLegs {
+                    qid: qid.clone(),
+                    bm25: to_strings(engine.ids(&searcher, &h.bm25)?),
+                    dense: to_strings(engine.ids(&searcher, &h.dense)?),
+                    feedback: to_strings(engine.ids(&searcher, &h.feedback)?),
+                    coverage: h.coverage,
+                }
+            }
+            (Mode::Dense, Some(v)) => {
+                let (leg, _) = engine.dense_leg(&searcher, v, &Filters::default(), depth)?;
+                QueryLegs {
+                    qid: qid.clone(),
+                    bm25: Vec::new(),
+                    dense: to_strings(engine.ids(&searcher, &leg)?),
+                    feedback: Vec::new(),
+                    coverage: 1.0,
+                }
+            }
+            _ => {
+                let (leg, _) = engine.bm25_leg(&searcher, query, &Filters::default(), depth)?;
+                QueryLegs {
+                    qid: qid.clone(),
+                    bm25: to_strings(engine.ids(&searcher, &leg)?),
+                    dense: Vec::new(),
+                    feedback: Vec::new(),
+                    coverage: 1.0,
+                }
+            }
         };
-        legs.push((qid.clone(), to_strings(bm25), to_strings(dense)));
+        legs.push(one);
         bar.inc(1);
     }
     bar.finish_and_clear();
     let search_seconds = t.elapsed().as_secs_f64();
-    let one_leg = |pick: fn(&(String, IdList, IdList)) -> &IdList| -> Vec<QueryRun> {
+    let one_leg = |pick: fn(&QueryLegs) -> &IdList| -> Vec<QueryRun> {
         legs.iter()
             .map(|l| {
                 let run = pick(l)
                     .iter()
                     .take(opts.k)
                     .map(|(d, s)| (d.clone(), f64::from(*s)));
-                (l.0.clone(), run.collect())
+                (l.qid.clone(), run.collect())
             })
             .collect()
     };
     let runs: Vec<QueryRun> = match opts.mode {
-        Mode::Bm25 => one_leg(|l| &l.1),
-        Mode::Dense => one_leg(|l| &l.2),
-        Mode::Hybrid => fused_runs(&legs, opts.fusion, opts.k)?,
+        Mode::Bm25 => one_leg(|l| &l.bm25),
+        Mode::Dense => one_leg(|l| &l.dense),
+        Mode::Hybrid => fused_runs(&legs, opts.fusion, &opts.hybrid, opts.k)?,
     };
     let mut sweep = Vec::new();
     if opts.sweep && opts.mode == Mode::Hybrid {
+        let mut variants: Vec<(String, Fusion, HybridParams)> = Vec::new();
         for i in 0..=10 {
             let f = Fusion::Convex {
                 alpha: i as f32 / 10.0,
             };
-            sweep.push((
-                describe(f),
-                score_runs(dataset, &fused_runs(&legs, f, opts.k)?),
-            ));
+            variants.push((describe(f, &opts.hybrid), f, opts.hybrid));
         }
-        let f = Fusion::Rrf {
+        let rrf = Fusion::Rrf {
             k: fusion::DEFAULT_RRF_K,
         };
-        sweep.push((
-            describe(f),
-            score_runs(dataset, &fused_runs(&legs, f, opts.k)?),
-        ));
+        variants.push((describe(rrf, &opts.hybrid), rrf, opts.hybrid));
+        let plain = HybridParams::plain();
+        variants.push((describe(opts.fusion, &plain), opts.fusion, plain));
+        variants.push((describe(rrf, &plain), rrf, plain));
+        for i in 0..=4 {
+            let p = HybridParams {
+                feedback_weight: i as f32 / 4.0,
+                ..opts.hybrid
+            };
+            variants.push((describe(opts.fusion, &p), opts.fusion, p));
+        }
+        for (name, f, p) in variants {
+            sweep.push((name, score_runs(dataset, &fused_runs(&legs, f, &p, opts.k)?)));
+        }
     }
     if let Some(path) = &opts.run_file {
         write_run_file(path, &runs, "academichub")?;
@@ -394,7 +463,7 @@ pub fn run_eval(
         dataset: dataset.dir.display().to_string(),
         split: opts.split.clone(),
         mode: opts.mode,
-        fusion: (opts.mode == Mode::Hybrid).then(|| describe(opts.fusion)),
+        fusion: (opts.mode == Mode::Hybrid).then(|| describe(opts.fusion, &opts.hybrid)),
         model,
         metrics: score_runs(dataset, &runs),
         queries: runs.len(),

@@ -436,3 +436,116 @@ fn real_minilm_dense_finds_the_judged_abstract() {
         .unwrap();
     assert_eq!(res.hits[0].paper.id.as_str(), "13734012");
 }
+
+#[test]
+fn int8_scan_returns_the_exact_cosine_top_k() {
+    // The scan ranks by int8 dot products and rescores OVERSAMPLE * k candidates in f32: its
+    // top k must equal the exact ranking (computed here by asking for every paper, which
+    // rescores all of them).
+    let mut e = HashEmbedder::new(64);
+    let (_d, index) = embedded_index(Format::Beir, "scifact-mini/corpus.jsonl", &mut e);
+    let engine = QueryEngine::new(&index);
+    let searcher = index.reader().searcher();
+    let filters = academichub::Filters::default();
+    for q in [
+        "prion protein in appendix samples",
+        "vitamin D and bone fractures",
+        "microRNA regulation of cancer cells",
+        "gene expression",
+    ] {
+        let v = e.embed_query(q).unwrap();
+        let (all, total) = engine.dense_leg(&searcher, &v, &filters, 1000).unwrap();
+        assert_eq!((all.len(), total), (401, 401));
+        for k in [1, 10, 25] {
+            let (top, _) = engine.dense_leg(&searcher, &v, &filters, k).unwrap();
+            assert_eq!(top, all[..k].to_vec(), "query {q:?}, k {k}");
+        }
+    }
+}
+
+#[test]
+fn coverage_weighting_keeps_english_hybrid_unchanged() {
+    let mut e = HashEmbedder::new(64);
+    let (_d, index) = embedded_index(Format::Beir, "scifact-mini/corpus.jsonl", &mut e);
+    let engine = QueryEngine::new(&index);
+    let searcher = index.reader().searcher();
+    // Every word of an English question is in the English index: coverage 1, no feedback leg.
+    let q = "1/2000 in UK have abnormal PrP positivity.";
+    let (parsed, _) = engine.parse(q);
+    assert_eq!(engine.term_coverage(&searcher, parsed.as_ref()).unwrap(), 1.0);
+    let v = e.embed_query(q).unwrap();
+    let mut plain = request(q, Mode::Hybrid, Some(QueryVector::Ready(v.clone())));
+    plain.hybrid = academichub::hybrid::HybridParams::plain();
+    let aware = request(q, Mode::Hybrid, Some(QueryVector::Ready(v)));
+    let (a, b) = (
+        engine.search(&plain).unwrap(),
+        engine.search(&aware).unwrap(),
+    );
+    let ids = |r: &academichub::SearchResults| {
+        r.hits
+            .iter()
+            .map(|h| (h.paper.id.clone(), h.score))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&a), ids(&b));
+    assert!(b.hits.iter().all(|h| h.sources.feedback_rank.is_none()));
+    // Words the index has never seen lower the coverage (here 2 of 4 terms are unknown).
+    let (parsed, _) = engine.parse("prion appendix qzxwvy zzyzxq");
+    let c = engine.term_coverage(&searcher, parsed.as_ref()).unwrap();
+    assert!((c - 0.5).abs() < 1e-6, "coverage {c}");
+}
+
+#[test]
+fn real_me5_chinese_questions_find_english_papers() {
+    let test = "real_me5_chinese_questions_find_english_papers";
+    let Some(mut m) = real_model("me5-small", test) else {
+        return;
+    };
+    // 80 real English arXiv abstracts and 8 Chinese title translations of the arxiv-zh2en set
+    // (6 purely Chinese, 2 with an English name in them).
+    let (_d, index) = embedded_index(Format::Beir, "zh2en-mini/corpus.jsonl", &mut m);
+    let engine = QueryEngine::new(&index);
+    let searcher = index.reader().searcher();
+    let qrels = std::fs::read_to_string(fixture("zh2en-mini/qrels/test.tsv")).unwrap();
+    let relevant: std::collections::HashMap<String, String> = qrels
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut it = l.split('\t');
+            Some((it.next()?.to_string(), it.next()?.to_string()))
+        })
+        .collect();
+    let queries = std::fs::read_to_string(fixture("zh2en-mini/queries.jsonl")).unwrap();
+    let (mut bm25_first, mut dense_first, mut hybrid_first) = (0, 0, 0);
+    for line in queries.lines() {
+        let q: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (qid, text) = (q["_id"].as_str().unwrap(), q["text"].as_str().unwrap());
+        let want = &relevant[qid];
+        let v = m.embed_query(text).unwrap();
+        let first = |mode: Mode| {
+            let r = engine
+                .search(&request(text, mode, Some(QueryVector::Ready(v.clone()))))
+                .unwrap();
+            r.hits.first().map(|h| h.paper.id.as_str().to_string())
+        };
+        bm25_first += usize::from(first(Mode::Bm25).as_deref() == Some(want.as_str()));
+        dense_first += usize::from(first(Mode::Dense).as_deref() == Some(want.as_str()));
+        hybrid_first += usize::from(first(Mode::Hybrid).as_deref() == Some(want.as_str()));
+        let (parsed, _) = engine.parse(text);
+        let coverage = engine.term_coverage(&searcher, parsed.as_ref()).unwrap();
+        if !text.chars().any(|c| c.is_ascii_alphabetic()) {
+            assert!(coverage < 0.3, "{text}: coverage {coverage}");
+            let mut r = request(text, Mode::Hybrid, Some(QueryVector::Ready(v)));
+            r.hybrid.feedback_weight = 0.5;
+            let h = engine.search(&r).unwrap();
+            assert!(
+                h.hits.iter().any(|h| h.sources.feedback_rank.is_some()),
+                "{text}: the feedback leg runs for a Chinese question when enabled"
+            );
+        }
+    }
+    eprintln!("first-ranked correct of 8: bm25 {bm25_first}, dense {dense_first}, hybrid {hybrid_first}");
+    assert!(bm25_first <= 2, "keywords cannot cross languages");
+    assert!(dense_first >= 6, "dense {dense_first}/8");
+    assert!(hybrid_first >= dense_first, "hybrid {hybrid_first} < dense {dense_first}");
+}
