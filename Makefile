@@ -24,6 +24,8 @@ run: build models
 	@if [ -f "$(DEMO)" ]; then src="$(DEMO)"; else echo "($(DEMO) not found: using the committed fixture $(FIXTURE))"; src="$(FIXTURE)"; fi; \
 	 $(BIN) import --format arxiv-jsonl "$$src" --index $(INDEX)
 	$(BIN) embed --index $(INDEX) --limit $(EMBED_LIMIT)
+	$(BIN) ingest --file tests/fixtures/feeds/arxiv-rss/cs.CL-2026-06-16.xml --kind arxiv-rss --index $(INDEX)
+	$(BIN) ingest --file tests/fixtures/feeds/arxiv-rss/cs.CL-2026-06-17.xml --kind arxiv-rss --index $(INDEX)
 	$(BIN) stats --index $(INDEX) --top 10
 	$(BIN) search "how do speech tokens affect LLM reasoning?" --index $(INDEX) -k 5 --explain
 

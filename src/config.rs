@@ -38,6 +38,12 @@ pub struct ModelsConfig {
 pub struct Config {
     #[serde(default)]
     pub models: ModelsConfig,
+    /// `[[sources]]`: feeds polled by `academichub ingest` (see `crate::feeds::config`).
+    #[serde(default)]
+    pub sources: Vec<crate::feeds::SourceConfig>,
+    /// `[ingest]`: client politeness and limits for feed ingestion.
+    #[serde(default)]
+    pub ingest: crate::feeds::IngestConfig,
 }
 
 impl Config {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod feeds;
 pub mod fusion;
 pub mod hybrid;
 pub mod import;

@@ -3,6 +3,7 @@
 mod embed;
 mod eval;
 mod import;
+mod ingest;
 mod search;
 mod stats;
 
@@ -31,6 +32,9 @@ enum Command {
     Embed(embed::Args),
     /// Measure ranking quality on a BEIR-layout dataset (nDCG@10, Recall@100, MRR@10, MAP@100).
     Eval(eval::Args),
+    /// Ingest papers from feeds: poll the configured sources (arXiv RSS/API, medRxiv/bioRxiv,
+    /// journal RSS/Atom), or ingest a saved capture with --file.
+    Ingest(ingest::Args),
 }
 
 /// Default index directory (`index-data/papers`), overridable with `ACADEMICHUB_INDEX`.
@@ -46,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(a) => stats::run(a),
         Command::Embed(a) => embed::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Ingest(a) => ingest::run(a),
     }
 }
 

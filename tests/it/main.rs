@@ -6,5 +6,6 @@ mod cli;
 mod common;
 mod dense;
 mod eval;
+mod feeds;
 mod import;
 mod search;
