@@ -38,6 +38,9 @@ pub struct ModelsConfig {
 pub struct Config {
     #[serde(default)]
     pub models: ModelsConfig,
+    /// `[llm]`: optional OpenAI-compatible endpoint for briefing narratives.
+    #[serde(default)]
+    pub llm: crate::briefing::llm::LlmConfig,
 }
 
 impl Config {

@@ -1,8 +1,10 @@
 //! Command-line flags (clap) and their dispatch. Each subcommand has its own file.
 
+mod briefing;
 mod embed;
 mod eval;
 mod import;
+mod radar;
 mod search;
 mod stats;
 
@@ -31,6 +33,10 @@ enum Command {
     Embed(embed::Args),
     /// Measure ranking quality on a BEIR-layout dataset (nDCG@10, Recall@100, MRR@10, MAP@100).
     Eval(eval::Args),
+    /// Research radars: saved queries, filters and example papers (add, list, show, rm).
+    Radar(radar::Args),
+    /// A briefing of what radars found since a date: top papers, themes, cross-domain links.
+    Briefing(briefing::Args),
 }
 
 /// Default index directory (`index-data/papers`), overridable with `ACADEMICHUB_INDEX`.
@@ -46,6 +52,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(a) => stats::run(a),
         Command::Embed(a) => embed::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Radar(a) => radar::run(a),
+        Command::Briefing(a) => briefing::run(a),
     }
 }
 
