@@ -507,12 +507,26 @@ pub fn build_briefing(
         .collect();
     let tfidf: Vec<SparseVec> = (0..selected.len()).map(|i| corpus.tfidf(i)).collect();
 
+    let sentence_vecs: Vec<SentenceVecs> = selected
+        .iter()
+        .map(|s| {
+            sentences(&s.paper.abstract_text)
+                .into_iter()
+                .map(|t| {
+                    let v = corpus.text_vector(&t);
+                    (t, v)
+                })
+                .collect()
+        })
+        .collect();
     // Key sentence of each selected paper: the one closest to its whole abstract.
-    let mut key_sentence: Vec<String> = Vec::with_capacity(selected.len());
-    for (i, s) in selected.iter().enumerate() {
-        let best = best_sentence(&mut corpus, &s.paper.abstract_text, &tfidf[i]);
-        key_sentence.push(best.map(|(t, _)| t).unwrap_or_default());
-    }
+    let key_sentence: Vec<String> = (0..selected.len())
+        .map(|i| {
+            best_sentence(&sentence_vecs[i], &as_map(&tfidf[i]))
+                .map(|(t, _)| t)
+                .unwrap_or_default()
+        })
+        .collect();
     for (section, picks) in sections.iter_mut().zip(pick_lists) {
         section.papers = picks
             .into_iter()
@@ -583,7 +597,15 @@ pub fn build_briefing(
     let sim = similarity_matrix(&points, dims);
     let (assign, silhouette) = cluster(&points, dims, &sim);
 
-    let themes = themes(&selected, &assign, &points, dims, &mut corpus, &tfidf);
+    let themes = themes(
+        &selected,
+        &assign,
+        &points,
+        dims,
+        &corpus,
+        &tfidf,
+        &sentence_vecs,
+    );
     let links = links(
         &selected,
         &sim,
@@ -682,11 +704,14 @@ fn all_papers(index: &PaperIndex, req: &RankRequest, lang: Lang) -> Result<AllPa
     Ok((papers, section))
 }
 
-/// The sentence of `text` closest to `centre`, with its score; very short or very long
-/// sentences are discounted.
-fn best_sentence(corpus: &mut Corpus, text: &str, centre: &SparseVec) -> Option<(String, f32)> {
-    let mut best: Option<(String, f32)> = None;
-    for s in sentences(text) {
+/// The sentences of an abstract with their tf-idf vectors (computed once per paper).
+type SentenceVecs = Vec<(String, SparseVec)>;
+
+/// The sentence closest to `centre`, with its score; very short or very long sentences are
+/// discounted.
+fn best_sentence(sentences: &SentenceVecs, centre: &HashMap<String, f32>) -> Option<(String, f32)> {
+    let mut best: Option<(&String, f32)> = None;
+    for (s, v) in sentences {
         let chars = s.chars().count();
         let length = if chars < 40 {
             0.5
@@ -695,12 +720,16 @@ fn best_sentence(corpus: &mut Corpus, text: &str, centre: &SparseVec) -> Option<
         } else {
             1.0
         };
-        let score = corpus.text_vector(&s).cosine(centre) * length;
+        let score = v.cosine_map(centre) * length;
         if best.as_ref().is_none_or(|b| score > b.1) {
             best = Some((s, score));
         }
     }
-    best
+    best.map(|(s, score)| (s.clone(), score))
+}
+
+fn as_map(v: &SparseVec) -> HashMap<String, f32> {
+    v.0.iter().map(|(t, w)| (t.clone(), *w)).collect()
 }
 
 fn themes(
@@ -708,8 +737,9 @@ fn themes(
     assign: &[usize],
     points: &[Point],
     dims: usize,
-    corpus: &mut Corpus,
+    corpus: &Corpus,
     tfidf: &[SparseVec],
+    sentence_vecs: &[SentenceVecs],
 ) -> Vec<Theme> {
     let k = assign.iter().copied().max().map(|m| m + 1).unwrap_or(0);
     let mut groups: Vec<Vec<usize>> = (0..k)
@@ -758,11 +788,11 @@ fn themes(
             centre_terms.add_scaled(&tfidf[i], 1.0);
         }
         centre_terms.normalize();
+        let centre_terms = as_map(&centre_terms);
         let mut candidates: Vec<(f32, usize, String)> = members
             .iter()
             .filter_map(|&i| {
-                best_sentence(corpus, &selected[i].paper.abstract_text, &centre_terms)
-                    .map(|(s, score)| (score, i, s))
+                best_sentence(&sentence_vecs[i], &centre_terms).map(|(s, score)| (score, i, s))
             })
             .collect();
         candidates.sort_by(|a, b| {

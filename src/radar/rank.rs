@@ -7,9 +7,10 @@
 //! shifted Rocchio-style towards the mean vector of the positive examples and away from the
 //! negatives'. Queries are combined by taking each paper's best query score (a radar is a union
 //! of interests; a paper strongly about one of them should not lose to papers vaguely about
-//! all). Finally each candidate gets `+POSITIVE_WEIGHT * sim(closest positive)` and
-//! `-NEGATIVE_WEIGHT * sim(closest negative)`, so the effect of each example is visible and
-//! explained even for BM25-only candidates. Similarity is the cosine of stored vectors when both
+//! all). Finally each candidate gets `+POSITIVE_WEIGHT * rel(sim to closest positive)` and
+//! `-NEGATIVE_WEIGHT * rel(sim to closest negative)`, where `rel` min-max scales similarities
+//! over the candidates, so the effect of each example is visible and explained even for
+//! BM25-only candidates and means the same with any embedding model. Similarity is the cosine of stored vectors when both
 //! papers have one, else the cosine of tf-idf term vectors.
 //!
 //! Blocking (tantivy search, embedding): call from a blocking thread.
@@ -42,9 +43,10 @@ pub const ROCCHIO_QUERY: f32 = 1.0;
 pub const ROCCHIO_POSITIVE: f32 = 0.75;
 /// Rocchio weight of the negative examples' mean vector (subtracted).
 pub const ROCCHIO_NEGATIVE: f32 = 0.25;
-/// Score added per unit of similarity to the closest positive example.
+/// Score added to the candidate closest to a positive example (others get less, in proportion
+/// to their similarity relative to the least and most similar candidates).
 pub const POSITIVE_WEIGHT: f32 = 0.3;
-/// Score removed per unit of similarity to the closest negative example.
+/// Score removed from the candidate closest to a negative example (same scaling).
 pub const NEGATIVE_WEIGHT: f32 = 0.3;
 
 /// What to rank.
@@ -494,7 +496,7 @@ pub fn rank(
         let paper = load_paper(index, &searcher, addr)?;
         let vector = stored_vector(index, &searcher, addr)?;
         let mut paper_terms: Option<SparseVec> = None;
-        let mut closest = |exs: &[Example], weight: f32, sign: f32| -> Option<ExampleMatch> {
+        let mut closest = |exs: &[Example]| -> Option<ExampleMatch> {
             let mut best: Option<ExampleMatch> = None;
             for e in exs {
                 let (sim, measure) = match (&vector, &e.vector) {
@@ -513,35 +515,64 @@ pub fn rank(
                     });
                 }
             }
-            best.map(|mut b| {
-                b.effect = round4(sign * weight * b.similarity.max(0.0));
-                b.similarity = round4(b.similarity);
-                b
-            })
+            best
         };
-        let positive = closest(&positives, POSITIVE_WEIGHT, 1.0);
-        let negative = closest(&negatives, NEGATIVE_WEIGHT, -1.0);
-        let score = base
-            + positive.as_ref().map(|p| p.effect).unwrap_or(0.0)
-            + negative.as_ref().map(|n| n.effect).unwrap_or(0.0);
-        let text = reason_text(cand.best.as_ref(), cand.matched, &positive, &negative);
+        let positive = closest(&positives);
+        let negative = closest(&negatives);
         hits.push((
-            score,
+            base,
             paper.id.clone(),
             RadarHit {
                 rank: 0,
-                score: round4(score),
+                score: base,
                 paper,
                 reason: Reason {
                     query: cand.best,
                     queries_matched: cand.matched,
                     positive,
                     negative,
-                    text,
+                    text: String::new(),
                 },
                 vector,
             },
         ));
+    }
+    // Example effects relative to the other candidates: the closest candidate gets the full
+    // weight, the farthest none, so the shift means the same with any embedding model.
+    let range = |get: fn(&Reason) -> Option<&ExampleMatch>| {
+        hits.iter()
+            .filter_map(|h| get(&h.2.reason).map(|m| m.similarity))
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| {
+                (lo.min(s), hi.max(s))
+            })
+    };
+    let pos_range = range(|r| r.positive.as_ref());
+    let neg_range = range(|r| r.negative.as_ref());
+    let effect = |m: &mut ExampleMatch, (lo, hi): (f32, f32), weight: f32| {
+        let rel = if hi - lo > 1e-6 {
+            (m.similarity - lo) / (hi - lo)
+        } else {
+            0.5
+        };
+        m.effect = round4(weight * rel);
+        m.similarity = round4(m.similarity);
+        m.effect
+    };
+    for (score, _, h) in hits.iter_mut() {
+        let r = &mut h.reason;
+        if let Some(p) = r.positive.as_mut() {
+            *score += effect(p, pos_range, POSITIVE_WEIGHT);
+        }
+        if let Some(n) = r.negative.as_mut() {
+            *score += effect(n, neg_range, -NEGATIVE_WEIGHT);
+        }
+        h.score = round4(*score);
+        r.text = reason_text(
+            r.query.as_ref(),
+            r.queries_matched,
+            &r.positive,
+            &r.negative,
+        );
     }
     hits.sort_by(|a, b| {
         b.0.partial_cmp(&a.0)

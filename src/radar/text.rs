@@ -224,7 +224,10 @@ pub fn is_stopword(term: &str) -> bool {
     if term.is_ascii() && term.len() < 2 {
         return true;
     }
-    STOPWORDS.contains(&term)
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| STOPWORDS.iter().copied().collect())
+        .contains(term)
 }
 
 /// Analyzed, stop-filtered terms of `text` with their surface form (lowercased, unstemmed),
@@ -326,6 +329,15 @@ impl SparseVec {
         small
             .iter()
             .filter_map(|(t, w)| large.get(t).map(|o| w * o))
+            .sum()
+    }
+
+    /// Cosine with a normalized vector held in a hash map (fast lookups for large centres);
+    /// sums in this vector's term order, so the result is deterministic.
+    pub fn cosine_map(&self, other: &HashMap<String, f32>) -> f32 {
+        self.0
+            .iter()
+            .filter_map(|(t, w)| other.get(t).map(|o| w * o))
             .sum()
     }
 
