@@ -285,6 +285,10 @@ fn rocchio(q: &[f32], pos: Option<&[f32]>, neg: Option<&[f32]>) -> Vec<f32> {
     v
 }
 
+/// One query to run: its index in the radar (none for the examples-only pseudo query), its
+/// text, the parsed BM25 query and the (Rocchio-shifted) query vector.
+type RadarQuery = (Option<usize>, String, Box<dyn Query>, Option<Vec<f32>>);
+
 #[derive(Default)]
 struct Candidate {
     best: Option<QueryMatch>,
@@ -369,7 +373,7 @@ pub fn rank(
     let neg_mean = mean(&neg_vecs);
 
     // The queries, or one pseudo query from the positive examples when there are none.
-    let mut queries: Vec<(Option<usize>, String, Box<dyn Query>, Option<Vec<f32>>)> = Vec::new();
+    let mut queries: Vec<RadarQuery> = Vec::new();
     let mut embedded = false;
     let mut dense_used = false;
     for (i, q) in radar.queries.iter().enumerate() {

@@ -275,7 +275,10 @@ fn ok(content: &str) -> Reply {
 
 /// An OpenAI-compatible stub on 127.0.0.1: answers with `replies` in order (the last one
 /// repeats) and records each request's head and body.
-fn stub(replies: Vec<Reply>) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+/// Requests the stub received: (request line + headers, body).
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+fn stub(replies: Vec<Reply>) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
