@@ -251,15 +251,15 @@ pub fn sentences(text: &str) -> Vec<String> {
             '.' | '?' | '!' => {
                 let next_space = chars.get(k + 1).is_none_or(|(_, n)| n.is_whitespace());
                 let before = text[start..i].trim_end();
-                let last_word = before
+                let word = before
                     .rsplit(|ch: char| ch.is_whitespace() || ch == '(')
                     .next()
-                    .unwrap_or("")
-                    .to_lowercase();
+                    .unwrap_or("");
+                let last_word = word.to_lowercase();
+                // "e.g.", "et al." and initials ("J. Smith") do not end a sentence.
                 let abbreviation = c == '.'
                     && (ABBREVIATIONS.contains(&last_word.as_str())
-                        || (last_word.chars().count() == 1
-                            && last_word.chars().all(|x| x.is_alphabetic())));
+                        || (word.chars().count() == 1 && word.chars().all(|x| x.is_uppercase())));
                 next_space && !abbreviation
             }
             _ => false,

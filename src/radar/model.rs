@@ -178,14 +178,15 @@ pub fn slug(name: &str) -> String {
     let mut dash = false;
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {
-            if dash && !out.is_empty() {
+            let sep = dash && !out.is_empty();
+            if out.len() + usize::from(sep) + 1 > MAX_SLUG_CHARS {
+                break;
+            }
+            if sep {
                 out.push('-');
             }
             dash = false;
             out.push(c.to_ascii_lowercase());
-            if out.len() >= MAX_SLUG_CHARS {
-                break;
-            }
         } else {
             dash = true;
         }
