@@ -44,6 +44,9 @@ pub struct Config {
     /// `[ingest]`: client politeness and limits for feed ingestion.
     #[serde(default)]
     pub ingest: crate::feeds::IngestConfig,
+    /// `[llm]`: optional OpenAI-compatible endpoint for briefing narratives.
+    #[serde(default)]
+    pub llm: crate::briefing::llm::LlmConfig,
 }
 
 impl Config {

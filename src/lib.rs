@@ -4,6 +4,7 @@
 //! with [`eval`] beside the query layer. See `ARCHITECTURE.md` for one paragraph per module.
 
 pub mod analysis;
+pub mod briefing;
 pub mod config;
 pub mod embed;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod index;
 pub mod normalize;
 pub mod paper;
 pub mod query;
+pub mod radar;
 pub mod schema;
 pub mod stats;
 pub mod vectors;

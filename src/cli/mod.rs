@@ -1,9 +1,11 @@
 //! Command-line flags (clap) and their dispatch. Each subcommand has its own file.
 
+mod briefing;
 mod embed;
 mod eval;
 mod import;
 mod ingest;
+mod radar;
 mod search;
 mod stats;
 
@@ -35,6 +37,10 @@ enum Command {
     /// Ingest papers from feeds: poll the configured sources (arXiv RSS/API, medRxiv/bioRxiv,
     /// journal RSS/Atom), or ingest a saved capture with --file.
     Ingest(ingest::Args),
+    /// Research radars: saved queries, filters and example papers (add, list, show, rm).
+    Radar(radar::Args),
+    /// A briefing of what radars found since a date: top papers, themes, cross-domain links.
+    Briefing(briefing::Args),
 }
 
 /// Default index directory (`index-data/papers`), overridable with `ACADEMICHUB_INDEX`.
@@ -51,6 +57,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Embed(a) => embed::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Ingest(a) => ingest::run(a),
+        Command::Radar(a) => radar::run(a),
+        Command::Briefing(a) => briefing::run(a),
     }
 }
 

@@ -2,10 +2,12 @@
 //! `tests/fixtures/`; tests that need `../shared/datasets` skip with a printed reason when it
 //! is absent (set `ACADEMICHUB_DATASETS` to point elsewhere).
 
+mod briefing;
 mod cli;
 mod common;
 mod dense;
 mod eval;
 mod feeds;
 mod import;
+mod radar;
 mod search;

@@ -1,0 +1,431 @@
+//! The optional LLM narrative: an OpenAI-compatible `/chat/completions` endpoint writes a short
+//! overview from the structured briefing only, in the briefing's language, citing paper ids in
+//! brackets. The answer is checked sentence by sentence: a sentence that cites no paper, or cites
+//! an id that is not in the briefing, is dropped. On a timeout, an HTTP error (after retries on
+//! 5xx/429 and connection failures), an unreadable or empty answer, the briefing stays
+//! extractive and a note says why. Async (network I/O only); nothing here blocks.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{sentences, Briefing, Lang, Narrative};
+
+/// Default request timeout, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+/// Default number of retries after the first attempt.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// First retry delay; doubled on each further retry.
+pub const RETRY_BASE_DELAY: Duration = Duration::from_millis(250);
+/// Longest answer requested, in tokens.
+pub const DEFAULT_MAX_TOKENS: u32 = 1200;
+
+/// `[llm]` section of the configuration file. The narrative is enabled when `base_url` and
+/// `model` are both set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// OpenAI-compatible API root, e.g. `http://127.0.0.1:8000/v1` (requests go to
+    /// `{base_url}/chat/completions`).
+    pub base_url: Option<String>,
+    /// Model name sent in the request.
+    pub model: Option<String>,
+    /// Name of the environment variable holding the API key (no key is sent when unset).
+    pub api_key_env: Option<String>,
+    /// Whole-request timeout, in seconds.
+    pub timeout_secs: u64,
+    /// Retries after the first attempt on 5xx, 429 and connection failures (not on timeouts).
+    pub retries: u32,
+    pub max_tokens: u32,
+    pub temperature: f32,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            base_url: None,
+            model: None,
+            api_key_env: None,
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
+            retries: DEFAULT_RETRIES,
+            max_tokens: DEFAULT_MAX_TOKENS,
+            temperature: 0.2,
+        }
+    }
+}
+
+impl LlmConfig {
+    /// True when an endpoint and a model are configured.
+    pub fn enabled(&self) -> bool {
+        self.base_url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty())
+            && self.model.as_deref().is_some_and(|m| !m.trim().is_empty())
+    }
+}
+
+/// Why the narrative could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("LLM is not configured (set [llm] base_url and model)")]
+    NotConfigured,
+    #[error("the API key variable {0} is not set")]
+    MissingKey(String),
+    #[error("invalid LLM configuration: {0}")]
+    Config(String),
+    #[error("the model did not answer within {0} s")]
+    Timeout(u64),
+    #[error("the LLM endpoint answered HTTP {status}: {body}")]
+    Http { status: u16, body: String },
+    #[error("cannot reach the LLM endpoint: {0}")]
+    Transport(String),
+    #[error("the LLM answer is not a valid chat completion: {0}")]
+    InvalidResponse(String),
+    #[error("the model's answer is empty")]
+    Empty,
+    #[error("no sentence of the model's answer cited a paper of the briefing ({0} dropped)")]
+    NoValidClaims(usize),
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: &'a [Message],
+    temperature: f32,
+    max_tokens: u32,
+    stream: bool,
+}
+
+#[derive(Deserialize)]
+struct ChatResponse {
+    choices: Vec<Choice>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: Message,
+}
+
+/// A client for one configured endpoint (keep one per process).
+pub struct LlmClient {
+    http: reqwest::Client,
+    url: String,
+    model: String,
+    api_key: Option<String>,
+    timeout_secs: u64,
+    retries: u32,
+    max_tokens: u32,
+    temperature: f32,
+}
+
+impl LlmClient {
+    /// Builds the client; reads the API key from the configured environment variable.
+    pub fn new(cfg: &LlmConfig) -> Result<Self, LlmError> {
+        if !cfg.enabled() {
+            return Err(LlmError::NotConfigured);
+        }
+        let base = cfg
+            .base_url
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(LlmError::Config(format!(
+                "base_url must start with http:// or https://, got {base:?}"
+            )));
+        }
+        if cfg.timeout_secs == 0 {
+            return Err(LlmError::Config("timeout_secs must be at least 1".into()));
+        }
+        let api_key = match cfg.api_key_env.as_deref().filter(|v| !v.is_empty()) {
+            Some(var) => Some(
+                std::env::var(var)
+                    .ok()
+                    .filter(|k| !k.is_empty())
+                    .ok_or_else(|| LlmError::MissingKey(var.to_string()))?,
+            ),
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(cfg.timeout_secs))
+            .connect_timeout(Duration::from_secs(cfg.timeout_secs.min(10)))
+            .build()
+            .map_err(|e| LlmError::Config(e.to_string()))?;
+        Ok(LlmClient {
+            http,
+            url: format!("{base}/chat/completions"),
+            model: cfg.model.clone().unwrap_or_default(),
+            api_key,
+            timeout_secs: cfg.timeout_secs,
+            retries: cfg.retries,
+            max_tokens: cfg.max_tokens,
+            temperature: cfg.temperature,
+        })
+    }
+
+    /// The model name.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    async fn attempt(&self, messages: &[Message]) -> Result<String, LlmError> {
+        let body = ChatRequest {
+            model: &self.model,
+            messages,
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            stream: false,
+        };
+        let mut req = self.http.post(&self.url).json(&body);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key);
+        }
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                LlmError::Timeout(self.timeout_secs)
+            } else {
+                LlmError::Transport(e.to_string())
+            }
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(LlmError::Http {
+                status: status.as_u16(),
+                body: text.chars().take(300).collect(),
+            });
+        }
+        let parsed: ChatResponse =
+            serde_json::from_str(&text).map_err(|e| LlmError::InvalidResponse(e.to_string()))?;
+        let content = parsed
+            .choices
+            .into_iter()
+            .next()
+            .map(|c| c.message.content)
+            .ok_or_else(|| LlmError::InvalidResponse("no choices".into()))?;
+        if content.trim().is_empty() {
+            return Err(LlmError::Empty);
+        }
+        Ok(content)
+    }
+
+    /// Sends `messages`, retrying 5xx/429 answers and connection failures with backoff.
+    pub async fn complete(&self, messages: &[Message]) -> Result<String, LlmError> {
+        let mut attempt = 0;
+        loop {
+            let result = self.attempt(messages).await;
+            let retry = match &result {
+                Err(LlmError::Http { status, .. }) => *status == 429 || *status >= 500,
+                Err(LlmError::Transport(_)) => true,
+                _ => false,
+            };
+            if !retry || attempt >= self.retries {
+                return result;
+            }
+            tokio::time::sleep(RETRY_BASE_DELAY * 2u32.pow(attempt)).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// The chat messages for `briefing`: instructions in its language, then the briefing as JSON
+/// (without notes or an earlier narrative), nothing else.
+pub fn prompt(briefing: &Briefing) -> Vec<Message> {
+    let language = match briefing.lang {
+        Lang::Zh => "Write in Simplified Chinese (简体中文).",
+        Lang::En => "Write in English.",
+    };
+    let system = format!(
+        "You write short literature briefings for researchers. Use ONLY the facts in the JSON \
+         briefing the user gives you; do not add outside knowledge. {language} Write 2 to 5 short \
+         paragraphs: the main themes, then the cross-domain links. Every sentence must cite at \
+         least one paper id in square brackets exactly as written in the briefing, e.g. [{}]. Never \
+         cite anything that is not a paper id of the briefing.",
+        briefing
+            .papers
+            .first()
+            .map(|p| p.id.as_str())
+            .unwrap_or("2606.00001")
+    );
+    let mut data = briefing.clone();
+    data.notes.clear();
+    data.narrative = None;
+    let user = format!(
+        "Briefing (JSON):\n{}",
+        serde_json::to_string(&data).unwrap_or_default()
+    );
+    vec![
+        Message {
+            role: "system".into(),
+            content: system,
+        },
+        Message {
+            role: "user".into(),
+            content: user,
+        },
+    ]
+}
+
+/// Paper ids cited in brackets in `sentence` (`[a]`, `[a, b]`, `[arXiv:a]`).
+pub fn citations(sentence: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = sentence;
+    while let Some(open) = rest.find(['[', '【']) {
+        let after = &rest[open..];
+        let skip = after.chars().next().map(char::len_utf8).unwrap_or(1);
+        let inner_start = &after[skip..];
+        let Some(close) = inner_start.find([']', '】']) else {
+            break;
+        };
+        for token in inner_start[..close].split([',', ';', '，', '；', ' ']) {
+            let t = token.trim();
+            let t = t
+                .strip_prefix("arXiv:")
+                .or_else(|| t.strip_prefix("arxiv:"))
+                .unwrap_or(t);
+            if !t.is_empty() {
+                out.push(t.to_string());
+            }
+        }
+        let close_len = inner_start[close..]
+            .chars()
+            .next()
+            .map(char::len_utf8)
+            .unwrap_or(1);
+        rest = &inner_start[close + close_len..];
+    }
+    out
+}
+
+/// Keeps the sentences that cite at least one paper and only papers in `allowed` (lowercase
+/// ids); headings (`#`) are kept as they are. Returns the kept text and how many sentences were
+/// dropped.
+pub fn validate(answer: &str, allowed: &BTreeSet<String>) -> (String, usize) {
+    let mut dropped = 0;
+    let mut paragraphs = Vec::new();
+    for para in answer.split("\n\n") {
+        let para = para.trim();
+        if para.is_empty() {
+            continue;
+        }
+        if para.starts_with('#') && !para.contains('\n') {
+            paragraphs.push(para.to_string());
+            continue;
+        }
+        let mut kept = Vec::new();
+        for s in sentences(para) {
+            let cited = citations(&s);
+            let ok = !cited.is_empty() && cited.iter().all(|c| allowed.contains(&c.to_lowercase()));
+            if ok {
+                kept.push(s);
+            } else {
+                dropped += 1;
+            }
+        }
+        if !kept.is_empty() {
+            let joiner = if kept.iter().any(|s| s.ends_with('。')) {
+                ""
+            } else {
+                " "
+            };
+            paragraphs.push(kept.join(joiner));
+        }
+    }
+    (paragraphs.join("\n\n"), dropped)
+}
+
+/// Asks the model for a narrative and adds it to `briefing`; on any failure the briefing
+/// stays extractive and a note says why. Does nothing for an empty briefing.
+pub async fn add_narrative(client: &LlmClient, briefing: &mut Briefing) {
+    if briefing.papers.is_empty() {
+        return;
+    }
+    match narrate(client, briefing).await {
+        Ok(n) => briefing.narrative = Some(n),
+        Err(e) => briefing.notes.push(format!(
+            "no LLM narrative ({e}); the briefing is extractive"
+        )),
+    }
+}
+
+/// The validated narrative for `briefing`.
+pub async fn narrate(client: &LlmClient, briefing: &Briefing) -> Result<Narrative, LlmError> {
+    let answer = client.complete(&prompt(briefing)).await?;
+    let allowed: BTreeSet<String> = briefing
+        .papers
+        .iter()
+        .map(|p| p.id.as_str().to_lowercase())
+        .collect();
+    let (text, dropped) = validate(&answer, &allowed);
+    if !text
+        .lines()
+        .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        return Err(LlmError::NoValidClaims(dropped));
+    }
+    Ok(Narrative {
+        model: client.model().to_string(),
+        text,
+        dropped_sentences: dropped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn citation_parsing() {
+        assert_eq!(
+            citations("A [2603.04592] and B [2606.1, arXiv:2606.2]【2606.3】."),
+            vec!["2603.04592", "2606.1", "2606.2", "2606.3"]
+        );
+        assert!(citations("no cites [unclosed").is_empty());
+    }
+
+    #[test]
+    fn validation_drops_bad_claims() {
+        let allowed: BTreeSet<String> = ["2603.04592", "2606.00001"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let answer = "## Overview\n\nStreaming LLMs are surveyed [2603.04592]. A fake claim [9999.99999]. \
+                      No citation here. Both matter [2603.04592, 2606.00001].\n\n流式模型很重要【2606.00001】。编造的结论[1]。";
+        let (text, dropped) = validate(answer, &allowed);
+        assert_eq!(dropped, 3, "{text}");
+        assert_eq!(
+            text,
+            "## Overview\n\nStreaming LLMs are surveyed [2603.04592]. Both matter [2603.04592, 2606.00001].\n\n流式模型很重要【2606.00001】。"
+        );
+    }
+
+    #[test]
+    fn config_defaults_and_enablement() {
+        let c = LlmConfig::default();
+        assert!(!c.enabled());
+        assert!(matches!(LlmClient::new(&c), Err(LlmError::NotConfigured)));
+        let c = LlmConfig {
+            base_url: Some("ftp://x".into()),
+            model: Some("m".into()),
+            ..Default::default()
+        };
+        assert!(matches!(LlmClient::new(&c), Err(LlmError::Config(_))));
+        let c = LlmConfig {
+            base_url: Some("http://127.0.0.1:9".into()),
+            model: Some("m".into()),
+            api_key_env: Some("ACADEMICHUB_TEST_SURELY_UNSET_KEY".into()),
+            ..Default::default()
+        };
+        assert!(matches!(LlmClient::new(&c), Err(LlmError::MissingKey(_))));
+    }
+}
