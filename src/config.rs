@@ -38,6 +38,8 @@ pub struct ModelsConfig {
 pub struct Config {
     #[serde(default)]
     pub models: ModelsConfig,
+    #[serde(default)]
+    pub server: crate::http::ServerConfig,
 }
 
 impl Config {
@@ -73,6 +75,7 @@ mod tests {
         let text = include_str!("../academichub.example.toml");
         let c: Config = toml::from_str(text).expect("example config parses");
         assert_eq!(c.models.default.as_deref(), Some("minilm-l6"));
+        assert_eq!(c.server, crate::http::ServerConfig::default());
     }
 
     #[test]

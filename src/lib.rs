@@ -4,11 +4,13 @@
 //! with [`eval`] beside the query layer. See `ARCHITECTURE.md` for one paragraph per module.
 
 pub mod analysis;
+pub mod browse;
 pub mod config;
 pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod fusion;
+pub mod http;
 pub mod import;
 pub mod index;
 pub mod normalize;
@@ -16,6 +18,7 @@ pub mod paper;
 pub mod query;
 pub mod schema;
 pub mod stats;
+pub mod upsert;
 pub mod vectors;
 
 pub use error::{EvalError, ImportError, IndexError, QueryError};

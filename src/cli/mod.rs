@@ -4,6 +4,7 @@ mod embed;
 mod eval;
 mod import;
 mod search;
+mod serve;
 mod stats;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ enum Command {
     Embed(embed::Args),
     /// Measure ranking quality on a BEIR-layout dataset (nDCG@10, Recall@100, MRR@10, MAP@100).
     Eval(eval::Args),
+    /// Serve the HTTP API and the web page.
+    Serve(serve::Args),
 }
 
 /// Default index directory (`index-data/papers`), overridable with `ACADEMICHUB_INDEX`.
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(a) => stats::run(a),
         Command::Embed(a) => embed::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

@@ -5,6 +5,8 @@
 mod cli;
 mod common;
 mod dense;
+mod e2e;
 mod eval;
+mod http;
 mod import;
 mod search;
