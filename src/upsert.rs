@@ -86,12 +86,12 @@ pub fn upsert_papers(
     Ok(report)
 }
 
-/// For each paper: whether its id is already indexed, and its stored vector when its title and
-/// abstract are unchanged.
-fn existing(
-    index: &PaperIndex,
-    papers: &[Paper],
-) -> Result<Vec<(bool, Option<Vec<f32>>)>, IndexError> {
+/// Whether a paper's id is already indexed, and its stored vector when its title and abstract
+/// are unchanged.
+type Existing = (bool, Option<Vec<f32>>);
+
+/// [`Existing`] for each paper.
+fn existing(index: &PaperIndex, papers: &[Paper]) -> Result<Vec<Existing>, IndexError> {
     let searcher = index.reader().searcher();
     let f = index.fields();
     let mut out = Vec::with_capacity(papers.len());
