@@ -9,6 +9,8 @@ BIN      := target/release/academichub
 # Papers of the demo corpus that get a dense vector in `make run` (newest first; ~16 docs/s
 # with MiniLM on 2 cores, so the whole 118K corpus would take two hours: see BENCHMARKS.md).
 EMBED_LIMIT ?= 1500
+# Where `make run` / `make serve` serve the API and the web page.
+ADDR ?= 127.0.0.1:8080
 
 build:
 	cargo build --release --locked
@@ -28,6 +30,8 @@ run: build models
 	$(BIN) ingest --file tests/fixtures/feeds/arxiv-rss/cs.CL-2026-06-17.xml --kind arxiv-rss --index $(INDEX)
 	$(BIN) stats --index $(INDEX) --top 10
 	$(BIN) search "how do speech tokens affect LLM reasoning?" --index $(INDEX) -k 5 --explain
+	@echo "== serving search and the web page at http://$(ADDR)/ (Ctrl-C stops it)"
+	$(BIN) serve --index $(INDEX) --addr $(ADDR)
 
 # Every gate CI runs.
 test: models fmt clippy unit bench-build
@@ -57,3 +61,8 @@ eval: build
 bench:
 	cargo bench --bench search
 	cargo bench --bench import
+
+# The HTTP API and web page on an existing index (what `make run` ends with).
+.PHONY: serve
+serve: build
+	$(BIN) serve --index $(INDEX) --addr $(ADDR)

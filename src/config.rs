@@ -47,6 +47,8 @@ pub struct Config {
     /// `[llm]`: optional OpenAI-compatible endpoint for briefing narratives.
     #[serde(default)]
     pub llm: crate::briefing::llm::LlmConfig,
+    #[serde(default)]
+    pub server: crate::http::ServerConfig,
 }
 
 impl Config {
@@ -82,6 +84,7 @@ mod tests {
         let text = include_str!("../academichub.example.toml");
         let c: Config = toml::from_str(text).expect("example config parses");
         assert_eq!(c.models.default.as_deref(), Some("minilm-l6"));
+        assert_eq!(c.server, crate::http::ServerConfig::default());
     }
 
     #[test]

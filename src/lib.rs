@@ -5,12 +5,14 @@
 
 pub mod analysis;
 pub mod briefing;
+pub mod browse;
 pub mod config;
 pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod feeds;
 pub mod fusion;
+pub mod http;
 pub mod hybrid;
 pub mod import;
 pub mod index;
@@ -20,6 +22,7 @@ pub mod query;
 pub mod radar;
 pub mod schema;
 pub mod stats;
+pub mod upsert;
 pub mod vectors;
 
 pub use error::{EvalError, ImportError, IndexError, QueryError};

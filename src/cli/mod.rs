@@ -7,6 +7,7 @@ mod import;
 mod ingest;
 mod radar;
 mod search;
+mod serve;
 mod stats;
 
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ enum Command {
     Radar(radar::Args),
     /// A briefing of what radars found since a date: top papers, themes, cross-domain links.
     Briefing(briefing::Args),
+    /// Serve the HTTP API and the web page.
+    Serve(serve::Args),
 }
 
 /// Default index directory (`index-data/papers`), overridable with `ACADEMICHUB_INDEX`.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(a) => ingest::run(a),
         Command::Radar(a) => radar::run(a),
         Command::Briefing(a) => briefing::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

@@ -302,7 +302,11 @@ mod tests {
         let (mut qx, mut qy) = (vec![0i8; 384], vec![0i8; 384]);
         let (sx, sy) = (quantize(&x, &mut qx), quantize(&y, &mut qy));
         let approx = dot_i8(&qx, &qy) as f32 * sx * sy;
-        assert!((approx - dot(&x, &y)).abs() < 5e-3, "{approx} vs {}", dot(&x, &y));
+        assert!(
+            (approx - dot(&x, &y)).abs() < 5e-3,
+            "{approx} vs {}",
+            dot(&x, &y)
+        );
         assert_eq!(quantize(&[0.0; 4], &mut [1i8; 4]), 0.0);
     }
 

@@ -288,13 +288,11 @@ fn fused_runs(
 ) -> Result<Vec<QueryRun>, EvalError> {
     legs.iter()
         .map(|l| {
-            let mut fused =
-                fuse_legs(&l.bm25, &l.dense, &l.feedback, l.coverage, fusion, params).map_err(
-                    |e| EvalError::Dataset {
-                        path: PathBuf::new(),
-                        reason: e.to_string(),
-                    },
-                )?;
+            let mut fused = fuse_legs(&l.bm25, &l.dense, &l.feedback, l.coverage, fusion, params)
+                .map_err(|e| EvalError::Dataset {
+                path: PathBuf::new(),
+                reason: e.to_string(),
+            })?;
             fused.truncate(k);
             Ok((
                 l.qid.clone(),
@@ -453,7 +451,10 @@ pub fn run_eval(
             variants.push((describe(opts.fusion, &p), opts.fusion, p));
         }
         for (name, f, p) in variants {
-            sweep.push((name, score_runs(dataset, &fused_runs(&legs, f, &p, opts.k)?)));
+            sweep.push((
+                name,
+                score_runs(dataset, &fused_runs(&legs, f, &p, opts.k)?),
+            ));
         }
     }
     if let Some(path) = &opts.run_file {

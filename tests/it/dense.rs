@@ -472,7 +472,10 @@ fn coverage_weighting_keeps_english_hybrid_unchanged() {
     // Every word of an English question is in the English index: coverage 1, no feedback leg.
     let q = "1/2000 in UK have abnormal PrP positivity.";
     let (parsed, _) = engine.parse(q);
-    assert_eq!(engine.term_coverage(&searcher, parsed.as_ref()).unwrap(), 1.0);
+    assert_eq!(
+        engine.term_coverage(&searcher, parsed.as_ref()).unwrap(),
+        1.0
+    );
     let v = e.embed_query(q).unwrap();
     let mut plain = request(q, Mode::Hybrid, Some(QueryVector::Ready(v.clone())));
     plain.hybrid = academichub::hybrid::HybridParams::plain();
@@ -544,8 +547,13 @@ fn real_me5_chinese_questions_find_english_papers() {
             );
         }
     }
-    eprintln!("first-ranked correct of 8: bm25 {bm25_first}, dense {dense_first}, hybrid {hybrid_first}");
+    eprintln!(
+        "first-ranked correct of 8: bm25 {bm25_first}, dense {dense_first}, hybrid {hybrid_first}"
+    );
     assert!(bm25_first <= 2, "keywords cannot cross languages");
     assert!(dense_first >= 6, "dense {dense_first}/8");
-    assert!(hybrid_first >= dense_first, "hybrid {hybrid_first} < dense {dense_first}");
+    assert!(
+        hybrid_first >= dense_first,
+        "hybrid {hybrid_first} < dense {dense_first}"
+    );
 }

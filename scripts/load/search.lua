@@ -1,0 +1,59 @@
+-- wrk script: GET /api/search rotating over the fixed query set of benches/search.rs.
+-- Usage: wrk -t2 -c32 -d30s --latency -s scripts/load/search.lua http://127.0.0.1:8080 -- MODE [K]
+-- MODE is bm25 (default), dense or hybrid. Prints p50/p90/p99 and the non-2xx count at the end.
+local queries = {
+  "large language models",
+  "graph neural network",
+  "\"reinforcement learning\" robot",
+  "diffusion model image generation",
+  "quantum error correction",
+  "speech recognition low resource",
+  "how do speech tokens affect LLM reasoning",
+  "transformer attention efficiency long context",
+  "federated learning privacy",
+  "dark matter halo simulation",
+  "+benchmark retrieval augmented generation",
+  "contrastive learning -image",
+  "protein structure prediction",
+  "title:survey",
+  "大语言模型",
+  "topological insulator",
+  "neural radiance fields",
+  "causal inference observational data",
+  "multilingual machine translation",
+  "black hole merger gravitational waves",
+}
+local mode = "bm25"
+local k = "10"
+local counter = 0
+local non2xx = 0
+
+local function encode(s)
+  return (s:gsub("[^%w%-_%.~]", function(c) return string.format("%%%02X", string.byte(c)) end))
+end
+
+function init(args)
+  if args[1] then mode = args[1] end
+  if args[2] then k = args[2] end
+  counter = math.random(#queries)
+end
+
+function request()
+  counter = counter + 1
+  local q = queries[(counter % #queries) + 1]
+  return wrk.format("GET", "/api/search?mode=" .. mode .. "&k=" .. k .. "&q=" .. encode(q))
+end
+
+function response(status, headers, body)
+  if status < 200 or status > 299 then non2xx = non2xx + 1 end
+end
+
+function done(summary, latency, requests)
+  io.write(string.format("requests %d, %.1f req/s, errors connect %d read %d write %d status %d timeout %d\n",
+    summary.requests, summary.requests / (summary.duration / 1e6),
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.status,
+    summary.errors.timeout))
+  io.write(string.format("latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000))
+end

@@ -1,0 +1,204 @@
+//! `academichub serve`: the HTTP API and the web page.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use academichub::http::{self, AppState};
+use academichub::PaperIndex;
+use anyhow::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Index directory (opened once; a fresh searcher per request).
+    #[arg(long, env = "ACADEMICHUB_INDEX", default_value_os_t = super::default_index())]
+    index: PathBuf,
+    /// Listen address. Default: `[server] addr` of the config file, else 127.0.0.1:8080.
+    #[arg(long)]
+    addr: Option<String>,
+    #[command(flatten)]
+    model: super::ModelArgs,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = a.model.config()?;
+    let mut server = config.server.clone();
+    if let Some(addr) = &a.addr {
+        server.addr = addr.clone();
+    }
+    server.check().map_err(anyhow::Error::msg)?;
+    let addr: SocketAddr = server.addr.parse().with_context(|| {
+        format!(
+            "invalid listen address {:?} (use host:port, e.g. 127.0.0.1:8080)",
+            server.addr
+        )
+    })?;
+    let index = Arc::new(PaperIndex::open(&a.index)?);
+    let mut state = AppState::new(index.clone(), server);
+    if let Some(model) = index.embedding_model() {
+        match a.model.load(Some(&index)) {
+            Ok(e) => match index.check_query_model(academichub::embed::Embedder::id(&e)) {
+                Ok(()) => {
+                    tracing::info!(model = %model.name, "embedding model loaded: dense and hybrid search enabled");
+                    state = state.with_embedder(Box::new(e));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "dense search disabled");
+                    state = state.without_embedder(err.to_string());
+                }
+            },
+            Err(err) => {
+                let why = crate::describe(&err);
+                tracing::warn!(error = %why, "embedding model unavailable: dense search disabled, hybrid falls back to bm25");
+                state = state.without_embedder(why);
+            }
+        }
+    } else {
+        state = state.without_embedder(format!(
+            "the index has no vectors (run `academichub embed --index {}`)",
+            a.index.display()
+        ));
+    }
+    let sources = academichub::feeds::build_sources(&config.sources)?;
+    if state.token.is_some() || !sources.is_empty() {
+        state = match state.clone().open_writer() {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(error = %err, "writes will answer 503 index_busy until restarted");
+                state
+            }
+        };
+    } else {
+        tracing::info!(
+            "write endpoints disabled: set [server] token or ACADEMICHUB_TOKEN to enable them"
+        );
+    }
+    // Feed pollers: every configured source at its interval in the background, and
+    // `POST /api/ingest` polls on demand; both write through the server's single writer.
+    let feeds = match (&state.writer, sources.is_empty()) {
+        (Some(writer), false) => {
+            let client = academichub::feeds::FeedClient::new(config.ingest.client_config()?)?;
+            let ctx = Arc::new(academichub::feeds::IngestContext::new(
+                index.clone(),
+                writer.clone(),
+                state.embedder.clone(),
+                Arc::new(client),
+                academichub::feeds::IngestOptions::from_config(&config.ingest),
+            ));
+            let sources = Arc::new(sources);
+            let metrics = state.metrics.clone();
+            state = state.with_ingest(Arc::new(FeedTrigger {
+                ctx: ctx.clone(),
+                sources: sources.clone(),
+                metrics,
+            }));
+            tracing::info!(sources = sources.len(), "feed pollers enabled");
+            Some((ctx, sources))
+        }
+        (None, false) => {
+            tracing::warn!(
+                "feed sources configured but the index writer is unavailable: pollers disabled"
+            );
+            None
+        }
+        _ => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(papers = index.num_papers(), index = %a.index.display(), "serving");
+        println!("AcademicHub is serving {} papers at http://{local}/ (API: http://{local}/api/openapi.json); Ctrl-C stops it", index.num_papers());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let pollers = feeds.map(|(ctx, sources)| {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                if let Err(e) = academichub::feeds::run_pollers(&ctx, &sources, stop).await {
+                    tracing::error!(error = %e, "feed pollers stopped");
+                }
+            })
+        });
+        http::serve(listener, state, shutdown_signal()).await?;
+        // Let a poll in progress finish and commit.
+        let _ = stop_tx.send(true);
+        if let Some(p) = pollers {
+            let _ = p.await;
+        }
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `POST /api/ingest`: one poll of every configured source (or the one named).
+struct FeedTrigger {
+    ctx: Arc<academichub::feeds::IngestContext>,
+    sources: Arc<Vec<academichub::feeds::Source>>,
+    metrics: Arc<academichub::http::metrics::Metrics>,
+}
+
+impl academichub::http::state::IngestTrigger for FeedTrigger {
+    fn trigger(&self, source: Option<String>) -> academichub::http::state::IngestFuture {
+        let (ctx, sources, metrics) =
+            (self.ctx.clone(), self.sources.clone(), self.metrics.clone());
+        Box::pin(async move {
+            let summary = academichub::feeds::poll_once(&ctx, &sources, source.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            for r in &summary.sources {
+                metrics.record_ingest(&r.source, r.new + r.updated);
+            }
+            serde_json::to_value(&summary).map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Structured logs on stderr; `RUST_LOG` filters (default: info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested: finishing requests in flight");
+}

@@ -1,0 +1,110 @@
+//! The `[server]` section of the configuration file: listen address, write token, CORS origins
+//! and request limits. Flags (`serve --addr`) and `$ACADEMICHUB_TOKEN` override it.
+
+use serde::Deserialize;
+
+/// Default listen address (loopback only: exposing the API is an explicit choice).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// Environment variable holding the write token (wins over `[server] token`).
+pub const TOKEN_ENV: &str = "ACADEMICHUB_TOKEN";
+
+/// `[server]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address, `host:port`.
+    pub addr: String,
+    /// Bearer token required by the write endpoints (`POST /api/papers`, `POST /api/ingest`);
+    /// without one (here or in `$ACADEMICHUB_TOKEN`) they are disabled.
+    pub token: Option<String>,
+    /// Origins allowed to call the API from a browser page served elsewhere (`"*"` for any).
+    /// The page at `/` is same-origin and needs none.
+    pub cors_origins: Vec<String>,
+    /// Results cached per query (0 disables the cache); cleared whenever the index changes.
+    pub cache_entries: usize,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// `[server.limits]`: what a single request may ask for.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Longest query, in characters.
+    pub max_query_chars: usize,
+    /// Largest `k` (results per page).
+    pub max_k: usize,
+    /// Largest `offset`.
+    pub max_offset: usize,
+    /// Largest request body, in bytes (`POST /api/papers`).
+    pub max_body_bytes: usize,
+    /// Time a request may take before it is answered with 503 `timeout`, in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_query_chars: crate::query::MAX_QUERY_CHARS,
+            max_k: 100,
+            max_offset: crate::query::MAX_OFFSET,
+            max_body_bytes: 16 * 1024 * 1024,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: DEFAULT_ADDR.to_string(),
+            token: None,
+            cors_origins: Vec::new(),
+            cache_entries: 4096,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The write token: `$ACADEMICHUB_TOKEN` when set and non-empty, else `[server] token`;
+    /// blank values count as none.
+    pub fn resolved_token(&self) -> Option<String> {
+        std::env::var(TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| self.token.clone())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Checks the limits against what the query layer accepts.
+    pub fn check(&self) -> Result<(), String> {
+        let l = &self.limits;
+        let bad = |key: &str, max: usize, got: usize| {
+            Err(format!(
+                "[server.limits] {key} must be between 1 and {max}, got {got}"
+            ))
+        };
+        if l.max_k == 0 || l.max_k > crate::query::MAX_K {
+            return bad("max_k", crate::query::MAX_K, l.max_k);
+        }
+        if l.max_offset > crate::query::MAX_OFFSET {
+            return bad("max_offset", crate::query::MAX_OFFSET, l.max_offset);
+        }
+        if l.max_query_chars == 0 || l.max_query_chars > crate::query::MAX_QUERY_CHARS {
+            return bad(
+                "max_query_chars",
+                crate::query::MAX_QUERY_CHARS,
+                l.max_query_chars,
+            );
+        }
+        if l.max_body_bytes == 0 {
+            return bad("max_body_bytes", usize::MAX, 0);
+        }
+        if l.request_timeout_ms == 0 {
+            return Err("[server.limits] request_timeout_ms must be positive".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! The API's error type: every failure becomes `{"error": {"code", "message"}}` with the right
+//! status. Internal errors answer a generic message; their detail goes to the log only.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::QueryError;
+
+/// An error answered to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Stable machine-readable code (`invalid_k`, `paper_not_found`, ...).
+    pub code: String,
+    pub message: String,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code: `invalid_<param>` for a bad query parameter (`invalid_k`,
+    /// `invalid_mode`, `invalid_from`, ...), `query_too_long`, `invalid_json`, `invalid_body`,
+    /// `payload_too_large`, `paper_not_found`, `no_vectors`, `paper_has_no_vector`,
+    /// `dense_unavailable`, `unauthorized`, `writes_disabled`, `ingest_unavailable`,
+    /// `ingest_failed`, `index_busy`, `timeout`, `not_found`, `method_not_allowed`, `internal`.
+    pub code: String,
+    /// Human-readable explanation naming what was wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with any status.
+    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// 400 for a bad value of query parameter `name`: code `invalid_<name>`.
+    pub fn param(name: &str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid_{name}"),
+            message.into(),
+        )
+    }
+
+    /// 500 with a generic message; `detail` is logged, never sent.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error (the detail is in the server log)",
+        )
+    }
+
+    /// 404 for an unknown paper id.
+    pub fn paper_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "paper_not_found",
+            format!("no paper with id {id:?}"),
+        )
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::InvalidParam { name: "q", reason } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "query_too_long",
+                format!("q: {reason}"),
+            ),
+            QueryError::InvalidParam { name, reason } => {
+                ApiError::param(name, format!("invalid parameter {name}: {reason}"))
+            }
+            QueryError::Index(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"academichub\""),
+            );
+        }
+        resp
+    }
+}

@@ -1,0 +1,219 @@
+//! The HTTP API and the web page (axum). Owns status codes, JSON shapes, limits, CORS, access
+//! logs and metrics; every search, lookup and write is delegated to the library
+//! ([`crate::query`], [`crate::browse`], [`crate::upsert`]) on blocking threads, and no tantivy or
+//! fastembed type appears here.
+//!
+//! [`router`] builds the whole application from an [`AppState`] (tested without a socket
+//! through `tower::ServiceExt::oneshot`); [`serve`] runs it with graceful shutdown.
+
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod papers;
+pub mod search;
+pub mod state;
+pub mod web;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use config::{Limits, ServerConfig};
+pub use error::ApiError;
+pub use state::{AppState, IngestFuture, IngestTrigger, SharedEmbedder, SharedWriter};
+
+/// Every route the server answers (method, path pattern): the OpenAPI document lists the same.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/api/search"),
+    ("GET", "/api/papers/{id}"),
+    ("GET", "/api/papers/{id}/similar"),
+    ("GET", "/api/latest"),
+    ("POST", "/api/papers"),
+    ("POST", "/api/ingest"),
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/openapi.json"),
+];
+
+/// How often the server checks whether another process committed to the index.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Builds the application: routes, request timeout (reads), CORS, access log and metrics.
+pub fn router(state: AppState) -> Router {
+    let reads = Router::new()
+        .route("/api/search", get(search::search))
+        .route("/api/papers/{id}", get(papers::get_paper))
+        .route("/api/papers/{id}/similar", get(papers::similar))
+        .route("/api/latest", get(papers::latest))
+        .route("/healthz", get(papers::healthz))
+        .route("/metrics", get(metrics::metrics_endpoint))
+        .route("/api/openapi.json", get(openapi::openapi_json))
+        .route("/", get(web::index))
+        .route("/app.js", get(web::app_js))
+        .route("/app.css", get(web::app_css))
+        .route_layer(middleware::from_fn_with_state(state.clone(), timeout));
+    // Writes run to completion (a client that gave up must not leave a half-known state);
+    // their size is bounded by `max_body_bytes`.
+    let writes = Router::new()
+        .route("/api/papers", post(papers::post_papers))
+        .route("/api/ingest", post(papers::ingest));
+    reads
+        .merge(writes)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), cors))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then finishes the requests in
+/// flight. Also reloads the index when another process commits to it.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let index = state.index.clone();
+    let reloader = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RELOAD_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let index = index.clone();
+            match tokio::task::spawn_blocking(move || crate::browse::reload_if_changed(&index))
+                .await
+            {
+                Ok(Ok(true)) => tracing::info!("index changed on disk: reloaded"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "index reload failed"),
+                Err(e) => tracing::warn!(error = %e, "index reload task failed"),
+            }
+        }
+    });
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    reloader.abort();
+    result
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} (see /api/openapi.json)", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Answers 503 `timeout` when a read takes longer than `request_timeout_ms`.
+async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = Duration::from_millis(state.config.limits.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {} ms ([server.limits] request_timeout_ms); try a narrower query",
+                limit.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// CORS for the configured origins (`"*"` allows any). Preflight requests are answered here.
+async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let origins = &state.config.cors_origins;
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let allowed = origin.as_ref().and_then(|o| {
+        let o_str = o.to_str().ok()?;
+        if origins.iter().any(|a| a == "*") {
+            Some(HeaderValue::from_static("*"))
+        } else if origins.iter().any(|a| a.trim_end_matches('/') == o_str) {
+            Some(o.clone())
+        } else {
+            None
+        }
+    });
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut resp = if preflight {
+        if allowed.is_none() {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cors_origin_not_allowed",
+                "this origin is not in [server] cors_origins",
+            )
+            .into_response();
+        }
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        next.run(req).await
+    };
+    if let Some(a) = allowed {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
+        h.append(header::VARY, HeaderValue::from_static("origin"));
+    }
+    resp
+}
+
+/// One access-log line and the metrics of every request, by matched route pattern.
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let elapsed = started.elapsed();
+    let status = resp.status().as_u16();
+    let route = route.as_deref().unwrap_or("unmatched");
+    state
+        .metrics
+        .observe(route, method.as_str(), status, elapsed);
+    tracing::info!(
+        target: "academichub::access",
+        method = %method,
+        route,
+        path = %path,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+    );
+    resp
+}

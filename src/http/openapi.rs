@@ -1,0 +1,73 @@
+//! The OpenAPI document, derived from the handlers' annotations and the response types (so it
+//! cannot drift from the code; `tests/it/http.rs` checks the served copy lists every route).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{error, metrics, papers, search, web};
+
+/// The API description served at `/api/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AcademicHub",
+        description = "Search research-paper abstracts: BM25, dense and hybrid search, the latest papers, similar papers, upserts and feed ingestion. Every error is `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    paths(
+        search::search,
+        papers::get_paper,
+        papers::similar,
+        papers::latest,
+        papers::post_papers,
+        papers::ingest,
+        papers::healthz,
+        metrics::metrics_endpoint,
+        openapi_json,
+        web::index,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail, papers::PaperInput)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "search", description = "Ranked search"),
+        (name = "papers", description = "Papers, similar papers, the daily list"),
+        (name = "write", description = "Token-protected writes"),
+        (name = "ops", description = "Health, metrics, this document"),
+        (name = "web", description = "The web page"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The generated document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "ops",
+    responses((status = 200, description = "OpenAPI 3.1 description of this API", body = serde_json::Value))
+)]
+pub async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        state.openapi.clone(),
+    )
+        .into_response()
+}

@@ -1,0 +1,127 @@
+//! What every request shares: the index (opened once, one reader), the embedder, the single
+//! writer, the ingest trigger, the configuration, the metrics and the result cache.
+
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use crate::embed::Embedder;
+use crate::index::{PaperIndex, PaperWriter};
+use crate::query::Mode;
+
+use super::config::ServerConfig;
+use super::metrics::Metrics;
+
+/// The future an [`IngestTrigger`] returns.
+pub type IngestFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>>;
+
+/// Something that polls feeds on demand (`POST /api/ingest`). The server calls
+/// [`trigger`](IngestTrigger::trigger) with the `source` the client named (or `None` for all)
+/// and answers its JSON report, or 502 `ingest_failed` with its message. An implementation
+/// writes through [`AppState::writer`] (the process's single writer), reloads the index after
+/// committing, and may record per-source figures with [`Metrics::record_ingest`].
+pub trait IngestTrigger: Send + Sync {
+    /// Starts (and awaits) one poll.
+    fn trigger(&self, source: Option<String>) -> IngestFuture;
+}
+
+/// The shared embedder (fastembed's `embed` takes `&mut self`); used from blocking threads only.
+pub type SharedEmbedder = Arc<Mutex<Box<dyn Embedder>>>;
+/// The shared index writer; used from blocking threads only.
+pub type SharedWriter = Arc<Mutex<PaperWriter>>;
+
+/// A cached search response body and the index generation it was computed on.
+pub(crate) type CachedSearch = Arc<super::search::SearchResponse>;
+
+/// Application state, cloned (cheaply) into every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub index: Arc<PaperIndex>,
+    /// Query/passage embedder with the index's model; `None` when it could not be loaded
+    /// (hybrid then falls back to BM25, dense answers 409 `dense_unavailable`).
+    pub embedder: Option<SharedEmbedder>,
+    /// Why the embedder is missing, for error messages and warnings.
+    pub embedder_error: Option<String>,
+    /// The index writer; opened when writes are enabled (a token is configured).
+    pub writer: Option<SharedWriter>,
+    /// Wired by the binary when feed ingestion is available.
+    pub ingest: Option<Arc<dyn IngestTrigger>>,
+    pub config: Arc<ServerConfig>,
+    /// The resolved write token (`$ACADEMICHUB_TOKEN` or `[server] token`).
+    pub token: Option<Arc<str>>,
+    pub metrics: Arc<Metrics>,
+    pub(crate) cache: Arc<Mutex<lru::LruCache<String, CachedSearch>>>,
+    /// The OpenAPI document, serialized once.
+    pub(crate) openapi: axum::body::Bytes,
+}
+
+impl AppState {
+    /// State over `index` with no embedder, no writer and no ingest trigger.
+    pub fn new(index: Arc<PaperIndex>, config: ServerConfig) -> Self {
+        let token = config.resolved_token().map(Arc::from);
+        let cap = NonZeroUsize::new(config.cache_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
+        AppState {
+            index,
+            embedder: None,
+            embedder_error: None,
+            writer: None,
+            ingest: None,
+            config: Arc::new(config),
+            token,
+            metrics: Arc::new(Metrics::default()),
+            cache: Arc::new(Mutex::new(lru::LruCache::new(cap))),
+            openapi: axum::body::Bytes::from(
+                super::openapi::document()
+                    .to_pretty_json()
+                    .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")),
+            ),
+        }
+    }
+
+    /// Sets the embedder.
+    pub fn with_embedder(mut self, embedder: Box<dyn Embedder>) -> Self {
+        self.embedder = Some(Arc::new(Mutex::new(embedder)));
+        self.embedder_error = None;
+        self
+    }
+
+    /// Records why no embedder is available.
+    pub fn without_embedder(mut self, why: impl Into<String>) -> Self {
+        self.embedder = None;
+        self.embedder_error = Some(why.into());
+        self
+    }
+
+    /// Sets the shared writer.
+    pub fn with_writer(mut self, writer: SharedWriter) -> Self {
+        self.writer = Some(writer);
+        self
+    }
+
+    /// Opens the index's single writer and shares it (fails when another process holds it).
+    pub fn open_writer(self) -> Result<Self, crate::IndexError> {
+        let w = self.index.writer()?;
+        Ok(self.with_writer(Arc::new(Mutex::new(w))))
+    }
+
+    /// Wires feed ingestion (`POST /api/ingest`).
+    pub fn with_ingest(mut self, trigger: Arc<dyn IngestTrigger>) -> Self {
+        self.ingest = Some(trigger);
+        self
+    }
+
+    /// The shared writer, for an ingester running in the same process.
+    pub fn writer(&self) -> Option<SharedWriter> {
+        self.writer.clone()
+    }
+
+    /// The mode used when a search names none: hybrid when dense search is possible.
+    pub fn default_mode(&self) -> Mode {
+        if self.embedder.is_some() && self.index.embedding_model().is_some() {
+            Mode::Hybrid
+        } else {
+            Mode::Bm25
+        }
+    }
+}

@@ -1,0 +1,839 @@
+//! The HTTP API through `tower::ServiceExt::oneshot` (no socket) on the committed 250-paper
+//! arXiv capture, with the deterministic hashed-trigram embedder for vectors.
+
+use std::sync::Arc;
+
+use academichub::embed::{Embedder, HashEmbedder};
+use academichub::http::{self, AppState, IngestFuture, IngestTrigger, ServerConfig};
+use academichub::import::{import_file, Format, ImportOptions};
+use academichub::PaperIndex;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::common::fixture;
+
+pub const TOKEN: &str = "s3cret-token";
+
+/// A temp index of the arXiv capture; with `vectors`, every paper embedded by `HashEmbedder`.
+pub fn fixture_index(vectors: bool) -> (tempfile::TempDir, Arc<PaperIndex>) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = PaperIndex::open_or_create(&dir.path().join("idx")).unwrap();
+    let mut opts = ImportOptions::new(Format::ArxivJsonl);
+    opts.progress = false;
+    let mut e = HashEmbedder::new(64);
+    let embedder: Option<&mut dyn Embedder> = if vectors { Some(&mut e) } else { None };
+    import_file(&index, &fixture("arxiv-mini.jsonl"), &opts, embedder).unwrap();
+    index.reload().unwrap();
+    (dir, Arc::new(index))
+}
+
+/// State over the fixture: embedder when `vectors`, writes enabled when `token`.
+pub fn state(
+    index: Arc<PaperIndex>,
+    vectors: bool,
+    token: bool,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> AppState {
+    let mut config = ServerConfig {
+        token: token.then(|| TOKEN.to_string()),
+        ..ServerConfig::default()
+    };
+    tweak(&mut config);
+    let mut s = AppState::new(index, config);
+    s = if vectors {
+        s.with_embedder(Box::new(HashEmbedder::new(64)))
+    } else {
+        s.without_embedder("no model in this test")
+    };
+    if token {
+        s = s.open_writer().unwrap();
+    }
+    s
+}
+
+async fn send(
+    app: &axum::Router,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, body.to_vec())
+}
+
+async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
+    let (s, _, b) = send(app, Request::get(uri).body(Body::empty()).unwrap()).await;
+    let v = serde_json::from_slice(&b)
+        .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&b)));
+    (s, v)
+}
+
+async fn post(
+    app: &axum::Router,
+    uri: &str,
+    token: Option<&str>,
+    body: impl Into<Body>,
+) -> (StatusCode, Value) {
+    let mut req = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let (s, _, b) = send(app, req.body(body.into()).unwrap()).await;
+    (
+        s,
+        serde_json::from_slice(&b)
+            .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&b))),
+    )
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {v}"))
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Asserts the error shape: exactly `{"error": {"code", "message"}}` with a non-empty message.
+fn assert_error(status: StatusCode, v: &Value, want_status: StatusCode, want_code: &str) {
+    assert_eq!(status, want_status, "{v}");
+    assert_eq!(code(v), want_code, "{v}");
+    assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    assert_eq!(v.as_object().unwrap().len(), 1, "{v}");
+    assert_eq!(v["error"].as_object().unwrap().len(), 2, "{v}");
+}
+
+#[tokio::test]
+async fn bm25_search_ranks_highlights_and_counts_facets() {
+    let (_d, index) = fixture_index(false);
+    let app = http::router(state(index, false, false, |_| {}));
+    let (s, v) = get(&app, "/api/search?q=streaming%20LLMs%20survey&k=3").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["mode"], "bm25", "no vectors: bm25 is the default");
+    assert_eq!(
+        ids(&v)[0],
+        "2603.04592",
+        "the streaming-LLM survey ranks first"
+    );
+    let top = &v["hits"][0];
+    assert_eq!(top["rank"], 1);
+    assert_eq!(top["source"], "arxiv");
+    assert_eq!(top["primary_category"], "cs.CL");
+    assert_eq!(top["categories"], json!(["cs.CL", "cs.CV"]));
+    assert_eq!(top["published"], "2026-06-16");
+    assert_eq!(top["url"], "https://arxiv.org/abs/2603.04592");
+    assert_eq!(top["bm25_rank"], 1);
+    assert_eq!(top["score"], top["bm25_score"]);
+    assert!(top["dense_score"].is_null());
+    let title = top["highlight"]["title"].as_str().unwrap();
+    assert!(title.contains("<mark>Survey</mark>"), "{title}");
+    assert!(top["highlight"]["abstract"]
+        .as_str()
+        .unwrap()
+        .contains("<mark>LLMs</mark>"));
+    assert_eq!(v["hits"].as_array().unwrap().len(), 3);
+    assert!(v["took_ms"].as_f64().unwrap() >= 0.0);
+    // Facets count every match, not just the page: they sum to the total.
+    let total = v["total"].as_u64().unwrap();
+    assert!(total > 3);
+    let sum: u64 = v["facets"]["category"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        v["facets"]["source"],
+        json!([{"value": "arxiv", "count": total}])
+    );
+    assert!(
+        sum <= total && sum + 1 >= total,
+        "one paper has no category: {sum} vs {total}"
+    );
+
+    // Empty query, no filters: every paper; primary categories of the capture.
+    let (_, all) = get(&app, "/api/search?k=1").await;
+    assert_eq!(all["total"], 250);
+    assert_eq!(
+        all["facets"]["category"][0],
+        json!({"value": "cs.CL", "count": 114})
+    );
+    assert_eq!(
+        all["facets"]["category"][1],
+        json!({"value": "cs.CV", "count": 52})
+    );
+    assert_eq!(
+        all["facets"]["category"][2],
+        json!({"value": "cs.AI", "count": 24})
+    );
+
+    // Filters: repeatable category, source, date range.
+    let (_, f) = get(&app, "/api/search?q=speech&category=cs.CL&category=eess.AS&source=arxiv&from=2026-06-16&to=2026-06-16&k=50").await;
+    assert!(f["total"].as_u64().unwrap() >= 3);
+    for h in f["hits"].as_array().unwrap() {
+        assert_eq!(h["published"], "2026-06-16");
+        let cats = h["categories"].as_array().unwrap();
+        assert!(cats.iter().any(|c| c == "cs.CL" || c == "eess.AS"), "{h}");
+    }
+    // Pagination continues the ranking.
+    let (_, p1) = get(&app, "/api/search?q=language%20models&k=4").await;
+    let (_, p2) = get(&app, "/api/search?q=language%20models&k=2&offset=2").await;
+    assert_eq!(ids(&p2), ids(&p1)[2..4].to_vec());
+    assert_eq!(p2["hits"][0]["rank"], 3);
+    // HTML in titles is escaped (the snippet markup is the only markup).
+    assert!(!p1["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["highlight"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("<script")));
+}
+
+#[tokio::test]
+async fn dense_and_hybrid_search_and_their_fallbacks() {
+    let (_d, index) = fixture_index(true);
+    let app = http::router(state(index.clone(), true, false, |_| {}));
+    let (s, v) = get(&app, "/api/search?q=streaming%20LLMs%20survey&k=5").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v["mode"], "hybrid",
+        "vectors and a model: hybrid is the default"
+    );
+    assert_eq!(ids(&v)[0], "2603.04592");
+    assert!(v["hits"][0]["bm25_score"].is_number() && v["hits"][0]["dense_score"].is_number());
+    let (_, d) = get(
+        &app,
+        "/api/search?q=streaming%20LLMs%20survey&mode=dense&k=5",
+    )
+    .await;
+    assert_eq!(d["mode"], "dense");
+    assert_eq!(d["total"], 250, "dense ranks every paper with a vector");
+    assert!(d["hits"][0]["bm25_score"].is_null() && d["hits"][0]["dense_rank"] == 1);
+    let scores: Vec<f64> = d["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+
+    // Same index, model unavailable: hybrid falls back to bm25 and says so; dense is a 409.
+    let app = http::router(state(index, false, false, |_| {}));
+    let (_, h) = get(&app, "/api/search?q=streaming%20LLMs%20survey&mode=hybrid").await;
+    assert_eq!(h["mode"], "bm25");
+    assert!(
+        h["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("fell back to bm25"),
+        "{h}"
+    );
+    let (s, e) = get(&app, "/api/search?q=x&mode=dense").await;
+    assert_error(s, &e, StatusCode::CONFLICT, "dense_unavailable");
+}
+
+#[tokio::test]
+async fn search_parameter_errors_name_the_parameter() {
+    let (_d, index) = fixture_index(false);
+    let app = http::router(state(index.clone(), false, false, |c| {
+        c.limits.max_query_chars = 50
+    }));
+    for (uri, want_status, want_code) in [
+        (
+            "/api/search?q=x&mode=fuzzy",
+            StatusCode::BAD_REQUEST,
+            "invalid_mode",
+        ),
+        ("/api/search?q=x&k=0", StatusCode::BAD_REQUEST, "invalid_k"),
+        (
+            "/api/search?q=x&k=101",
+            StatusCode::BAD_REQUEST,
+            "invalid_k",
+        ),
+        (
+            "/api/search?q=x&k=ten",
+            StatusCode::BAD_REQUEST,
+            "invalid_k",
+        ),
+        (
+            "/api/search?q=x&offset=10001",
+            StatusCode::BAD_REQUEST,
+            "invalid_offset",
+        ),
+        (
+            "/api/search?q=x&offset=-1",
+            StatusCode::BAD_REQUEST,
+            "invalid_offset",
+        ),
+        (
+            "/api/search?q=x&from=2026-13-01",
+            StatusCode::BAD_REQUEST,
+            "invalid_from",
+        ),
+        (
+            "/api/search?q=x&to=yesterday",
+            StatusCode::BAD_REQUEST,
+            "invalid_to",
+        ),
+        (
+            "/api/search?q=x&from=2026-06-20&to=2026-06-01",
+            StatusCode::BAD_REQUEST,
+            "invalid_from",
+        ),
+        (
+            "/api/search?q=x&colour=red",
+            StatusCode::BAD_REQUEST,
+            "unknown_param",
+        ),
+        (
+            "/api/search?q=x&mode=dense",
+            StatusCode::CONFLICT,
+            "dense_unavailable",
+        ),
+        ("/api/nothing", StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        let (s, v) = get(&app, uri).await;
+        assert_error(s, &v, want_status, want_code);
+    }
+    let long = format!("/api/search?q={}", "a".repeat(51));
+    let (s, v) = get(&app, &long).await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "query_too_long");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("51 characters"));
+    // Exactly at the limit is fine; malformed query syntax is a warning, not an error.
+    let (s, v) = get(&app, &format!("/api/search?q={}", "a".repeat(50))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = get(&app, "/api/search?q=%22unclosed%20quote").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("unclosed quote"));
+    // Wrong method: JSON 405.
+    let (s, _, b) = send(
+        &app,
+        Request::delete("/api/search").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_error(
+        s,
+        &serde_json::from_slice(&b).unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+}
+
+#[tokio::test]
+async fn paper_similar_and_latest() {
+    let (_d, index) = fixture_index(true);
+    let app = http::router(state(index.clone(), true, false, |_| {}));
+    let (s, p) = get(&app, "/api/papers/2603.04592").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(p["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("From Static Inference to Dynamic Interaction"));
+    assert_eq!(p["authors"][0], "Junlong Tong");
+    assert_eq!(p["comment"], "Accepted by ACL 2026 Findings");
+    assert_eq!(p["has_vector"], true);
+    assert!(p["abstract"]
+        .as_str()
+        .unwrap()
+        .starts_with("Standard Large Language Models"));
+    // Unknown ids are 404.
+    let (s, e) = get(&app, "/api/papers/9999.99999").await;
+    assert_error(s, &e, StatusCode::NOT_FOUND, "paper_not_found");
+
+    let (s, sim) = get(&app, "/api/papers/2603.04592/similar?k=5").await;
+    assert_eq!(s, StatusCode::OK, "{sim}");
+    let sim_ids = ids(&sim);
+    assert_eq!(sim_ids.len(), 5);
+    assert!(
+        !sim_ids.contains(&"2603.04592".to_string()),
+        "similar excludes the paper itself"
+    );
+    assert_eq!(sim["total"], 249);
+    let scores: Vec<f64> = sim["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] < 1.0);
+    // The nearest neighbour by our own cosine over the hashed-trigram vectors.
+    let mut e = HashEmbedder::new(64);
+    let all = academichub::browse::latest(&index, &Default::default(), 250, 0).unwrap();
+    let vec_of = |p: &academichub::Paper, e: &mut HashEmbedder| {
+        e.embed_passages(&[academichub::embed::passage_text(&p.title, &p.abstract_text)])
+            .unwrap()
+            .remove(0)
+    };
+    let me = all
+        .papers
+        .iter()
+        .find(|(p, _)| p.id.as_str() == "2603.04592")
+        .unwrap()
+        .0
+        .clone();
+    let mv = vec_of(&me, &mut e);
+    let best = all
+        .papers
+        .iter()
+        .filter(|(p, _)| p.id != me.id)
+        .map(|(p, _)| {
+            (
+                academichub::embed::dot(&vec_of(p, &mut e), &mv),
+                p.id.to_string(),
+            )
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap();
+    assert_eq!(sim_ids[0], best.1);
+    let (s, e) = get(&app, "/api/papers/2603.04592/similar?k=0").await;
+    assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid_k");
+    let (s, e) = get(&app, "/api/papers/nope/similar").await;
+    assert_error(s, &e, StatusCode::NOT_FOUND, "paper_not_found");
+
+    // Latest: newest first, the day's list, per category.
+    let (s, l) = get(&app, "/api/latest?k=5").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(l["total"], 250);
+    assert_eq!(l["latest_date"], "2026-06-30");
+    assert_eq!(ids(&l)[0], "2606.29093");
+    let dates: Vec<&str> = l["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["published"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dates[..4],
+        ["2026-06-30", "2026-06-23", "2026-06-23", "2026-06-16"]
+    );
+    let (_, day) = get(&app, "/api/latest?date=2026-06-16&k=100").await;
+    assert_eq!(day["total"], 81);
+    assert_eq!(day["hits"].as_array().unwrap().len(), 81);
+    assert!(day["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["published"] == "2026-06-16"));
+    let (_, cl) = get(&app, "/api/latest?category=cs.CL&date=2026-06-16&k=1").await;
+    assert_eq!(cl["total"], 80);
+    let (_, cl) = get(&app, "/api/latest?category=cs.CL&k=1").await;
+    assert_eq!(ids(&cl), ["2606.22478"]);
+    let (_, page2) = get(&app, "/api/latest?k=2&offset=1").await;
+    assert_eq!(ids(&page2)[0], ids(&l)[1]);
+    for (uri, c) in [
+        ("/api/latest?date=16-06-2026", "invalid_date"),
+        ("/api/latest?k=1000", "invalid_k"),
+        ("/api/latest?day=2026-06-16", "unknown_param"),
+    ] {
+        let (s, e) = get(&app, uri).await;
+        assert_error(s, &e, StatusCode::BAD_REQUEST, c);
+    }
+}
+
+#[tokio::test]
+async fn similar_needs_vectors() {
+    let (_d, index) = fixture_index(false);
+    let app = http::router(state(index.clone(), false, true, |_| {}));
+    let (s, e) = get(&app, "/api/papers/2603.04592/similar").await;
+    assert_error(s, &e, StatusCode::CONFLICT, "no_vectors");
+    let (_, p) = get(&app, "/api/papers/2603.04592").await;
+    assert_eq!(p["has_vector"], false);
+
+    // An index with vectors where one paper lacks its vector (model unavailable at upsert).
+    let (_d2, vindex) = fixture_index(true);
+    let app = http::router(state(vindex, false, true, |_| {}));
+    let body = json!([{"id": "local-1", "title": "A brand new paper", "abstract": "Nothing like the others."}]);
+    let (s, r) = post(&app, "/api/papers", Some(TOKEN), body.to_string()).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(r["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("without vectors"));
+    let (s, e) = get(&app, "/api/papers/local-1/similar").await;
+    assert_error(s, &e, StatusCode::CONFLICT, "paper_has_no_vector");
+}
+
+#[tokio::test]
+async fn upsert_then_search_finds_it_and_writes_need_the_token() {
+    let (_d, index) = fixture_index(true);
+    let st = state(index.clone(), true, true, |c| {
+        c.limits.max_body_bytes = 4096
+    });
+    let app = http::router(st.clone());
+    let paper = json!([{
+        "id": "2699.00001",
+        "title": "Zymurgical transformers for sourdough fermentation forecasting",
+        "abstract": "We forecast sourdough fermentation with zymurgical transformers.",
+        "authors": ["Ada Baker"],
+        "categories": ["cs.LG", "q-bio.QM"],
+        "published": "2026-07-01",
+        "url": "https://example.org/2699.00001"
+    }]);
+    // No token, wrong token: 401 with a Bearer challenge; nothing written.
+    let (s, e) = post(&app, "/api/papers", None, paper.to_string()).await;
+    assert_error(s, &e, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (s, e) = post(&app, "/api/papers", Some("wrong"), paper.to_string()).await;
+    assert_error(s, &e, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (s, h, _) = send(
+        &app,
+        Request::post("/api/papers")
+            .body(Body::from(paper.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(h[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    let (_, v) = get(&app, "/api/search?q=zymurgical&mode=bm25").await;
+    assert_eq!(v["total"], 0);
+
+    let (s, r) = post(&app, "/api/papers", Some(TOKEN), paper.to_string()).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (
+            r["upserted"].as_u64(),
+            r["created"].as_u64(),
+            r["embedded"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    let (_, v) = get(&app, "/api/search?q=zymurgical&mode=bm25").await;
+    assert_eq!(
+        ids(&v),
+        ["2699.00001"],
+        "searchable right after the upsert (cache invalidated)"
+    );
+    assert_eq!(v["hits"][0]["source"], "api");
+    let (_, v) = get(&app, "/api/latest?k=1").await;
+    assert_eq!(ids(&v), ["2699.00001"], "newest paper heads the daily list");
+    let (_, v) = get(&app, "/api/papers/2699.00001/similar?k=3").await;
+    assert_eq!(v["hits"].as_array().unwrap().len(), 3, "{v}");
+
+    // Upsert again with a new title: replaced, not duplicated; the vector is recomputed.
+    let mut changed = paper.clone();
+    changed[0]["title"] = json!("Zymurgical transformers, revised");
+    let (_, r) = post(&app, "/api/papers", Some(TOKEN), changed.to_string()).await;
+    assert_eq!(
+        (r["created"].as_u64(), r["embedded"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let (_, v) = get(&app, "/api/search?q=zymurgical&mode=bm25").await;
+    assert_eq!(v["total"], 1);
+    assert!(v["hits"][0]["title"].as_str().unwrap().ends_with("revised"));
+    // Unchanged text keeps the stored vector.
+    let (_, r) = post(&app, "/api/papers", Some(TOKEN), changed.to_string()).await;
+    assert_eq!(
+        (r["embedded"].as_u64(), r["vectors_kept"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let (_, all) = get(&app, "/api/search?k=1&mode=bm25").await;
+    assert_eq!(all["total"], 251);
+
+    // Body errors.
+    let (s, e) = post(&app, "/api/papers", Some(TOKEN), "[{\"id\": \"x\", ").await;
+    assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid_json");
+    let (s, e) = post(&app, "/api/papers", Some(TOKEN), "{\"id\": \"x\"}").await;
+    assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid_body");
+    let (s, e) = post(&app, "/api/papers", Some(TOKEN), "[]").await;
+    assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid_body");
+    let (s, e) = post(
+        &app,
+        "/api/papers",
+        Some(TOKEN),
+        json!([{"id": " ", "title": "t"}]).to_string(),
+    )
+    .await;
+    assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid_body");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("papers[0].id"));
+    let (s, e) = post(
+        &app,
+        "/api/papers",
+        Some(TOKEN),
+        json!([{"id": "a", "title": "t"}, {"id": "b", "title": "t", "published": "June"}])
+            .to_string(),
+    )
+    .await;
+    assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid_body");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("papers[1].published"));
+    let (s, e) = post(
+        &app,
+        "/api/papers",
+        Some(TOKEN),
+        json!([{"id": "a", "title": "t", "colour": "red"}]).to_string(),
+    )
+    .await;
+    assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid_body");
+    let big = json!([{"id": "big", "title": "t", "abstract": "x".repeat(5000)}]).to_string();
+    let (s, e) = post(&app, "/api/papers", Some(TOKEN), big).await;
+    assert_error(s, &e, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let (s, _, b) = send(
+        &app,
+        Request::post("/api/papers")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "text/csv")
+            .body(Body::from("id,title"))
+            .unwrap(),
+    )
+    .await;
+    assert_error(
+        s,
+        &serde_json::from_slice(&b).unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let (_, all) = get(&app, "/api/search?k=1&mode=bm25").await;
+    assert_eq!(all["total"], 251, "rejected requests wrote nothing");
+
+    // Metrics: route patterns (not raw ids), the ingest per source.
+    let (s, h, b) = send(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = String::from_utf8(b).unwrap();
+    assert!(text.contains("academichub_http_requests_total{route=\"/api/papers\",method=\"POST\",status=\"401\"} 3"), "{text}");
+    assert!(text.contains("academichub_http_requests_total{route=\"/api/papers/{id}/similar\",method=\"GET\",status=\"200\"} 1"));
+    assert!(!text.contains("2699.00001"), "ids never become labels");
+    assert!(text.contains("academichub_ingested_papers_total{source=\"api\"} 3"));
+    assert!(text.contains("academichub_last_ingest_timestamp_seconds{source=\"api\"} 1"));
+    assert!(text.contains("academichub_index_papers 251"));
+    assert!(text.contains("academichub_index_papers_by_source{source=\"arxiv\"} 250"));
+    assert!(text.contains(
+        "academichub_http_request_duration_seconds_bucket{route=\"/api/search\",le=\"+Inf\"}"
+    ));
+}
+
+#[tokio::test]
+async fn writes_are_disabled_without_a_token() {
+    let (_d, index) = fixture_index(false);
+    let app = http::router(state(index, false, false, |_| {}));
+    let (s, e) = post(&app, "/api/papers", Some("anything"), "[]").await;
+    assert_error(s, &e, StatusCode::FORBIDDEN, "writes_disabled");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("ACADEMICHUB_TOKEN"));
+    let (s, e) = post(&app, "/api/ingest", None, "").await;
+    assert_error(s, &e, StatusCode::FORBIDDEN, "writes_disabled");
+    let (s, h) = get(&app, "/healthz").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["papers"], 250);
+    assert_eq!(
+        (
+            h["writes"].as_bool(),
+            h["vectors"].as_bool(),
+            h["embedder"].as_bool(),
+            h["ingest"].as_bool()
+        ),
+        (Some(false), Some(false), Some(false), Some(false))
+    );
+}
+
+struct FakePoller;
+
+impl IngestTrigger for FakePoller {
+    fn trigger(&self, source: Option<String>) -> IngestFuture {
+        Box::pin(async move {
+            match source.as_deref() {
+                Some("broken") => Err("feed https://feeds.invalid/broken answered 500".to_string()),
+                s => Ok(json!({"polled": s.unwrap_or("all"), "new": 2})),
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn ingest_is_pluggable() {
+    let (_d, index) = fixture_index(false);
+    let st = state(index, false, true, |_| {});
+    let app = http::router(st.clone());
+    let (s, e) = post(&app, "/api/ingest", Some(TOKEN), "").await;
+    assert_error(s, &e, StatusCode::SERVICE_UNAVAILABLE, "ingest_unavailable");
+    let app = http::router(st.with_ingest(Arc::new(FakePoller)));
+    let (s, e) = post(&app, "/api/ingest", Some("nope"), "").await;
+    assert_error(s, &e, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (s, r) = post(&app, "/api/ingest", Some(TOKEN), "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(r, json!({"polled": "all", "new": 2}));
+    let (_, r) = post(
+        &app,
+        "/api/ingest",
+        Some(TOKEN),
+        json!({"source": "medrxiv"}).to_string(),
+    )
+    .await;
+    assert_eq!(r["polled"], "medrxiv");
+    let (s, e) = post(
+        &app,
+        "/api/ingest",
+        Some(TOKEN),
+        json!({"source": "broken"}).to_string(),
+    )
+    .await;
+    assert_error(s, &e, StatusCode::BAD_GATEWAY, "ingest_failed");
+    let (s, e) = post(&app, "/api/ingest", Some(TOKEN), "{\"feed\": 1}").await;
+    assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid_body");
+    let (_, h) = get(&app, "/healthz").await;
+    assert_eq!(h["ingest"], true);
+}
+
+#[tokio::test]
+async fn openapi_is_generated_served_and_complete() {
+    let (_d, index) = fixture_index(false);
+    let app = http::router(state(index, false, false, |_| {}));
+    let (s, served) = get(&app, "/api/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    let generated = serde_json::to_value(academichub::http::openapi::document()).unwrap();
+    assert_eq!(
+        served, generated,
+        "the served document is the generated one"
+    );
+    let paths = served["paths"].as_object().unwrap();
+    for (method, path) in http::ROUTES {
+        let op = &paths
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} missing from the OpenAPI document"))
+            [method.to_lowercase()];
+        assert!(op.is_object(), "{method} {path} missing");
+        // And the route is really served (not the 404 fallback).
+        let req = Request::builder()
+            .method(*method)
+            .uri(path.replace("{id}", "2603.04592"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = send(&app, req).await;
+        assert_ne!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    assert_eq!(
+        paths.len(),
+        http::ROUTES.len(),
+        "every documented path is a route"
+    );
+    assert!(served["paths"]["/api/search"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "category"));
+    assert!(served["components"]["schemas"]["SearchResponse"]["properties"]["facets"].is_object());
+}
+
+#[tokio::test]
+async fn page_cors_and_timeout() {
+    let (_d, index) = fixture_index(false);
+    let app = http::router(state(index.clone(), false, false, |c| {
+        c.cors_origins = vec!["https://hub.example".into()]
+    }));
+    let (s, h, b) = send(&app, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = String::from_utf8(b).unwrap();
+    assert!(html.contains("<script src=\"/app.js\"") && html.contains("搜索"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external resources"
+    );
+    for asset in ["/app.js", "/app.css"] {
+        let (s, _, b) = send(&app, Request::get(asset).body(Body::empty()).unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        let text = String::from_utf8(b).unwrap();
+        assert!(
+            !text.contains("@import") && !text.contains("cdn"),
+            "{asset} loads nothing external"
+        );
+    }
+    // CORS: the configured origin is echoed, others get nothing; preflight answered.
+    let (_, h, _) = send(
+        &app,
+        Request::get("/api/latest?k=1")
+            .header(header::ORIGIN, "https://hub.example")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        h[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://hub.example"
+    );
+    let (_, h, _) = send(
+        &app,
+        Request::get("/api/latest?k=1")
+            .header(header::ORIGIN, "https://evil.example")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(h.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    let (s, h, _) = send(
+        &app,
+        Request::options("/api/papers")
+            .header(header::ORIGIN, "https://hub.example")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(h[header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .unwrap()
+        .contains("authorization"));
+
+    // A request over the time limit answers 503 `timeout` (a 1 ms budget cannot fit a search).
+    let app = http::router(state(index, false, false, |c| {
+        c.limits.request_timeout_ms = 1;
+        c.cache_entries = 0;
+    }));
+    let mut timed_out = false;
+    for _ in 0..20 {
+        let (s, v) = get(
+            &app,
+            "/api/search?q=language%20models%20transformers%20speech%20vision&k=100",
+        )
+        .await;
+        if s == StatusCode::SERVICE_UNAVAILABLE {
+            assert_error(s, &v, StatusCode::SERVICE_UNAVAILABLE, "timeout");
+            timed_out = true;
+            break;
+        }
+    }
+    assert!(timed_out, "a 1 ms budget never timed out");
+}

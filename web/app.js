@@ -1,0 +1,438 @@
+// AcademicHub web page: search (bm25 / dense / hybrid) with filters and facets, the daily
+// "latest" list per category, paper details with similar papers. No dependencies; Chinese
+// labels by default with an English toggle (remembered in localStorage).
+"use strict";
+
+const I18N = {
+  zh: {
+    nav_search: "搜索", nav_latest: "每日最新", placeholder: "搜索论文：关键词、\"短语\"、+必须、-排除…",
+    search: "搜索", mode: "模式", mode_bm25: "关键词", mode_dense: "语义", mode_hybrid: "混合",
+    filters: "筛选", category: "分类", source: "来源", from: "起始日期", to: "截止日期",
+    clear: "清除筛选", latest_title: "每日精选", prev: "上一页", next: "下一页", close: "关闭",
+    similar: "相似论文", keys: "快捷键：/ 聚焦搜索框 · Enter 搜索或打开 · ↑↓ 或 j/k 移动 · Esc 关闭",
+    all: "全部", results: (t, a, b) => `共 ${t} 篇，显示第 ${a}–${b} 篇`, none: "没有找到相关论文。",
+    took: (ms) => `用时 ${ms} 毫秒`, mode_used: (m) => `模式：${m}`, loading: "加载中…",
+    facet_category: "分类", facet_source: "来源", authors_more: (n) => ` 等 ${n} 人`,
+    no_vector: "该论文还没有向量，暂时无法推荐相似论文。", no_similar: "没有相似论文。",
+    unavailable: "（本索引不可用）", error: "出错了：", page: (p, n) => `第 ${p} / ${n} 页`,
+    latest_status: (t, d) => `共 ${t} 篇` + (d ? `，最新日期 ${d}` : ""), open: "原文", doi: "DOI",
+    score: "得分", published: "发表",
+  },
+  en: {
+    nav_search: "Search", nav_latest: "Latest", placeholder: "Search papers: words, \"phrases\", +must, -exclude…",
+    search: "Search", mode: "Mode", mode_bm25: "Keyword", mode_dense: "Semantic", mode_hybrid: "Hybrid",
+    filters: "Filters", category: "Category", source: "Source", from: "From", to: "To",
+    clear: "Clear filters", latest_title: "Daily picks", prev: "Previous", next: "Next", close: "Close",
+    similar: "Similar papers", keys: "Keys: / focus search · Enter search or open · ↑↓ or j/k move · Esc close",
+    all: "All", results: (t, a, b) => `${t} papers, showing ${a}–${b}`, none: "No matching papers.",
+    took: (ms) => `${ms} ms`, mode_used: (m) => `mode: ${m}`, loading: "Loading…",
+    facet_category: "Category", facet_source: "Source", authors_more: (n) => ` +${n} more`,
+    no_vector: "This paper has no vector yet, so similar papers are not available.", no_similar: "No similar papers.",
+    unavailable: " (unavailable for this index)", error: "Error: ", page: (p, n) => `page ${p} of ${n}`,
+    latest_status: (t, d) => `${t} papers` + (d ? `, newest ${d}` : ""), open: "Open", doi: "DOI",
+    score: "score", published: "published",
+  },
+};
+
+const SOURCE_NAMES = { arxiv: "arXiv", medrxiv: "medRxiv", biorxiv: "bioRxiv", chemrxiv: "ChemRxiv", beir: "BEIR", api: "API" };
+const $ = (id) => document.getElementById(id);
+const state = {
+  lang: localStorage.getItem("academichub.lang") === "en" ? "en" : "zh",
+  view: "search", k: 10, offset: 0, total: 0, selected: -1, items: [],
+  latestCategory: "", health: null, lastQuery: null, detailOpen: false, seq: 0,
+};
+const t = (key, ...args) => {
+  const v = I18N[state.lang][key];
+  return typeof v === "function" ? v(...args) : v;
+};
+
+function applyLang() {
+  document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+  $("lang").textContent = state.lang === "zh" ? "EN" : "中文";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
+  markModes();
+}
+
+// "arXiv (CS.CL)", "medRxiv (Medicine)"
+function label(hit) {
+  const src = SOURCE_NAMES[(hit.source || "").toLowerCase()] || hit.source || "";
+  const cat = hit.primary_category || (hit.categories || [])[0];
+  if (!cat) return src;
+  const shown = /^[a-z-]+(\.[A-Za-z-]+)?$/.test(cat) ? cat.toUpperCase() : cat;
+  return src ? `${src} (${shown})` : shown;
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+async function api(path) {
+  const resp = await fetch(path, { headers: { Accept: "application/json" } });
+  let body = null;
+  try { body = await resp.json(); } catch (_) { /* not JSON */ }
+  if (!resp.ok) {
+    const err = new Error(body && body.error ? body.error.message : `HTTP ${resp.status}`);
+    err.code = body && body.error ? body.error.code : String(resp.status);
+    throw err;
+  }
+  return body;
+}
+
+function currentMode() {
+  const r = document.querySelector('input[name="mode"]:checked');
+  return r ? r.value : "";
+}
+
+function markModes() {
+  const h = state.health;
+  document.querySelectorAll('input[name="mode"]').forEach((r) => {
+    const semantic = r.value !== "bm25";
+    const ok = !h || !semantic || (h.vectors && h.embedder);
+    r.disabled = !ok;
+    r.parentElement.title = ok ? "" : t("unavailable");
+  });
+}
+
+function filters() {
+  return {
+    category: $("f-category").value.trim(), source: $("f-source").value.trim(),
+    from: $("f-from").value, to: $("f-to").value,
+  };
+}
+
+function syncUrl(params) {
+  const url = new URL(window.location.href);
+  url.search = params.toString();
+  window.history.replaceState(null, "", url);
+}
+
+function setStatus(text) { $("status").textContent = text; }
+
+function setWarnings(list) {
+  const ul = $("warnings");
+  ul.replaceChildren(...(list || []).map((w) => el("li", "", w)));
+}
+
+function renderItem(hit, withScores) {
+  const li = el("li", "hit");
+  li.dataset.id = hit.id;
+  const head = el("div", "item-head");
+  head.append(el("span", "num", `${hit.rank}.`), el("span", "label", label(hit)));
+  if (hit.published) head.append(el("span", "date", hit.published));
+  if (withScores && typeof hit.score === "number") {
+    const parts = [`${t("score")} ${hit.score.toFixed(3)}`];
+    if (hit.bm25_rank) parts.push(`bm25 #${hit.bm25_rank}`);
+    if (hit.dense_rank) parts.push(`dense #${hit.dense_rank}`);
+    head.append(el("span", "why", parts.join(" · ")));
+  }
+  const title = el("div", "title");
+  title.innerHTML = hit.highlight.title; // HTML-escaped by the server; only <mark> added
+  const authors = el("div", "authors", authorLine(hit.authors));
+  const snip = el("p", "snippet");
+  snip.innerHTML = hit.highlight.abstract + (hit.highlight.abstract.length >= 200 ? "…" : "");
+  li.append(head, title, authors, snip);
+  li.addEventListener("click", () => openDetail(hit.id));
+  return li;
+}
+
+function authorLine(authors) {
+  if (!authors || !authors.length) return "";
+  const shown = authors.slice(0, 4).join(", ");
+  return authors.length > 4 ? shown + t("authors_more", authors.length - 4) : shown;
+}
+
+function renderList(hits, withScores, byDay) {
+  const ol = $("results");
+  const nodes = [];
+  let day = null;
+  state.items = [];
+  for (const h of hits) {
+    if (byDay && h.published !== day) {
+      day = h.published;
+      nodes.push(el("li", "day", day || "—"));
+    }
+    const li = renderItem(h, withScores);
+    state.items.push(li);
+    nodes.push(li);
+  }
+  if (!hits.length) nodes.push(el("li", "empty", t("none")));
+  ol.replaceChildren(...nodes);
+  state.selected = -1;
+}
+
+function renderFacets(facets) {
+  const box = $("facets");
+  if (!facets) { box.replaceChildren(); return; }
+  const group = (title, values, input) => {
+    const frag = [el("h3", "", title)];
+    const ul = el("ul");
+    for (const v of values.slice(0, 12)) {
+      const li = el("li");
+      const b = el("button");
+      b.type = "button";
+      b.append(el("span", "", v.value), el("span", "count", String(v.count)));
+      b.addEventListener("click", () => { $(input).value = v.value; $("filters").open = true; runSearch(0); });
+      li.append(b);
+      ul.append(li);
+    }
+    frag.push(ul);
+    return frag;
+  };
+  box.replaceChildren(
+    ...group(t("facet_category"), facets.category, "f-category"),
+    ...group(t("facet_source"), facets.source, "f-source"),
+  );
+  fillDatalist("category-list", facets.category);
+  fillDatalist("source-list", facets.source);
+}
+
+function fillDatalist(id, values) {
+  $(id).replaceChildren(...values.map((v) => { const o = el("option"); o.value = v.value; return o; }));
+}
+
+function renderPager() {
+  const pages = Math.max(1, Math.ceil(state.total / state.k));
+  const page = Math.floor(state.offset / state.k) + 1;
+  $("pager").hidden = state.total <= state.k;
+  $("page-info").textContent = t("page", page, pages);
+  $("prev").disabled = state.offset === 0;
+  $("next").disabled = state.offset + state.k >= state.total;
+}
+
+function showView(view) {
+  state.view = view;
+  $("nav-search").classList.toggle("active", view === "search");
+  $("nav-latest").classList.toggle("active", view === "latest");
+  $("latest-bar").hidden = view !== "latest";
+  $("facets").hidden = view !== "search";
+}
+
+async function runSearch(offset) {
+  showView("search");
+  const q = $("q").value.trim();
+  const f = filters();
+  const params = new URLSearchParams();
+  if (q) params.set("q", q);
+  const mode = currentMode();
+  if (mode) params.set("mode", mode);
+  params.set("k", String(state.k));
+  if (offset) params.set("offset", String(offset));
+  for (const key of ["category", "source", "from", "to"]) if (f[key]) params.set(key, f[key]);
+  syncUrl(params);
+  const seq = ++state.seq;
+  setStatus(t("loading"));
+  try {
+    const r = await api(`/api/search?${params}`);
+    if (seq !== state.seq) return;
+    state.offset = r.offset; state.total = r.total;
+    renderList(r.hits, true, false);
+    renderFacets(r.facets);
+    setWarnings(r.warnings);
+    const a = r.hits.length ? r.offset + 1 : 0;
+    setStatus(`${t("results", r.total, a, r.offset + r.hits.length)} · ${t("took", r.took_ms.toFixed(1))} · ${t("mode_used", r.mode)}`);
+    renderPager();
+  } catch (e) {
+    if (seq !== state.seq) return;
+    renderList([], false, false);
+    setStatus(t("error") + e.message);
+  }
+}
+
+async function loadCategories() {
+  try {
+    const r = await api("/api/search?mode=bm25&k=1");
+    const cats = r.facets.category.slice(0, 16);
+    const chips = [{ value: "", label: t("all") }, ...cats.map((c) => ({ value: c.value, label: `${c.value} ${c.count}` }))];
+    $("latest-cats").replaceChildren(...chips.map((c) => {
+      const b = el("button", "", c.label);
+      b.type = "button";
+      b.setAttribute("role", "tab");
+      b.setAttribute("aria-pressed", String(c.value === state.latestCategory));
+      b.addEventListener("click", () => { state.latestCategory = c.value; runLatest(0); });
+      return b;
+    }));
+    fillDatalist("category-list", r.facets.category);
+    fillDatalist("source-list", r.facets.source);
+  } catch (_) { /* the list still works without chips */ }
+}
+
+async function runLatest(offset) {
+  showView("latest");
+  document.querySelectorAll("#latest-cats button").forEach((b, i) => {
+    const value = i === 0 ? "" : b.textContent.split(" ")[0];
+    b.setAttribute("aria-pressed", String(value === state.latestCategory));
+  });
+  const params = new URLSearchParams();
+  if (state.latestCategory) params.set("category", state.latestCategory);
+  const f = filters();
+  if (f.source) params.set("source", f.source);
+  params.set("k", "30");
+  if (offset) params.set("offset", String(offset));
+  const seq = ++state.seq;
+  setStatus(t("loading"));
+  setWarnings([]);
+  try {
+    const r = await api(`/api/latest?${params}`);
+    if (seq !== state.seq) return;
+    state.offset = r.offset; state.total = r.total; state.k = 30;
+    renderList(r.hits, false, true);
+    setStatus(t("latest_status", r.total, r.latest_date));
+    renderPager();
+  } catch (e) {
+    if (seq !== state.seq) return;
+    setStatus(t("error") + e.message);
+  } finally {
+    state.k = 10;
+  }
+}
+
+async function openDetail(id) {
+  const box = $("detail");
+  state.detailOpen = true;
+  box.hidden = false;
+  $("detail-backdrop").hidden = false;
+  $("d-title").textContent = t("loading");
+  for (const f of ["d-meta", "d-authors", "d-abstract", "d-links"]) $(f).textContent = "";
+  $("d-similar").replaceChildren();
+  box.focus();
+  try {
+    const p = await api(`/api/papers/${encodeURIComponent(id)}`);
+    $("d-meta").textContent = [label(p), p.published, p.id].filter(Boolean).join(" · ");
+    $("d-title").textContent = p.title;
+    $("d-authors").textContent = (p.authors || []).join(", ");
+    $("d-abstract").textContent = p.abstract;
+    const links = [];
+    if (p.url) links.push([t("open"), p.url]);
+    if (p.doi) links.push([t("doi"), `https://doi.org/${p.doi}`]);
+    $("d-links").replaceChildren(...links.map(([txt, href]) => {
+      const a = el("a", "", txt); a.href = href; a.target = "_blank"; a.rel = "noopener noreferrer"; return a;
+    }));
+    loadSimilar(p);
+  } catch (e) {
+    $("d-title").textContent = t("error") + e.message;
+  }
+}
+
+async function loadSimilar(p) {
+  const ol = $("d-similar");
+  if (!p.has_vector) { ol.replaceChildren(el("li", "empty", t("no_vector"))); return; }
+  try {
+    const r = await api(`/api/papers/${encodeURIComponent(p.id)}/similar?k=8`);
+    if (!r.hits.length) { ol.replaceChildren(el("li", "empty", t("no_similar"))); return; }
+    ol.replaceChildren(...r.hits.map((h) => {
+      const li = el("li");
+      li.append(el("span", "label", label(h)), document.createTextNode(" "), el("span", "date", h.published || ""));
+      const title = el("div", "title", h.title);
+      li.append(title);
+      li.addEventListener("click", () => openDetail(h.id));
+      return li;
+    }));
+  } catch (e) {
+    ol.replaceChildren(el("li", "empty", e.code === "paper_has_no_vector" || e.code === "no_vectors" ? t("no_vector") : t("error") + e.message));
+  }
+}
+
+function closeDetail() {
+  state.detailOpen = false;
+  $("detail").hidden = true;
+  $("detail-backdrop").hidden = true;
+  const li = state.items[state.selected];
+  if (li) li.focus();
+}
+
+function select(i) {
+  if (!state.items.length) return;
+  const n = Math.max(0, Math.min(state.items.length - 1, i));
+  if (state.items[state.selected]) state.items[state.selected].classList.remove("selected");
+  state.selected = n;
+  const li = state.items[n];
+  li.classList.add("selected");
+  li.tabIndex = -1;
+  li.focus({ preventScroll: true });
+  li.scrollIntoView({ block: "nearest" });
+}
+
+function typing(target) {
+  return target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable);
+}
+
+document.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.key === "Escape") {
+    if (state.detailOpen) { e.preventDefault(); closeDetail(); return; }
+    if (typing(e.target)) { e.target.blur(); return; }
+  }
+  if (state.detailOpen) return;
+  if (e.key === "/" && !typing(e.target)) { e.preventDefault(); $("q").focus(); $("q").select(); return; }
+  if (e.target === $("q") && e.key === "ArrowDown") { e.preventDefault(); select(0); return; }
+  if (typing(e.target)) return;
+  if (e.key === "ArrowDown" || e.key === "j") { e.preventDefault(); select(state.selected + 1); }
+  else if (e.key === "ArrowUp" || e.key === "k") {
+    e.preventDefault();
+    if (state.selected <= 0) { $("q").focus(); } else { select(state.selected - 1); }
+  } else if (e.key === "Enter" && state.selected >= 0) { e.preventDefault(); openDetail(state.items[state.selected].dataset.id); }
+  else if (e.key === "ArrowRight" && !$("next").disabled && !$("pager").hidden) { pageBy(1); }
+  else if (e.key === "ArrowLeft" && !$("prev").disabled && !$("pager").hidden) { pageBy(-1); }
+});
+
+function pageBy(dir) {
+  const size = state.view === "latest" ? 30 : state.k;
+  const offset = Math.max(0, state.offset + dir * size);
+  if (state.view === "latest") runLatest(offset); else runSearch(offset);
+  window.scrollTo(0, 0);
+}
+
+function init() {
+  applyLang();
+  $("search-form").addEventListener("submit", (e) => { e.preventDefault(); runSearch(0); });
+  $("lang").addEventListener("click", () => {
+    state.lang = state.lang === "zh" ? "en" : "zh";
+    localStorage.setItem("academichub.lang", state.lang);
+    applyLang();
+    if (state.view === "latest") loadCategories().then(() => runLatest(state.offset));
+    else if ($("results").children.length) runSearch(state.offset);
+  });
+  $("nav-search").addEventListener("click", () => { showView("search"); $("q").focus(); });
+  $("nav-latest").addEventListener("click", () => runLatest(0));
+  $("home").addEventListener("click", (e) => { e.preventDefault(); $("q").value = ""; syncUrl(new URLSearchParams()); runLatest(0); });
+  $("f-clear").addEventListener("click", () => {
+    for (const id of ["f-category", "f-source", "f-from", "f-to"]) $(id).value = "";
+    if (state.view === "search") runSearch(0); else runLatest(0);
+  });
+  document.querySelectorAll('input[name="mode"]').forEach((r) => r.addEventListener("change", () => { if ($("q").value.trim()) runSearch(0); }));
+  $("prev").addEventListener("click", () => pageBy(-1));
+  $("next").addEventListener("click", () => pageBy(1));
+  $("d-close").addEventListener("click", closeDetail);
+  $("detail-backdrop").addEventListener("click", closeDetail);
+
+  const url = new URL(window.location.href);
+  const p = url.searchParams;
+  $("q").value = p.get("q") || "";
+  $("f-category").value = p.get("category") || "";
+  $("f-source").value = p.get("source") || "";
+  $("f-from").value = p.get("from") || "";
+  $("f-to").value = p.get("to") || "";
+  if (p.get("category") || p.get("source") || p.get("from") || p.get("to")) $("filters").open = true;
+  const healthy = api("/healthz").then((h) => {
+    state.health = h;
+    const wanted = p.get("mode") || (h.vectors && h.embedder ? "hybrid" : "bm25");
+    const r = document.querySelector(`input[name="mode"][value="${wanted}"]`);
+    if (r) r.checked = true;
+    markModes();
+  }).catch(() => {
+    const r = document.querySelector('input[name="mode"][value="bm25"]');
+    if (r) r.checked = true;
+  });
+  const cats = loadCategories();
+  healthy.then(() => {
+    if ($("q").value.trim() || p.get("category")) runSearch(Number(p.get("offset")) || 0);
+    else cats.then(() => runLatest(0));
+  });
+}
+
+document.addEventListener("DOMContentLoaded", init);
