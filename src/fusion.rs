@@ -52,6 +52,20 @@ fn sort_fused<K: Ord>(mut v: Vec<(K, f32)>) -> Vec<(K, f32)> {
     v
 }
 
+/// One finite, non-negative weight per list.
+fn check_weights(lists: usize, weights: &[f32]) -> Result<(), FusionError> {
+    if lists != weights.len() {
+        return Err(FusionError::Weights {
+            lists,
+            weights: weights.len(),
+        });
+    }
+    match weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
+        Some(w) => Err(FusionError::Weight(*w)),
+        None => Ok(()),
+    }
+}
+
 /// Weighted reciprocal rank fusion: `sum_i w_i / (k + rank_i)`, ranks starting at 1.
 pub fn rrf<K: Hash + Eq + Ord + Clone>(
     lists: &[&[(K, f32)]],
@@ -61,15 +75,7 @@ pub fn rrf<K: Hash + Eq + Ord + Clone>(
     if k <= 0.0 || !k.is_finite() {
         return Err(FusionError::RrfK(k));
     }
-    if lists.len() != weights.len() {
-        return Err(FusionError::Weights {
-            lists: lists.len(),
-            weights: weights.len(),
-        });
-    }
-    if let Some(w) = weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
-        return Err(FusionError::Weight(*w));
-    }
+    check_weights(lists.len(), weights)?;
     let mut acc: HashMap<K, f32> = HashMap::new();
     for (list, &w) in lists.iter().zip(weights) {
         for (rank, (key, _)) in list.iter().enumerate() {
@@ -120,15 +126,7 @@ pub fn weighted_convex<K: Hash + Eq + Ord + Clone>(
     lists: &[&[(K, f32)]],
     weights: &[f32],
 ) -> Result<Vec<(K, f32)>, FusionError> {
-    if lists.len() != weights.len() {
-        return Err(FusionError::Weights {
-            lists: lists.len(),
-            weights: weights.len(),
-        });
-    }
-    if let Some(w) = weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
-        return Err(FusionError::Weight(*w));
-    }
+    check_weights(lists.len(), weights)?;
     let mut acc: HashMap<K, f32> = HashMap::new();
     for (list, &w) in lists.iter().zip(weights) {
         for (key, s) in min_max(list) {
