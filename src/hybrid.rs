@@ -136,8 +136,6 @@ pub struct HybridLegs {
     pub feedback: Leg,
     /// The query's term coverage in `[0, 1]`.
     pub coverage: f32,
-    /// The feedback terms with their weights (for `--explain`).
-    pub feedback_terms: Vec<(String, f32)>,
 }
 
 /// Fuses three ranked lists of any key with `fusion` and the weights of `params` at `coverage`.
@@ -305,14 +303,14 @@ impl QueryEngine<'_> {
         let (bm25, bm25_total) = self.bm25_leg(searcher, query.box_clone(), filters, depth)?;
         let (dense, _) = self.dense_leg(searcher, vector, filters, depth)?;
         let coverage = self.term_coverage(searcher, query)?;
-        let (feedback, feedback_terms) = if params.feedback_weight > 0.0 && coverage < 1.0 {
+        let feedback = if params.feedback_weight > 0.0 && coverage < 1.0 {
             let terms = self.feedback_terms(searcher, &dense, params)?;
             match self.feedback_query(&terms) {
-                Some(q) => (self.bm25_leg(searcher, q, filters, depth)?.0, terms),
-                None => (Vec::new(), terms),
+                Some(q) => self.bm25_leg(searcher, q, filters, depth)?.0,
+                None => Vec::new(),
             }
         } else {
-            (Vec::new(), Vec::new())
+            Vec::new()
         };
         Ok(HybridLegs {
             bm25,
@@ -320,7 +318,6 @@ impl QueryEngine<'_> {
             dense,
             feedback,
             coverage,
-            feedback_terms,
         })
     }
 }
