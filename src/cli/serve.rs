@@ -61,6 +61,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             a.index.display()
         ));
     }
+    if config.llm.enabled() {
+        match academichub::briefing::llm::LlmClient::new(&config.llm) {
+            Ok(client) => {
+                // A timed-out attempt is not retried; fast failures (5xx, 429) are, within
+                // a few seconds of slack.
+                let budget = std::time::Duration::from_secs(config.llm.timeout_secs + 5);
+                tracing::info!(model = %client.model(), "briefings get an LLM narrative");
+                state = state.with_llm(client, budget);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "no LLM narrative: briefings stay extractive")
+            }
+        }
+    }
     let sources = academichub::feeds::build_sources(&config.sources)?;
     if state.token.is_some() || !sources.is_empty() {
         state = match state.clone().open_writer() {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod papers;
+pub mod radars;
 pub mod search;
 pub mod state;
 pub mod web;
@@ -38,6 +39,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/latest"),
     ("POST", "/api/papers"),
     ("POST", "/api/ingest"),
+    ("GET", "/api/radars"),
+    ("POST", "/api/radars"),
+    ("GET", "/api/radars/{id}"),
+    ("PUT", "/api/radars/{id}"),
+    ("DELETE", "/api/radars/{id}"),
+    ("GET", "/api/radars/{id}/papers"),
+    ("GET", "/api/briefings"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/openapi.json"),
@@ -53,6 +61,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/papers/{id}", get(papers::get_paper))
         .route("/api/papers/{id}/similar", get(papers::similar))
         .route("/api/latest", get(papers::latest))
+        .route("/api/radars", get(radars::list))
+        .route("/api/radars/{id}", get(radars::get_one))
+        .route("/api/radars/{id}/papers", get(radars::papers))
         .route("/healthz", get(papers::healthz))
         .route("/metrics", get(metrics::metrics_endpoint))
         .route("/api/openapi.json", get(openapi::openapi_json))
@@ -61,10 +72,17 @@ pub fn router(state: AppState) -> Router {
         .route("/app.css", get(web::app_css))
         .route_layer(middleware::from_fn_with_state(state.clone(), timeout));
     // Writes run to completion (a client that gave up must not leave a half-known state);
-    // their size is bounded by `max_body_bytes`.
+    // their size is bounded by `max_body_bytes`. Briefings are bounded by their own LLM budget.
     let writes = Router::new()
         .route("/api/papers", post(papers::post_papers))
-        .route("/api/ingest", post(papers::ingest));
+        .route("/api/ingest", post(papers::ingest))
+        .route("/api/radars", post(radars::create))
+        .route(
+            "/api/radars/{id}",
+            axum::routing::put(radars::update).delete(radars::delete),
+        )
+        // A briefing may wait for the LLM, whose own budget bounds it (`AppState::llm`).
+        .route("/api/briefings", get(radars::briefing));
     reads
         .merge(writes)
         .fallback(not_found)
@@ -169,7 +187,7 @@ async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Respon
         let h = r.headers_mut();
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
+            HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
         );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,

@@ -4,14 +4,14 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{error, metrics, papers, search, web};
+use super::{error, metrics, papers, radars, search, web};
 
 /// The API description served at `/api/openapi.json`.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "AcademicHub",
-        description = "Search research-paper abstracts: BM25, dense and hybrid search, the latest papers, similar papers, upserts and feed ingestion. Every error is `{\"error\": {\"code\", \"message\"}}`."
+        description = "Search research-paper abstracts: BM25, dense and hybrid search, the latest papers, similar papers, research radars and briefings, upserts and feed ingestion. Every error is `{\"error\": {\"code\", \"message\"}}`."
     ),
     paths(
         search::search,
@@ -20,6 +20,13 @@ use super::{error, metrics, papers, search, web};
         papers::latest,
         papers::post_papers,
         papers::ingest,
+        radars::list,
+        radars::create,
+        radars::get_one,
+        radars::update,
+        radars::delete,
+        radars::papers,
+        radars::briefing,
         papers::healthz,
         metrics::metrics_endpoint,
         openapi_json,
@@ -30,6 +37,7 @@ use super::{error, metrics, papers, search, web};
     tags(
         (name = "search", description = "Ranked search"),
         (name = "papers", description = "Papers, similar papers, the daily list"),
+        (name = "radars", description = "Saved research radars, their papers, briefings"),
         (name = "write", description = "Token-protected writes"),
         (name = "ops", description = "Health, metrics, this document"),
         (name = "web", description = "The web page"),

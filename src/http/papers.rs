@@ -158,7 +158,7 @@ fn to_detail(p: Paper, has_vector: bool) -> PaperDetail {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -324,7 +324,7 @@ pub async fn latest(
 
 /// Checks the bearer token of a write request: 403 when writes are disabled, 401 when the
 /// token is missing or wrong.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.token else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -366,7 +366,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Reads a JSON body within the size limit: 413 `payload_too_large`, 415 for another content
 /// type, 400 `invalid_json` with the position of a syntax error.
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,

@@ -52,6 +52,9 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     pub metrics: Arc<Metrics>,
     pub(crate) cache: Arc<Mutex<lru::LruCache<String, CachedSearch>>>,
+    /// The LLM that writes briefing narratives (`[llm]` configured), and the most time one
+    /// narrative may take before the briefing is answered extractive.
+    pub llm: Option<(Arc<crate::briefing::llm::LlmClient>, std::time::Duration)>,
     /// The OpenAPI document, serialized once.
     pub(crate) openapi: axum::body::Bytes,
 }
@@ -71,6 +74,7 @@ impl AppState {
             token,
             metrics: Arc::new(Metrics::default()),
             cache: Arc::new(Mutex::new(lru::LruCache::new(cap))),
+            llm: None,
             openapi: axum::body::Bytes::from(
                 super::openapi::document()
                     .to_pretty_json()
@@ -108,6 +112,17 @@ impl AppState {
     /// Wires feed ingestion (`POST /api/ingest`).
     pub fn with_ingest(mut self, trigger: Arc<dyn IngestTrigger>) -> Self {
         self.ingest = Some(trigger);
+        self
+    }
+
+    /// Wires the LLM narrative of briefings; a narrative that takes longer than `budget`
+    /// (retries included) is given up and the briefing answered extractive.
+    pub fn with_llm(
+        mut self,
+        client: crate::briefing::llm::LlmClient,
+        budget: std::time::Duration,
+    ) -> Self {
+        self.llm = Some((Arc::new(client), budget));
         self
     }
 

@@ -254,13 +254,13 @@ fn whole_day_briefing_without_vectors_uses_tfidf() {
 // ---- LLM stub server ----
 
 #[derive(Clone)]
-struct Reply {
-    status: u16,
-    body: String,
-    delay: Duration,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    pub(crate) delay: Duration,
 }
 
-fn ok(content: &str) -> Reply {
+pub(crate) fn ok(content: &str) -> Reply {
     Reply {
         status: 200,
         body: serde_json::json!({
@@ -276,9 +276,9 @@ fn ok(content: &str) -> Reply {
 /// An OpenAI-compatible stub on 127.0.0.1: answers with `replies` in order (the last one
 /// repeats) and records each request's head and body.
 /// Requests the stub received: (request line + headers, body).
-type Seen = Arc<Mutex<Vec<(String, String)>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
-fn stub(replies: Vec<Reply>) -> (String, Seen) {
+pub(crate) fn stub(replies: Vec<Reply>) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -333,7 +333,7 @@ fn stub(replies: Vec<Reply>) -> (String, Seen) {
     (format!("http://{addr}/v1"), seen)
 }
 
-fn config(base_url: &str, timeout_secs: u64, retries: u32) -> LlmConfig {
+pub(crate) fn config(base_url: &str, timeout_secs: u64, retries: u32) -> LlmConfig {
     LlmConfig {
         base_url: Some(base_url.into()),
         model: Some("stub-model".into()),

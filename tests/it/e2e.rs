@@ -133,7 +133,13 @@ impl Cdp {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let v = self.eval(expr).await;
-            if !(v.is_null() || v == json!(false) || v == json!("") || v == json!([])) {
+            // JavaScript falsiness: a count of 0 means "not rendered yet", not an answer.
+            let falsy = v.is_null()
+                || v == json!(false)
+                || v == json!("")
+                || v == json!([])
+                || v.as_f64() == Some(0.0);
+            if !falsy {
                 return v;
             }
             assert!(Instant::now() < deadline, "timed out waiting for {what}");

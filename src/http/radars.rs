@@ -1,0 +1,366 @@
+//! Radar and briefing endpoints: CRUD of saved radars (writes behind the bearer token), a
+//! radar's ranked papers with the reason each matched, and briefings (JSON or Markdown, with
+//! the optional LLM narrative). Everything is delegated to [`crate::radar`] and
+//! [`crate::briefing`] on blocking threads; only the narrative's network call is awaited here.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::briefing::{self, BriefingFormat, BriefingRequest, Lang, DEFAULT_BRIEFING_K};
+use crate::embed::Embedder;
+use crate::radar::{
+    self, ErrorKind, Radar, RadarError, RadarPapers, RadarSpec, RankRequest, DEFAULT_RADAR_K,
+    MAX_RADAR_K,
+};
+
+use super::error::{ApiError, ErrorBody};
+use super::papers::{authorize, blocking, read_json};
+use super::search::{count, date, pairs, unknown};
+use super::state::AppState;
+
+/// `GET /api/radars`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RadarList {
+    pub total: usize,
+    /// In creation order.
+    pub radars: Vec<Radar>,
+}
+
+/// `DELETE /api/radars/{id}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Deleted {
+    /// The radar as it was.
+    pub deleted: Radar,
+}
+
+/// `GET /api/radars/{id}/papers`: the ranking and how long it took.
+#[derive(Debug, Clone, Serialize)]
+pub struct RadarPapersResponse {
+    #[serde(flatten)]
+    pub result: RadarPapers,
+    pub took_ms: f64,
+}
+
+impl From<RadarError> for ApiError {
+    fn from(e: RadarError) -> Self {
+        match (&e, e.kind()) {
+            (RadarError::NotFound { id }, _) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "radar_not_found",
+                format!("no radar with id {id:?} (GET /api/radars lists them)"),
+            ),
+            (RadarError::InvalidParam { name, .. }, _) => ApiError::param(name, e.to_string()),
+            (RadarError::UnknownPaper { .. }, _) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "unknown_paper", e.to_string())
+            }
+            (_, ErrorKind::InvalidInput) => {
+                ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string())
+            }
+            _ => ApiError::internal(e),
+        }
+    }
+}
+
+/// Runs `f` with the query embedder when dense ranking is possible (index vectors and a loaded
+/// model of the same kind); otherwise with `None` (radars then rank with BM25 and say so).
+fn with_embedder<T>(
+    state: &AppState,
+    f: impl FnOnce(Option<&mut dyn Embedder>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let Some(shared) = state
+        .embedder
+        .as_ref()
+        .filter(|_| state.index.embedding_model().is_some())
+    else {
+        return f(None);
+    };
+    let mut guard = shared
+        .lock()
+        .map_err(|_| ApiError::internal("embedder lock poisoned"))?;
+    if state.index.check_query_model(guard.id()).is_err() {
+        drop(guard);
+        return f(None);
+    }
+    f(Some(&mut **guard))
+}
+
+async fn spec_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<RadarSpec, ApiError> {
+    read_json::<RadarSpec>(state, headers, body, false)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is empty"))
+}
+
+/// Every saved radar.
+#[utoipa::path(
+    get,
+    path = "/api/radars",
+    tag = "radars",
+    responses(
+        (status = 200, description = "Saved radars, in creation order", body = RadarList),
+        (status = 500, description = "The radar store cannot be read (internal)", body = ErrorBody),
+    )
+)]
+pub async fn list(State(state): State<AppState>) -> Result<Json<RadarList>, ApiError> {
+    let index = state.index.clone();
+    let radars = blocking(move || Ok(radar::list_radars(&index)?)).await?;
+    Ok(Json(RadarList {
+        total: radars.len(),
+        radars,
+    }))
+}
+
+/// Saves a new radar; its id is a slug of the name.
+#[utoipa::path(
+    post,
+    path = "/api/radars",
+    tag = "radars",
+    request_body(content = RadarSpec, description = "Name, queries (any language), filters, example papers", content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The saved radar, with its id", body = Radar),
+        (status = 400, description = "Malformed JSON (invalid_json), a bad field (invalid_name, invalid_queries, ...), an example paper not in the index (unknown_paper)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (unauthorized)", body = ErrorBody),
+        (status = 403, description = "Writes disabled: no token configured (writes_disabled)", body = ErrorBody),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Radar>), ApiError> {
+    authorize(&state, &headers)?;
+    let spec = spec_body(&state, &headers, body).await?;
+    let index = state.index.clone();
+    let radar = blocking(move || Ok(radar::create_radar(&index, &spec)?)).await?;
+    tracing::info!(radar = %radar.id, "radar created");
+    Ok((StatusCode::CREATED, Json(radar)))
+}
+
+/// One radar.
+#[utoipa::path(
+    get,
+    path = "/api/radars/{id}",
+    tag = "radars",
+    params(("id" = String, Path, description = "Radar id")),
+    responses(
+        (status = 200, description = "The radar", body = Radar),
+        (status = 404, description = "Unknown id (radar_not_found)", body = ErrorBody),
+    )
+)]
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Radar>, ApiError> {
+    let index = state.index.clone();
+    Ok(Json(
+        blocking(move || Ok(radar::get_radar(&index, &id)?)).await?,
+    ))
+}
+
+/// Replaces a radar's definition (its id and creation time stay).
+#[utoipa::path(
+    put,
+    path = "/api/radars/{id}",
+    tag = "radars",
+    params(("id" = String, Path, description = "Radar id")),
+    request_body(content = RadarSpec, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The updated radar", body = Radar),
+        (status = 400, description = "Malformed JSON or a bad field", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (unauthorized)", body = ErrorBody),
+        (status = 403, description = "Writes disabled (writes_disabled)", body = ErrorBody),
+        (status = 404, description = "Unknown id (radar_not_found)", body = ErrorBody),
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Radar>, ApiError> {
+    authorize(&state, &headers)?;
+    let spec = spec_body(&state, &headers, body).await?;
+    let index = state.index.clone();
+    let radar = blocking(move || Ok(radar::update_radar(&index, &id, &spec)?)).await?;
+    tracing::info!(radar = %radar.id, "radar updated");
+    Ok(Json(radar))
+}
+
+/// Deletes a radar.
+#[utoipa::path(
+    delete,
+    path = "/api/radars/{id}",
+    tag = "radars",
+    params(("id" = String, Path, description = "Radar id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The deleted radar", body = Deleted),
+        (status = 401, description = "Missing or wrong bearer token (unauthorized)", body = ErrorBody),
+        (status = 403, description = "Writes disabled (writes_disabled)", body = ErrorBody),
+        (status = 404, description = "Unknown id (radar_not_found)", body = ErrorBody),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Deleted>, ApiError> {
+    authorize(&state, &headers)?;
+    let index = state.index.clone();
+    let deleted = blocking(move || Ok(radar::delete_radar(&index, &id)?)).await?;
+    tracing::info!(radar = %deleted.id, "radar deleted");
+    Ok(Json(Deleted { deleted }))
+}
+
+/// The radar's papers: hybrid relevance to its queries, moved up by closeness to its positive
+/// examples and down by closeness to its negative ones, each with the reason it matched.
+#[utoipa::path(
+    get,
+    path = "/api/radars/{id}/papers",
+    tag = "radars",
+    params(
+        ("id" = String, Path, description = "Radar id"),
+        ("since" = Option<String>, Query, description = "Only papers published on or after this date (YYYY-MM-DD, not in the future)"),
+        ("until" = Option<String>, Query, description = "Only papers published on or before this date (YYYY-MM-DD)"),
+        ("k" = Option<usize>, Query, description = "Number of papers (1..=1000, default 20)"),
+    ),
+    responses(
+        (status = 200, description = "`{radar, since, until, k, mode, candidates, notes, papers: [{rank, score, id, title, abstract, authors, categories, ..., reason: {query, queries_matched, positive, negative, text}}], took_ms}`", body = serde_json::Value),
+        (status = 400, description = "Bad parameter (invalid_since, invalid_until, invalid_k, unknown_param)", body = ErrorBody),
+        (status = 404, description = "Unknown id (radar_not_found)", body = ErrorBody),
+    )
+)]
+pub async fn papers(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<RadarPapersResponse>, ApiError> {
+    let started = Instant::now();
+    let mut req = RankRequest {
+        k: DEFAULT_RADAR_K,
+        ..RankRequest::default()
+    };
+    for (key, v) in pairs(raw.as_deref())? {
+        match key.as_str() {
+            "since" => req.since = Some(date("since", &v)?),
+            "until" => req.until = Some(date("until", &v)?),
+            "k" => req.k = count("k", &v, 1, MAX_RADAR_K)?,
+            other => return Err(unknown(other, &["since", "until", "k"])),
+        }
+    }
+    req.validate(radar::rank::today_utc())?;
+    let st = state.clone();
+    let result =
+        blocking(move || with_embedder(&st, |e| Ok(radar::radar_papers(&st.index, &id, &req, e)?)))
+            .await?;
+    Ok(Json(RadarPapersResponse {
+        result,
+        took_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }))
+}
+
+/// A briefing over one or more radars (or every paper of the date range without any): top
+/// papers per radar, themes, cross-domain links, every statement citing paper ids; plus the
+/// LLM narrative when one is configured.
+#[utoipa::path(
+    get,
+    path = "/api/briefings",
+    tag = "radars",
+    params(
+        ("radar" = Option<Vec<String>>, Query, description = "Radar id; repeat for several (at most 10). Without any: every paper of the date range, newest first"),
+        ("since" = Option<String>, Query, description = "Only papers published on or after this date (YYYY-MM-DD, not in the future)"),
+        ("until" = Option<String>, Query, description = "Only papers published on or before this date (YYYY-MM-DD)"),
+        ("lang" = Option<String>, Query, description = "zh (default) or en: section labels and the narrative's language"),
+        ("format" = Option<String>, Query, description = "json (default) or md (text/markdown)"),
+        ("k" = Option<usize>, Query, description = "Papers per radar (1..=1000, default 10; without radars: papers of the range, newest first)"),
+        ("llm" = Option<bool>, Query, description = "false skips the LLM narrative even when one is configured (default true)"),
+    ),
+    responses(
+        (status = 200, description = "The briefing: `{lang, since, until, radars, papers, clustering, themes, links, empty, notes, narrative}` as JSON, or Markdown with format=md", body = serde_json::Value),
+        (status = 400, description = "Bad parameter (invalid_since, invalid_lang, invalid_format, invalid_k, invalid_radar, unknown_param)", body = ErrorBody),
+        (status = 404, description = "Unknown radar id (radar_not_found)", body = ErrorBody),
+    )
+)]
+pub async fn briefing(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut req = BriefingRequest {
+        k: DEFAULT_BRIEFING_K,
+        ..BriefingRequest::default()
+    };
+    let mut format = BriefingFormat::Json;
+    let mut use_llm = true;
+    for (key, v) in pairs(raw.as_deref())? {
+        match key.as_str() {
+            "radar" => super::search::push_list(&mut req.radars, &v),
+            "since" => req.since = Some(date("since", &v)?),
+            "until" => req.until = Some(date("until", &v)?),
+            "lang" => req.lang = v.parse::<Lang>().map_err(|e| ApiError::param("lang", e))?,
+            "format" => {
+                format = v
+                    .parse::<BriefingFormat>()
+                    .map_err(|e| ApiError::param("format", e))?
+            }
+            "k" => req.k = count("k", &v, 1, MAX_RADAR_K)?,
+            "llm" => {
+                use_llm = match v.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => {
+                        return Err(ApiError::param(
+                            "llm",
+                            format!("llm must be true or false, got {v:?}"),
+                        ))
+                    }
+                }
+            }
+            other => {
+                return Err(unknown(
+                    other,
+                    &["radar", "since", "until", "lang", "format", "k", "llm"],
+                ))
+            }
+        }
+    }
+    let st = state.clone();
+    let mut b = blocking(move || {
+        // Radars need query embeddings; the all-papers briefing needs none.
+        if req.radars.is_empty() {
+            Ok(briefing::build_briefing(&st.index, &req, None)?)
+        } else {
+            with_embedder(&st, |e| Ok(briefing::build_briefing(&st.index, &req, e)?))
+        }
+    })
+    .await?;
+    if let (Some((client, budget)), true, None) = (&state.llm, use_llm, &b.empty) {
+        let narrated =
+            tokio::time::timeout(*budget, briefing::llm::add_narrative(client, &mut b)).await;
+        if narrated.is_err() {
+            b.notes.push(format!(
+                "no LLM narrative (the model did not finish within {} s); the briefing is extractive",
+                budget.as_secs()
+            ));
+        }
+    }
+    Ok(match format {
+        BriefingFormat::Json => Json(b).into_response(),
+        BriefingFormat::Md => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            briefing::render::to_markdown(&b),
+        )
+            .into_response(),
+    })
+}
