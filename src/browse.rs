@@ -8,19 +8,17 @@
 
 use std::collections::BTreeMap;
 
-use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
-use tantivy::columnar::StrColumn;
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{
-    DocAddress, DocId, Order, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument,
-};
+use tantivy::{DocAddress, Order, Searcher, TantivyDocument};
 
 use crate::error::{IndexError, QueryError};
 use crate::index::{doc_to_paper, PaperIndex};
 use crate::paper::{Paper, PaperId};
 use crate::query::{Filters, QueryEngine};
 use crate::stats::Facets;
+pub use crate::stats::OrdinalFacets;
 
 /// A page of papers (newest first, or by similarity) with their scores.
 #[derive(Debug, Clone, Default)]
@@ -128,114 +126,6 @@ pub fn facets(index: &PaperIndex, query: &str, filters: &Filters) -> Result<Face
     let (parsed, _) = engine.parse(query);
     let q = engine.with_filters(parsed, filters);
     Ok(index.reader().searcher().search(&q, &OrdinalFacets)?)
-}
-
-/// Source and primary-category counts (no date range), per segment in ordinal-indexed arrays.
-pub struct OrdinalFacets;
-
-/// Per-segment state of [`OrdinalFacets`].
-pub struct OrdinalFacetsSegment {
-    source: Option<StrColumn>,
-    category: Option<StrColumn>,
-    sources: Vec<u32>,
-    categories: Vec<u32>,
-    count: u64,
-}
-
-fn ord_counts(col: &Option<StrColumn>) -> Vec<u32> {
-    col.as_ref()
-        .map(|c| vec![0; c.num_terms()])
-        .unwrap_or_default()
-}
-
-fn count_ord(col: &Option<StrColumn>, doc: DocId, counts: &mut [u32]) {
-    if let Some(col) = col {
-        if let Some(ord) = col.term_ords(doc).next() {
-            if let Some(n) = counts.get_mut(ord as usize) {
-                *n += 1;
-            }
-        }
-    }
-}
-
-fn ords_to_strings(col: &Option<StrColumn>, counts: &[u32], out: &mut BTreeMap<String, u64>) {
-    let Some(col) = col else {
-        return;
-    };
-    let mut buf = String::new();
-    for (ord, &n) in counts.iter().enumerate() {
-        if n == 0 {
-            continue;
-        }
-        buf.clear();
-        if col.ord_to_str(ord as u64, &mut buf).unwrap_or(false) {
-            *out.entry(buf.clone()).or_default() += u64::from(n);
-        }
-    }
-}
-
-impl Collector for OrdinalFacets {
-    type Fruit = Facets;
-    type Child = OrdinalFacetsSegment;
-
-    fn for_segment(
-        &self,
-        _: SegmentOrdinal,
-        segment: &SegmentReader,
-    ) -> tantivy::Result<OrdinalFacetsSegment> {
-        let ff = segment.fast_fields();
-        let source = ff.str("source")?;
-        let category = ff.str("primary_category")?;
-        Ok(OrdinalFacetsSegment {
-            sources: ord_counts(&source),
-            categories: ord_counts(&category),
-            source,
-            category,
-            count: 0,
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Facets>) -> tantivy::Result<Facets> {
-        let mut out = Facets::default();
-        for f in fruits {
-            out.count += f.count;
-            for (k, v) in f.by_source {
-                *out.by_source.entry(k).or_default() += v;
-            }
-            for (k, v) in f.by_primary_category {
-                *out.by_primary_category.entry(k).or_default() += v;
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl SegmentCollector for OrdinalFacetsSegment {
-    type Fruit = Facets;
-
-    fn collect(&mut self, doc: DocId, _score: Score) {
-        self.count += 1;
-        count_ord(&self.source, doc, &mut self.sources);
-        count_ord(&self.category, doc, &mut self.categories);
-    }
-
-    fn harvest(self) -> Facets {
-        let mut out = Facets {
-            count: self.count,
-            ..Facets::default()
-        };
-        ords_to_strings(&self.source, &self.sources, &mut out.by_source);
-        ords_to_strings(
-            &self.category,
-            &self.categories,
-            &mut out.by_primary_category,
-        );
-        out
-    }
 }
 
 /// The generation of the current searcher: changes whenever a reload brings in new segments

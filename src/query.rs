@@ -29,6 +29,7 @@ use crate::fusion::{self, Fusion};
 use crate::index::{date_to_tantivy, doc_to_paper, PaperIndex};
 use crate::paper::{Paper, PaperId};
 use crate::schema::QUERYABLE_FIELDS;
+use crate::stats::{Facets, OrdinalFacets};
 use crate::vectors::DenseCollector;
 
 /// Largest `k` a request may ask for.
@@ -143,6 +144,10 @@ pub struct SearchRequest {
     pub hybrid: crate::hybrid::HybridParams,
     /// Required for dense mode; hybrid falls back to BM25 without it.
     pub query_vector: Option<QueryVector>,
+    /// Also count the matches by source and primary category ([`SearchResults::facets`]):
+    /// the BM25 matches (every paper passing the filters in dense mode). In bm25 mode the
+    /// counts come from the same pass as the ranking.
+    pub facets: bool,
 }
 
 impl SearchRequest {
@@ -158,6 +163,7 @@ impl SearchRequest {
             fusion: Fusion::default(),
             hybrid: crate::hybrid::HybridParams::default(),
             query_vector: None,
+            facets: false,
         }
     }
 
@@ -269,6 +275,9 @@ pub struct SearchResults {
     pub mode: Mode,
     /// Problems found in the query (the search still ran on what could be used).
     pub warnings: Vec<String>,
+    /// Counts by source and primary category, when the request asked for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facets: Option<Facets>,
 }
 
 /// One leg's ranking on a given searcher.
@@ -591,6 +600,7 @@ impl<'a> QueryEngine<'a> {
             (Mode::Hybrid, None) => Mode::Bm25,
             (m, _) => m,
         };
+        let mut facets: Option<Facets> = None;
         let (ranked, total): (Vec<(DocAddress, Score, Sources)>, usize) = match (mode, vector) {
             (Mode::Dense, Some(v)) => {
                 let (leg, total) = self.dense_leg(&searcher, v, &req.filters, want)?;
@@ -662,8 +672,16 @@ impl<'a> QueryEngine<'a> {
                 (ranked, total)
             }
             _ => {
-                let (leg, total) =
-                    self.bm25_leg(&searcher, parsed.box_clone(), &req.filters, want)?;
+                let (leg, total) = if req.facets {
+                    let query = self.with_filters(parsed.box_clone(), &req.filters);
+                    let (docs, counts) = searcher
+                        .search(&query, &(TopDocs::with_limit(want.max(1)), OrdinalFacets))?;
+                    let total = usize::try_from(counts.count).unwrap_or(usize::MAX);
+                    facets = Some(counts);
+                    (docs.into_iter().map(|(s, a)| (a, s)).collect(), total)
+                } else {
+                    self.bm25_leg(&searcher, parsed.box_clone(), &req.filters, want)?
+                };
                 (
                     single_leg(leg, |src, rank, s| {
                         src.bm25_rank = Some(rank);
@@ -673,6 +691,17 @@ impl<'a> QueryEngine<'a> {
                 )
             }
         };
+        if req.facets && facets.is_none() {
+            // Dense ranks every paper passing the filters: count those; hybrid counts the
+            // BM25 matches.
+            let base: Box<dyn Query> = if mode == Mode::Dense {
+                Box::new(AllQuery)
+            } else {
+                parsed.box_clone()
+            };
+            let query = self.with_filters(base, &req.filters);
+            facets = Some(searcher.search(&query, &OrdinalFacets)?);
+        }
         let generators = if req.snippets {
             Some(self.snippet_generators(&searcher, parsed.as_ref())?)
         } else {
@@ -704,6 +733,7 @@ impl<'a> QueryEngine<'a> {
             total,
             mode,
             warnings,
+            facets,
         })
     }
 

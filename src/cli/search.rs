@@ -85,6 +85,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         fusion: super::fusion_arg(&a.fusion, a.alpha)?,
         hybrid: a.hybrid.params()?,
         query_vector,
+        facets: false,
     };
     let res = engine.search(&req)?;
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -358,15 +358,10 @@ fn run_search(state: &AppState, p: SearchParams, mode: Mode) -> Result<SearchRes
         fusion: Default::default(),
         hybrid: Default::default(),
         query_vector,
+        facets: true,
     };
     let res = QueryEngine::new(&state.index).search(&req)?;
-    // Dense mode ranks every paper passing the filters: count those.
-    let facet_query = if res.mode == Mode::Dense {
-        ""
-    } else {
-        p.q.as_str()
-    };
-    let facets = browse::facets(&state.index, facet_query, &p.filters)?;
+    let facets = res.facets.unwrap_or_default();
     Ok(SearchResponse {
         query: p.q,
         mode: res.mode.to_string(),

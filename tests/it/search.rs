@@ -199,3 +199,56 @@ fn invalid_parameters_are_named() {
     r.filters.to = parse_date("2026-01-01");
     assert_eq!(err(r), "from");
 }
+
+#[test]
+fn facets_from_the_ranking_pass_equal_a_separate_count() {
+    use academichub::browse;
+    use academichub::embed::{Embedder, HashEmbedder};
+    use academichub::query::{Mode, QueryVector};
+
+    let (_d, index) = crate::http::fixture_index(true);
+    let engine = QueryEngine::new(&index);
+    let filters = Filters {
+        categories: vec!["cs.CL".into(), "cs.CV".into()],
+        from: parse_date("2026-06-16"),
+        ..Filters::default()
+    };
+    let mut e = HashEmbedder::new(64);
+    for (q, mode) in [
+        ("language models", Mode::Bm25),
+        ("\"language models\" -vision", Mode::Bm25),
+        ("language models", Mode::Hybrid),
+        ("language models", Mode::Dense),
+    ] {
+        let mut r = req(q, 5);
+        r.mode = mode;
+        r.filters = filters.clone();
+        r.facets = true;
+        r.query_vector = Some(QueryVector::Ready(e.embed_query(q).unwrap()));
+        let res = engine.search(&r).unwrap();
+        let counted = res.facets.clone().unwrap();
+        let separate =
+            browse::facets(&index, if mode == Mode::Dense { "" } else { q }, &filters).unwrap();
+        assert_eq!(counted, separate, "{q} {mode:?}");
+        assert!(counted.count > 5, "{q}: {counted:?}");
+        assert!(counted
+            .by_primary_category
+            .keys()
+            .all(|c| c == "cs.CL" || c == "cs.CV"));
+        if mode == Mode::Bm25 {
+            assert_eq!(res.total as u64, counted.count, "{q}");
+        }
+        // Without the flag nothing is counted, and the ranking is the same.
+        r.facets = false;
+        let plain = engine.search(&r).unwrap();
+        assert!(plain.facets.is_none());
+        let ids = |x: &academichub::query::SearchResults| {
+            x.hits
+                .iter()
+                .map(|h| h.paper.id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&plain), ids(&res), "{q} {mode:?}");
+        assert_eq!(plain.total, res.total);
+    }
+}
