@@ -146,7 +146,7 @@ pub struct SearchRequest {
     pub query_vector: Option<QueryVector>,
     /// Also count the matches by source and primary category ([`SearchResults::facets`]):
     /// the BM25 matches (every paper passing the filters in dense mode). In bm25 mode the
-    /// counts come from the same pass as the ranking.
+    /// facet pass also gives the total, so the ranking pass need not count.
     pub facets: bool,
 }
 
@@ -673,9 +673,11 @@ impl<'a> QueryEngine<'a> {
             }
             _ => {
                 let (leg, total) = if req.facets {
+                    // Top k alone may skip blocks that cannot make the top (block-WAND); the
+                    // facet pass counts every match without scoring, in batches.
                     let query = self.with_filters(parsed.box_clone(), &req.filters);
-                    let (docs, counts) = searcher
-                        .search(&query, &(TopDocs::with_limit(want.max(1)), OrdinalFacets))?;
+                    let docs = searcher.search(&query, &TopDocs::with_limit(want.max(1)))?;
+                    let counts = searcher.search(&query, &OrdinalFacets)?;
                     let total = usize::try_from(counts.count).unwrap_or(usize::MAX);
                     facets = Some(counts);
                     (docs.into_iter().map(|(s, a)| (a, s)).collect(), total)

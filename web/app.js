@@ -1,5 +1,6 @@
 // AcademicHub web page: search (bm25 / dense / hybrid) with filters and facets, the daily
-// "latest" list per category, paper details with similar papers. No dependencies; Chinese
+// "latest" list per category, research radars (their papers with reasons, and briefings),
+// paper details with similar papers. No dependencies; Chinese
 // labels by default with an English toggle (remembered in localStorage).
 "use strict";
 
@@ -17,6 +18,11 @@ const I18N = {
     unavailable: "（本索引不可用）", error: "出错了：", page: (p, n) => `第 ${p} / ${n} 页`,
     latest_status: (t, d) => `共 ${t} 篇` + (d ? `，最新日期 ${d}` : ""), open: "原文", doi: "DOI",
     score: "得分", published: "发表",
+    nav_radars: "研究雷达", radars_title: "研究雷达", since: "起始日期", radar_papers: "雷达论文",
+    briefing: "生成简报", no_radars: "还没有雷达。用 academichub radar add 或 POST /api/radars 创建。",
+    radar_status: (n, c, m) => `${n} 篇（${c} 篇候选，模式：${m}）`, why: "入选原因",
+    themes: "主题", links: "跨领域关联", picks: "重点论文", narrative: "综述", notes: "说明",
+    briefing_status: (n, ms) => `简报覆盖 ${n} 篇论文 · 用时 ${ms} 毫秒`,
   },
   en: {
     nav_search: "Search", nav_latest: "Latest", placeholder: "Search papers: words, \"phrases\", +must, -exclude…",
@@ -31,6 +37,11 @@ const I18N = {
     unavailable: " (unavailable for this index)", error: "Error: ", page: (p, n) => `page ${p} of ${n}`,
     latest_status: (t, d) => `${t} papers` + (d ? `, newest ${d}` : ""), open: "Open", doi: "DOI",
     score: "score", published: "published",
+    nav_radars: "Radars", radars_title: "Research radars", since: "Since", radar_papers: "Radar papers",
+    briefing: "Briefing", no_radars: "No radars yet. Create one with academichub radar add or POST /api/radars.",
+    radar_status: (n, c, m) => `${n} papers (${c} candidates, mode: ${m})`, why: "why",
+    themes: "Themes", links: "Cross-domain links", picks: "Top papers", narrative: "Overview", notes: "Notes",
+    briefing_status: (n, ms) => `briefing over ${n} papers · ${ms} ms`,
   },
 };
 
@@ -39,7 +50,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   lang: localStorage.getItem("academichub.lang") === "en" ? "en" : "zh",
   view: "search", k: 10, offset: 0, total: 0, selected: -1, items: [],
-  latestCategory: "", health: null, lastQuery: null, detailOpen: false, seq: 0,
+  latestCategory: "", radar: "", radars: [], health: null, lastQuery: null, detailOpen: false, seq: 0,
 };
 const t = (key, ...args) => {
   const v = I18N[state.lang][key];
@@ -208,8 +219,142 @@ function showView(view) {
   state.view = view;
   $("nav-search").classList.toggle("active", view === "search");
   $("nav-latest").classList.toggle("active", view === "latest");
+  $("nav-radars").classList.toggle("active", view === "radars");
   $("latest-bar").hidden = view !== "latest";
+  $("radar-bar").hidden = view !== "radars";
   $("facets").hidden = view !== "search";
+  $("briefing").hidden = true;
+  $("pager").hidden = true;
+}
+
+async function showRadars() {
+  showView("radars");
+  setWarnings([]);
+  const seq = ++state.seq;
+  try {
+    const r = await api("/api/radars");
+    if (seq !== state.seq) return;
+    state.radars = r.radars;
+    if (!r.radars.some((x) => x.id === state.radar)) state.radar = r.radars.length ? r.radars[0].id : "";
+    $("radar-list").replaceChildren(...r.radars.map((x) => {
+      const b = el("button", "", x.name);
+      b.type = "button";
+      b.title = x.queries.join(" · ");
+      b.dataset.id = x.id;
+      b.setAttribute("role", "tab");
+      b.addEventListener("click", () => { state.radar = x.id; runRadar(); });
+      return b;
+    }));
+    if (!r.radars.length) { renderList([], false, false); $("results").replaceChildren(el("li", "empty", t("no_radars"))); setStatus(""); return; }
+    runRadar();
+  } catch (e) {
+    if (seq !== state.seq) return;
+    setStatus(t("error") + e.message);
+  }
+}
+
+function markRadar() {
+  document.querySelectorAll("#radar-list button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.id === state.radar)));
+}
+
+async function runRadar() {
+  if (!state.radar) return;
+  showView("radars");
+  markRadar();
+  const params = new URLSearchParams({ k: "20" });
+  if ($("r-since").value) params.set("since", $("r-since").value);
+  const shown = new URLSearchParams({ view: "radars", radar: state.radar });
+  if ($("r-since").value) shown.set("since", $("r-since").value);
+  syncUrl(shown);
+  const seq = ++state.seq;
+  setStatus(t("loading"));
+  try {
+    const r = await api(`/api/radars/${encodeURIComponent(state.radar)}/papers?${params}`);
+    if (seq !== state.seq) return;
+    const hits = r.papers.map((p) => ({
+      ...p, primary_category: (p.categories || [])[0],
+      highlight: { title: escapeHtml(p.title), abstract: escapeHtml((p.abstract || "").slice(0, 200)) },
+    }));
+    renderList(hits, false, false);
+    hits.forEach((h, i) => state.items[i].querySelector(".item-head").append(el("span", "why", `${t("why")}: ${h.reason.text}`)));
+    setWarnings(r.notes);
+    setStatus(t("radar_status", r.papers.length, r.candidates, r.mode));
+  } catch (e) {
+    if (seq !== state.seq) return;
+    renderList([], false, false);
+    setStatus(t("error") + e.message);
+  }
+}
+
+async function runBriefing() {
+  if (!state.radar) return;
+  const params = new URLSearchParams({ radar: state.radar, lang: state.lang, k: "10" });
+  if ($("r-since").value) params.set("since", $("r-since").value);
+  const seq = ++state.seq;
+  const started = performance.now();
+  setStatus(t("loading"));
+  try {
+    const b = await api(`/api/briefings?${params}`);
+    if (seq !== state.seq) return;
+    renderBriefing(b);
+    setWarnings(b.notes);
+    setStatus(t("briefing_status", b.papers.length, (performance.now() - started).toFixed(0)));
+  } catch (e) {
+    if (seq !== state.seq) return;
+    setStatus(t("error") + e.message);
+  }
+}
+
+// Every statement of a briefing cites paper ids: each id opens that paper.
+function cite(id) {
+  const a = el("a", "cite", `[${id}]`);
+  a.href = "#";
+  a.addEventListener("click", (e) => { e.preventDefault(); openDetail(id); });
+  return a;
+}
+
+function renderBriefing(b) {
+  const box = $("briefing");
+  const titles = new Map(b.papers.map((p) => [p.id, p.title]));
+  const parts = [];
+  if (b.narrative) {
+    parts.push(el("h2", "", t("narrative")), el("p", "narrative", b.narrative.text));
+  }
+  if (b.empty) parts.push(el("p", "empty", b.empty));
+  if (b.themes.length) {
+    parts.push(el("h2", "", t("themes")));
+    for (const th of b.themes) {
+      const sec = el("section", "theme");
+      sec.append(el("h3", "", th.label));
+      const ul = el("ul");
+      for (const st of th.summary) {
+        const li = el("li", "", st.text + " ");
+        li.append(cite(st.paper));
+        ul.append(li);
+      }
+      const ids = el("p", "theme-papers");
+      th.papers.forEach((id) => { ids.append(cite(id), document.createTextNode(" ")); });
+      sec.append(ul, ids);
+      parts.push(sec);
+    }
+  }
+  if (b.links.length) {
+    parts.push(el("h2", "", t("links")));
+    const ul = el("ul", "links-list");
+    for (const l of b.links) {
+      const li = el("li");
+      li.append(el("span", "label", `${l.category_a} ↔ ${l.category_b}`), document.createTextNode(` ${titles.get(l.a) || ""} `), cite(l.a),
+        document.createTextNode(` · ${titles.get(l.b) || ""} `), cite(l.b));
+      ul.append(li);
+    }
+    parts.push(ul);
+  }
+  box.replaceChildren(...parts);
+  box.hidden = false;
+}
+
+function escapeHtml(s) {
+  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
 async function runSearch(offset) {
@@ -263,6 +408,7 @@ async function loadCategories() {
 
 async function runLatest(offset) {
   showView("latest");
+  if (new URL(window.location.href).searchParams.get("view")) syncUrl(new URLSearchParams());
   document.querySelectorAll("#latest-cats button").forEach((b, i) => {
     const value = i === 0 ? "" : b.textContent.split(" ")[0];
     b.setAttribute("aria-pressed", String(value === state.latestCategory));
@@ -395,10 +541,15 @@ function init() {
     localStorage.setItem("academichub.lang", state.lang);
     applyLang();
     if (state.view === "latest") loadCategories().then(() => runLatest(state.offset));
+    else if (state.view === "radars") showRadars();
     else if ($("results").children.length) runSearch(state.offset);
   });
   $("nav-search").addEventListener("click", () => { showView("search"); $("q").focus(); });
   $("nav-latest").addEventListener("click", () => runLatest(0));
+  $("nav-radars").addEventListener("click", showRadars);
+  $("r-papers").addEventListener("click", runRadar);
+  $("r-briefing").addEventListener("click", runBriefing);
+  $("r-since").addEventListener("change", () => { if (state.view === "radars") runRadar(); });
   $("home").addEventListener("click", (e) => { e.preventDefault(); $("q").value = ""; syncUrl(new URLSearchParams()); runLatest(0); });
   $("f-clear").addEventListener("click", () => {
     for (const id of ["f-category", "f-source", "f-from", "f-to"]) $(id).value = "";
@@ -429,8 +580,13 @@ function init() {
     if (r) r.checked = true;
   });
   const cats = loadCategories();
+  if (p.get("view") === "radars") {
+    state.radar = p.get("radar") || "";
+    $("r-since").value = p.get("since") || "";
+  }
   healthy.then(() => {
-    if ($("q").value.trim() || p.get("category")) runSearch(Number(p.get("offset")) || 0);
+    if (p.get("view") === "radars") showRadars();
+    else if ($("q").value.trim() || p.get("category")) runSearch(Number(p.get("offset")) || 0);
     else cats.then(() => runLatest(0));
   });
 }

@@ -165,6 +165,15 @@ async fn browser_types_a_query_and_sees_results() {
         return;
     };
     let (_d, index) = fixture_index(true);
+    academichub::radar::create_radar(
+        &index,
+        &academichub::radar::RadarSpec {
+            name: "Streaming LLMs".into(),
+            queries: vec!["streaming LLMs survey".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -292,6 +301,49 @@ async fn browser_types_a_query_and_sees_results() {
         "Search"
     );
     assert_eq!(cdp.eval("document.documentElement.lang").await, "en");
+
+    // The radar view: the saved radar's papers with the reason each matched, then its briefing
+    // whose citations open papers.
+    cdp.eval("document.getElementById('nav-radars').click()")
+        .await;
+    let first = cdp
+        .wait_for(
+            "document.querySelector('#radar-list button[aria-pressed=\"true\"]') && document.querySelector('#results li.hit .title') ? document.querySelector('#results li.hit .title').textContent : null",
+            "the radar's papers",
+        )
+        .await;
+    assert!(
+        first.as_str().unwrap().starts_with("From Static Inference"),
+        "{first}"
+    );
+    let why = cdp
+        .eval("document.querySelector('#results li.hit .why').textContent")
+        .await;
+    assert!(
+        why.as_str().unwrap().contains("streaming LLMs survey"),
+        "{why}"
+    );
+    cdp.eval("document.getElementById('r-briefing').click()")
+        .await;
+    let cites = cdp
+        .wait_for(
+            "document.getElementById('briefing').hidden ? 0 : document.querySelectorAll('#briefing .cite').length",
+            "the briefing",
+        )
+        .await;
+    assert!(cites.as_u64().unwrap() >= 10, "{cites}");
+    assert_eq!(
+        cdp.eval("document.querySelector('#briefing h2').textContent")
+            .await,
+        "Themes"
+    );
+    cdp.eval("document.querySelector('#briefing .cite').click()")
+        .await;
+    cdp.wait_for(
+        "!document.getElementById('detail').hidden && document.getElementById('d-title').textContent.length > 10 && !document.getElementById('d-title').textContent.startsWith('Loading')",
+        "the cited paper",
+    )
+    .await;
 
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();

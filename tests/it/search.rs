@@ -201,7 +201,7 @@ fn invalid_parameters_are_named() {
 }
 
 #[test]
-fn facets_from_the_ranking_pass_equal_a_separate_count() {
+fn search_facets_equal_separate_and_per_document_counts() {
     use academichub::browse;
     use academichub::embed::{Embedder, HashEmbedder};
     use academichub::query::{Mode, QueryVector};
@@ -230,6 +230,18 @@ fn facets_from_the_ranking_pass_equal_a_separate_count() {
         let separate =
             browse::facets(&index, if mode == Mode::Dense { "" } else { q }, &filters).unwrap();
         assert_eq!(counted, separate, "{q} {mode:?}");
+        // And the batched ordinal counts equal the per-document counts of `stats`.
+        let parsed = engine.with_filters(
+            engine.parse(if mode == Mode::Dense { "" } else { q }).0,
+            &filters,
+        );
+        let per_doc = academichub::stats::facets(&index, parsed.as_ref()).unwrap();
+        assert_eq!(counted.count, per_doc.count, "{q}");
+        assert_eq!(counted.by_source, per_doc.by_source, "{q}");
+        assert_eq!(
+            counted.by_primary_category, per_doc.by_primary_category,
+            "{q}"
+        );
         assert!(counted.count > 5, "{q}: {counted:?}");
         assert!(counted
             .by_primary_category
