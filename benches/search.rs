@@ -3,7 +3,8 @@
 //! docs) on the same index in the same run, so the ratio is our overhead.
 //!
 //! Index: `ACADEMICHUB_BENCH_INDEX=DIR` (e.g. the 118K arXiv import), or
-//! `ACADEMICHUB_BENCH_CORPUS=FILE` (an arXiv JSONL imported into a temp index with synthetic
+//! `ACADEMICHUB_BENCH_CORPUS=FILE` (an arXiv JSONL imported into a temp index, or into
+//! `ACADEMICHUB_BENCH_KEEP=DIR` which is kept, with synthetic
 //! random unit vectors for every paper, so dense/hybrid latency can be measured at full size
 //! without hours of embedding), or by default the committed fixture
 //! `tests/fixtures/arxiv-mini.jsonl` (with synthetic vectors).
@@ -93,13 +94,30 @@ fn index(model: &ModelId) -> (Option<tempfile::TempDir>, PaperIndex) {
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arxiv-mini.jsonl")
         });
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let index = PaperIndex::open_or_create(&tmp.path().join("idx")).expect("create index");
+    // `ACADEMICHUB_BENCH_KEEP=DIR` builds the index there and keeps it (e.g. to load-test
+    // `serve` on 118K papers that all have vectors); otherwise it lives in a temp dir.
+    let (tmp, dir) = match std::env::var_os("ACADEMICHUB_BENCH_KEEP") {
+        Some(keep) => {
+            let keep = PathBuf::from(keep);
+            assert!(
+                !keep.exists(),
+                "ACADEMICHUB_BENCH_KEEP={} exists",
+                keep.display()
+            );
+            (None, keep)
+        }
+        None => {
+            let tmp = tempfile::tempdir().expect("temp dir");
+            let dir = tmp.path().join("idx");
+            (Some(tmp), dir)
+        }
+    };
+    let index = PaperIndex::open_or_create(&dir).expect("create index");
     let mut opts = ImportOptions::new(Format::ArxivJsonl);
     opts.progress = false;
     let mut synthetic = RandomEmbedder { id: model.clone() };
     import_file(&index, &corpus, &opts, Some(&mut synthetic)).expect("import corpus");
-    (Some(tmp), index)
+    (tmp, index)
 }
 
 fn ours(engine: &QueryEngine, q: &str, snippets: bool) -> usize {

@@ -235,6 +235,13 @@ impl Collector for DenseCollector {
 impl SegmentCollector for DenseSegment {
     type Fruit = (Vec<(Score, DocAddress)>, usize);
 
+    fn collect_block(&mut self, docs: &[DocId]) {
+        for &doc in docs {
+            self.collect(doc, 0.0);
+        }
+    }
+
+    #[inline]
     fn collect(&mut self, doc: DocId, _score: Score) {
         let Some((v, scale)) = self.vectors.get_quantized(doc) else {
             return;
