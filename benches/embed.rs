@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
         assert_eq!(v.len(), docs.len());
         let t = Instant::now();
         for chunk in prefixed.chunks(64) {
-            std::hint::black_box(plain.embed(chunk, Some(16)).expect("embed"));
+            std::hint::black_box(plain.embed(chunk, Some(spec.batch_size)).expect("embed"));
         }
         t_bare += t.elapsed().as_secs_f64();
     }

@@ -67,6 +67,15 @@ pub struct ModelSpec {
     pub passage_prefix: String,
     #[serde(default)]
     pub catalogue: Option<String>,
+    /// Texts per ONNX Runtime batch when embedding passages. A batch is padded to its longest
+    /// text and the runtime's arena grows with it; on CPU, one text at a time (the default)
+    /// measured faster and lighter than 16 (BENCHMARKS.md).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+}
+
+fn default_batch_size() -> usize {
+    1
 }
 
 #[derive(Deserialize)]

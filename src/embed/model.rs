@@ -157,7 +157,7 @@ impl FastEmbedder {
         for chunk in texts.chunks(EMBED_CHUNK) {
             let mut vecs = self
                 .inner
-                .embed(chunk, Some(16))
+                .embed(chunk, Some(self.spec.batch_size.max(1)))
                 .map_err(|e| EmbedError::Embed(e.to_string()))?;
             for v in &mut vecs {
                 if v.len() != self.spec.dims {
