@@ -7,7 +7,7 @@
 
 use super::text::{cap_chars, parse_feed_date};
 use super::xml::{self, XmlEntry};
-use super::{Announce, FeedEntry, FeedError, ParseOptions, ParsedFeed, Skip};
+use super::{Announce, FeedEntry, FeedError, ParseOptions, ParsedFeed};
 use crate::import::is_arxiv_category;
 use crate::normalize::{canonical_arxiv_id, clean_latex, collapse_whitespace};
 use crate::paper::{Paper, PaperId};
@@ -86,18 +86,7 @@ pub fn parse_rss(bytes: &[u8], opts: &ParseOptions) -> Result<ParsedFeed, FeedEr
     check_root(&feed, &["rss", "feed"], "arXiv RSS")?;
     let mut out = ParsedFeed::default();
     for (i, e) in feed.entries.iter().enumerate() {
-        match rss_entry(e, opts) {
-            Ok((entry, capped)) => {
-                if capped {
-                    out.capped.push(entry.paper.id.to_string());
-                }
-                out.entries.push(entry);
-            }
-            Err(reason) => out.skipped.push(Skip {
-                entry: label(e, i),
-                reason,
-            }),
-        }
+        out.record(rss_entry(e, opts), || label(e, i));
     }
     Ok(out)
 }
@@ -204,18 +193,7 @@ pub fn parse_atom(bytes: &[u8], opts: &ParseOptions) -> Result<(ParsedFeed, ApiP
     };
     let mut out = ParsedFeed::default();
     for (i, e) in feed.entries.iter().enumerate() {
-        match atom_entry(e, opts) {
-            Ok((entry, capped)) => {
-                if capped {
-                    out.capped.push(entry.paper.id.to_string());
-                }
-                out.entries.push(entry);
-            }
-            Err(reason) => out.skipped.push(Skip {
-                entry: label(e, i),
-                reason,
-            }),
-        }
+        out.record(atom_entry(e, opts), || label(e, i));
     }
     Ok((out, page))
 }

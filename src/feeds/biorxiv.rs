@@ -103,21 +103,16 @@ pub fn parse_details(
             .doi
             .clone()
             .unwrap_or_else(|| format!("record #{}", page.cursor + i as u64 + 1));
-        match record_to_paper(rec, opts, default_server) {
-            Ok((p, capped)) => {
-                if capped {
-                    out.capped.push(p.id.to_string());
-                }
-                out.entries.push(FeedEntry {
-                    paper: p,
+        let parsed = record_to_paper(rec, opts, default_server).map(|(paper, capped)| {
+            (
+                FeedEntry {
+                    paper,
                     announce: None,
-                });
-            }
-            Err(reason) => out.skipped.push(Skip {
-                entry: label,
-                reason,
-            }),
-        }
+                },
+                capped,
+            )
+        });
+        out.record(parsed, || label);
     }
     Ok((out, page))
 }

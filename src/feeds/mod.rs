@@ -127,6 +127,29 @@ pub struct ParsedFeed {
     pub capped: Vec<String>,
 }
 
+impl ParsedFeed {
+    /// Records one parsed entry (`Ok((entry, abstract_was_capped))`), or the reason it was
+    /// skipped under the name `label` gives it.
+    pub(crate) fn record(
+        &mut self,
+        parsed: Result<(FeedEntry, bool), String>,
+        label: impl FnOnce() -> String,
+    ) {
+        match parsed {
+            Ok((entry, capped)) => {
+                if capped {
+                    self.capped.push(entry.paper.id.to_string());
+                }
+                self.entries.push(entry);
+            }
+            Err(reason) => self.skipped.push(Skip {
+                entry: label(),
+                reason,
+            }),
+        }
+    }
+}
+
 /// Parser settings.
 #[derive(Debug, Clone)]
 pub struct ParseOptions {

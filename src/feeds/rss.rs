@@ -7,7 +7,7 @@
 
 use super::text::{cap_chars, extract_doi, parse_feed_date, strip_html};
 use super::xml::{self, XmlEntry};
-use super::{FeedEntry, FeedError, ParseOptions, ParsedFeed, Skip};
+use super::{FeedEntry, FeedError, ParseOptions, ParsedFeed};
 use crate::normalize::{clean_latex, collapse_whitespace};
 use crate::paper::{parse_date, Paper, PaperId};
 
@@ -46,21 +46,16 @@ pub fn parse_feed(
             .map(|l| l.href.trim().to_string())
             .or_else(|| e.title.as_ref().map(|t| collapse_whitespace(&t.content)))
             .unwrap_or_else(|| format!("entry #{}", i + 1));
-        match entry_to_paper(e, raw, opts, source) {
-            Ok((p, capped)) => {
-                if capped {
-                    out.capped.push(p.id.to_string());
-                }
-                out.entries.push(FeedEntry {
-                    paper: p,
+        let parsed = entry_to_paper(e, raw, opts, source).map(|(paper, capped)| {
+            (
+                FeedEntry {
+                    paper,
                     announce: None,
-                });
-            }
-            Err(reason) => out.skipped.push(Skip {
-                entry: label,
-                reason,
-            }),
-        }
+                },
+                capped,
+            )
+        });
+        out.record(parsed, || label);
     }
     Ok(out)
 }
