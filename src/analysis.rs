@@ -5,7 +5,7 @@
 //! English-stemmed. Token offsets are byte offsets into the original text and always fall on
 //! UTF-8 character boundaries, so snippets can slice the text safely.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use jieba_rs::{Jieba, TokenizeMode};
 use tantivy::tokenizer::{
@@ -20,9 +20,9 @@ pub const KEYWORD: &str = "keyword";
 /// Tokens longer than this many bytes are dropped (base64 blobs, URLs glued together).
 pub const MAX_TOKEN_BYTES: usize = 60;
 
-fn jieba() -> Arc<Jieba> {
-    static JIEBA: OnceLock<Arc<Jieba>> = OnceLock::new();
-    JIEBA.get_or_init(|| Arc::new(Jieba::new())).clone()
+fn jieba() -> &'static Jieba {
+    static JIEBA: OnceLock<Jieba> = OnceLock::new();
+    JIEBA.get_or_init(Jieba::new)
 }
 
 /// True for characters that jieba should segment (Han ideographs, kana, CJK punctuation excluded).
@@ -37,19 +37,9 @@ pub fn is_cjk(c: char) -> bool {
 }
 
 /// Splits mixed text into raw word tokens (before lowercasing and stemming).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct MixedTokenizer {
-    jieba: Arc<Jieba>,
     tokens: Vec<Token>,
-}
-
-impl Default for MixedTokenizer {
-    fn default() -> Self {
-        MixedTokenizer {
-            jieba: jieba(),
-            tokens: Vec::new(),
-        }
-    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -70,49 +60,19 @@ fn class(c: char) -> Class {
 }
 
 impl MixedTokenizer {
-    fn push(&mut self, from: usize, to: usize, text: &str) {
-        let position = self.tokens.len();
-        self.tokens.push(Token {
-            offset_from: from,
-            offset_to: to,
-            position,
-            text: text.to_string(),
-            position_length: 1,
-        });
-    }
-
     fn segment(&mut self, text: &str) {
         self.tokens.clear();
-        let mut run_start = 0;
-        let mut run_class = Class::Other;
-        for (i, c) in text
-            .char_indices()
-            .chain(std::iter::once((text.len(), ' ')))
-        {
-            let cl = class(c);
-            if cl != run_class {
-                self.flush(text, run_start, i, run_class);
-                run_start = i;
-                run_class = cl;
-            }
-        }
-    }
-
-    fn flush(&mut self, text: &str, from: usize, to: usize, cl: Class) {
-        let run = &text[from..to];
-        match cl {
-            Class::Other => {}
-            Class::Word => self.push(from, to, run),
-            Class::Cjk => {
-                let jieba = Arc::clone(&self.jieba);
-                for t in jieba.tokenize(run, TokenizeMode::Search, true) {
-                    // `t.word` is a slice of `run`: its pointer gives the byte offset.
-                    let start = t.word.as_ptr() as usize - run.as_ptr() as usize;
-                    let end = start + t.word.len();
-                    self.push(from + start, from + end, t.word);
-                }
-            }
-        }
+        let tokens = &mut self.tokens;
+        raw_words(text, |from, to, word| {
+            let position = tokens.len();
+            tokens.push(Token {
+                offset_from: from,
+                offset_to: to,
+                position,
+                text: word.to_string(),
+                position_length: 1,
+            });
+        });
     }
 }
 
@@ -160,6 +120,57 @@ pub fn mixed_analyzer() -> TextAnalyzer {
         .filter(LowerCaser)
         .filter(Stemmer::new(Language::English))
         .build()
+}
+
+/// Lowercases, drops (too long) and stems one raw word exactly as [`mixed_analyzer`]'s filters
+/// do: `None` when the filters drop it.
+pub fn normalize_word(word: &str) -> Option<String> {
+    thread_local! {
+        static TAIL: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(
+            TextAnalyzer::builder(RawTokenizer::default())
+                .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+                .filter(LowerCaser)
+                .filter(Stemmer::new(Language::English))
+                .build(),
+        );
+    }
+    TAIL.with(|tail| {
+        let mut tail = tail.borrow_mut();
+        let mut stream = tail.token_stream(word);
+        stream.advance().then(|| stream.token().text.clone())
+    })
+}
+
+/// Calls `f(from, to, word)` for each raw word of `text` in [`MixedTokenizer`]'s order (CJK runs
+/// segmented by jieba in search mode, other runs of letters and digits whole), before any
+/// filter. Offsets are byte offsets into `text`.
+pub fn raw_words(text: &str, mut f: impl FnMut(usize, usize, &str)) {
+    let jieba = jieba();
+    let mut run_start = 0;
+    let mut run_class = Class::Other;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        let cl = class(c);
+        if cl != run_class {
+            let run = &text[run_start..i];
+            match run_class {
+                Class::Other => {}
+                Class::Word => f(run_start, i, run),
+                Class::Cjk => {
+                    for t in jieba.tokenize(run, TokenizeMode::Search, true) {
+                        // `t.word` is a slice of `run`: its pointer gives the byte offset.
+                        let start = t.word.as_ptr() as usize - run.as_ptr() as usize;
+                        let end = start + t.word.len();
+                        f(run_start + start, run_start + end, t.word);
+                    }
+                }
+            }
+            run_start = i;
+            run_class = cl;
+        }
+    }
 }
 
 /// The analyzer for ids, categories and sources: the whole value as one lowercased token.
@@ -254,6 +265,27 @@ mod tests {
             let _ = offsets(s);
         }
         assert_eq!(terms("ＡＢＣ"), vec!["ａｂｃ"]);
+    }
+
+    #[test]
+    fn normalize_word_is_the_analyzer_on_one_word() {
+        for w in [
+            "Running",
+            "STUDIES",
+            "GPT",
+            "4",
+            "模型",
+            "ＡＢＣ",
+            "Ünïcode",
+        ] {
+            assert_eq!(
+                normalize_word(w).into_iter().collect::<Vec<_>>(),
+                terms(w),
+                "{w}"
+            );
+        }
+        assert_eq!(normalize_word(&"a".repeat(MAX_TOKEN_BYTES)), None);
+        assert!(normalize_word(&"a".repeat(MAX_TOKEN_BYTES - 1)).is_some());
     }
 
     #[test]

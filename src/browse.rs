@@ -125,7 +125,8 @@ pub fn facets(index: &PaperIndex, query: &str, filters: &Filters) -> Result<Face
     let engine = QueryEngine::new(index);
     let (parsed, _) = engine.parse(query);
     let q = engine.with_filters(parsed, filters);
-    Ok(index.reader().searcher().search(&q, &OrdinalFacets)?)
+    let searcher = index.reader().searcher();
+    Ok(searcher.search(&q, &OrdinalFacets::new(index, &searcher))?)
 }
 
 /// The generation of the current searcher: changes whenever a reload brings in new segments

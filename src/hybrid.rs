@@ -31,6 +31,7 @@ use crate::analysis;
 use crate::error::QueryError;
 use crate::fusion::{self, Fusion, FusionError};
 use crate::query::{Filters, Leg, QueryEngine};
+use crate::stats::Facets;
 
 /// Default share of the unusable BM25 weight given to the feedback leg (see
 /// [`HybridParams::weights`]): off until it is shown to help on the full arxiv-zh2en set (on
@@ -136,6 +137,8 @@ pub struct HybridLegs {
     pub feedback: Leg,
     /// The query's term coverage in `[0, 1]`.
     pub coverage: f32,
+    /// Counts of the BM25 matches by source and category, when asked for.
+    pub facets: Option<Facets>,
 }
 
 /// Fuses three ranked lists of any key with `fusion` and the weights of `params` at `coverage`.
@@ -289,7 +292,9 @@ impl QueryEngine<'_> {
     }
 
     /// Runs every leg hybrid search needs for one query, `depth` deep each (the feedback leg
-    /// only when the query has unknown terms and the feedback weight is positive).
+    /// only when the query has unknown terms and the feedback weight is positive); with
+    /// `facets`, the BM25 leg also counts its matches by source and category in its pass.
+    #[allow(clippy::too_many_arguments)]
     pub fn hybrid_legs(
         &self,
         searcher: &Searcher,
@@ -298,15 +303,25 @@ impl QueryEngine<'_> {
         filters: &Filters,
         depth: usize,
         params: &HybridParams,
+        facets: bool,
     ) -> Result<HybridLegs, QueryError> {
         params.validate()?;
-        let (bm25, bm25_total) = self.bm25_leg(searcher, query.box_clone(), filters, depth)?;
+        let (bm25, bm25_total, facets) = if facets {
+            let (leg, f) =
+                self.bm25_leg_with_facets(searcher, query.box_clone(), filters, depth)?;
+            let total = usize::try_from(f.count).unwrap_or(usize::MAX);
+            (leg, total, Some(f))
+        } else {
+            let (leg, total) = self.bm25_leg(searcher, query.box_clone(), filters, depth)?;
+            (leg, total, None)
+        };
         let (dense, _) = self.dense_leg(searcher, vector, filters, depth)?;
         let coverage = self.term_coverage(searcher, query)?;
         let feedback = if params.feedback_weight > 0.0 && coverage < 1.0 {
             let terms = self.feedback_terms(searcher, &dense, params)?;
             match self.feedback_query(&terms) {
-                Some(q) => self.bm25_leg(searcher, q, filters, depth)?.0,
+                // Ranked only: its match count is never used.
+                Some(q) => self.bm25_top(searcher, q, filters, depth)?,
                 None => Vec::new(),
             }
         } else {
@@ -318,6 +333,7 @@ impl QueryEngine<'_> {
             dense,
             feedback,
             coverage,
+            facets,
         })
     }
 }

@@ -20,6 +20,7 @@ use crate::embed::ModelId;
 use crate::error::IndexError;
 use crate::paper::{Paper, PaperId};
 use crate::schema::{Fields, SchemaDef};
+use crate::stats::FacetOrdCache;
 use crate::vectors::VectorCache;
 
 /// File (inside the index directory) recording which schema built the index.
@@ -47,6 +48,7 @@ pub struct PaperIndex {
     schema_version: u32,
     meta: Mutex<IndexMeta>,
     vectors: Arc<VectorCache>,
+    facet_ords: Arc<FacetOrdCache>,
 }
 
 fn write_meta(dir: &Path, meta: &IndexMeta) -> Result<(), IndexError> {
@@ -140,6 +142,7 @@ impl PaperIndex {
             schema_version: meta.schema_version,
             meta: Mutex::new(meta),
             vectors: Arc::new(VectorCache::default()),
+            facet_ords: Arc::new(FacetOrdCache::default()),
         })
     }
 
@@ -215,6 +218,11 @@ impl PaperIndex {
     /// Per-segment vector matrices for dense search.
     pub fn vectors(&self) -> &Arc<VectorCache> {
         &self.vectors
+    }
+
+    /// Per-segment source/category ordinals for facet counts.
+    pub fn facet_ords(&self) -> &Arc<FacetOrdCache> {
+        &self.facet_ords
     }
 
     /// Number of live papers as of the last reload.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod eval;
 pub mod feeds;
 pub mod fusion;
+pub mod highlight;
 pub mod http;
 pub mod hybrid;
 pub mod import;

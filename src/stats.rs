@@ -2,13 +2,15 @@
 //! category, and the publication date range. Read from fast fields, so deleted documents that
 //! are still waiting for a merge are never counted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
+use tantivy::index::SegmentId;
 use tantivy::query::{AllQuery, Query};
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
 use time::Date;
 
 use crate::error::IndexError;
@@ -216,69 +218,133 @@ pub fn count_vectors(index: &PaperIndex) -> Result<u64, IndexError> {
     Ok(n)
 }
 
-/// Source and primary-category counts (no date range), per segment in ordinal-indexed arrays.
-pub struct OrdinalFacets;
+/// One segment's source and primary-category ordinals, decoded once into plain arrays (the
+/// segment is immutable), so counting a match is two array reads instead of two column
+/// lookups. `NONE` marks a document without a value.
+pub struct SegmentFacetOrds {
+    source: Vec<u32>,
+    category: Vec<u32>,
+    source_names: Vec<String>,
+    category_names: Vec<String>,
+}
+
+/// Ordinal of "no value" in [`SegmentFacetOrds`]: counted in a slot past the last name.
+const NONE: u32 = u32::MAX;
+
+fn decode_ords(col: &Option<StrColumn>, max_doc: u32) -> tantivy::Result<(Vec<u32>, Vec<String>)> {
+    let Some(col) = col else {
+        return Ok((vec![NONE; max_doc as usize], Vec::new()));
+    };
+    let docs: Vec<DocId> = (0..max_doc).collect();
+    let mut first: Vec<Option<u64>> = vec![None; docs.len()];
+    col.ords().first_vals(&docs, &mut first);
+    let n = col.num_terms();
+    let ords = first
+        .into_iter()
+        .map(|o| match o {
+            Some(o) if (o as usize) < n => o as u32,
+            _ => NONE,
+        })
+        .collect();
+    let mut names = Vec::with_capacity(n);
+    let mut buf = String::new();
+    for ord in 0..n as u64 {
+        buf.clear();
+        if !col.ord_to_str(ord, &mut buf)? {
+            buf.clear();
+        }
+        names.push(buf.clone());
+    }
+    Ok((ords, names))
+}
+
+impl SegmentFacetOrds {
+    fn load(segment: &SegmentReader) -> tantivy::Result<SegmentFacetOrds> {
+        let ff = segment.fast_fields();
+        let (source, source_names) = decode_ords(&ff.str("source")?, segment.max_doc())?;
+        let (category, category_names) =
+            decode_ords(&ff.str("primary_category")?, segment.max_doc())?;
+        Ok(SegmentFacetOrds {
+            source,
+            category,
+            source_names,
+            category_names,
+        })
+    }
+}
+
+/// [`SegmentFacetOrds`] per live segment (held by the [`PaperIndex`], like its vectors).
+#[derive(Default)]
+pub struct FacetOrdCache {
+    segments: Mutex<HashMap<SegmentId, Arc<SegmentFacetOrds>>>,
+}
+
+impl FacetOrdCache {
+    /// The ordinals of `segment`, decoded on first use.
+    pub fn segment(&self, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentFacetOrds>> {
+        let id = segment.segment_id();
+        if let Some(v) = self.segments.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(v);
+        }
+        let loaded = Arc::new(SegmentFacetOrds::load(segment)?);
+        if let Ok(mut m) = self.segments.lock() {
+            m.insert(id, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// Forgets segments that are no longer part of the index (after merges).
+    pub fn retain(&self, live: &[SegmentId]) {
+        if let Ok(mut m) = self.segments.lock() {
+            m.retain(|id, _| live.contains(id));
+        }
+    }
+}
+
+/// Source and primary-category counts (no date range) of a query's matches: per segment,
+/// counts in arrays indexed by term ordinal, read from the index's [`FacetOrdCache`].
+pub struct OrdinalFacets {
+    cache: Arc<FacetOrdCache>,
+}
+
+impl OrdinalFacets {
+    /// The collector for the current searcher of `index` (drops cached segments that merged
+    /// away).
+    pub fn new(index: &PaperIndex, searcher: &Searcher) -> OrdinalFacets {
+        let live: Vec<SegmentId> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect();
+        index.facet_ords().retain(&live);
+        OrdinalFacets {
+            cache: index.facet_ords().clone(),
+        }
+    }
+}
 
 /// Per-segment state of [`OrdinalFacets`].
 pub struct OrdinalFacetsSegment {
-    source: Option<StrColumn>,
-    category: Option<StrColumn>,
+    ords: Arc<SegmentFacetOrds>,
+    /// Counts by ordinal; the last slot counts documents without a value (not reported).
     sources: Vec<u32>,
     categories: Vec<u32>,
     count: u64,
-    /// Scratch for [`SegmentCollector::collect_block`]: the first ordinal of each document.
-    buf: Vec<Option<u64>>,
 }
 
-fn ord_counts(col: &Option<StrColumn>) -> Vec<u32> {
-    col.as_ref()
-        .map(|c| vec![0; c.num_terms()])
-        .unwrap_or_default()
-}
-
-/// Counts the first ordinal of each of `docs` (one batched column read instead of one
-/// iterator per document).
-fn count_ords(
-    col: &Option<StrColumn>,
-    docs: &[DocId],
-    buf: &mut Vec<Option<u64>>,
-    counts: &mut [u32],
-) {
-    let Some(col) = col else {
-        return;
-    };
-    buf.clear();
-    buf.resize(docs.len(), None);
-    col.ords().first_vals(docs, buf);
-    for ord in buf.iter().flatten() {
-        if let Some(n) = counts.get_mut(*ord as usize) {
-            *n += 1;
-        }
+#[inline]
+fn slot(ord: u32, len: usize) -> usize {
+    if ord == NONE {
+        len
+    } else {
+        ord as usize
     }
 }
 
-fn count_ord(col: &Option<StrColumn>, doc: DocId, counts: &mut [u32]) {
-    if let Some(col) = col {
-        if let Some(ord) = col.term_ords(doc).next() {
-            if let Some(n) = counts.get_mut(ord as usize) {
-                *n += 1;
-            }
-        }
-    }
-}
-
-fn ords_to_strings(col: &Option<StrColumn>, counts: &[u32], out: &mut BTreeMap<String, u64>) {
-    let Some(col) = col else {
-        return;
-    };
-    let mut buf = String::new();
-    for (ord, &n) in counts.iter().enumerate() {
-        if n == 0 {
-            continue;
-        }
-        buf.clear();
-        if col.ord_to_str(ord as u64, &mut buf).unwrap_or(false) {
-            *out.entry(buf.clone()).or_default() += u64::from(n);
+fn to_strings(names: &[String], counts: &[u32], out: &mut BTreeMap<String, u64>) {
+    for (name, &n) in names.iter().zip(counts) {
+        if n > 0 && !name.is_empty() {
+            *out.entry(name.clone()).or_default() += u64::from(n);
         }
     }
 }
@@ -292,16 +358,12 @@ impl Collector for OrdinalFacets {
         _: SegmentOrdinal,
         segment: &SegmentReader,
     ) -> tantivy::Result<OrdinalFacetsSegment> {
-        let ff = segment.fast_fields();
-        let source = ff.str("source")?;
-        let category = ff.str("primary_category")?;
+        let ords = self.cache.segment(segment)?;
         Ok(OrdinalFacetsSegment {
-            sources: ord_counts(&source),
-            categories: ord_counts(&category),
-            source,
-            category,
+            sources: vec![0; ords.source_names.len() + 1],
+            categories: vec![0; ords.category_names.len() + 1],
+            ords,
             count: 0,
-            buf: Vec::new(),
         })
     }
 
@@ -324,19 +386,37 @@ impl Collector for OrdinalFacets {
     }
 }
 
+impl OrdinalFacetsSegment {
+    #[inline]
+    fn count_doc(&mut self, doc: DocId) {
+        let d = doc as usize;
+        let (ns, nc) = (self.sources.len() - 1, self.categories.len() - 1);
+        if let Some(&o) = self.ords.source.get(d) {
+            if let Some(n) = self.sources.get_mut(slot(o, ns)) {
+                *n += 1;
+            }
+        }
+        if let Some(&o) = self.ords.category.get(d) {
+            if let Some(n) = self.categories.get_mut(slot(o, nc)) {
+                *n += 1;
+            }
+        }
+    }
+}
+
 impl SegmentCollector for OrdinalFacetsSegment {
     type Fruit = Facets;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         self.count += 1;
-        count_ord(&self.source, doc, &mut self.sources);
-        count_ord(&self.category, doc, &mut self.categories);
+        self.count_doc(doc);
     }
 
     fn collect_block(&mut self, docs: &[DocId]) {
         self.count += docs.len() as u64;
-        count_ords(&self.source, docs, &mut self.buf, &mut self.sources);
-        count_ords(&self.category, docs, &mut self.buf, &mut self.categories);
+        for &doc in docs {
+            self.count_doc(doc);
+        }
     }
 
     fn harvest(self) -> Facets {
@@ -344,9 +424,9 @@ impl SegmentCollector for OrdinalFacetsSegment {
             count: self.count,
             ..Facets::default()
         };
-        ords_to_strings(&self.source, &self.sources, &mut out.by_source);
-        ords_to_strings(
-            &self.category,
+        to_strings(&self.ords.source_names, &self.sources, &mut out.by_source);
+        to_strings(
+            &self.ords.category_names,
             &self.categories,
             &mut out.by_primary_category,
         );

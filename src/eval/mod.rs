@@ -376,6 +376,7 @@ pub fn run_eval(
                     &Filters::default(),
                     depth,
                     &leg_params,
+                    false,
                 )?;
                 QueryLegs {
                     qid: qid.clone(),
