@@ -10,7 +10,8 @@
 //! `tests/fixtures/arxiv-mini.jsonl` (with synthetic vectors).
 //! Besides criterion's estimates it prints p50/p99 over `BENCH_ROUNDS` passes of the query set
 //! for bm25, dense and hybrid; dense and hybrid include embedding the query with the real
-//! MiniLM model (cache missed on purpose) when it has been fetched.
+//! MiniLM model (cache missed on purpose) when it has been fetched (`BENCH_SKIP_DENSE=1` skips
+//! them, e.g. to profile the BM25 path alone; `BENCH_PER_QUERY=1` prints each query's p50).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -215,6 +216,19 @@ fn bench(c: &mut Criterion) {
             raw_ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
+    if std::env::var_os("BENCH_PER_QUERY").is_some() {
+        // `one_ms` holds rounds x queries in query order within each round.
+        for (i, q) in QUERIES.iter().enumerate() {
+            let t: Vec<f64> = one_ms
+                .iter()
+                .skip(i)
+                .step_by(QUERIES.len())
+                .copied()
+                .collect();
+            let (m50, _) = percentiles(t);
+            println!("  API bm25 work p50 {m50:.3} ms  {q}");
+        }
+    }
     let (o50, o99) = percentiles(ours_ms.clone());
     let (p50, p99) = percentiles(plain_ms.clone());
     let (r50, r99) = percentiles(raw_ms.clone());
@@ -237,7 +251,10 @@ fn bench(c: &mut Criterion) {
         mean(&two_ms),
         mean(&two_ms) / mean(&one_ms),
     );
-    if index.check_query_model(&model).is_ok() {
+    let skip_dense = std::env::var_os("BENCH_SKIP_DENSE").is_some();
+    if skip_dense {
+        println!("  (BENCH_SKIP_DENSE: dense/hybrid latency skipped)");
+    } else if index.check_query_model(&model).is_ok() {
         let (mut dense_ms, mut hybrid_ms, mut embed_ms) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             for q in QUERIES {
@@ -268,7 +285,9 @@ fn bench(c: &mut Criterion) {
             model.name
         );
     }
-    dense_scan(&index, &mut *embedder, rounds);
+    if !skip_dense {
+        dense_scan(&index, &mut *embedder, rounds);
+    }
     let mut g = c.benchmark_group("bm25_query_set");
     g.bench_function("academichub_search_k10_snippets", |b| {
         b.iter(|| {
