@@ -22,6 +22,7 @@ pub mod paper;
 pub mod query;
 pub mod radar;
 pub mod schema;
+pub mod segment_cache;
 pub mod stats;
 pub mod upsert;
 pub mod vectors;

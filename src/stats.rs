@@ -2,8 +2,8 @@
 //! category, and the publication date range. Read from fast fields, so deleted documents that
 //! are still waiting for a merge are never counted.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tantivy::collector::{Collector, SegmentCollector};
@@ -16,6 +16,7 @@ use time::Date;
 use crate::error::IndexError;
 use crate::index::PaperIndex;
 use crate::paper::format_date;
+use crate::segment_cache::{SegmentCache, SegmentData};
 
 /// Facet counts and date range of a set of papers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -258,7 +259,7 @@ fn decode_ords(col: &Option<StrColumn>, max_doc: u32) -> tantivy::Result<(Vec<u3
     Ok((ords, names))
 }
 
-impl SegmentFacetOrds {
+impl SegmentData for SegmentFacetOrds {
     fn load(segment: &SegmentReader) -> tantivy::Result<SegmentFacetOrds> {
         let ff = segment.fast_fields();
         let (source, source_names) = decode_ords(&ff.str("source")?, segment.max_doc())?;
@@ -274,32 +275,7 @@ impl SegmentFacetOrds {
 }
 
 /// [`SegmentFacetOrds`] per live segment (held by the [`PaperIndex`], like its vectors).
-#[derive(Default)]
-pub struct FacetOrdCache {
-    segments: Mutex<HashMap<SegmentId, Arc<SegmentFacetOrds>>>,
-}
-
-impl FacetOrdCache {
-    /// The ordinals of `segment`, decoded on first use.
-    pub fn segment(&self, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentFacetOrds>> {
-        let id = segment.segment_id();
-        if let Some(v) = self.segments.lock().ok().and_then(|m| m.get(&id).cloned()) {
-            return Ok(v);
-        }
-        let loaded = Arc::new(SegmentFacetOrds::load(segment)?);
-        if let Ok(mut m) = self.segments.lock() {
-            m.insert(id, loaded.clone());
-        }
-        Ok(loaded)
-    }
-
-    /// Forgets segments that are no longer part of the index (after merges).
-    pub fn retain(&self, live: &[SegmentId]) {
-        if let Ok(mut m) = self.segments.lock() {
-            m.retain(|id, _| live.contains(id));
-        }
-    }
-}
+pub type FacetOrdCache = SegmentCache<SegmentFacetOrds>;
 
 /// Source and primary-category counts (no date range) of a query's matches: per segment,
 /// counts in arrays indexed by term ordinal, read from the index's [`FacetOrdCache`].

@@ -10,14 +10,14 @@
 //! score, and rescores those with the f32 vectors: the returned scores are exact cosines.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::index::SegmentId;
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::embed::{dot, dot_i8, quantize};
+use crate::segment_cache::{SegmentCache, SegmentData};
 
 /// Candidates kept from the int8 scan per requested hit, rescored exactly.
 pub const OVERSAMPLE: usize = 4;
@@ -31,6 +31,12 @@ pub struct SegmentVectors {
     qdata: Vec<i8>,
     qscale: Vec<f32>,
     present: Vec<bool>,
+}
+
+impl SegmentData for SegmentVectors {
+    fn load(segment: &SegmentReader) -> tantivy::Result<SegmentVectors> {
+        SegmentVectors::decode(segment)
+    }
 }
 
 impl SegmentVectors {
@@ -57,7 +63,7 @@ impl SegmentVectors {
         ))
     }
 
-    fn load(segment: &SegmentReader) -> tantivy::Result<SegmentVectors> {
+    fn decode(segment: &SegmentReader) -> tantivy::Result<SegmentVectors> {
         let max_doc = segment.max_doc() as usize;
         let Some(col) = segment.fast_fields().bytes("embedding")? else {
             return Ok(SegmentVectors {
@@ -117,32 +123,7 @@ impl SegmentVectors {
 }
 
 /// Decoded vectors per live segment.
-#[derive(Default)]
-pub struct VectorCache {
-    segments: Mutex<HashMap<SegmentId, Arc<SegmentVectors>>>,
-}
-
-impl VectorCache {
-    /// The vectors of `segment`, decoded on first use.
-    pub fn segment(&self, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentVectors>> {
-        let id = segment.segment_id();
-        if let Some(v) = self.segments.lock().ok().and_then(|m| m.get(&id).cloned()) {
-            return Ok(v);
-        }
-        let loaded = Arc::new(SegmentVectors::load(segment)?);
-        if let Ok(mut m) = self.segments.lock() {
-            m.insert(id, loaded.clone());
-        }
-        Ok(loaded)
-    }
-
-    /// Forgets segments that are no longer part of the index (after merges).
-    pub fn retain(&self, live: &[SegmentId]) {
-        if let Ok(mut m) = self.segments.lock() {
-            m.retain(|id, _| live.contains(id));
-        }
-    }
-}
+pub type VectorCache = SegmentCache<SegmentVectors>;
 
 #[derive(PartialEq)]
 struct Scored(Score, DocAddress);
