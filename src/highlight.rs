@@ -5,21 +5,21 @@
 //! earliest; every occurrence of a query term inside it highlighted), without analysing every
 //! word: a word is only lowercased and stemmed when its first letter is the first letter of a
 //! query term (English stemming rewrites endings, never the first letter), and each thread
-//! remembers the words it analysed. Re-analysing the ten
-//! abstracts of a result page word by word was most of a BM25 request's cost.
+//! remembers the words it analysed. Re-analysing the ten abstracts of a result page word by
+//! word was most of a BM25 request's cost.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-
-use rustc_hash::FxHashMap;
 use std::ops::Range;
 
+use rustc_hash::FxHashMap;
 use tantivy::Score;
 
 use crate::analysis::{self, MAX_TOKEN_BYTES};
 
-/// Distinct words whose analyzed form each thread remembers before starting over.
-const MEMO_WORDS: usize = 100_000;
+/// Distinct words whose analyzed form each thread remembers before starting over (about 1 MB;
+/// only words sharing a first letter with some query's term are analysed and remembered).
+const MEMO_WORDS: usize = 16_384;
 
 thread_local! {
     /// Raw word → analyzed term (`None`: dropped), for words that needed analysing.
