@@ -600,12 +600,7 @@ impl<'a> QueryEngine<'a> {
         } else {
             Box::new(BooleanQuery::new(clauses))
         };
-        let live: Vec<_> = searcher
-            .segment_readers()
-            .iter()
-            .map(|r| r.segment_id())
-            .collect();
-        self.index.vectors().retain(&live);
+        self.index.vectors().retain_live(searcher);
         let collector = DenseCollector {
             query: std::sync::Arc::new(vector.to_vec()),
             k: depth.max(1),

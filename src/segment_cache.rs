@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tantivy::index::SegmentId;
-use tantivy::SegmentReader;
+use tantivy::{Searcher, SegmentReader};
 
 /// Data derived from one segment's content.
 pub trait SegmentData: Sized {
@@ -41,8 +41,13 @@ impl<T: SegmentData> SegmentCache<T> {
         Ok(loaded)
     }
 
-    /// Forgets segments that are no longer part of the index (after merges).
-    pub fn retain(&self, live: &[SegmentId]) {
+    /// Forgets segments that `searcher` no longer sees (merged away).
+    pub fn retain_live(&self, searcher: &Searcher) {
+        let live: Vec<SegmentId> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect();
         if let Ok(mut m) = self.segments.lock() {
             m.retain(|id, _| live.contains(id));
         }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use serde::Serialize;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::index::SegmentId;
 use tantivy::query::{AllQuery, Query};
 use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
 use time::Date;
@@ -221,7 +220,7 @@ pub fn count_vectors(index: &PaperIndex) -> Result<u64, IndexError> {
 
 /// One segment's source and primary-category ordinals, decoded once into plain arrays (the
 /// segment is immutable), so counting a match is two array reads instead of two column
-/// lookups. `NONE` marks a document without a value.
+/// lookups. A document without a value has the ordinal one past the last name.
 pub struct SegmentFacetOrds {
     source: Vec<u32>,
     category: Vec<u32>,
@@ -229,12 +228,9 @@ pub struct SegmentFacetOrds {
     category_names: Vec<String>,
 }
 
-/// Ordinal of "no value" in [`SegmentFacetOrds`]: counted in a slot past the last name.
-const NONE: u32 = u32::MAX;
-
 fn decode_ords(col: &Option<StrColumn>, max_doc: u32) -> tantivy::Result<(Vec<u32>, Vec<String>)> {
     let Some(col) = col else {
-        return Ok((vec![NONE; max_doc as usize], Vec::new()));
+        return Ok((vec![0; max_doc as usize], Vec::new()));
     };
     let docs: Vec<DocId> = (0..max_doc).collect();
     let mut first: Vec<Option<u64>> = vec![None; docs.len()];
@@ -244,7 +240,7 @@ fn decode_ords(col: &Option<StrColumn>, max_doc: u32) -> tantivy::Result<(Vec<u3
         .into_iter()
         .map(|o| match o {
             Some(o) if (o as usize) < n => o as u32,
-            _ => NONE,
+            _ => n as u32,
         })
         .collect();
     let mut names = Vec::with_capacity(n);
@@ -287,12 +283,7 @@ impl OrdinalFacets {
     /// The collector for the current searcher of `index` (drops cached segments that merged
     /// away).
     pub fn new(index: &PaperIndex, searcher: &Searcher) -> OrdinalFacets {
-        let live: Vec<SegmentId> = searcher
-            .segment_readers()
-            .iter()
-            .map(|r| r.segment_id())
-            .collect();
-        index.facet_ords().retain(&live);
+        index.facet_ords().retain_live(searcher);
         OrdinalFacets {
             cache: index.facet_ords().clone(),
         }
@@ -306,15 +297,6 @@ pub struct OrdinalFacetsSegment {
     sources: Vec<u32>,
     categories: Vec<u32>,
     count: u64,
-}
-
-#[inline]
-fn slot(ord: u32, len: usize) -> usize {
-    if ord == NONE {
-        len
-    } else {
-        ord as usize
-    }
 }
 
 fn to_strings(names: &[String], counts: &[u32], out: &mut BTreeMap<String, u64>) {
@@ -366,16 +348,13 @@ impl OrdinalFacetsSegment {
     #[inline]
     fn count_doc(&mut self, doc: DocId) {
         let d = doc as usize;
-        let (ns, nc) = (self.sources.len() - 1, self.categories.len() - 1);
-        if let Some(&o) = self.ords.source.get(d) {
-            if let Some(n) = self.sources.get_mut(slot(o, ns)) {
-                *n += 1;
-            }
+        if let Some(n) = (self.ords.source.get(d)).and_then(|&o| self.sources.get_mut(o as usize)) {
+            *n += 1;
         }
-        if let Some(&o) = self.ords.category.get(d) {
-            if let Some(n) = self.categories.get_mut(slot(o, nc)) {
-                *n += 1;
-            }
+        if let Some(n) =
+            (self.ords.category.get(d)).and_then(|&o| self.categories.get_mut(o as usize))
+        {
+            *n += 1;
         }
     }
 }
