@@ -24,6 +24,7 @@ pub mod radar;
 pub mod schema;
 pub mod segment_cache;
 pub mod stats;
+pub mod taat;
 pub mod upsert;
 pub mod vectors;
 

@@ -30,6 +30,7 @@ use crate::index::{date_to_tantivy, doc_to_paper, PaperIndex};
 use crate::paper::{Paper, PaperId};
 use crate::schema::QUERYABLE_FIELDS;
 use crate::stats::{Facets, OrdinalFacets};
+use crate::taat::{self, TermDisjunction};
 use crate::vectors::DenseCollector;
 
 /// Largest `k` a request may ask for.
@@ -507,6 +508,49 @@ impl<'a> QueryEngine<'a> {
         clauses
     }
 
+    /// The query as a plain OR of scored terms, when it is one (see [`crate::taat`]): text
+    /// fields the parser queries with term frequencies.
+    fn term_disjunction(&self, query: &dyn Query) -> Option<TermDisjunction> {
+        let schema = self.index.tantivy().schema();
+        let fields: Vec<tantivy::schema::Field> = QUERYABLE_FIELDS
+            .iter()
+            .filter_map(|name| schema.get_field(name).ok())
+            .filter(|&field| !self.is_keyword_field(field))
+            .filter(|&field| {
+                schema
+                    .get_field_entry(field)
+                    .field_type()
+                    .get_index_record_option()
+                    .is_some_and(|o| o.has_freq())
+            })
+            .collect();
+        TermDisjunction::of(query, &fields)
+    }
+
+    /// Top `depth` of an OR of terms, term at a time (see [`crate::taat`]), with the count and,
+    /// when `facets`, the facet counts of every match.
+    fn taat_leg(
+        &self,
+        searcher: &Searcher,
+        terms: &TermDisjunction,
+        filters: &Filters,
+        depth: usize,
+        facets: bool,
+    ) -> Result<(Leg, u64, Option<Facets>), QueryError> {
+        let filters = self.filter_queries(filters);
+        let counts = facets.then(|| OrdinalFacets::new(self.index, searcher));
+        let found = taat::search(searcher, terms, &filters, depth, counts.as_ref())?;
+        Ok((found.top, found.count, found.facets))
+    }
+
+    /// The request's filters as queries, every one of which a paper must match.
+    pub fn filter_queries(&self, filters: &Filters) -> Vec<Box<dyn Query>> {
+        self.filter_clauses(filters)
+            .into_iter()
+            .map(|(_, q)| q)
+            .collect()
+    }
+
     /// Wraps a scored query with the request's filters (filters do not change scores).
     pub fn with_filters(&self, query: Box<dyn Query>, filters: &Filters) -> Box<dyn Query> {
         let clauses = self.filter_clauses(filters);
@@ -532,6 +576,10 @@ impl<'a> QueryEngine<'a> {
         filters: &Filters,
         depth: usize,
     ) -> Result<(Leg, usize), QueryError> {
+        if let Some(terms) = self.term_disjunction(query.as_ref()) {
+            let (leg, count, _) = self.taat_leg(searcher, &terms, filters, depth, false)?;
+            return Ok((leg, usize::try_from(count).unwrap_or(usize::MAX)));
+        }
         let query = self.with_filters(query, filters);
         let (docs, total) = searcher.search(&query, &(TopDocs::with_limit(depth.max(1)), Count))?;
         Ok((docs.into_iter().map(|(s, a)| (a, s)).collect(), total))
@@ -546,6 +594,11 @@ impl<'a> QueryEngine<'a> {
         filters: &Filters,
         depth: usize,
     ) -> Result<(Leg, Facets), QueryError> {
+        if let Some(terms) = self.term_disjunction(query.as_ref()) {
+            if let (leg, _, Some(facets)) = self.taat_leg(searcher, &terms, filters, depth, true)? {
+                return Ok((leg, facets));
+            }
+        }
         let query = self.with_filters(query, filters);
         let (docs, facets) = searcher.search(
             &query,

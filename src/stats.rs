@@ -219,13 +219,24 @@ pub fn count_vectors(index: &PaperIndex) -> Result<u64, IndexError> {
 }
 
 /// One segment's source and primary-category ordinals, decoded once into plain arrays (the
-/// segment is immutable), so counting a match is two array reads instead of two column
-/// lookups. A document without a value has the ordinal one past the last name.
+/// segment is immutable), so counting a match is an array read and an increment instead of
+/// two column lookups. A document without a value has the ordinal one past the last name.
 pub struct SegmentFacetOrds {
-    source: Vec<u32>,
-    category: Vec<u32>,
+    slots: Slots,
+    /// Category ordinals per source ordinal: `slot = source * stride + category`.
+    stride: usize,
     source_names: Vec<String>,
     category_names: Vec<String>,
+}
+
+/// Each document's (source, category) pair as one counter index when the pairs fit in 16
+/// bits (one increment per match, a third of the time of two), else the two ordinals.
+enum Slots {
+    Pairs(Vec<u16>),
+    Separate {
+        source: Vec<u32>,
+        category: Vec<u32>,
+    },
 }
 
 fn decode_ords(col: &Option<StrColumn>, max_doc: u32) -> tantivy::Result<(Vec<u32>, Vec<String>)> {
@@ -261,9 +272,21 @@ impl SegmentData for SegmentFacetOrds {
         let (source, source_names) = decode_ords(&ff.str("source")?, segment.max_doc())?;
         let (category, category_names) =
             decode_ords(&ff.str("primary_category")?, segment.max_doc())?;
+        let stride = category_names.len() + 1;
+        let slots = if (source_names.len() + 1) * stride <= usize::from(u16::MAX) + 1 {
+            Slots::Pairs(
+                source
+                    .iter()
+                    .zip(&category)
+                    .map(|(&s, &c)| (s as usize * stride + c as usize) as u16)
+                    .collect(),
+            )
+        } else {
+            Slots::Separate { source, category }
+        };
         Ok(SegmentFacetOrds {
-            source,
-            category,
+            slots,
+            stride,
             source_names,
             category_names,
         })
@@ -293,16 +316,16 @@ impl OrdinalFacets {
 /// Per-segment state of [`OrdinalFacets`].
 pub struct OrdinalFacetsSegment {
     ords: Arc<SegmentFacetOrds>,
-    /// Counts by ordinal; the last slot counts documents without a value (not reported).
-    sources: Vec<u32>,
-    categories: Vec<u32>,
+    /// Matches per (source, category) pair, or per source then per category (see [`Slots`]);
+    /// the last ordinal of each counts documents without a value (not reported).
+    counts: Vec<u32>,
     count: u64,
 }
 
-fn to_strings(names: &[String], counts: &[u32], out: &mut BTreeMap<String, u64>) {
+fn to_strings(names: &[String], counts: &[u64], out: &mut BTreeMap<String, u64>) {
     for (name, &n) in names.iter().zip(counts) {
         if n > 0 && !name.is_empty() {
-            *out.entry(name.clone()).or_default() += u64::from(n);
+            *out.entry(name.clone()).or_default() += n;
         }
     }
 }
@@ -317,9 +340,13 @@ impl Collector for OrdinalFacets {
         segment: &SegmentReader,
     ) -> tantivy::Result<OrdinalFacetsSegment> {
         let ords = self.cache.segment(segment)?;
+        let sources = ords.source_names.len() + 1;
+        let slots = match &ords.slots {
+            Slots::Pairs(_) => sources * ords.stride,
+            Slots::Separate { .. } => sources + ords.stride,
+        };
         Ok(OrdinalFacetsSegment {
-            sources: vec![0; ords.source_names.len() + 1],
-            categories: vec![0; ords.category_names.len() + 1],
+            counts: vec![0; slots],
             ords,
             count: 0,
         })
@@ -345,17 +372,65 @@ impl Collector for OrdinalFacets {
 }
 
 impl OrdinalFacetsSegment {
+    /// Matches counted so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Adds `n` to the match count (the documents' facets go through [`Self::count_doc`]).
+    pub fn add_count(&mut self, n: u64) {
+        self.count += n;
+    }
+
+    /// Counts `doc`'s source and category (not the match itself: see [`Self::add_count`]).
     #[inline]
-    fn count_doc(&mut self, doc: DocId) {
+    pub fn count_doc(&mut self, doc: DocId) {
         let d = doc as usize;
-        if let Some(n) = (self.ords.source.get(d)).and_then(|&o| self.sources.get_mut(o as usize)) {
-            *n += 1;
+        match &self.ords.slots {
+            Slots::Pairs(pairs) => {
+                if let Some(n) = pairs.get(d).and_then(|&p| self.counts.get_mut(p as usize)) {
+                    *n += 1;
+                }
+            }
+            Slots::Separate { source, category } => {
+                let sources = self.ords.source_names.len() + 1;
+                if let Some(n) = source.get(d).and_then(|&o| self.counts.get_mut(o as usize)) {
+                    *n += 1;
+                }
+                if let Some(n) =
+                    (category.get(d)).and_then(|&o| self.counts.get_mut(sources + o as usize))
+                {
+                    *n += 1;
+                }
+            }
         }
-        if let Some(n) =
-            (self.ords.category.get(d)).and_then(|&o| self.categories.get_mut(o as usize))
-        {
-            *n += 1;
+    }
+
+    /// Per source ordinal and per category ordinal counts.
+    fn by_ordinal(&self) -> (Vec<u64>, Vec<u64>) {
+        let sources = self.ords.source_names.len() + 1;
+        let stride = self.ords.stride;
+        let mut by_source = vec![0u64; sources];
+        let mut by_category = vec![0u64; stride];
+        match &self.ords.slots {
+            Slots::Pairs(_) => {
+                for (s, row) in self.counts.chunks(stride).enumerate() {
+                    for (c, &n) in row.iter().enumerate() {
+                        by_source[s] += u64::from(n);
+                        by_category[c] += u64::from(n);
+                    }
+                }
+            }
+            Slots::Separate { .. } => {
+                for (slot, &n) in by_source.iter_mut().zip(&self.counts) {
+                    *slot = u64::from(n);
+                }
+                for (slot, &n) in by_category.iter_mut().zip(&self.counts[sources..]) {
+                    *slot = u64::from(n);
+                }
+            }
         }
+        (by_source, by_category)
     }
 }
 
@@ -379,10 +454,11 @@ impl SegmentCollector for OrdinalFacetsSegment {
             count: self.count,
             ..Facets::default()
         };
-        to_strings(&self.ords.source_names, &self.sources, &mut out.by_source);
+        let (by_source, by_category) = self.by_ordinal();
+        to_strings(&self.ords.source_names, &by_source, &mut out.by_source);
         to_strings(
             &self.ords.category_names,
-            &self.categories,
+            &by_category,
             &mut out.by_primary_category,
         );
         out

@@ -267,15 +267,13 @@ fn search_facets_equal_separate_and_per_document_counts() {
 
 /// Search totals and facet counts skip deleted documents (a re-upserted paper's old copy) and
 /// see a second segment: equal to the per-document reference, with and without filters.
-#[test]
-fn facet_counts_equal_per_document_counts_with_deletes_and_filters() {
+/// The fixture index after five papers were re-upserted, one of them into another category,
+/// each with a marker word: their old copies are deleted documents, the new ones a second
+/// segment.
+fn index_with_deletes() -> (tempfile::TempDir, std::sync::Arc<academichub::PaperIndex>) {
     use academichub::paper::PaperId;
-    use academichub::stats::facets;
 
-    let (_d, index) = crate::http::fixture_index(false);
-    let engine = QueryEngine::new(&index);
-    // Re-upsert five papers, one of them into another category: their old copies become
-    // deleted documents, the new ones a second segment.
+    let (d, index) = crate::http::fixture_index(false);
     let mut w = index.writer().unwrap();
     for id in [
         "2603.04592",
@@ -302,6 +300,95 @@ fn facet_counts_equal_per_document_counts_with_deletes_and_filters() {
         .segment_readers()
         .iter()
         .any(|s| s.num_deleted_docs() > 0));
+    (d, index)
+}
+
+/// Plain words are ranked term at a time (`academichub::taat`), not by tantivy's union scorer:
+/// the same matches, counts and scores (to float rounding), in the same order, with deleted
+/// documents, two segments and filters; both the sparse path (few postings) and the dense one.
+#[test]
+fn term_at_a_time_ranks_like_tantivy() {
+    use academichub::taat::{self, TermDisjunction};
+    use tantivy::collector::{Count, TopDocs};
+
+    let (_d, index) = index_with_deletes();
+    let engine = QueryEngine::new(&index);
+    let f = index.fields();
+    let fields = [f.text, f.title, f.abstract_text];
+    let searcher = index.reader().searcher();
+    let filters = Filters {
+        categories: vec!["cs.CL".into(), "cs.IR".into()],
+        from: parse_date("2026-06-16"),
+        ..Filters::default()
+    };
+    let mut compared = 0;
+    for q in [
+        "language models",
+        "kwzmarker",
+        "kwzmarker speech",
+        "the of and a",
+        "大语言模型 speech recognition",
+        "title:survey",
+        "graph neural network retrieval augmented generation benchmark",
+        "zzzqqq",
+    ] {
+        let parsed = engine.parse(q).0;
+        let terms = TermDisjunction::of(parsed.as_ref(), &fields)
+            .unwrap_or_else(|| panic!("{q}: plain words are a term disjunction"));
+        for flt in [Filters::default(), filters.clone()] {
+            let clauses = engine.filter_queries(&flt);
+            let found = taat::search(&searcher, &terms, &clauses, 40, None).unwrap();
+            let query = engine.with_filters(parsed.box_clone(), &flt);
+            let (top, count) = searcher
+                .search(&query, &(TopDocs::with_limit(40), Count))
+                .unwrap();
+            assert_eq!(found.count, count as u64, "{q} {flt:?}");
+            assert_eq!(found.top.len(), top.len(), "{q} {flt:?}");
+            for (i, ((addr, score), (ref_score, ref_addr))) in
+                found.top.iter().zip(&top).enumerate()
+            {
+                assert!(
+                    (score - ref_score).abs() <= 1e-5 * ref_score.abs().max(1.0),
+                    "{q} {flt:?} #{i}: {score} vs {ref_score}"
+                );
+                // Equal addresses unless two scores tie to float rounding.
+                if addr != ref_addr {
+                    let theirs = top.iter().find(|(_, a)| a == addr).map(|(s, _)| *s);
+                    assert!(
+                        theirs.is_some_and(|s| (s - score).abs() <= 1e-5 * score.abs()),
+                        "{q} {flt:?} #{i}: {addr:?} vs {ref_addr:?}"
+                    );
+                }
+            }
+            compared += count;
+            // The engine's leg is the same ranking.
+            let (leg, total) = engine
+                .bm25_leg(&searcher, parsed.box_clone(), &flt, 40)
+                .unwrap();
+            assert_eq!(total, count, "{q} {flt:?}");
+            assert_eq!(leg, found.top, "{q} {flt:?}");
+        }
+    }
+    assert!(compared > 300, "{compared}");
+    // Other shapes go through tantivy.
+    for q in [
+        "\"language models\"",
+        "+speech recognition",
+        "speech -recognition",
+    ] {
+        assert!(
+            TermDisjunction::of(engine.parse(q).0.as_ref(), &fields).is_none(),
+            "{q}"
+        );
+    }
+}
+
+#[test]
+fn facet_counts_equal_per_document_counts_with_deletes_and_filters() {
+    use academichub::stats::facets;
+
+    let (_d, index) = index_with_deletes();
+    let engine = QueryEngine::new(&index);
     let filters = Filters {
         categories: vec!["cs.CL".into(), "cs.IR".into()],
         from: parse_date("2026-06-16"),

@@ -1,0 +1,441 @@
+//! Term-at-a-time BM25 for the common query shape: words OR-ed together, each a term query on a
+//! text field with term frequencies (what plain words parse into), under optional filters.
+//!
+//! Such a query needs every match scored anyway: the total and the facet counts cover all of
+//! them, and with words that each match a third of the papers block-WAND cannot skip much. So
+//! instead of merging the terms' postings document by document (tantivy's union scorer, then
+//! one collector call per match), each term's postings are read block by block and their BM25
+//! contributions added into one score per document of the segment; one sweep over those scores
+//! then counts, facets and keeps the top `depth`. Same scores as tantivy's `Bm25Weight` (to the
+//! last bits of the float sum, whose order differs), same order (score, then `DocAddress`).
+//!
+//! Any other query shape returns `None` from [`TermDisjunction::of`] and goes through tantivy.
+
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::fieldnorm::FieldNormReader;
+use tantivy::postings::BlockSegmentPostings;
+use tantivy::query::{Bm25Weight, BooleanQuery, EnableScoring, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
+
+use crate::stats::{Facets, OrdinalFacets, OrdinalFacetsSegment};
+
+/// A query that is a sum of BM25 term scores: its terms, in clause order.
+#[derive(Debug, Clone)]
+pub struct TermDisjunction {
+    terms: Vec<Term>,
+}
+
+impl TermDisjunction {
+    /// The query's terms when it is a term query or a (nested) OR of term queries, all on
+    /// `fields` (text fields indexed with frequencies); `None` for any other shape.
+    pub fn of(query: &dyn Query, fields: &[Field]) -> Option<TermDisjunction> {
+        let mut terms = Vec::new();
+        collect_terms(query, fields, &mut terms)?;
+        if terms.is_empty() {
+            return None;
+        }
+        Some(TermDisjunction { terms })
+    }
+
+    /// The terms, in clause order.
+    pub fn terms(&self) -> &[Term] {
+        &self.terms
+    }
+}
+
+fn collect_terms(query: &dyn Query, fields: &[Field], out: &mut Vec<Term>) -> Option<()> {
+    if let Some(q) = query.downcast_ref::<TermQuery>() {
+        let term = q.term();
+        if !fields.contains(&term.field()) {
+            return None;
+        }
+        out.push(term.clone());
+        return Some(());
+    }
+    let q = query.downcast_ref::<BooleanQuery>()?;
+    if q.clauses().is_empty() {
+        return None;
+    }
+    for (occur, sub) in q.clauses() {
+        if *occur != Occur::Should {
+            return None;
+        }
+        collect_terms(sub.as_ref(), fields, out)?;
+    }
+    Some(())
+}
+
+/// What [`search`] found: the top documents, best first, and the matches' count and facets.
+pub struct Found {
+    pub top: Vec<(DocAddress, Score)>,
+    pub count: u64,
+    pub facets: Option<Facets>,
+}
+
+/// Per-thread score buffer, one slot per document of the largest segment seen, all zero
+/// between calls.
+struct Scratch {
+    scores: Vec<Score>,
+    touched: Vec<DocId>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { scores: Vec::new(), touched: Vec::new() }) };
+}
+
+/// One kept hit; `Ord` puts the worst (lowest score, then highest address) on top of the heap.
+#[derive(Clone, Copy)]
+struct Kept {
+    score: Score,
+    addr: DocAddress,
+}
+
+impl Ord for Kept {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .score
+            .partial_cmp(&self.score)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| self.addr.cmp(&other.addr))
+    }
+}
+
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Kept {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Kept {}
+
+/// Top `depth` documents of `query` among the documents matching every one of `filters`
+/// (which do not score), their count, and their facets when `facets` is given.
+pub fn search(
+    searcher: &Searcher,
+    query: &TermDisjunction,
+    filters: &[Box<dyn Query>],
+    depth: usize,
+    facets: Option<&OrdinalFacets>,
+) -> tantivy::Result<Found> {
+    let depth = depth.max(1);
+    let weights = query
+        .terms
+        .iter()
+        .map(|term| TermScores::new(searcher, term))
+        .collect::<tantivy::Result<Vec<_>>>()?;
+    let filter_weights = filters
+        .iter()
+        .map(|f| f.weight(EnableScoring::disabled_from_searcher(searcher)))
+        .collect::<tantivy::Result<Vec<_>>>()?;
+    let mut top = TopK::new(depth);
+    let mut count = 0u64;
+    let mut fruits = Vec::new();
+    for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+        let ord = ord as u32;
+        let allowed = match filter_weights.is_empty() {
+            true => None,
+            false => Some(filter_bits(segment, &filter_weights)?),
+        };
+        let mut facet_segment = match facets {
+            Some(f) => Some(f.for_segment(ord, segment)?),
+            None => None,
+        };
+        let mut sweep = Sweep {
+            segment,
+            ord,
+            allowed: allowed.as_deref(),
+            facets: facet_segment.as_mut(),
+            top: &mut top,
+            count: 0,
+        };
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            score_segment(segment, &query.terms, &weights, &mut scratch, &mut sweep)
+        })?;
+        let matched = sweep.count;
+        count += matched;
+        if let Some(mut f) = facet_segment {
+            f.add_count(matched);
+            fruits.push(f.harvest());
+        }
+    }
+    let facets = match facets {
+        Some(f) => Some(f.merge_fruits(fruits)?),
+        None => None,
+    };
+    Ok(Found {
+        top: top.into_sorted(),
+        count,
+        facets,
+    })
+}
+
+/// A term's BM25 weight, with its scores for the common small term frequencies precomputed
+/// when the term has many postings (a table read instead of a division per posting).
+struct TermScores {
+    weight: Bm25Weight,
+    /// `table[fieldnorm_id * TABLE_TF + tf - 1]`, for `tf` up to [`TABLE_TF`]; empty when the
+    /// term is too rare for the table to pay.
+    table: Vec<Score>,
+}
+
+/// Term frequencies up to this one are read from [`TermScores::table`].
+const TABLE_TF: u32 = 4;
+
+/// Documents a term must match for its table to be built (1,024 scores).
+const TABLE_MIN_DOCS: u64 = 4096;
+
+impl TermScores {
+    fn new(searcher: &Searcher, term: &Term) -> tantivy::Result<TermScores> {
+        let weight = Bm25Weight::for_terms(searcher, std::slice::from_ref(term))?;
+        let table = if searcher.doc_freq(term)? >= TABLE_MIN_DOCS {
+            (0..=u8::MAX)
+                .flat_map(|fieldnorm_id| (1..=TABLE_TF).map(move |tf| (fieldnorm_id, tf)))
+                .map(|(fieldnorm_id, tf)| weight.score(fieldnorm_id, tf))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(TermScores { weight, table })
+    }
+
+    /// Exactly `Bm25Weight::score`.
+    #[inline(always)]
+    fn score(&self, fieldnorm_id: u8, tf: u32) -> Score {
+        if tf <= TABLE_TF && tf > 0 {
+            let slot = usize::from(fieldnorm_id) * TABLE_TF as usize + (tf - 1) as usize;
+            if let Some(&score) = self.table.get(slot) {
+                return score;
+            }
+        }
+        self.weight.score(fieldnorm_id, tf)
+    }
+}
+
+/// What the sweep of one segment does with each scored document.
+struct Sweep<'a> {
+    segment: &'a SegmentReader,
+    ord: u32,
+    /// Documents passing the filters, one bit each.
+    allowed: Option<&'a [u64]>,
+    facets: Option<&'a mut OrdinalFacetsSegment>,
+    top: &'a mut TopK,
+    count: u64,
+}
+
+impl Sweep<'_> {
+    #[inline(always)]
+    fn keep(&mut self, doc: DocId, score: Score) {
+        if self.segment.is_deleted(doc) || self.allowed.is_some_and(|bits| !bit(bits, doc)) {
+            return;
+        }
+        self.count += 1;
+        if let Some(f) = self.facets.as_deref_mut() {
+            f.count_doc(doc);
+        }
+        self.top.offer(score, DocAddress::new(self.ord, doc));
+    }
+}
+
+/// The best `k` hits offered, by score then address (tantivy's `TopDocs` order).
+struct TopK {
+    k: usize,
+    heap: BinaryHeap<Kept>,
+    /// The worst kept score once `k` are kept: lower scores cannot enter.
+    threshold: Score,
+}
+
+impl TopK {
+    fn new(k: usize) -> TopK {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+            threshold: Score::NEG_INFINITY,
+        }
+    }
+
+    #[inline(always)]
+    fn offer(&mut self, score: Score, addr: DocAddress) {
+        if score < self.threshold {
+            return;
+        }
+        let kept = Kept { score, addr };
+        if self.heap.len() < self.k {
+            self.heap.push(kept);
+        } else if self.heap.peek().is_some_and(|worst| kept < *worst) {
+            self.heap.pop();
+            self.heap.push(kept);
+        } else {
+            return;
+        }
+        if self.heap.len() == self.k {
+            self.threshold = self.heap.peek().map_or(Score::NEG_INFINITY, |w| w.score);
+        }
+    }
+
+    fn into_sorted(self) -> Vec<(DocAddress, Score)> {
+        let mut top = self.heap.into_vec();
+        top.sort();
+        top.into_iter().map(|k| (k.addr, k.score)).collect()
+    }
+}
+
+/// Scores every document of `segment` matching a term and calls `sweep.keep(doc, score)` once
+/// for each (deleted ones included), then leaves `scratch` zeroed.
+fn score_segment(
+    segment: &SegmentReader,
+    terms: &[Term],
+    weights: &[TermScores],
+    scratch: &mut Scratch,
+    sweep: &mut Sweep<'_>,
+) -> tantivy::Result<()> {
+    let max_doc = segment.max_doc() as usize;
+    let mut postings = Vec::with_capacity(terms.len());
+    let mut total = 0u64;
+    for (term, weight) in terms.iter().zip(weights) {
+        let inverted = segment.inverted_index(term.field())?;
+        let Some(info) = inverted.get_term_info(term)? else {
+            continue;
+        };
+        total += u64::from(info.doc_freq);
+        let block =
+            inverted.read_block_postings_from_terminfo(&info, IndexRecordOption::WithFreqs)?;
+        // As tantivy's term weight: a field without norms scores as if every text had one token.
+        let norms = (segment.fieldnorms_readers().get_field(term.field())?)
+            .unwrap_or_else(|| FieldNormReader::constant(segment.max_doc(), 1));
+        postings.push((block, norms, weight));
+    }
+    let Scratch { scores, touched } = scratch;
+    if scores.len() < max_doc {
+        scores.resize(max_doc, 0.0);
+    }
+    let scores = &mut scores[..max_doc];
+    // A query with few postings for the segment's size remembers the documents it touches, so
+    // that the sweep and the reset cost its matches, not the whole segment.
+    let sparse = total < (max_doc as u64) / 8;
+    touched.clear();
+    for (mut block, norms, weight) in postings {
+        if sparse {
+            add_postings::<true>(&mut block, weight, &norms, scores, touched);
+        } else {
+            add_postings::<false>(&mut block, weight, &norms, scores, touched);
+        }
+    }
+    if sparse {
+        for &doc in touched.iter() {
+            if let Some(s) = scores.get_mut(doc as usize) {
+                sweep.keep(doc, *s);
+                *s = 0.0;
+            }
+        }
+        touched.clear();
+        return Ok(());
+    }
+    for (chunk_index, chunk) in scores.chunks(64).enumerate() {
+        let mut mask = positive_mask(chunk);
+        let base = (chunk_index * 64) as DocId;
+        while mask != 0 {
+            let i = mask.trailing_zeros();
+            mask &= mask - 1;
+            sweep.keep(base + i, chunk[i as usize]);
+        }
+    }
+    scores.fill(0.0);
+    Ok(())
+}
+
+#[inline(never)]
+fn add_postings<const TRACK: bool>(
+    block: &mut BlockSegmentPostings,
+    weight: &TermScores,
+    norms: &FieldNormReader,
+    scores: &mut [Score],
+    touched: &mut Vec<DocId>,
+) {
+    loop {
+        let docs = block.docs();
+        if docs.is_empty() {
+            break;
+        }
+        for (&doc, &tf) in docs.iter().zip(block.freqs()) {
+            if let Some(s) = scores.get_mut(doc as usize) {
+                if TRACK && *s == 0.0 {
+                    touched.push(doc);
+                }
+                *s += weight.score(norms.fieldnorm_id(doc), tf);
+            }
+        }
+        block.advance();
+    }
+}
+
+/// Bit `i` set when `scores[i] > 0` (a matched document: every matching term adds a positive
+/// score, BM25's idf being always above zero), for up to 64 scores.
+#[inline]
+fn positive_mask(scores: &[Score]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if scores.len() == 64 {
+        // SSE2 is part of x86_64: four comparisons per instruction, 4x the scalar loop.
+        use std::arch::x86_64::{_mm_cmpgt_ps, _mm_loadu_ps, _mm_movemask_ps, _mm_setzero_ps};
+        let mut mask = 0u64;
+        for (j, four) in scores.chunks_exact(4).enumerate() {
+            // SAFETY: `four` holds exactly four f32s, the unaligned load's width.
+            let bits = unsafe {
+                _mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(four.as_ptr()), _mm_setzero_ps()))
+            };
+            mask |= u64::from(bits as u32) << (j * 4);
+        }
+        return mask;
+    }
+    let mut mask = 0u64;
+    for (i, s) in scores.iter().take(64).enumerate() {
+        mask |= u64::from(*s > 0.0) << i;
+    }
+    mask
+}
+
+/// Documents of `segment` matching all of `filters`, as a bitset (one bit per document).
+fn filter_bits(
+    segment: &SegmentReader,
+    filters: &[Box<dyn tantivy::query::Weight>],
+) -> tantivy::Result<Vec<u64>> {
+    let words = (segment.max_doc() as usize).div_ceil(64);
+    let mut all: Option<Vec<u64>> = None;
+    for weight in filters {
+        let mut bits = vec![0u64; words];
+        weight.for_each_no_score(segment, &mut |docs: &[DocId]| {
+            for &d in docs {
+                if let Some(w) = bits.get_mut(d as usize / 64) {
+                    *w |= 1 << (d % 64);
+                }
+            }
+        })?;
+        all = Some(match all {
+            None => bits,
+            Some(mut acc) => {
+                for (a, b) in acc.iter_mut().zip(&bits) {
+                    *a &= b;
+                }
+                acc
+            }
+        });
+    }
+    Ok(all.unwrap_or_else(|| vec![u64::MAX; words]))
+}
+
+#[inline]
+fn bit(bits: &[u64], doc: DocId) -> bool {
+    bits.get(doc as usize / 64)
+        .is_some_and(|w| w & (1 << (doc % 64)) != 0)
+}
