@@ -654,11 +654,8 @@ impl<'a> QueryEngine<'a> {
             Box::new(BooleanQuery::new(clauses))
         };
         self.index.vectors().retain_live(searcher);
-        let collector = DenseCollector {
-            query: std::sync::Arc::new(vector.to_vec()),
-            k: depth.max(1),
-            cache: self.index.vectors().clone(),
-        };
+        let collector =
+            DenseCollector::new(vector.to_vec(), depth.max(1), self.index.vectors().clone());
         if !facets {
             let (docs, total) = searcher.search(&query, &collector)?;
             return Ok((docs.into_iter().map(|(s, a)| (a, s)).collect(), total, None));

@@ -557,3 +557,42 @@ fn real_me5_chinese_questions_find_english_papers() {
         "hybrid {hybrid_first} < dense {dense_first}"
     );
 }
+
+#[test]
+fn binary_first_pass_keeps_each_paper_nearest_to_itself_with_exact_scores() {
+    // Forced on the small fixture (it starts at 20,000 vectors a segment by default): the
+    // Hamming pass keeps 1/8 of the papers, the int8 and f32 passes rescore them. A paper's
+    // own vector is at distance 0 from itself, so it must come first with cosine 1; every
+    // returned score is the exact cosine; the count covers every paper with a vector.
+    use academichub::vectors::DenseCollector;
+    use tantivy::query::AllQuery;
+
+    let mut e = HashEmbedder::new(64);
+    let (_d, index) = embedded_index(Format::Beir, "scifact-mini/corpus.jsonl", &mut e);
+    let searcher = index.reader().searcher();
+    let engine = QueryEngine::new(&index);
+    let filters = academichub::Filters::default();
+    let cache = index.vectors().clone();
+    let mut checked = 0;
+    for segment in searcher.segment_readers() {
+        let vectors = cache.segment(segment).unwrap();
+        for doc in (0..segment.max_doc()).step_by(9) {
+            let Some(v) = vectors.get(doc) else {
+                continue;
+            };
+            let mut binary = DenseCollector::new(v.to_vec(), 5, cache.clone());
+            binary.binary_min_vectors = 0;
+            let (top, total) = searcher.search(&AllQuery, &binary).unwrap();
+            assert_eq!(total, 401);
+            assert_eq!(top[0].1.doc_id, doc);
+            assert!((top[0].0 - 1.0).abs() < 1e-4, "{}", top[0].0);
+            let (exact, _) = engine.dense_leg(&searcher, v, &filters, 1000).unwrap();
+            for (score, addr) in &top {
+                let want = exact.iter().find(|(a, _)| a == addr).map(|(_, s)| *s);
+                assert_eq!(want, Some(*score), "{addr:?}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked}");
+}
