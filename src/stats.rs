@@ -372,11 +372,6 @@ impl Collector for OrdinalFacets {
 }
 
 impl OrdinalFacetsSegment {
-    /// Matches counted so far.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     /// Adds `n` to the match count (the documents' facets go through [`Self::count_doc`]).
     pub fn add_count(&mut self, n: u64) {
         self.count += n;

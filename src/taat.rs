@@ -1,5 +1,6 @@
 //! Term-at-a-time BM25 for the common query shape: words OR-ed together, each a term query on a
-//! text field with term frequencies (what plain words parse into), under optional filters.
+//! text field with term frequencies (what plain words parse into), possibly with `+required`
+//! and `-excluded` words, under optional filters.
 //!
 //! Such a query needs every match scored anyway: the total and the facet counts cover all of
 //! them, and with words that each match a third of the papers block-WAND cannot skip much. So
@@ -24,37 +25,63 @@ use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 
 use crate::stats::{Facets, OrdinalFacets, OrdinalFacetsSegment};
 
-/// A query that is a sum of BM25 term scores: its terms, in clause order.
+/// A query that is a sum of BM25 term scores: its scored terms in clause order, the terms a
+/// match must contain (`+word`, also scored) and those it must not (`-word`).
 #[derive(Debug, Clone)]
 pub struct TermDisjunction {
     terms: Vec<Term>,
+    required: Vec<Term>,
+    excluded: Vec<Term>,
 }
 
 impl TermDisjunction {
     /// The query's terms when it is a term query or a (nested) OR of term queries, all on
-    /// `fields` (text fields indexed with frequencies); `None` for any other shape.
+    /// `fields` (text fields indexed with frequencies), where the top level may also require
+    /// or exclude single terms; `None` for any other shape.
     pub fn of(query: &dyn Query, fields: &[Field]) -> Option<TermDisjunction> {
-        let mut terms = Vec::new();
-        collect_terms(query, fields, &mut terms)?;
-        if terms.is_empty() {
+        let mut out = TermDisjunction {
+            terms: Vec::new(),
+            required: Vec::new(),
+            excluded: Vec::new(),
+        };
+        match query.downcast_ref::<BooleanQuery>() {
+            Some(q) if q.clauses().iter().any(|(o, _)| *o != Occur::Should) => {
+                for (occur, sub) in q.clauses() {
+                    match occur {
+                        Occur::Should => collect_terms(sub.as_ref(), fields, &mut out.terms)?,
+                        Occur::Must => {
+                            let term = single_term(sub.as_ref(), fields)?;
+                            out.required.push(term.clone());
+                            out.terms.push(term);
+                        }
+                        Occur::MustNot => {
+                            out.excluded.push(single_term(sub.as_ref(), fields)?);
+                        }
+                    }
+                }
+            }
+            _ => collect_terms(query, fields, &mut out.terms)?,
+        }
+        if out.terms.is_empty() {
             return None;
         }
-        Some(TermDisjunction { terms })
+        Some(out)
     }
 
-    /// The terms, in clause order.
+    /// The scored terms, in clause order.
     pub fn terms(&self) -> &[Term] {
         &self.terms
     }
 }
 
+fn single_term(query: &dyn Query, fields: &[Field]) -> Option<Term> {
+    let term = query.downcast_ref::<TermQuery>()?.term();
+    fields.contains(&term.field()).then(|| term.clone())
+}
+
 fn collect_terms(query: &dyn Query, fields: &[Field], out: &mut Vec<Term>) -> Option<()> {
-    if let Some(q) = query.downcast_ref::<TermQuery>() {
-        let term = q.term();
-        if !fields.contains(&term.field()) {
-            return None;
-        }
-        out.push(term.clone());
+    if let Some(term) = single_term(query, fields) {
+        out.push(term);
         return Some(());
     }
     let q = query.downcast_ref::<BooleanQuery>()?;
@@ -143,10 +170,7 @@ pub fn search(
     let mut fruits = Vec::new();
     for (ord, segment) in searcher.segment_readers().iter().enumerate() {
         let ord = ord as u32;
-        let allowed = match filter_weights.is_empty() {
-            true => None,
-            false => Some(filter_bits(segment, &filter_weights)?),
-        };
+        let allowed = allowed_bits(segment, &filter_weights, query)?;
         let mut facet_segment = match facets {
             Some(f) => Some(f.for_segment(ord, segment)?),
             None => None,
@@ -227,7 +251,7 @@ impl TermScores {
 struct Sweep<'a> {
     segment: &'a SegmentReader,
     ord: u32,
-    /// Documents passing the filters, one bit each.
+    /// Documents passing the filters and the required and excluded terms, one bit each.
     allowed: Option<&'a [u64]>,
     facets: Option<&'a mut OrdinalFacetsSegment>,
     top: &'a mut TopK,
@@ -403,6 +427,54 @@ fn positive_mask(scores: &[Score]) -> u64 {
         mask |= u64::from(*s > 0.0) << i;
     }
     mask
+}
+
+/// Documents of `segment` that may match as far as the filters, required and excluded terms
+/// go, one bit each (`None`: all of them).
+fn allowed_bits(
+    segment: &SegmentReader,
+    filters: &[Box<dyn tantivy::query::Weight>],
+    query: &TermDisjunction,
+) -> tantivy::Result<Option<Vec<u64>>> {
+    if filters.is_empty() && query.required.is_empty() && query.excluded.is_empty() {
+        return Ok(None);
+    }
+    let words = (segment.max_doc() as usize).div_ceil(64);
+    let mut allowed = if filters.is_empty() {
+        vec![u64::MAX; words]
+    } else {
+        filter_bits(segment, filters)?
+    };
+    for (terms, keep) in [(&query.required, true), (&query.excluded, false)] {
+        for term in terms {
+            let bits = term_bits(segment, term, words)?;
+            for (a, b) in allowed.iter_mut().zip(&bits) {
+                *a &= if keep { *b } else { !*b };
+            }
+        }
+    }
+    Ok(Some(allowed))
+}
+
+/// Documents of `segment` containing `term`, one bit each.
+fn term_bits(segment: &SegmentReader, term: &Term, words: usize) -> tantivy::Result<Vec<u64>> {
+    let mut bits = vec![0u64; words];
+    let inverted = segment.inverted_index(term.field())?;
+    if let Some(mut block) = inverted.read_block_postings(term, IndexRecordOption::Basic)? {
+        loop {
+            let docs = block.docs();
+            if docs.is_empty() {
+                break;
+            }
+            for &d in docs {
+                if let Some(w) = bits.get_mut(d as usize / 64) {
+                    *w |= 1 << (d % 64);
+                }
+            }
+            block.advance();
+        }
+    }
+    Ok(bits)
 }
 
 /// Documents of `segment` matching all of `filters`, as a bitset (one bit per document).

@@ -47,7 +47,7 @@ pub struct SegmentVectors {
     /// Row-major int8 quantization of `data`, one scale per row.
     qdata: Vec<i8>,
     qscale: Vec<f32>,
-    /// Row-major sign bits of each vector minus `mean` ([`BIT_WORDS`] per row): the first pass
+    /// Row-major sign bits of each vector minus `mean` (`bit_words(dims)` per row): the first pass
     /// of a scan over a large segment compares these by Hamming distance.
     bits: Vec<u64>,
     /// Mean of the segment's vectors (signs of centered vectors carry more information).

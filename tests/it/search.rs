@@ -303,9 +303,10 @@ fn index_with_deletes() -> (tempfile::TempDir, std::sync::Arc<academichub::Paper
     (d, index)
 }
 
-/// Plain words are ranked term at a time (`academichub::taat`), not by tantivy's union scorer:
-/// the same matches, counts and scores (to float rounding), in the same order, with deleted
-/// documents, two segments and filters; both the sparse path (few postings) and the dense one.
+/// Plain words (with `+required` and `-excluded` words) are ranked term at a time
+/// (`academichub::taat`), not by tantivy's boolean scorers: the same matches, counts and scores
+/// (to float rounding), in the same order, with deleted documents, two segments and filters;
+/// both the sparse path (few postings) and the dense one.
 #[test]
 fn term_at_a_time_ranks_like_tantivy() {
     use academichub::taat::{self, TermDisjunction};
@@ -331,6 +332,11 @@ fn term_at_a_time_ranks_like_tantivy() {
         "title:survey",
         "graph neural network retrieval augmented generation benchmark",
         "zzzqqq",
+        "+speech recognition",
+        "speech -recognition",
+        "+kwzmarker +language models -speech",
+        "+language",
+        "contrastive learning -image -vision",
     ] {
         let parsed = engine.parse(q).0;
         let terms = TermDisjunction::of(parsed.as_ref(), &fields)
@@ -373,8 +379,10 @@ fn term_at_a_time_ranks_like_tantivy() {
     // Other shapes go through tantivy.
     for q in [
         "\"language models\"",
-        "+speech recognition",
-        "speech -recognition",
+        "+\"language models\" speech",
+        "speech -\"language models\"",
+        "-speech",
+        "categories:cs.CL language",
     ] {
         assert!(
             TermDisjunction::of(engine.parse(q).0.as_ref(), &fields).is_none(),
