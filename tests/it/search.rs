@@ -267,6 +267,15 @@ fn search_facets_equal_separate_and_per_document_counts() {
 
 /// Search totals and facet counts skip deleted documents (a re-upserted paper's old copy) and
 /// see a second segment: equal to the per-document reference, with and without filters.
+/// The filters of the tests on [`index_with_deletes`]: two categories and a start date.
+fn cl_or_ir_since_june_16() -> Filters {
+    Filters {
+        categories: vec!["cs.CL".into(), "cs.IR".into()],
+        from: parse_date("2026-06-16"),
+        ..Filters::default()
+    }
+}
+
 /// The fixture index after five papers were re-upserted, one of them into another category,
 /// each with a marker word: their old copies are deleted documents, the new ones a second
 /// segment.
@@ -317,11 +326,7 @@ fn term_at_a_time_ranks_like_tantivy() {
     let f = index.fields();
     let fields = [f.text, f.title, f.abstract_text];
     let searcher = index.reader().searcher();
-    let filters = Filters {
-        categories: vec!["cs.CL".into(), "cs.IR".into()],
-        from: parse_date("2026-06-16"),
-        ..Filters::default()
-    };
+    let filters = cl_or_ir_since_june_16();
     let mut compared = 0;
     for q in [
         "language models",
@@ -397,11 +402,7 @@ fn facet_counts_equal_per_document_counts_with_deletes_and_filters() {
 
     let (_d, index) = index_with_deletes();
     let engine = QueryEngine::new(&index);
-    let filters = Filters {
-        categories: vec!["cs.CL".into(), "cs.IR".into()],
-        from: parse_date("2026-06-16"),
-        ..Filters::default()
-    };
+    let filters = cl_or_ir_since_june_16();
     let mut checked = 0;
     for q in [
         "language models",
