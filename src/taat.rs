@@ -109,10 +109,15 @@ pub struct Found {
 struct Scratch {
     scores: Vec<Score>,
     touched: Vec<DocId>,
+    /// Set while scores are being added: still set at the next call means a call was
+    /// interrupted (a panic) before zeroing, and the buffer is zeroed first.
+    dirty: bool,
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { scores: Vec::new(), touched: Vec::new() }) };
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch { scores: Vec::new(), touched: Vec::new(), dirty: false })
+    };
 }
 
 /// One kept hit; `Ord` puts the worst (lowest score, then highest address) on top of the heap.
@@ -340,10 +345,18 @@ fn score_segment(
             .unwrap_or_else(|| FieldNormReader::constant(segment.max_doc(), 1));
         postings.push((block, norms, weight));
     }
-    let Scratch { scores, touched } = scratch;
+    let Scratch {
+        scores,
+        touched,
+        dirty,
+    } = scratch;
+    if *dirty {
+        scores.fill(0.0);
+    }
     if scores.len() < max_doc {
         scores.resize(max_doc, 0.0);
     }
+    *dirty = true;
     let scores = &mut scores[..max_doc];
     // A query with few postings for the segment's size remembers the documents it touches, so
     // that the sweep and the reset cost its matches, not the whole segment.
@@ -364,6 +377,7 @@ fn score_segment(
             }
         }
         touched.clear();
+        *dirty = false;
         return Ok(());
     }
     for (chunk_index, chunk) in scores.chunks(64).enumerate() {
@@ -376,6 +390,7 @@ fn score_segment(
         }
     }
     scores.fill(0.0);
+    *dirty = false;
     Ok(())
 }
 
