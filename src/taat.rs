@@ -13,7 +13,6 @@
 //! Any other query shape returns `None` from [`TermDisjunction::of`] and goes through tantivy.
 
 use std::cell::RefCell;
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use tantivy::collector::{Collector, SegmentCollector};
@@ -24,6 +23,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 
 use crate::stats::{Facets, OrdinalFacets, OrdinalFacetsSegment};
+use crate::vectors::Scored;
 
 /// A query that is a sum of BM25 term scores: its scored terms in clause order, the terms a
 /// match must contain (`+word`, also scored) and those it must not (`-word`).
@@ -66,11 +66,6 @@ impl TermDisjunction {
             return None;
         }
         Some(out)
-    }
-
-    /// The scored terms, in clause order.
-    pub fn terms(&self) -> &[Term] {
-        &self.terms
     }
 }
 
@@ -119,37 +114,6 @@ thread_local! {
         RefCell::new(Scratch { scores: Vec::new(), touched: Vec::new(), dirty: false })
     };
 }
-
-/// One kept hit; `Ord` puts the worst (lowest score, then highest address) on top of the heap.
-#[derive(Clone, Copy)]
-struct Kept {
-    score: Score,
-    addr: DocAddress,
-}
-
-impl Ord for Kept {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .score
-            .partial_cmp(&self.score)
-            .unwrap_or(Ordering::Equal)
-            .then_with(|| self.addr.cmp(&other.addr))
-    }
-}
-
-impl PartialOrd for Kept {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Kept {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Kept {}
 
 /// Top `depth` documents of `query` among the documents matching every one of `filters`
 /// (which do not score), their count, and their facets when `facets` is given.
@@ -280,7 +244,7 @@ impl Sweep<'_> {
 /// The best `k` hits offered, by score then address (tantivy's `TopDocs` order).
 struct TopK {
     k: usize,
-    heap: BinaryHeap<Kept>,
+    heap: BinaryHeap<Scored>,
     /// The worst kept score once `k` are kept: lower scores cannot enter.
     threshold: Score,
 }
@@ -299,7 +263,7 @@ impl TopK {
         if score < self.threshold {
             return;
         }
-        let kept = Kept { score, addr };
+        let kept = Scored(score, addr);
         if self.heap.len() < self.k {
             self.heap.push(kept);
         } else if self.heap.peek().is_some_and(|worst| kept < *worst) {
@@ -309,14 +273,16 @@ impl TopK {
             return;
         }
         if self.heap.len() == self.k {
-            self.threshold = self.heap.peek().map_or(Score::NEG_INFINITY, |w| w.score);
+            self.threshold = self.heap.peek().map_or(Score::NEG_INFINITY, |w| w.0);
         }
     }
 
     fn into_sorted(self) -> Vec<(DocAddress, Score)> {
         let mut top = self.heap.into_vec();
         top.sort();
-        top.into_iter().map(|k| (k.addr, k.score)).collect()
+        top.into_iter()
+            .map(|Scored(score, addr)| (addr, score))
+            .collect()
     }
 }
 
@@ -482,9 +448,7 @@ fn term_bits(segment: &SegmentReader, term: &Term, words: usize) -> tantivy::Res
                 break;
             }
             for &d in docs {
-                if let Some(w) = bits.get_mut(d as usize / 64) {
-                    *w |= 1 << (d % 64);
-                }
+                set_bit(&mut bits, d);
             }
             block.advance();
         }
@@ -503,9 +467,7 @@ fn filter_bits(
         let mut bits = vec![0u64; words];
         weight.for_each_no_score(segment, &mut |docs: &[DocId]| {
             for &d in docs {
-                if let Some(w) = bits.get_mut(d as usize / 64) {
-                    *w |= 1 << (d % 64);
-                }
+                set_bit(&mut bits, d);
             }
         })?;
         all = Some(match all {
@@ -519,6 +481,13 @@ fn filter_bits(
         });
     }
     Ok(all.unwrap_or_else(|| vec![u64::MAX; words]))
+}
+
+#[inline]
+fn set_bit(bits: &mut [u64], doc: DocId) {
+    if let Some(w) = bits.get_mut(doc as usize / 64) {
+        *w |= 1 << (doc % 64);
+    }
 }
 
 #[inline]

@@ -234,8 +234,10 @@ fn hamming(a: &[u64], b: &[u64]) -> u32 {
 /// Decoded vectors per live segment.
 pub type VectorCache = SegmentCache<SegmentVectors>;
 
-#[derive(PartialEq)]
-struct Scored(Score, DocAddress);
+/// A scored document in a top-k heap: `Ord` puts the worst (lowest score, then highest
+/// address) on top, so popping drops it. Also used by [`crate::taat`].
+#[derive(PartialEq, Clone, Copy)]
+pub(crate) struct Scored(pub(crate) Score, pub(crate) DocAddress);
 
 impl Eq for Scored {}
 
