@@ -146,13 +146,47 @@ pub fn normalize_word(word: &str) -> Option<String> {
 /// filter. Offsets are byte offsets into `text`.
 pub fn raw_words(text: &str, mut f: impl FnMut(usize, usize, &str)) {
     let jieba = jieba();
+    let bytes = text.as_bytes();
     let mut run_start = 0;
     let mut run_class = Class::Other;
-    for (i, c) in text
-        .char_indices()
-        .chain(std::iter::once((text.len(), ' ')))
-    {
-        let cl = class(c);
+    let mut i = 0;
+    loop {
+        // ASCII (most of an English abstract) is classified from its byte, without decoding a
+        // char or consulting the Unicode tables: the current run goes on over every ASCII byte
+        // of its class.
+        match run_class {
+            Class::Word => {
+                while bytes
+                    .get(i)
+                    .is_some_and(|&b| ASCII_CLASS[usize::from(b)] == WORD)
+                {
+                    i += 1;
+                }
+            }
+            Class::Other => {
+                while bytes
+                    .get(i)
+                    .is_some_and(|&b| ASCII_CLASS[usize::from(b)] == OTHER)
+                {
+                    i += 1;
+                }
+            }
+            Class::Cjk => {}
+        }
+        let (cl, len) = match bytes.get(i) {
+            None => (Class::Other, 0),
+            Some(&b) if b.is_ascii() => {
+                if ASCII_CLASS[usize::from(b)] == WORD {
+                    (Class::Word, 1)
+                } else {
+                    (Class::Other, 1)
+                }
+            }
+            Some(_) => match text.get(i..).and_then(|rest| rest.chars().next()) {
+                Some(c) => (class(c), c.len_utf8()),
+                None => (Class::Other, 1),
+            },
+        };
         if cl != run_class {
             let run = &text[run_start..i];
             match run_class {
@@ -170,8 +204,30 @@ pub fn raw_words(text: &str, mut f: impl FnMut(usize, usize, &str)) {
             run_start = i;
             run_class = cl;
         }
+        if len == 0 {
+            break;
+        }
+        i += len;
     }
 }
+
+const OTHER: u8 = 0;
+const WORD: u8 = 1;
+/// Class of each byte when it is an ASCII char: `WORD` for letters and digits, `OTHER` for the
+/// rest; bytes of multi-byte chars (128 and up) are neither and get decoded.
+const ASCII_CLASS: [u8; 256] = {
+    let mut table = [2u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = if (b as u8).is_ascii_alphanumeric() {
+            WORD
+        } else {
+            OTHER
+        };
+        b += 1;
+    }
+    table
+};
 
 /// The analyzer for ids, categories and sources: the whole value as one lowercased token.
 pub fn keyword_analyzer() -> TextAnalyzer {
@@ -286,6 +342,69 @@ mod tests {
         }
         assert_eq!(normalize_word(&"a".repeat(MAX_TOKEN_BYTES)), None);
         assert!(normalize_word(&"a".repeat(MAX_TOKEN_BYTES - 1)).is_some());
+    }
+
+    /// The words `raw_words` would give if it classified every char through `class` (no ASCII
+    /// shortcut): its definition, char by char.
+    fn raw_words_char_by_char(text: &str) -> Vec<(usize, usize, String)> {
+        let mut out = Vec::new();
+        let mut run_start = 0;
+        let mut run_class = Class::Other;
+        for (i, c) in text
+            .char_indices()
+            .chain(std::iter::once((text.len(), ' ')))
+        {
+            let cl = class(c);
+            if cl != run_class {
+                let run = &text[run_start..i];
+                match run_class {
+                    Class::Other => {}
+                    Class::Word => out.push((run_start, i, run.to_string())),
+                    Class::Cjk => {
+                        for t in jieba().tokenize(run, TokenizeMode::Search, true) {
+                            let start = t.word.as_ptr() as usize - run.as_ptr() as usize;
+                            let end = start + t.word.len();
+                            out.push((run_start + start, run_start + end, t.word.to_string()));
+                        }
+                    }
+                }
+                run_start = i;
+                run_class = cl;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn ascii_shortcut_splits_words_as_char_classes_do() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/arxiv-mini.jsonl"
+        );
+        let mut texts: Vec<String> = std::fs::read_to_string(path)
+            .expect("fixture")
+            .lines()
+            .take(60)
+            .map(String::from)
+            .collect();
+        texts.extend(
+            [
+                "使用Transformer模型进行机器翻译 with BERT，效果很好。",
+                "Schrödinger's café: naïve Ünïcode, α-helix β2 ＡＢＣ１２３ 😀x",
+                "ends in a word",
+                "模型",
+                "a\u{0301}b",
+                "",
+            ]
+            .map(String::from),
+        );
+        for text in &texts {
+            let mut ours = Vec::new();
+            raw_words(text, |from, to, word| {
+                ours.push((from, to, word.to_string()))
+            });
+            assert_eq!(ours, raw_words_char_by_char(text), "{text}");
+        }
     }
 
     #[test]

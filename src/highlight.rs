@@ -3,9 +3,9 @@
 //! Same output as tantivy's `SnippetGenerator` driven by [`analysis::mixed_analyzer`] (the
 //! fragment with the highest summed term weight, at most `max_bytes` long, ties to the
 //! earliest; every occurrence of a query term inside it highlighted), without analysing every
-//! word: a word is only lowercased and stemmed when its first letter is the first letter of a
-//! query term (English stemming rewrites endings, never the first letter), and each thread
-//! remembers the words it analysed. Re-analysing the ten abstracts of a result page word by
+//! word: a word is only lowercased and stemmed when its first two letters begin a query term
+//! (English stemming rewrites endings, never the start of a word), and each thread remembers
+//! the words it analysed. Re-analysing the ten abstracts of a result page word by
 //! word was most of a BM25 request's cost.
 
 use std::cell::RefCell;
@@ -32,6 +32,12 @@ pub struct Highlighter {
     weights: HashMap<String, Score>,
     /// `ascii_first[b]`: some term starts with the ASCII byte `b` (lowercase).
     ascii_first: [bool; 128],
+    /// `ascii_pairs[a] >> b & 1`: some term starts with the ASCII bytes `a`, `b` (lowercase).
+    ascii_pairs: [u128; 128],
+    /// `loose_first[b]`: some term starts with the ASCII byte `b` and not with two ASCII
+    /// bytes (one letter long, or a non-ASCII second char): words starting with `b` are
+    /// analysed whatever their second byte.
+    loose_first: [bool; 128],
     /// Byte budget of a fragment.
     max_bytes: usize,
 }
@@ -66,16 +72,28 @@ impl Highlighter {
     /// `weights`: analyzed term → weight (rarer terms weigh more); `max_bytes`: fragment size.
     pub fn new(weights: BTreeMap<String, Score>, max_bytes: usize) -> Highlighter {
         let mut ascii_first = [false; 128];
+        let mut ascii_pairs = [0u128; 128];
+        let mut loose_first = [false; 128];
         for term in weights.keys() {
-            if let Some(&b) = term.as_bytes().first() {
-                if b.is_ascii() {
-                    ascii_first[usize::from(b.to_ascii_lowercase())] = true;
+            match *term.as_bytes() {
+                [a, b, ..] if a.is_ascii() && b.is_ascii() => {
+                    let a = usize::from(a.to_ascii_lowercase());
+                    ascii_first[a] = true;
+                    ascii_pairs[a] |= 1 << b.to_ascii_lowercase();
                 }
+                [a, ..] if a.is_ascii() => {
+                    let a = usize::from(a.to_ascii_lowercase());
+                    ascii_first[a] = true;
+                    loose_first[a] = true;
+                }
+                _ => {}
             }
         }
         Highlighter {
             weights: weights.into_iter().collect(),
             ascii_first,
+            ascii_pairs,
+            loose_first,
             max_bytes,
         }
     }
@@ -86,10 +104,21 @@ impl Highlighter {
         if word.len() >= MAX_TOKEN_BYTES {
             return Err(());
         }
-        if let Some(&b) = word.as_bytes().first() {
-            if b.is_ascii() && !self.ascii_first[usize::from(b.to_ascii_lowercase())] {
+        // English stemming rewrites endings only: a word whose analyzed form is at least two
+        // bytes long keeps its first two letters (lowercased), and one analysed into a single
+        // letter keeps its first. So an ASCII word can only match a term sharing them.
+        match *word.as_bytes() {
+            [a, b, ..] if a.is_ascii() && b.is_ascii() => {
+                let a = usize::from(a.to_ascii_lowercase());
+                let b = b.to_ascii_lowercase();
+                if !self.loose_first[a] && self.ascii_pairs[a] >> b & 1 == 0 {
+                    return Ok(None);
+                }
+            }
+            [a, ..] if a.is_ascii() && !self.ascii_first[usize::from(a.to_ascii_lowercase())] => {
                 return Ok(None);
             }
+            _ => {}
         }
         let term = MEMO.with(|memo| {
             let mut memo = memo.borrow_mut();
