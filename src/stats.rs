@@ -401,6 +401,31 @@ impl OrdinalFacetsSegment {
         }
     }
 
+    /// Counts the source and category of document `base + i` for each bit `i` set in `mask`,
+    /// as [`Self::count_doc`] does one by one (the slot layout is matched once per word).
+    #[inline]
+    pub fn count_mask(&mut self, base: DocId, mut mask: u64) {
+        match &self.ords.slots {
+            Slots::Pairs(pairs) => {
+                let window = pairs.get(base as usize..).unwrap_or_default();
+                while mask != 0 {
+                    let i = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    if let Some(n) = window.get(i).and_then(|&p| self.counts.get_mut(p as usize)) {
+                        *n += 1;
+                    }
+                }
+            }
+            Slots::Separate { .. } => {
+                while mask != 0 {
+                    let i = mask.trailing_zeros();
+                    mask &= mask - 1;
+                    self.count_doc(base + i);
+                }
+            }
+        }
+    }
+
     /// Per source ordinal and per category ordinal counts.
     fn by_ordinal(&self) -> (Vec<u64>, Vec<u64>) {
         let sources = self.ords.source_names.len() + 1;

@@ -241,6 +241,43 @@ impl Sweep<'_> {
     }
 }
 
+impl Sweep<'_> {
+    /// [`Sweep::keep`] for the documents `base + i` of the bits `i` set in `mask`, with
+    /// `scores[i]` their scores (`base` a multiple of 64): masks, counts and facets a word at
+    /// a time, and only offers the top k the scores that can enter it.
+    #[inline(always)]
+    fn keep_mask(&mut self, base: DocId, mut mask: u64, scores: &[Score]) {
+        if let Some(bits) = self.allowed {
+            mask &= bits.get(base as usize / 64).copied().unwrap_or(0);
+        }
+        if self.segment.alive_bitset().is_some() {
+            let mut each = mask;
+            while each != 0 {
+                let i = each.trailing_zeros();
+                each &= each - 1;
+                if self.segment.is_deleted(base + i) {
+                    mask &= !(1 << i);
+                }
+            }
+        }
+        if mask == 0 {
+            return;
+        }
+        self.count += u64::from(mask.count_ones());
+        if let Some(f) = self.facets.as_deref_mut() {
+            f.count_mask(base, mask);
+        }
+        let mut candidates = mask & at_least_mask(scores, self.top.threshold);
+        while candidates != 0 {
+            let i = candidates.trailing_zeros();
+            candidates &= candidates - 1;
+            if let Some(&score) = scores.get(i as usize) {
+                self.top.offer(score, DocAddress::new(self.ord, base + i));
+            }
+        }
+    }
+}
+
 /// The best `k` hits offered, by score then address (tantivy's `TopDocs` order).
 struct TopK {
     k: usize,
@@ -346,16 +383,14 @@ fn score_segment(
         *dirty = false;
         return Ok(());
     }
-    for (chunk_index, chunk) in scores.chunks(64).enumerate() {
-        let mut mask = positive_mask(chunk);
-        let base = (chunk_index * 64) as DocId;
-        while mask != 0 {
-            let i = mask.trailing_zeros();
-            mask &= mask - 1;
-            sweep.keep(base + i, chunk[i as usize]);
+    // Every nonzero score is positive: a chunk without one is all zeros and stays so.
+    for (chunk_index, chunk) in scores.chunks_mut(64).enumerate() {
+        let matched = positive_mask(chunk);
+        if matched != 0 {
+            sweep.keep_mask((chunk_index * 64) as DocId, matched, chunk);
+            chunk.fill(0.0);
         }
     }
-    scores.fill(0.0);
     *dirty = false;
     Ok(())
 }
@@ -389,23 +424,48 @@ fn add_postings<const TRACK: bool>(
 /// score, BM25's idf being always above zero), for up to 64 scores.
 #[inline]
 fn positive_mask(scores: &[Score]) -> u64 {
+    compare_mask::<false>(scores, 0.0)
+}
+
+/// Bit `i` set when `scores[i] >= threshold` (all bits when it is minus infinity).
+#[inline]
+fn at_least_mask(scores: &[Score], threshold: Score) -> u64 {
+    if threshold == Score::NEG_INFINITY {
+        return u64::MAX;
+    }
+    compare_mask::<true>(scores, threshold)
+}
+
+/// Bit `i` set when `scores[i] > bound` (`>=` when `OR_EQUAL`), for up to 64 scores.
+#[inline]
+fn compare_mask<const OR_EQUAL: bool>(scores: &[Score], bound: Score) -> u64 {
     #[cfg(target_arch = "x86_64")]
     if scores.len() == 64 {
         // SSE2 is part of x86_64: four comparisons per instruction, 4x the scalar loop.
-        use std::arch::x86_64::{_mm_cmpgt_ps, _mm_loadu_ps, _mm_movemask_ps, _mm_setzero_ps};
+        use std::arch::x86_64::{
+            _mm_cmpge_ps, _mm_cmpgt_ps, _mm_loadu_ps, _mm_movemask_ps, _mm_set1_ps,
+        };
         let mut mask = 0u64;
         for (j, four) in scores.chunks_exact(4).enumerate() {
             // SAFETY: `four` holds exactly four f32s, the unaligned load's width.
             let bits = unsafe {
-                _mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(four.as_ptr()), _mm_setzero_ps()))
+                let values = _mm_loadu_ps(four.as_ptr());
+                let bound = _mm_set1_ps(bound);
+                let hits = if OR_EQUAL {
+                    _mm_cmpge_ps(values, bound)
+                } else {
+                    _mm_cmpgt_ps(values, bound)
+                };
+                _mm_movemask_ps(hits)
             };
             mask |= u64::from(bits as u32) << (j * 4);
         }
         return mask;
     }
     let mut mask = 0u64;
-    for (i, s) in scores.iter().take(64).enumerate() {
-        mask |= u64::from(*s > 0.0) << i;
+    for (i, &s) in scores.iter().take(64).enumerate() {
+        let hit = if OR_EQUAL { s >= bound } else { s > bound };
+        mask |= u64::from(hit) << i;
     }
     mask
 }
