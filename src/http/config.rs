@@ -22,6 +22,11 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Results cached per query (0 disables the cache); cleared whenever the index changes.
     pub cache_entries: usize,
+    /// Threads running searches and the other index reads (papers, similar, latest, radar
+    /// papers); further reads wait their turn, first come first served. 0, the default, means
+    /// one per CPU core: more at once only share the cores, and evict each other's per-thread
+    /// buffers from the CPU caches (see `http::pool`).
+    pub search_threads: usize,
     /// Request limits.
     pub limits: Limits,
 }
@@ -61,12 +66,21 @@ impl Default for ServerConfig {
             token: None,
             cors_origins: Vec::new(),
             cache_entries: 4096,
+            search_threads: 0,
             limits: Limits::default(),
         }
     }
 }
 
 impl ServerConfig {
+    /// `search_threads`, with 0 resolved to the number of CPU cores.
+    pub fn resolved_search_threads(&self) -> usize {
+        match self.search_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// The write token: `$ACADEMICHUB_TOKEN` when set and non-empty, else `[server] token`;
     /// blank values count as none.
     pub fn resolved_token(&self) -> Option<String> {

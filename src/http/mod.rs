@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod papers;
+pub mod pool;
 pub mod radars;
 pub mod search;
 pub mod state;

@@ -166,6 +166,15 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(ApiError::internal)?
 }
 
+/// [`blocking`] for an index read (a search, a paper, a list): runs on the read threads
+/// ([`super::pool`]), at most `[server] search_threads` at once, the others waiting their turn.
+pub(crate) async fn read_blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    state.reads.run(f).await
+}
+
 /// One paper by id.
 #[utoipa::path(
     get,
@@ -182,7 +191,7 @@ pub async fn get_paper(
     Path(id): Path<String>,
 ) -> Result<Json<PaperDetail>, ApiError> {
     let index = state.index.clone();
-    let found = blocking(move || Ok(browse::paper(&index, &id)?.ok_or(id))).await?;
+    let found = read_blocking(&state, move || Ok(browse::paper(&index, &id)?.ok_or(id))).await?;
     match found {
         Ok((p, v)) => Ok(Json(to_detail(p, v))),
         Err(id) => Err(ApiError::paper_not_found(&id)),
@@ -225,7 +234,7 @@ pub async fn similar(
         }
     }
     let index = state.index.clone();
-    let page = blocking(move || {
+    let page = read_blocking(&state, move || {
         browse::similar(&index, &id, &filters, k).map_err(|e| match e {
             SimilarError::UnknownPaper(id) => ApiError::paper_not_found(&id),
             SimilarError::NoVectors => {
@@ -318,7 +327,10 @@ pub async fn latest(
         }
     }
     let index = state.index.clone();
-    let page = blocking(move || Ok(browse::latest(&index, &filters, k, offset)?)).await?;
+    let page = read_blocking(&state, move || {
+        Ok(browse::latest(&index, &filters, k, offset)?)
+    })
+    .await?;
     Ok(Json(list(page, offset, k, true, started)))
 }
 

@@ -21,7 +21,7 @@ use crate::radar::{
 };
 
 use super::error::{ApiError, ErrorBody};
-use super::papers::{authorize, blocking, read_json};
+use super::papers::{authorize, blocking, read_blocking, read_json};
 use super::search::{count, date, pairs, unknown};
 use super::state::AppState;
 
@@ -262,9 +262,10 @@ pub async fn papers(
     }
     req.validate(radar::rank::today_utc())?;
     let st = state.clone();
-    let result =
-        blocking(move || with_embedder(&st, |e| Ok(radar::radar_papers(&st.index, &id, &req, e)?)))
-            .await?;
+    let result = read_blocking(&state, move || {
+        with_embedder(&st, |e| Ok(radar::radar_papers(&st.index, &id, &req, e)?))
+    })
+    .await?;
     Ok(Json(RadarPapersResponse {
         result,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,

@@ -16,6 +16,7 @@ use crate::stats::Facets;
 use crate::QueryEngine;
 
 use super::error::{ApiError, ErrorBody};
+use super::papers::read_blocking;
 use super::state::AppState;
 
 /// One paper in a result list (search, latest, similar).
@@ -327,9 +328,7 @@ pub async fn search(
         .cache_misses
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let st = state.clone();
-    let mut resp = tokio::task::spawn_blocking(move || run_search(&st, params, mode))
-        .await
-        .map_err(ApiError::internal)??;
+    let mut resp = read_blocking(&state, move || run_search(&st, params, mode)).await?;
     if let Some(key) = key {
         // A fallback (embedding failed) may be transient: never cache it.
         if resp.mode == mode.to_string() {

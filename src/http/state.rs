@@ -52,6 +52,8 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     pub metrics: Arc<Metrics>,
     pub(crate) cache: Arc<Mutex<lru::LruCache<String, CachedSearch>>>,
+    /// The threads that run index reads (`[server] search_threads` of them).
+    pub(crate) reads: super::pool::ReadPool,
     /// The LLM that writes briefing narratives (`[llm]` configured), and the most time one
     /// narrative may take before the briefing is answered extractive.
     pub llm: Option<(Arc<crate::briefing::llm::LlmClient>, std::time::Duration)>,
@@ -64,6 +66,7 @@ impl AppState {
     pub fn new(index: Arc<PaperIndex>, config: ServerConfig) -> Self {
         let token = config.resolved_token().map(Arc::from);
         let cap = NonZeroUsize::new(config.cache_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
+        let read_threads = config.resolved_search_threads();
         AppState {
             index,
             embedder: None,
@@ -74,6 +77,7 @@ impl AppState {
             token,
             metrics: Arc::new(Metrics::default()),
             cache: Arc::new(Mutex::new(lru::LruCache::new(cap))),
+            reads: super::pool::ReadPool::new(read_threads),
             llm: None,
             openapi: axum::body::Bytes::from(
                 super::openapi::document()

@@ -246,6 +246,49 @@ async fn dense_and_hybrid_search_and_their_fallbacks() {
     assert_error(s, &e, StatusCode::CONFLICT, "dense_unavailable");
 }
 
+/// With one read slot (`search_threads = 1`), reads sent together queue for it: every one is
+/// answered (a slot never given back would leave the rest waiting into 503 `timeout`), each
+/// exactly as it was when sent alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_beyond_search_threads_wait_their_turn() {
+    let (_d, index) = fixture_index(true);
+    let app = http::router(state(index, true, false, |c| {
+        c.search_threads = 1;
+        c.cache_entries = 0;
+    }));
+    let uris = [
+        "/api/search?q=streaming%20LLMs%20survey&k=5",
+        "/api/search?q=speech%20tokens%20reasoning&mode=hybrid&k=5",
+        "/api/papers/2603.04592",
+        "/api/papers/2603.04592/similar?k=3",
+        "/api/latest?k=5",
+    ];
+    let without_time = |mut v: Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("took_ms");
+        }
+        v
+    };
+    let mut alone = Vec::new();
+    for uri in uris {
+        let (s, v) = get(&app, uri).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: {v}");
+        alone.push(without_time(v));
+    }
+    let together =
+        futures_util::future::join_all((0..6).flat_map(|_| uris).map(|uri| get(&app, uri))).await;
+    assert_eq!(together.len(), 30);
+    for (i, (s, v)) in together.into_iter().enumerate() {
+        assert_eq!(s, StatusCode::OK, "{}: {v}", uris[i % uris.len()]);
+        assert_eq!(
+            without_time(v),
+            alone[i % uris.len()],
+            "{}",
+            uris[i % uris.len()]
+        );
+    }
+}
+
 #[tokio::test]
 async fn search_parameter_errors_name_the_parameter() {
     let (_d, index) = fixture_index(false);
