@@ -238,20 +238,27 @@ impl Snippet {
 
 /// Escapes text for HTML.
 pub fn html_escape(s: &str) -> String {
-    if !s.contains(['<', '>', '&', '"', '\'']) {
+    let special = |b: &u8| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'');
+    let Some(first) = s.bytes().position(|b| special(&b)) else {
         return s.to_string();
-    }
+    };
     let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+    // The five are ASCII: the text between them is copied as is, on char boundaries.
+    let mut copied = 0;
+    for (i, b) in s.bytes().enumerate().skip(first) {
+        let entity = match b {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&s[copied..i]);
+        out.push_str(entity);
+        copied = i + 1;
     }
+    out.push_str(&s[copied..]);
     out
 }
 
@@ -948,5 +955,27 @@ fn abstract_snippet(highlighter: &Highlighter, text: &str) -> Snippet {
     Snippet {
         text: text[..end].to_string(),
         highlights: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::html_escape;
+
+    #[test]
+    fn html_escape_replaces_the_five_specials_and_keeps_everything_else() {
+        for (raw, want) in [
+            ("", ""),
+            ("plain text, no specials", "plain text, no specials"),
+            (
+                "<b>\"quoted\" & 'single'</b>",
+                "&lt;b&gt;&quot;quoted&quot; &amp; &#39;single&#39;&lt;/b&gt;",
+            ),
+            ("é<ü>模型&", "é&lt;ü&gt;模型&amp;"),
+            ("&&", "&amp;&amp;"),
+            ("x < y", "x &lt; y"),
+        ] {
+            assert_eq!(html_escape(raw), want, "{raw:?}");
+        }
     }
 }

@@ -397,17 +397,15 @@ fn embed_query(state: &AppState, q: &str) -> QueryVector {
 }
 
 fn search_hit(h: Hit) -> PaperHit {
-    let title = h.title_snippet.render("<mark>", "</mark>", html_escape);
-    let abstract_text = h.abstract_snippet.render("<mark>", "</mark>", html_escape);
-    let mut out = paper_hit(h.rank, h.paper, h.score);
+    let highlight = Highlight {
+        title: h.title_snippet.render("<mark>", "</mark>", html_escape),
+        abstract_text: h.abstract_snippet.render("<mark>", "</mark>", html_escape),
+    };
+    let mut out = list_item(h.rank, h.paper, h.score, highlight);
     out.bm25_score = h.sources.bm25_score;
     out.bm25_rank = h.sources.bm25_rank;
     out.dense_score = h.sources.dense_score;
     out.dense_rank = h.sources.dense_rank;
-    out.highlight = Highlight {
-        title,
-        abstract_text,
-    };
     out
 }
 
@@ -423,6 +421,10 @@ pub(crate) fn paper_hit(rank: usize, p: Paper, score: f32) -> PaperHit {
         title: html_escape(&p.title),
         abstract_text: html_escape(&p.abstract_text[..opening_end]),
     };
+    list_item(rank, p, score, highlight)
+}
+
+fn list_item(rank: usize, p: Paper, score: f32, highlight: Highlight) -> PaperHit {
     PaperHit {
         rank,
         primary_category: p.primary_category().map(str::to_string),
