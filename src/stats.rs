@@ -330,6 +330,42 @@ fn to_strings(names: &[String], counts: &[u64], out: &mut BTreeMap<String, u64>)
     }
 }
 
+impl OrdinalFacets {
+    /// The facets of several segments' counts at once: each name is looked up and copied once,
+    /// not once per segment as harvesting each and merging the fruits does.
+    pub fn merge_segments(&self, segments: Vec<OrdinalFacetsSegment>) -> Facets {
+        let mut count = 0;
+        let mut by_source: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut by_category: BTreeMap<&str, u64> = BTreeMap::new();
+        let ordinals: Vec<(Vec<u64>, Vec<u64>)> = segments
+            .iter()
+            .map(OrdinalFacetsSegment::by_ordinal)
+            .collect();
+        for (segment, (sources, categories)) in segments.iter().zip(&ordinals) {
+            count += segment.count;
+            let ords = &segment.ords;
+            for (names, counts, out) in [
+                (&ords.source_names, sources, &mut by_source),
+                (&ords.category_names, categories, &mut by_category),
+            ] {
+                for (name, &n) in names.iter().zip(counts) {
+                    if n > 0 && !name.is_empty() {
+                        *out.entry(name.as_str()).or_default() += n;
+                    }
+                }
+            }
+        }
+        let owned =
+            |m: BTreeMap<&str, u64>| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        Facets {
+            count,
+            by_source: owned(by_source),
+            by_primary_category: owned(by_category),
+            ..Facets::default()
+        }
+    }
+}
+
 impl Collector for OrdinalFacets {
     type Fruit = Facets;
     type Child = OrdinalFacetsSegment;

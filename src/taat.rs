@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::collections::BinaryHeap;
 
-use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::collector::Collector;
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::BlockSegmentPostings;
 use tantivy::query::{Bm25Weight, BooleanQuery, EnableScoring, Occur, Query, TermQuery};
@@ -136,7 +136,7 @@ pub fn search(
         .collect::<tantivy::Result<Vec<_>>>()?;
     let mut top = TopK::new(depth);
     let mut count = 0u64;
-    let mut fruits = Vec::new();
+    let mut segments = Vec::new();
     for (ord, segment) in searcher.segment_readers().iter().enumerate() {
         let ord = ord as u32;
         let allowed = allowed_bits(segment, &filter_weights, query)?;
@@ -160,13 +160,10 @@ pub fn search(
         count += matched;
         if let Some(mut f) = facet_segment {
             f.add_count(matched);
-            fruits.push(f.harvest());
+            segments.push(f);
         }
     }
-    let facets = match facets {
-        Some(f) => Some(f.merge_fruits(fruits)?),
-        None => None,
-    };
+    let facets = facets.map(|f| f.merge_segments(segments));
     Ok(Found {
         top: top.into_sorted(),
         count,
