@@ -236,9 +236,7 @@ impl Sweep<'_> {
         }
         self.top.offer(score, DocAddress::new(self.ord, doc));
     }
-}
 
-impl Sweep<'_> {
     /// [`Sweep::keep`] for the documents `base + i` of the bits `i` set in `mask`, with
     /// `scores[i]` their scores (`base` a multiple of 64): masks, counts and facets a word at
     /// a time, and only offers the top k the scores that can enter it.
