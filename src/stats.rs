@@ -337,16 +337,13 @@ impl OrdinalFacets {
         let mut count = 0;
         let mut by_source: BTreeMap<&str, u64> = BTreeMap::new();
         let mut by_category: BTreeMap<&str, u64> = BTreeMap::new();
-        let ordinals: Vec<(Vec<u64>, Vec<u64>)> = segments
-            .iter()
-            .map(OrdinalFacetsSegment::by_ordinal)
-            .collect();
-        for (segment, (sources, categories)) in segments.iter().zip(&ordinals) {
+        for segment in &segments {
             count += segment.count;
             let ords = &segment.ords;
+            let (sources, categories) = segment.by_ordinal();
             for (names, counts, out) in [
-                (&ords.source_names, sources, &mut by_source),
-                (&ords.category_names, categories, &mut by_category),
+                (&ords.source_names, &sources, &mut by_source),
+                (&ords.category_names, &categories, &mut by_category),
             ] {
                 for (name, &n) in names.iter().zip(counts) {
                     if n > 0 && !name.is_empty() {
