@@ -16,8 +16,9 @@ use std::cell::RefCell;
 use std::collections::BinaryHeap;
 
 use tantivy::collector::Collector;
+use tantivy::directory::OwnedBytes;
 use tantivy::fieldnorm::FieldNormReader;
-use tantivy::postings::BlockSegmentPostings;
+use tantivy::postings::{BlockSegmentPostings, TermInfo};
 use tantivy::query::{Bm25Weight, BooleanQuery, EnableScoring, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
@@ -125,11 +126,29 @@ pub fn search(
     facets: Option<&OrdinalFacets>,
 ) -> tantivy::Result<Found> {
     let depth = depth.max(1);
-    let weights = query
-        .terms
-        .iter()
-        .map(|term| TermScores::new(searcher, term))
-        .collect::<tantivy::Result<Vec<_>>>()?;
+    // Each term's dictionary entry in every segment, looked up once: its document frequency
+    // (the sum) sets its BM25 weight, and the segments' entries locate its postings.
+    let total_docs: u64 = (searcher.segment_readers().iter())
+        .map(|s| u64::from(s.max_doc()))
+        .sum();
+    let mut weights = Vec::with_capacity(query.terms.len());
+    for term in &query.terms {
+        let mut infos = Vec::with_capacity(searcher.segment_readers().len());
+        let mut doc_freq = 0u64;
+        let mut tokens = 0u64;
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(term.field())?;
+            tokens += inverted.total_num_tokens();
+            let info = inverted.get_term_info(term)?;
+            doc_freq += info.as_ref().map_or(0, |i| u64::from(i.doc_freq));
+            infos.push(info);
+        }
+        // As `Bm25Weight::for_terms` computes it for a term query.
+        let average_fieldnorm = tokens as Score / total_docs as Score;
+        let weight =
+            Bm25Weight::for_one_term_without_explain(doc_freq, total_docs, average_fieldnorm);
+        weights.push(TermScores::new(weight, infos));
+    }
     let filter_weights = filters
         .iter()
         .map(|f| f.weight(EnableScoring::disabled_from_searcher(searcher)))
@@ -154,7 +173,14 @@ pub fn search(
         };
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            score_segment(segment, &query.terms, &weights, &mut scratch, &mut sweep)
+            score_segment(
+                segment,
+                ord,
+                &query.terms,
+                &mut weights,
+                &mut scratch,
+                &mut sweep,
+            )
         })?;
         let matched = sweep.count;
         count += matched;
@@ -171,43 +197,46 @@ pub fn search(
     })
 }
 
-/// A term's BM25 weight, with its scores for the common small term frequencies precomputed
-/// when the term has many postings (a table read instead of a division per posting).
+/// A term's BM25 weight and its dictionary entry in each segment, with its scores for the
+/// common small term frequencies remembered as they are first computed (a table read instead
+/// of a division for nearly every posting).
 struct TermScores {
     weight: Bm25Weight,
-    /// `table[fieldnorm_id * TABLE_TF + tf - 1]`, for `tf` up to [`TABLE_TF`]; empty when the
-    /// term is too rare for the table to pay.
-    table: Vec<Score>,
+    /// Per segment ordinal: the term's entry, `None` where the segment lacks the term.
+    infos: Vec<Option<TermInfo>>,
+    /// `table[fieldnorm_id * TABLE_TF + tf - 1]` for `tf` up to [`TABLE_TF`], NaN until
+    /// computed (a BM25 score is never NaN).
+    table: Box<[Score; TABLE_LEN]>,
 }
 
 /// Term frequencies up to this one are read from [`TermScores::table`].
 const TABLE_TF: u32 = 4;
 
-/// Documents a term must match for its table to be built (1,024 scores).
-const TABLE_MIN_DOCS: u64 = 4096;
+const TABLE_LEN: usize = 256 * TABLE_TF as usize;
 
 impl TermScores {
-    fn new(searcher: &Searcher, term: &Term) -> tantivy::Result<TermScores> {
-        let weight = Bm25Weight::for_terms(searcher, std::slice::from_ref(term))?;
-        let table = if searcher.doc_freq(term)? >= TABLE_MIN_DOCS {
-            (0..=u8::MAX)
-                .flat_map(|fieldnorm_id| (1..=TABLE_TF).map(move |tf| (fieldnorm_id, tf)))
-                .map(|(fieldnorm_id, tf)| weight.score(fieldnorm_id, tf))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Ok(TermScores { weight, table })
+    fn new(weight: Bm25Weight, infos: Vec<Option<TermInfo>>) -> TermScores {
+        TermScores {
+            weight,
+            infos,
+            table: Box::new([Score::NAN; TABLE_LEN]),
+        }
     }
 
     /// Exactly `Bm25Weight::score`.
     #[inline(always)]
-    fn score(&self, fieldnorm_id: u8, tf: u32) -> Score {
-        if tf <= TABLE_TF && tf > 0 {
-            let slot = usize::from(fieldnorm_id) * TABLE_TF as usize + (tf - 1) as usize;
-            if let Some(&score) = self.table.get(slot) {
-                return score;
+    fn score(&mut self, fieldnorm_id: u8, tf: u32) -> Score {
+        let small = tf.wrapping_sub(1);
+        if small < TABLE_TF {
+            // Below 256 * TABLE_TF: in bounds, without a check.
+            let slot = usize::from(fieldnorm_id) * TABLE_TF as usize + small as usize;
+            let cached = self.table[slot];
+            if !cached.is_nan() {
+                return cached;
             }
+            let score = self.weight.score(fieldnorm_id, tf);
+            self.table[slot] = score;
+            return score;
         }
         self.weight.score(fieldnorm_id, tf)
     }
@@ -318,30 +347,28 @@ impl TopK {
     }
 }
 
-/// Scores every document of `segment` matching a term and calls `sweep.keep(doc, score)` once
-/// for each (deleted ones included), then leaves `scratch` zeroed.
+/// Scores every document of `segment` (ordinal `ord`) matching a term and calls
+/// `sweep.keep(doc, score)` once for each (deleted ones included), then leaves `scratch` zeroed.
 fn score_segment(
     segment: &SegmentReader,
+    ord: u32,
     terms: &[Term],
-    weights: &[TermScores],
+    weights: &mut [TermScores],
     scratch: &mut Scratch,
     sweep: &mut Sweep<'_>,
 ) -> tantivy::Result<()> {
     let max_doc = segment.max_doc() as usize;
     let mut postings = Vec::with_capacity(terms.len());
     let mut total = 0u64;
-    for (term, weight) in terms.iter().zip(weights) {
-        let inverted = segment.inverted_index(term.field())?;
-        let Some(info) = inverted.get_term_info(term)? else {
+    for (term, weight) in terms.iter().zip(weights.iter_mut()) {
+        let Some(info) = weight.infos.get(ord as usize).cloned().flatten() else {
             continue;
         };
         total += u64::from(info.doc_freq);
+        let inverted = segment.inverted_index(term.field())?;
         let block =
             inverted.read_block_postings_from_terminfo(&info, IndexRecordOption::WithFreqs)?;
-        // As tantivy's term weight: a field without norms scores as if every text had one token.
-        let norms = (segment.fieldnorms_readers().get_field(term.field())?)
-            .unwrap_or_else(|| FieldNormReader::constant(segment.max_doc(), 1));
-        postings.push((block, norms, weight));
+        postings.push((block, fieldnorm_ids(segment, term.field())?, weight));
     }
     let Scratch {
         scores,
@@ -390,11 +417,29 @@ fn score_segment(
     Ok(())
 }
 
+/// The fieldnorm id of each document of `segment` for `field`, one byte each (the bytes
+/// tantivy's `FieldNormReader` reads, without its per-document dispatch). As tantivy's term
+/// weight: a field without norms scores as if every text had one token.
+fn fieldnorm_ids(segment: &SegmentReader, field: Field) -> tantivy::Result<OwnedBytes> {
+    if let Some(file) = segment
+        .fieldnorms_readers()
+        .get_inner_file()
+        .open_read(field)
+    {
+        let ids = file.read_bytes()?;
+        if ids.len() >= segment.max_doc() as usize {
+            return Ok(ids);
+        }
+    }
+    let one = FieldNormReader::fieldnorm_to_id(1);
+    Ok(OwnedBytes::new(vec![one; segment.max_doc() as usize]))
+}
+
 #[inline(never)]
 fn add_postings<const TRACK: bool>(
     block: &mut BlockSegmentPostings,
-    weight: &TermScores,
-    norms: &FieldNormReader,
+    weight: &mut TermScores,
+    norms: &[u8],
     scores: &mut [Score],
     touched: &mut Vec<DocId>,
 ) {
@@ -404,11 +449,12 @@ fn add_postings<const TRACK: bool>(
             break;
         }
         for (&doc, &tf) in docs.iter().zip(block.freqs()) {
-            if let Some(s) = scores.get_mut(doc as usize) {
+            let d = doc as usize;
+            if let (Some(s), Some(&norm)) = (scores.get_mut(d), norms.get(d)) {
                 if TRACK && *s == 0.0 {
                     touched.push(doc);
                 }
-                *s += weight.score(norms.fieldnorm_id(doc), tf);
+                *s += weight.score(norm, tf);
             }
         }
         block.advance();
