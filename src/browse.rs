@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, Order, Searcher, TantivyDocument};
+use tantivy::{DocAddress, Order, Searcher};
 
 use crate::error::{IndexError, QueryError};
-use crate::index::{doc_to_paper, PaperIndex};
+use crate::index::PaperIndex;
 use crate::paper::{Paper, PaperId};
 use crate::query::{Filters, QueryEngine};
 use crate::stats::Facets;
@@ -153,8 +153,7 @@ fn find(
 }
 
 fn load(index: &PaperIndex, searcher: &Searcher, addr: DocAddress) -> Result<Paper, QueryError> {
-    let doc: TantivyDocument = searcher.doc(addr)?;
-    Ok(doc_to_paper(index.fields(), &doc)?)
+    Ok(crate::index::load_paper(searcher, index.fields(), addr)?)
 }
 
 fn vector_of(

@@ -9,7 +9,7 @@
 //! word was most of a BM25 request's cost.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use rustc_hash::FxHashMap;
@@ -29,7 +29,7 @@ thread_local! {
 /// Highlights the terms of one query in any number of texts.
 pub struct Highlighter {
     /// Analyzed query terms and their weights.
-    weights: HashMap<String, Score>,
+    weights: FxHashMap<String, Score>,
     /// `ascii_first[b]`: some term starts with the ASCII byte `b` (lowercase).
     ascii_first: [bool; 128],
     /// `ascii_pairs[a] >> b & 1`: some term starts with the ASCII bytes `a`, `b` (lowercase).
@@ -120,19 +120,20 @@ impl Highlighter {
             }
             _ => {}
         }
-        let term = MEMO.with(|memo| {
+        // The weight is looked up inside the memo, so a remembered word costs no allocation.
+        Ok(MEMO.with(|memo| {
             let mut memo = memo.borrow_mut();
             if let Some(term) = memo.get(word) {
-                return term.clone();
+                return term.as_deref().and_then(|t| self.weights.get(t).copied());
             }
             if memo.len() >= MEMO_WORDS {
                 memo.clear();
             }
             let term: Option<Box<str>> = analysis::normalize_word(word).map(Into::into);
-            memo.insert(word.into(), term.clone());
-            term
-        });
-        Ok(term.and_then(|t| self.weights.get(&*t).copied()))
+            let weight = term.as_deref().and_then(|t| self.weights.get(t).copied());
+            memo.insert(word.into(), term);
+            weight
+        }))
     }
 
     /// The best fragment of `text`, or `None` when no query term occurs in it.

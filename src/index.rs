@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
-use tantivy::schema::{OwnedValue, Value};
-use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::schema::document::{DeserializeError, DocumentDeserialize, DocumentDeserializer};
+use tantivy::schema::{Field, OwnedValue};
+use tantivy::{
+    DateTime, DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
+    Term,
+};
 use time::Date;
 
 use std::sync::{Arc, Mutex};
@@ -283,10 +287,7 @@ impl PaperIndex {
         );
         let top = searcher.search(&query, &tantivy::collector::TopDocs::with_limit(1))?;
         match top.first() {
-            Some((_, addr)) => {
-                let doc: TantivyDocument = searcher.doc(*addr)?;
-                Ok(Some(doc_to_paper(&self.fields, &doc)?))
-            }
+            Some((_, addr)) => Ok(Some(load_paper(&searcher, &self.fields, *addr)?)),
             None => Ok(None),
         }
     }
@@ -397,41 +398,119 @@ pub fn paper_to_doc(f: &Fields, p: &Paper) -> TantivyDocument {
 
 /// Rebuilds a [`Paper`] from its stored fields.
 pub fn doc_to_paper(f: &Fields, doc: &TantivyDocument) -> Result<Paper, IndexError> {
-    let text = |field| -> Option<String> {
-        doc.get_first(field)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    let texts = |field| -> Vec<String> {
-        doc.get_all(field)
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    };
-    let date = |field| -> Option<Date> {
-        match doc.get_first(field).map(OwnedValue::from) {
-            Some(OwnedValue::Date(d)) => tantivy_to_date(d),
-            _ => None,
+    paper_from_values(
+        f,
+        doc.field_values()
+            .map(|(field, value)| (field, OwnedValue::from(value))),
+    )
+}
+
+/// A stored document as its (field, value) pairs in stored order, each value decoded straight
+/// into an owned one: [`load_paper`] moves its strings into the [`Paper`] instead of building a
+/// `TantivyDocument` and copying them out of it.
+pub struct StoredValues(Vec<(Field, OwnedValue)>);
+
+impl DocumentDeserialize for StoredValues {
+    fn deserialize<'de, D>(mut deserializer: D) -> Result<Self, DeserializeError>
+    where
+        D: DocumentDeserializer<'de>,
+    {
+        let mut values = Vec::with_capacity(deserializer.size_hint());
+        while let Some(pair) = deserializer.next_field::<OwnedValue>()? {
+            values.push(pair);
         }
+        Ok(StoredValues(values))
+    }
+}
+
+/// The paper stored at `addr` (what [`doc_to_paper`] returns for the same document).
+pub fn load_paper(searcher: &Searcher, f: &Fields, addr: DocAddress) -> Result<Paper, IndexError> {
+    let doc: StoredValues = searcher.doc(addr)?;
+    paper_from_values(f, doc.0)
+}
+
+/// A [`Paper`] from a document's stored values: a single-valued field takes its first value
+/// (as `get_first` reads it), authors and categories all of theirs.
+fn paper_from_values(
+    f: &Fields,
+    values: impl IntoIterator<Item = (Field, OwnedValue)>,
+) -> Result<Paper, IndexError> {
+    const ID: usize = 0;
+    const VERSION: usize = 1;
+    const TITLE: usize = 2;
+    const ABSTRACT: usize = 3;
+    const EXTRA: usize = 4;
+    const SOURCE: usize = 5;
+    const PUBLISHED: usize = 6;
+    const UPDATED: usize = 7;
+    const URL: usize = 8;
+    const DOI: usize = 9;
+    const COMMENT: usize = 10;
+    const JOURNAL_REF: usize = 11;
+    let single = [
+        f.id,
+        f.version,
+        f.title,
+        f.abstract_text,
+        f.search_extra,
+        f.source,
+        f.published,
+        f.updated,
+        f.url,
+        f.doi,
+        f.comment,
+        f.journal_ref,
+    ];
+    let mut first: [Option<OwnedValue>; 12] = Default::default();
+    let (mut authors, mut categories) = (Vec::new(), Vec::new());
+    for (field, value) in values {
+        if field == f.authors || field == f.categories {
+            if let OwnedValue::Str(s) = value {
+                if field == f.authors {
+                    authors.push(s);
+                } else {
+                    categories.push(s);
+                }
+            }
+        } else if let Some(i) = single.iter().position(|&s| s == field) {
+            if first[i].is_none() {
+                first[i] = Some(value);
+            }
+        }
+    }
+    let mut text = |i: usize| match first[i].take() {
+        Some(OwnedValue::Str(s)) => Some(s),
+        _ => None,
     };
-    let id = text(f.id).ok_or_else(|| IndexError::CorruptDoc("document without id".into()))?;
+    let id = text(ID).ok_or_else(|| IndexError::CorruptDoc("document without id".into()))?;
+    let title = text(TITLE).unwrap_or_default();
+    let abstract_text = text(ABSTRACT).unwrap_or_default();
+    let search_extra = text(EXTRA).unwrap_or_default();
+    let source = text(SOURCE).unwrap_or_default();
+    let (url, doi) = (text(URL), text(DOI));
+    let (comment, journal_ref) = (text(COMMENT), text(JOURNAL_REF));
+    let date = |v: &Option<OwnedValue>| match v {
+        Some(OwnedValue::Date(d)) => tantivy_to_date(*d),
+        _ => None,
+    };
     Ok(Paper {
         id: PaperId::new(id),
-        version: doc
-            .get_first(f.version)
-            .and_then(|v| v.as_u64())
-            .unwrap_or(1),
-        title: text(f.title).unwrap_or_default(),
-        abstract_text: text(f.abstract_text).unwrap_or_default(),
-        search_extra: text(f.search_extra).unwrap_or_default(),
-        authors: texts(f.authors),
-        categories: texts(f.categories),
-        source: text(f.source).unwrap_or_default(),
-        published: date(f.published),
-        updated: date(f.updated),
-        url: text(f.url),
-        doi: text(f.doi),
-        comment: text(f.comment),
-        journal_ref: text(f.journal_ref),
+        version: match first[VERSION] {
+            Some(OwnedValue::U64(v)) => v,
+            _ => 1,
+        },
+        title,
+        abstract_text,
+        search_extra,
+        authors,
+        categories,
+        source,
+        published: date(&first[PUBLISHED]),
+        updated: date(&first[UPDATED]),
+        url,
+        doi,
+        comment,
+        journal_ref,
     })
 }
 

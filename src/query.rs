@@ -26,7 +26,7 @@ use crate::analysis;
 use crate::error::QueryError;
 use crate::fusion::{self, Fusion};
 use crate::highlight::Highlighter;
-use crate::index::{date_to_tantivy, doc_to_paper, PaperIndex};
+use crate::index::{self, date_to_tantivy, PaperIndex};
 use crate::paper::{Paper, PaperId};
 use crate::schema::QUERYABLE_FIELDS;
 use crate::stats::{Facets, OrdinalFacets};
@@ -212,40 +212,43 @@ pub struct Snippet {
 }
 
 impl Snippet {
-    /// Renders the snippet with `open`/`close` around highlights and `escape` applied to text.
-    pub fn render(&self, open: &str, close: &str, escape: fn(&str) -> String) -> String {
+    /// Renders the snippet with `open`/`close` around highlights and `escape` appending each
+    /// piece of text to the output.
+    pub fn render(&self, open: &str, close: &str, escape: fn(&str, &mut String)) -> String {
         let mut out = String::with_capacity(self.text.len() + 16);
         let mut at = 0;
         for r in &self.highlights {
             if r.start < at || r.end > self.text.len() {
                 continue;
             }
-            out.push_str(&escape(&self.text[at..r.start]));
+            escape(&self.text[at..r.start], &mut out);
             out.push_str(open);
-            out.push_str(&escape(&self.text[r.clone()]));
+            escape(&self.text[r.clone()], &mut out);
             out.push_str(close);
             at = r.end;
         }
-        out.push_str(&escape(&self.text[at..]));
+        escape(&self.text[at..], &mut out);
         out
     }
 
     /// HTML with `<b>` around highlights.
     pub fn to_html(&self) -> String {
-        self.render("<b>", "</b>", html_escape)
+        self.render("<b>", "</b>", push_html_escaped)
     }
 }
 
 /// Escapes text for HTML.
 pub fn html_escape(s: &str) -> String {
-    let special = |b: &u8| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'');
-    let Some(first) = s.bytes().position(|b| special(&b)) else {
-        return s.to_string();
-    };
-    let mut out = String::with_capacity(s.len() + 16);
-    // The five are ASCII: the text between them is copied as is, on char boundaries.
+    let mut out = String::with_capacity(s.len());
+    push_html_escaped(s, &mut out);
+    out
+}
+
+/// Appends `s` to `out`, escaped for HTML.
+pub fn push_html_escaped(s: &str, out: &mut String) {
+    // The five specials are ASCII: the text between them is copied as is, on char boundaries.
     let mut copied = 0;
-    for (i, b) in s.bytes().enumerate().skip(first) {
+    for (i, b) in s.bytes().enumerate() {
         let entity = match b {
             b'<' => "&lt;",
             b'>' => "&gt;",
@@ -259,7 +262,6 @@ pub fn html_escape(s: &str) -> String {
         copied = i + 1;
     }
     out.push_str(&s[copied..]);
-    out
 }
 
 /// One ranked paper.
@@ -876,8 +878,7 @@ impl<'a> QueryEngine<'a> {
     }
 
     fn load(&self, searcher: &Searcher, addr: DocAddress) -> Result<Paper, QueryError> {
-        let doc: TantivyDocument = searcher.doc(addr)?;
-        Ok(doc_to_paper(self.index.fields(), &doc)?)
+        Ok(index::load_paper(searcher, self.index.fields(), addr)?)
     }
 
     fn highlighters(
@@ -960,7 +961,7 @@ fn abstract_snippet(highlighter: &Highlighter, text: &str) -> Snippet {
 
 #[cfg(test)]
 mod tests {
-    use super::html_escape;
+    use super::{html_escape, Snippet};
 
     #[test]
     fn html_escape_replaces_the_five_specials_and_keeps_everything_else() {
@@ -977,5 +978,21 @@ mod tests {
         ] {
             assert_eq!(html_escape(raw), want, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn render_escapes_text_and_highlights_and_wraps_the_highlights() {
+        let snippet = Snippet {
+            text: "a<b & c> \"d\" e".to_string(),
+            highlights: vec![2..3, 6..7, 10..11],
+        };
+        assert_eq!(
+            snippet.render("<mark>", "</mark>", super::push_html_escaped),
+            "a&lt;<mark>b</mark> &amp; <mark>c</mark>&gt; &quot;<mark>d</mark>&quot; e"
+        );
+        assert_eq!(
+            snippet.render("[", "]", |s, out| out.push_str(s)),
+            "a<[b] & [c]> \"[d]\" e"
+        );
     }
 }

@@ -124,7 +124,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!(
             "{:>3}. {}  [{}]  score {:.3}",
             h.rank,
-            h.title_snippet.render(open, close, str::to_string),
+            h.title_snippet
+                .render(open, close, |s, out| out.push_str(s)),
             p.id,
             h.score
         );
@@ -150,7 +151,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         println!(
             "     {}\n",
-            h.abstract_snippet.render(open, close, str::to_string)
+            h.abstract_snippet
+                .render(open, close, |s, out| out.push_str(s))
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -11,7 +11,9 @@ use utoipa::ToSchema;
 
 use crate::browse;
 use crate::paper::{format_date, parse_date, Paper};
-use crate::query::{html_escape, Filters, Hit, Mode, QueryVector, SearchRequest, SNIPPET_CHARS};
+use crate::query::{
+    html_escape, push_html_escaped, Filters, Hit, Mode, QueryVector, SearchRequest, SNIPPET_CHARS,
+};
 use crate::stats::Facets;
 use crate::QueryEngine;
 
@@ -398,8 +400,12 @@ fn embed_query(state: &AppState, q: &str) -> QueryVector {
 
 fn search_hit(h: Hit) -> PaperHit {
     let highlight = Highlight {
-        title: h.title_snippet.render("<mark>", "</mark>", html_escape),
-        abstract_text: h.abstract_snippet.render("<mark>", "</mark>", html_escape),
+        title: h
+            .title_snippet
+            .render("<mark>", "</mark>", push_html_escaped),
+        abstract_text: h
+            .abstract_snippet
+            .render("<mark>", "</mark>", push_html_escaped),
     };
     let mut out = list_item(h.rank, h.paper, h.score, highlight);
     out.bm25_score = h.sources.bm25_score;

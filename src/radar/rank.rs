@@ -20,12 +20,12 @@ use std::collections::HashMap;
 use serde::Serialize;
 use tantivy::query::{Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, Searcher, TantivyDocument};
+use tantivy::{DocAddress, Searcher};
 use time::Date;
 
 use crate::embed::{dot, normalize, Embedder};
 use crate::fusion::{self, DEFAULT_ALPHA, DEFAULT_DEPTH};
-use crate::index::{doc_to_paper, PaperIndex};
+use crate::index::PaperIndex;
 use crate::paper::{format_date, Paper, PaperId};
 use crate::query::{Filters, Mode, QueryEngine};
 
@@ -211,8 +211,7 @@ pub fn load_paper(
     searcher: &Searcher,
     addr: DocAddress,
 ) -> Result<Paper, RadarError> {
-    let doc: TantivyDocument = searcher.doc(addr)?;
-    Ok(doc_to_paper(index.fields(), &doc)?)
+    Ok(crate::index::load_paper(searcher, index.fields(), addr)?)
 }
 
 /// tf-idf term vectors with idf from the whole index (cached per term).

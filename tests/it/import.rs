@@ -175,3 +175,49 @@ fn second_writer_is_refused_while_the_first_is_open() {
     let err = index.writer().err().expect("locked");
     assert!(matches!(err, IndexError::Locked { .. }), "{err}");
 }
+
+/// `load_paper` decodes a document's stored values straight into a `Paper`: for every imported
+/// paper it must give what `doc_to_paper` gives from the same document's `TantivyDocument`,
+/// including the multi-valued and optional fields.
+#[test]
+fn papers_load_straight_from_the_store_as_from_documents() {
+    use academichub::index::{doc_to_paper, load_paper};
+    use tantivy::{DocAddress, TantivyDocument};
+    let (_dir, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let searcher = index.reader().searcher();
+    let (mut papers, mut several_authors, mut comment) = (0, 0, 0);
+    for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+        for doc in 0..segment.max_doc() {
+            let addr = DocAddress::new(ord as u32, doc);
+            let stored: TantivyDocument = searcher.doc(addr).expect("stored document");
+            let want = doc_to_paper(index.fields(), &stored).expect("paper from document");
+            let got = load_paper(&searcher, index.fields(), addr).expect("paper from store");
+            assert_eq!(got, want, "{addr:?}");
+            papers += 1;
+            several_authors += usize::from(got.authors.len() > 1);
+            comment += usize::from(got.comment.is_some());
+            assert!(!got.title.is_empty() && got.published.is_some(), "{got:?}");
+        }
+    }
+    assert_eq!(papers, 250);
+    for (what, n) in [("several authors", several_authors), ("a comment", comment)] {
+        assert!(n > 0, "no fixture paper has {what}");
+    }
+
+    // No fixture paper has a DOI or a journal reference: one with every optional field set
+    // makes the round trip.
+    let first = load_paper(&searcher, index.fields(), DocAddress::new(0, 0)).expect("paper");
+    let mut full = first.clone();
+    full.id = PaperId::new("2601.00001");
+    full.doi = Some("10.1000/xyz123".into());
+    full.comment = Some("12 pages".into());
+    full.journal_ref = Some("J. Test 1 (2026) 1".into());
+    full.updated = full.published;
+    full.authors = vec!["A. One".into(), "B. Two".into(), "C. Three".into()];
+    full.categories = vec!["cs.CL".into(), "cs.IR".into()];
+    let mut writer = index.writer().expect("writer");
+    writer.upsert(&full).expect("upsert");
+    writer.commit().expect("commit");
+    index.reload().expect("reload");
+    assert_eq!(index.get(&full.id).expect("get"), Some(full));
+}
