@@ -435,18 +435,6 @@ fn paper_from_values(
     f: &Fields,
     values: impl IntoIterator<Item = (Field, OwnedValue)>,
 ) -> Result<Paper, IndexError> {
-    const ID: usize = 0;
-    const VERSION: usize = 1;
-    const TITLE: usize = 2;
-    const ABSTRACT: usize = 3;
-    const EXTRA: usize = 4;
-    const SOURCE: usize = 5;
-    const PUBLISHED: usize = 6;
-    const UPDATED: usize = 7;
-    const URL: usize = 8;
-    const DOI: usize = 9;
-    const COMMENT: usize = 10;
-    const JOURNAL_REF: usize = 11;
     let single = [
         f.id,
         f.version,
@@ -478,39 +466,36 @@ fn paper_from_values(
             }
         }
     }
-    let mut text = |i: usize| match first[i].take() {
+    // In the order of `single`.
+    let [id, version, title, abs, extra, source, published, updated, url, doi, comment, journal] =
+        first;
+    let text = |v: Option<OwnedValue>| match v {
         Some(OwnedValue::Str(s)) => Some(s),
         _ => None,
     };
-    let id = text(ID).ok_or_else(|| IndexError::CorruptDoc("document without id".into()))?;
-    let title = text(TITLE).unwrap_or_default();
-    let abstract_text = text(ABSTRACT).unwrap_or_default();
-    let search_extra = text(EXTRA).unwrap_or_default();
-    let source = text(SOURCE).unwrap_or_default();
-    let (url, doi) = (text(URL), text(DOI));
-    let (comment, journal_ref) = (text(COMMENT), text(JOURNAL_REF));
-    let date = |v: &Option<OwnedValue>| match v {
-        Some(OwnedValue::Date(d)) => tantivy_to_date(*d),
+    let date = |v: Option<OwnedValue>| match v {
+        Some(OwnedValue::Date(d)) => tantivy_to_date(d),
         _ => None,
     };
+    let id = text(id).ok_or_else(|| IndexError::CorruptDoc("document without id".into()))?;
     Ok(Paper {
         id: PaperId::new(id),
-        version: match first[VERSION] {
+        version: match version {
             Some(OwnedValue::U64(v)) => v,
             _ => 1,
         },
-        title,
-        abstract_text,
-        search_extra,
+        title: text(title).unwrap_or_default(),
+        abstract_text: text(abs).unwrap_or_default(),
+        search_extra: text(extra).unwrap_or_default(),
         authors,
         categories,
-        source,
-        published: date(&first[PUBLISHED]),
-        updated: date(&first[UPDATED]),
-        url,
-        doi,
-        comment,
-        journal_ref,
+        source: text(source).unwrap_or_default(),
+        published: date(published),
+        updated: date(updated),
+        url: text(url),
+        doi: text(doi),
+        comment: text(comment),
+        journal_ref: text(journal),
     })
 }
 
