@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::embed::{passage_text, Embedder};
 use crate::error::{ImportError, IndexError};
-use crate::index::{date_to_tantivy, doc_to_paper, PaperIndex, PaperWriter};
+use crate::index::{date_to_tantivy, load_paper, PaperIndex, PaperWriter};
 use crate::normalize::{canonical_arxiv_id, clean_latex, collapse_whitespace};
 use crate::paper::{parse_date, Paper, PaperId};
 
@@ -507,8 +507,7 @@ pub fn embed_missing(
     for chunk in todo[..take].chunks(BATCH) {
         let mut papers = Vec::with_capacity(chunk.len());
         for (_, addr) in chunk {
-            let doc: tantivy::TantivyDocument = searcher.doc(*addr).map_err(IndexError::from)?;
-            papers.push(doc_to_paper(&f, &doc)?);
+            papers.push(load_paper(&searcher, &f, *addr)?);
         }
         let texts: Vec<String> = papers
             .iter()
