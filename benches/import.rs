@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use academichub::import::{import_file, Format, ImportOptions};
+use academichub::ingest::{import_file, Format, ImportOptions};
 use academichub::PaperIndex;
 use criterion::{criterion_group, Criterion, Throughput};
 

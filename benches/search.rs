@@ -19,8 +19,8 @@ use std::time::Instant;
 use academichub::embed::{
     default_cache_root, normalize, EmbedError, Embedder, FastEmbedder, ModelId, ModelSpec,
 };
-use academichub::import::{import_file, Format, ImportOptions};
-use academichub::query::{Mode, QueryVector, SearchRequest};
+use academichub::ingest::{import_file, Format, ImportOptions};
+use academichub::search::{Mode, QueryVector, SearchRequest};
 use academichub::{PaperIndex, QueryEngine};
 use criterion::{criterion_group, Criterion};
 use tantivy::collector::TopDocs;
@@ -134,7 +134,7 @@ fn api_work(engine: &QueryEngine, q: &str, one_pass: bool) -> usize {
     req.facets = one_pass;
     let n = engine.search(&req).map(|r| r.hits.len()).unwrap_or(0);
     if !one_pass {
-        let f = academichub::browse::facets(engine.index(), q, &req.filters);
+        let f = academichub::search::browse::facets(engine.index(), q, &req.filters);
         std::hint::black_box(f.map(|f| f.count).unwrap_or(0));
     }
     n
@@ -384,7 +384,7 @@ fn dense_scan(index: &PaperIndex, embedder: &mut dyn Embedder, rounds: usize) {
     let (e50, e99) = percentiles(exact_ms.clone());
     println!(
         "dense leg alone, top 100 over {} vectors:\n  binary pass (segments of 20K+) + int8 scan + f32 rescoring p50 {o50:.3} ms p99 {o99:.3} ms mean {:.3} ms\n  exact f32 scan (baseline)  p50 {e50:.3} ms p99 {e99:.3} ms mean {:.3} ms\n  speed-up {:.2}x; top-100 agreement with the exact scan {:.4}",
-        academichub::stats::count_vectors(index).unwrap_or(0),
+        academichub::index::stats::count_vectors(&index.reader().searcher()).unwrap_or(0),
         mean(&ours_ms),
         mean(&exact_ms),
         mean(&exact_ms) / mean(&ours_ms),

@@ -38,12 +38,12 @@ pub struct ModelsConfig {
 pub struct Config {
     #[serde(default)]
     pub models: ModelsConfig,
-    /// `[[sources]]`: feeds polled by `academichub ingest` (see `crate::feeds::config`).
+    /// `[[sources]]`: feeds polled by `academichub ingest` (see `crate::ingest::feeds::config`).
     #[serde(default)]
-    pub sources: Vec<crate::feeds::SourceConfig>,
+    pub sources: Vec<crate::ingest::feeds::SourceConfig>,
     /// `[ingest]`: client politeness and limits for feed ingestion.
     #[serde(default)]
-    pub ingest: crate::feeds::IngestConfig,
+    pub ingest: crate::ingest::feeds::IngestConfig,
     /// `[llm]`: optional OpenAI-compatible endpoint for briefing narratives.
     #[serde(default)]
     pub llm: crate::briefing::llm::LlmConfig,

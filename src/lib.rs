@@ -1,34 +1,35 @@
 //! AcademicHub: a search engine for research-paper abstracts.
 //!
-//! Data flows one way: `import`/feeds -> [`normalize`] -> [`index`] -> [`query`] -> CLI/HTTP,
-//! with [`eval`] beside the query layer. See `ARCHITECTURE.md` for one paragraph per module.
+//! Data flows one way, and the modules follow it: feeds and corpus files ([`ingest`]) ->
+//! [`normalize`] (pure text) -> [`index`] (BM25 fields + vectors, keyed by our paper id) ->
+//! [`search`] (bm25 | dense | hybrid) -> [`http`] and the CLI. [`embed`] turns text into
+//! vectors for ingestion and search; [`radar`] and [`briefing`] are built on search; [`eval`]
+//! sits beside search, never on a request path. `ARCHITECTURE.md` has a paragraph per folder.
 
+// Domain types and pure text functions.
 pub mod analysis;
-pub mod briefing;
-pub mod browse;
-pub mod config;
-pub mod embed;
-pub mod error;
-pub mod eval;
-pub mod feeds;
-pub mod fusion;
-pub mod highlight;
-pub mod http;
-pub mod hybrid;
-pub mod import;
-pub mod index;
 pub mod normalize;
 pub mod paper;
-pub mod query;
-pub mod radar;
-pub mod schema;
-pub mod segment_cache;
-pub mod stats;
-pub mod taat;
-pub mod upsert;
-pub mod vectors;
 
-pub use error::{EvalError, ImportError, IndexError, QueryError};
-pub use index::PaperIndex;
+// Configuration and embeddings, used by the stages below.
+pub mod config;
+pub mod embed;
+
+// The pipeline, in data-flow order.
+pub mod index;
+pub mod ingest;
+pub mod search;
+
+// Built on search.
+pub mod briefing;
+pub mod eval;
+pub mod radar;
+
+// The API.
+pub mod http;
+
+pub use eval::EvalError;
+pub use index::{IndexError, PaperIndex};
+pub use ingest::ImportError;
 pub use paper::{Paper, PaperId};
-pub use query::{Filters, QueryEngine, SearchRequest, SearchResults};
+pub use search::{Filters, QueryEngine, QueryError, SearchRequest, SearchResults};

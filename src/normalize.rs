@@ -274,9 +274,43 @@ fn accent(mark: char, rest: &[char]) -> Option<(char, usize)> {
     Some((ch, used))
 }
 
+/// True for arXiv taxonomy codes (`cs.CL`, `hep-th`, `cond-mat.mes-hall`), false for MSC/ACM
+/// class codes that some records carry in the same list (`68T45, 62H30`, `I.5.3; I.2.10`).
+pub fn is_arxiv_category(c: &str) -> bool {
+    let (archive, subject) = match c.split_once('.') {
+        Some((a, s)) => (a, Some(s)),
+        None => (c, None),
+    };
+    let archive_ok = archive.starts_with(|ch: char| ch.is_ascii_lowercase())
+        && archive
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch == '-');
+    let subject_ok = subject.is_none_or(|s| {
+        s.starts_with(|ch: char| ch.is_ascii_alphabetic())
+            && s.chars().all(|ch| ch.is_ascii_alphabetic() || ch == '-')
+    });
+    archive_ok && subject_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arxiv_categories_filter_class_codes() {
+        for ok in [
+            "cs.CL",
+            "hep-th",
+            "cond-mat.mes-hall",
+            "q-bio.NC",
+            "astro-ph",
+        ] {
+            assert!(is_arxiv_category(ok), "{ok}");
+        }
+        for bad in ["68T45, 62H30", "I.5.3; I.2.10", "", "CS", "cs.", "62H30"] {
+            assert!(!is_arxiv_category(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn arxiv_ids() {

@@ -18,12 +18,12 @@ use tantivy::query::AllQuery;
 use time::Date;
 
 use crate::embed::Embedder;
+use crate::index::PaperIndex;
 use crate::paper::{format_date, Paper, PaperId};
-use crate::query::{Filters, Mode, QueryEngine};
-use crate::radar::rank::{load_paper, stored_vector, today_utc};
+use crate::radar::rank::today_utc;
 use crate::radar::text::{idf, positioned_terms, SparseVec};
-use crate::radar::{self, RadarError, RankRequest};
-use crate::PaperIndex;
+use crate::radar::{self, Radar, RadarError, RankRequest};
+use crate::search::{bm25, FilterSet, Filters, Mode};
 
 use cluster::{cluster, dense_point, similarity_matrix, Point};
 
@@ -403,12 +403,132 @@ struct Selected {
     radars: Vec<String>,
 }
 
+/// A radar's picks before their key sentences are known: id, title, score, reason.
+type PickList = Vec<(PaperId, String, f32, String)>;
+
+/// What the radars (or the all-papers list) selected: the sections, the selected papers (each
+/// once, with the radars that picked it) and each section's picks in order.
+struct Selection {
+    sections: Vec<RadarSection>,
+    selected: Vec<Selected>,
+    picks: Vec<PickList>,
+}
+
+impl Selection {
+    /// Adds `paper` as picked by `radar` (once per paper).
+    fn add(&mut self, paper: Paper, vector: Option<Vec<f32>>, radar: &str) {
+        match self.selected.iter_mut().find(|s| s.paper.id == paper.id) {
+            Some(s) => s.radars.push(radar.to_string()),
+            None => self.selected.push(Selected {
+                paper,
+                vector,
+                radars: vec![radar.to_string()],
+            }),
+        }
+    }
+}
+
 /// Builds the extractive briefing. `embedder` embeds radar queries (BM25-only without one).
 pub fn build_briefing(
     index: &PaperIndex,
     req: &BriefingRequest,
-    mut embedder: Option<&mut dyn Embedder>,
+    embedder: Option<&mut dyn Embedder>,
 ) -> Result<Briefing, RadarError> {
+    let (rank_req, radars) = resolve(index, req)?;
+    let mut notes: Vec<String> = Vec::new();
+    let mut selection = if radars.is_empty() {
+        select_all(index, &rank_req, req, &mut notes)?
+    } else {
+        select_by_radars(index, &radars, &rank_req, embedder)?
+    };
+    selection
+        .selected
+        .sort_by(|a, b| a.paper.id.cmp(&b.paper.id));
+    let selected = &selection.selected;
+
+    let papers_ref: Vec<&Paper> = selected.iter().map(|s| &s.paper).collect();
+    let mut corpus = Corpus::new(&papers_ref, index);
+    let tfidf: Vec<SparseVec> = (0..selected.len()).map(|i| corpus.tfidf(i)).collect();
+    let sentence_vecs: Vec<SentenceVecs> = selected
+        .iter()
+        .map(|s| {
+            sentences(&s.paper.abstract_text)
+                .into_iter()
+                .map(|t| {
+                    let v = corpus.text_vector(&t);
+                    (t, v)
+                })
+                .collect()
+        })
+        .collect();
+    fill_picks(&mut selection, &tfidf, &sentence_vecs);
+    let selected = &selection.selected;
+
+    let space = ClusteringSpace::of(selected, &corpus, &tfidf, &mut notes);
+    let sim = similarity_matrix(&space.points, space.dims);
+    let (assign, silhouette) = cluster(&space.points, space.dims, &sim);
+    let themes = themes(
+        selected,
+        &assign,
+        &space.points,
+        space.dims,
+        &corpus,
+        &tfidf,
+        &sentence_vecs,
+    );
+    let links = links(
+        selected,
+        &sim,
+        &tfidf,
+        &corpus,
+        if space.embedding {
+            LINK_MIN_SIMILARITY_EMBEDDING
+        } else {
+            LINK_MIN_SIMILARITY_TFIDF
+        },
+    );
+    let empty = selected
+        .is_empty()
+        .then(|| empty_message(req, radars.is_empty()));
+    Ok(Briefing {
+        lang: req.lang,
+        since: req.since.map(format_date),
+        until: req.until.map(format_date),
+        papers: selected
+            .iter()
+            .map(|s| BriefPaper {
+                id: s.paper.id.clone(),
+                title: s.paper.title.clone(),
+                primary_category: s.paper.primary_category().map(str::to_string),
+                published: s.paper.published.map(format_date),
+                url: s.paper.url.clone(),
+                radars: s.radars.clone(),
+            })
+            .collect(),
+        clustering: Clustering {
+            space: if space.embedding {
+                "embedding"
+            } else {
+                "tfidf"
+            },
+            papers_with_vectors: space.with_vectors,
+            silhouette: round4(silhouette),
+        },
+        radars: selection.sections,
+        themes,
+        links,
+        empty,
+        notes,
+        narrative: None,
+    })
+}
+
+/// Checks the request and loads its radars (each once, in the order asked): every radar must
+/// exist before any work is done.
+fn resolve(
+    index: &PaperIndex,
+    req: &BriefingRequest,
+) -> Result<(RankRequest, Vec<Radar>), RadarError> {
     if req.radars.len() > MAX_RADARS {
         return Err(RadarError::InvalidParam {
             name: "radar",
@@ -427,32 +547,30 @@ pub fn build_briefing(
             ids.push(id);
         }
     }
-    // Every radar must exist before any work is done.
     let radars = ids
         .iter()
         .map(|id| radar::get_radar(index, id))
         .collect::<Result<Vec<_>, _>>()?;
+    Ok((rank_req, radars))
+}
 
-    let mut notes: Vec<String> = Vec::new();
-    let mut sections: Vec<RadarSection> = Vec::new();
-    let mut selected: Vec<Selected> = Vec::new();
-    let add =
-        |selected: &mut Vec<Selected>, paper: Paper, vector: Option<Vec<f32>>, radar: &str| {
-            match selected.iter_mut().find(|s| s.paper.id == paper.id) {
-                Some(s) => s.radars.push(radar.to_string()),
-                None => selected.push(Selected {
-                    paper,
-                    vector,
-                    radars: vec![radar.to_string()],
-                }),
-            }
-        };
-    let mut pick_lists: Vec<Vec<(PaperId, String, f32, String)>> = Vec::new();
-    for r in &radars {
+/// Each radar's top papers, one section per radar.
+fn select_by_radars(
+    index: &PaperIndex,
+    radars: &[Radar],
+    rank_req: &RankRequest,
+    mut embedder: Option<&mut dyn Embedder>,
+) -> Result<Selection, RadarError> {
+    let mut selection = Selection {
+        sections: Vec::new(),
+        selected: Vec::new(),
+        picks: Vec::new(),
+    };
+    for r in radars {
         let res = radar::rank(
             index,
             r,
-            &rank_req,
+            rank_req,
             embedder.as_mut().map(|e| &mut **e as &mut dyn Embedder),
         )?;
         let mut picks = Vec::new();
@@ -463,10 +581,10 @@ pub fn build_briefing(
                 h.score,
                 h.reason.text.clone(),
             ));
-            add(&mut selected, h.paper, h.vector, &r.id);
+            selection.add(h.paper, h.vector, &r.id);
         }
-        pick_lists.push(picks);
-        sections.push(RadarSection {
+        selection.picks.push(picks);
+        selection.sections.push(RadarSection {
             id: r.id.clone(),
             name: r.name.clone(),
             mode: res.mode,
@@ -475,59 +593,61 @@ pub fn build_briefing(
             papers: Vec::new(),
         });
     }
-    if radars.is_empty() {
-        let (picks, section) = all_papers(index, &rank_req, req.lang)?;
-        let total = section.candidates;
-        if total > MAX_ALL_PAPERS {
-            notes.push(format!(
-                "{total} papers in the date range: only {MAX_ALL_PAPERS} were read (narrow the dates or use radars)"
-            ));
-        } else if total > req.k {
-            notes.push(format!(
-                "{total} papers in the date range: the briefing covers the newest {} (raise k)",
-                req.k
-            ));
-        }
-        let mut list = Vec::new();
-        for (paper, vector) in picks {
-            list.push((paper.id.clone(), paper.title.clone(), 0.0, String::new()));
-            add(&mut selected, paper, vector, "*");
-        }
-        pick_lists.push(list);
-        sections.push(section);
-    }
-    selected.sort_by(|a, b| a.paper.id.cmp(&b.paper.id));
+    Ok(selection)
+}
 
-    let papers_ref: Vec<&Paper> = selected.iter().map(|s| &s.paper).collect();
-    let mut corpus = Corpus::new(&papers_ref, index);
-    let position: HashMap<&PaperId, usize> = selected
+/// Without radars: every paper of the date range, newest first, in one section (a note when
+/// the range holds more than the briefing covers).
+fn select_all(
+    index: &PaperIndex,
+    rank_req: &RankRequest,
+    req: &BriefingRequest,
+    notes: &mut Vec<String>,
+) -> Result<Selection, RadarError> {
+    let (papers, section) = all_papers(index, rank_req, req.lang)?;
+    let total = section.candidates;
+    if total > MAX_ALL_PAPERS {
+        notes.push(format!(
+            "{total} papers in the date range: only {MAX_ALL_PAPERS} were read (narrow the dates or use radars)"
+        ));
+    } else if total > req.k {
+        notes.push(format!(
+            "{total} papers in the date range: the briefing covers the newest {} (raise k)",
+            req.k
+        ));
+    }
+    let mut selection = Selection {
+        sections: vec![section],
+        selected: Vec::new(),
+        picks: Vec::new(),
+    };
+    let mut list = Vec::new();
+    for (paper, vector) in papers {
+        list.push((paper.id.clone(), paper.title.clone(), 0.0, String::new()));
+        selection.add(paper, vector, "*");
+    }
+    selection.picks.push(list);
+    Ok(selection)
+}
+
+/// Each section's papers with their key sentence: the abstract sentence closest to the whole
+/// abstract.
+fn fill_picks(selection: &mut Selection, tfidf: &[SparseVec], sentence_vecs: &[SentenceVecs]) {
+    let position: HashMap<PaperId, usize> = selection
+        .selected
         .iter()
         .enumerate()
-        .map(|(i, s)| (&s.paper.id, i))
+        .map(|(i, s)| (s.paper.id.clone(), i))
         .collect();
-    let tfidf: Vec<SparseVec> = (0..selected.len()).map(|i| corpus.tfidf(i)).collect();
-
-    let sentence_vecs: Vec<SentenceVecs> = selected
-        .iter()
-        .map(|s| {
-            sentences(&s.paper.abstract_text)
-                .into_iter()
-                .map(|t| {
-                    let v = corpus.text_vector(&t);
-                    (t, v)
-                })
-                .collect()
-        })
-        .collect();
-    // Key sentence of each selected paper: the one closest to its whole abstract.
-    let key_sentence: Vec<String> = (0..selected.len())
+    let key_sentence: Vec<String> = (0..selection.selected.len())
         .map(|i| {
             best_sentence(&sentence_vecs[i], &as_map(&tfidf[i]))
                 .map(|(t, _)| t)
                 .unwrap_or_default()
         })
         .collect();
-    for (section, picks) in sections.iter_mut().zip(pick_lists) {
+    let picks = std::mem::take(&mut selection.picks);
+    for (section, picks) in selection.sections.iter_mut().zip(picks) {
         section.papers = picks
             .into_iter()
             .map(|(id, title, score, reason)| {
@@ -545,28 +665,42 @@ pub fn build_briefing(
             })
             .collect();
     }
+}
 
-    // The clustering space.
-    let with_vectors = selected.iter().filter(|s| s.vector.is_some()).count();
-    let dims_of = |s: &Selected| s.vector.as_ref().map(Vec::len);
-    let same_dims = selected
-        .windows(2)
-        .all(|w| dims_of(&w[0]) == dims_of(&w[1]));
-    let use_vectors = !selected.is_empty() && with_vectors == selected.len() && same_dims;
-    let (points, dims): (Vec<Point>, usize) = if use_vectors {
-        let dims = selected
-            .first()
-            .and_then(|s| s.vector.as_ref())
-            .map(Vec::len)
-            .unwrap_or(0);
-        (
-            selected
-                .iter()
-                .map(|s| dense_point(s.vector.as_deref().unwrap_or(&[])))
-                .collect(),
-            dims,
-        )
-    } else {
+/// The space themes and links are computed in: the stored embeddings when every selected
+/// paper has one (of the same size), else tf-idf term vectors (and a note saying so).
+struct ClusteringSpace {
+    points: Vec<Point>,
+    dims: usize,
+    embedding: bool,
+    with_vectors: usize,
+}
+
+impl ClusteringSpace {
+    fn of(
+        selected: &[Selected],
+        corpus: &Corpus,
+        tfidf: &[SparseVec],
+        notes: &mut Vec<String>,
+    ) -> ClusteringSpace {
+        let with_vectors = selected.iter().filter(|s| s.vector.is_some()).count();
+        let dims_of = |s: &Selected| s.vector.as_ref().map(Vec::len);
+        let same_dims = selected
+            .windows(2)
+            .all(|w| dims_of(&w[0]) == dims_of(&w[1]));
+        let embedding = !selected.is_empty() && with_vectors == selected.len() && same_dims;
+        if embedding {
+            let dims = selected.first().and_then(dims_of).unwrap_or(0);
+            return ClusteringSpace {
+                points: selected
+                    .iter()
+                    .map(|s| dense_point(s.vector.as_deref().unwrap_or(&[])))
+                    .collect(),
+                dims,
+                embedding,
+                with_vectors,
+            };
+        }
         if !selected.is_empty() {
             notes.push(format!(
                 "{} of {} selected papers have an embedding: themes and links use tf-idf term vectors instead",
@@ -581,7 +715,7 @@ pub fn build_briefing(
             .enumerate()
             .map(|(i, k)| (k, i as u32))
             .collect();
-        let pts = tfidf
+        let points = tfidf
             .iter()
             .map(|v| {
                 let mut p: Point =
@@ -592,82 +726,37 @@ pub fn build_briefing(
                 p
             })
             .collect();
-        (pts, vocab.len())
-    };
-    let sim = similarity_matrix(&points, dims);
-    let (assign, silhouette) = cluster(&points, dims, &sim);
-
-    let themes = themes(
-        &selected,
-        &assign,
-        &points,
-        dims,
-        &corpus,
-        &tfidf,
-        &sentence_vecs,
-    );
-    let links = links(
-        &selected,
-        &sim,
-        &tfidf,
-        &corpus,
-        if use_vectors {
-            LINK_MIN_SIMILARITY_EMBEDDING
-        } else {
-            LINK_MIN_SIMILARITY_TFIDF
-        },
-    );
-
-    let empty = selected.is_empty().then(|| {
-        let since = req
-            .since
-            .map(|d| format!(" since {}", format_date(d)))
-            .unwrap_or_default();
-        match req.lang {
-            Lang::En if radars.is_empty() => format!("No paper was published{since}."),
-            Lang::En => format!("None of the radars found a paper{since}."),
-            Lang::Zh if radars.is_empty() => format!(
-                "{}没有新论文。",
-                req.since
-                    .map(|d| format!("自 {} 以来", format_date(d)))
-                    .unwrap_or_default()
-            ),
-            Lang::Zh => format!(
-                "{}雷达没有找到任何论文。",
-                req.since
-                    .map(|d| format!("自 {} 以来，", format_date(d)))
-                    .unwrap_or_default()
-            ),
+        ClusteringSpace {
+            points,
+            dims: vocab.len(),
+            embedding,
+            with_vectors,
         }
-    });
+    }
+}
 
-    Ok(Briefing {
-        lang: req.lang,
-        since: req.since.map(format_date),
-        until: req.until.map(format_date),
-        radars: sections,
-        papers: selected
-            .iter()
-            .map(|s| BriefPaper {
-                id: s.paper.id.clone(),
-                title: s.paper.title.clone(),
-                primary_category: s.paper.primary_category().map(str::to_string),
-                published: s.paper.published.map(format_date),
-                url: s.paper.url.clone(),
-                radars: s.radars.clone(),
-            })
-            .collect(),
-        clustering: Clustering {
-            space: if use_vectors { "embedding" } else { "tfidf" },
-            papers_with_vectors: with_vectors,
-            silhouette: round4(silhouette),
-        },
-        themes,
-        links,
-        empty,
-        notes,
-        narrative: None,
-    })
+/// Why a briefing is empty, in its language.
+fn empty_message(req: &BriefingRequest, all_papers: bool) -> String {
+    let since = req
+        .since
+        .map(|d| format!(" since {}", format_date(d)))
+        .unwrap_or_default();
+    match req.lang {
+        Lang::En if all_papers => format!("No paper was published{since}."),
+        Lang::En => format!("None of the radars found a paper{since}."),
+        Lang::Zh if all_papers => format!(
+            "{}没有新论文。",
+            req.since
+                .map(|d| format!("自 {} 以来", format_date(d)))
+                .unwrap_or_default()
+        ),
+        Lang::Zh => format!(
+            "{}雷达没有找到任何论文。",
+            req.since
+                .map(|d| format!("自 {} 以来，", format_date(d)))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 type AllPapers = (Vec<(Paper, Option<Vec<f32>>)>, RadarSection);
@@ -675,18 +764,25 @@ type AllPapers = (Vec<(Paper, Option<Vec<f32>>)>, RadarSection);
 /// Every paper in the date range, newest first (then by id), at most `req.k`.
 fn all_papers(index: &PaperIndex, req: &RankRequest, lang: Lang) -> Result<AllPapers, RadarError> {
     let searcher = index.reader().searcher();
-    let engine = QueryEngine::new(index);
-    let filters = Filters {
-        from: req.since,
-        to: req.until,
-        ..Default::default()
-    };
-    let (leg, total) = engine.bm25_leg(&searcher, Box::new(AllQuery), &filters, MAX_ALL_PAPERS)?;
+    let filters = FilterSet::new(
+        index,
+        &Filters {
+            from: req.since,
+            to: req.until,
+            ..Default::default()
+        },
+    );
+    let (leg, total) = bm25::leg(
+        index,
+        &searcher,
+        Box::new(AllQuery),
+        &filters,
+        MAX_ALL_PAPERS,
+    )?;
     let mut papers = Vec::with_capacity(leg.len());
     for (addr, _) in leg {
-        let p = load_paper(index, &searcher, addr)?;
-        let v = stored_vector(index, &searcher, addr)?;
-        papers.push((p, v));
+        let stored = index.stored_at(&searcher, addr)?;
+        papers.push((stored.paper, stored.vector));
     }
     papers.sort_by(|a, b| b.0.published.cmp(&a.0.published).then(a.0.id.cmp(&b.0.id)));
     papers.truncate(req.k);

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use academichub::import::embed_missing;
+use academichub::ingest::embed_missing;
 use academichub::PaperIndex;
 
 #[derive(Debug, clap::Args)]

@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long, default_value = "convex", value_parser = ["convex", "rrf"])]
     fusion: String,
     /// Weight of the dense side in convex fusion (0..1).
-    #[arg(long, default_value_t = academichub::fusion::DEFAULT_ALPHA)]
+    #[arg(long, default_value_t = academichub::search::fusion::DEFAULT_ALPHA)]
     alpha: f32,
     /// Hybrid only: also report every alpha in 0.0..1.0 (step 0.1) and RRF.
     #[arg(long)]
@@ -50,8 +50,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    if a.k == 0 || a.k > academichub::query::MAX_K {
-        anyhow::bail!("-k must be between 1 and {}", academichub::query::MAX_K);
+    if a.k == 0 || a.k > academichub::search::MAX_K {
+        anyhow::bail!("-k must be between 1 and {}", academichub::search::MAX_K);
     }
     let mode: Mode = a.mode.parse().map_err(anyhow::Error::msg)?;
     let dataset = Dataset::load(&a.dataset, &a.split, a.queries.as_deref())?;

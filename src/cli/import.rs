@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use academichub::import::{import_file, Format, ImportOptions};
+use academichub::ingest::{import_file, Format, ImportOptions};
 use academichub::PaperIndex;
 use anyhow::Context;
 

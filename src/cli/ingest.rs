@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use academichub::config::Config;
-use academichub::feeds::{
+use academichub::ingest::feeds::{
     self, build_sources, FeedClient, IngestContext, IngestOptions, IngestSummary, Source,
     SourceKind,
 };

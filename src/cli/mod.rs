@@ -145,8 +145,8 @@ impl ModelArgs {
 }
 
 /// Parses `convex` / `rrf` plus alpha into a fusion.
-fn fusion_arg(kind: &str, alpha: f32) -> anyhow::Result<academichub::fusion::Fusion> {
-    use academichub::fusion::{Fusion, DEFAULT_RRF_K};
+fn fusion_arg(kind: &str, alpha: f32) -> anyhow::Result<academichub::search::fusion::Fusion> {
+    use academichub::search::fusion::{Fusion, DEFAULT_RRF_K};
     match kind {
         "convex" => {
             anyhow::ensure!(
@@ -165,13 +165,13 @@ fn fusion_arg(kind: &str, alpha: f32) -> anyhow::Result<academichub::fusion::Fus
 pub struct HybridArgs {
     /// Hybrid: weight of the dense-feedback leg (BM25 over the terms the top dense hits share)
     /// for a query none of whose words the index knows; scaled by (1 - coverage). 0 = off.
-    #[arg(long, default_value_t = academichub::hybrid::DEFAULT_FEEDBACK_WEIGHT)]
+    #[arg(long, default_value_t = academichub::search::request::DEFAULT_FEEDBACK_WEIGHT)]
     feedback_weight: f32,
     /// Hybrid: top dense hits the feedback terms come from.
-    #[arg(long, default_value_t = academichub::hybrid::DEFAULT_FEEDBACK_DOCS)]
+    #[arg(long, default_value_t = academichub::search::request::DEFAULT_FEEDBACK_DOCS)]
     feedback_docs: usize,
     /// Hybrid: number of feedback terms.
-    #[arg(long, default_value_t = academichub::hybrid::DEFAULT_FEEDBACK_TERMS)]
+    #[arg(long, default_value_t = academichub::search::request::DEFAULT_FEEDBACK_TERMS)]
     feedback_terms: usize,
     /// Hybrid: plain two-leg fusion (no coverage weighting of BM25, no feedback leg).
     #[arg(long)]
@@ -179,11 +179,11 @@ pub struct HybridArgs {
 }
 
 impl HybridArgs {
-    fn params(&self) -> anyhow::Result<academichub::hybrid::HybridParams> {
+    fn params(&self) -> anyhow::Result<academichub::search::HybridParams> {
         let p = if self.plain_fusion {
-            academichub::hybrid::HybridParams::plain()
+            academichub::search::HybridParams::plain()
         } else {
-            academichub::hybrid::HybridParams {
+            academichub::search::HybridParams {
                 coverage_weighting: true,
                 feedback_weight: self.feedback_weight,
                 feedback_docs: self.feedback_docs,

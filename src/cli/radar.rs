@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use academichub::embed::{Embedder, FastEmbedder};
 use academichub::paper::{format_date, PaperId};
 use academichub::radar::{self, RadarFilters, RadarSpec, RankRequest, DEFAULT_RADAR_K};
+use academichub::search::QueryEmbedder;
 use academichub::PaperIndex;
 
 #[derive(Debug, clap::Args)]
@@ -177,22 +178,21 @@ fn list(a: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The index's embedder for radar queries, or `None` (BM25-only, with the reason printed)
-/// when the index has no vectors or the model cannot be loaded.
+/// when the index has no vectors or the model cannot be loaded or does not match.
 pub(super) fn query_embedder(model: &super::ModelArgs, index: &PaperIndex) -> Option<FastEmbedder> {
     index.embedding_model()?;
-    match model.load(Some(index)) {
-        Ok(e) => match index.check_query_model(e.id()) {
-            Ok(()) => Some(e),
-            Err(err) => {
-                eprintln!("warning: {err}; ranking with BM25 only");
-                None
-            }
-        },
+    let mut loaded = match model.load(Some(index)) {
+        Ok(e) => e,
         Err(err) => {
             eprintln!("warning: cannot load the embedding model ({err:#}); ranking with BM25 only");
-            None
+            return None;
         }
+    };
+    if let Some(why) = QueryEmbedder::for_index(index, Ok(&mut loaded)).unavailable() {
+        eprintln!("warning: {why}; ranking with BM25 only");
+        return None;
     }
+    Some(loaded)
 }
 
 fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {

@@ -4,9 +4,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use academichub::embed::Embedder;
 use academichub::paper::format_date;
-use academichub::query::{Filters, Mode, QueryVector, SearchRequest, DEFAULT_K};
+use academichub::search::{default_mode, Filters, Mode, QueryEmbedder, SearchRequest, DEFAULT_K};
 use academichub::{PaperIndex, QueryEngine};
 
 #[derive(Debug, clap::Args)]
@@ -42,7 +41,7 @@ pub struct Args {
     #[arg(long, default_value = "convex", value_parser = ["convex", "rrf"])]
     fusion: String,
     /// Weight of the dense side in convex fusion (0..1).
-    #[arg(long, default_value_t = academichub::fusion::DEFAULT_ALPHA)]
+    #[arg(long, default_value_t = academichub::search::fusion::DEFAULT_ALPHA)]
     alpha: f32,
     #[command(flatten)]
     hybrid: super::HybridArgs,
@@ -59,17 +58,30 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let index = PaperIndex::open(&a.index)?;
     let engine = QueryEngine::new(&index);
-    let mode: Mode = match &a.mode {
-        Some(m) => m.parse().map_err(anyhow::Error::msg)?,
-        None if index.embedding_model().is_some() => Mode::Hybrid,
-        None => Mode::Bm25,
-    };
     let started = std::time::Instant::now();
-    let query_vector = if mode == Mode::Bm25 {
-        None
-    } else {
-        Some(embed_query(&a.model, &index, &a.query))
+    let named: Option<Mode> = match &a.mode {
+        Some(m) => Some(m.parse().map_err(anyhow::Error::msg)?),
+        None => None,
     };
+    // The model is loaded when the search may need it: dense or hybrid named, or no mode named
+    // and the index has vectors (then it decides the default mode).
+    let mut loaded = match named {
+        Some(Mode::Bm25) => None,
+        None if index.embedding_model().is_none() => None,
+        _ => Some(a.model.load(Some(&index)).map_err(|e| e.to_string())),
+    };
+    let mut embedder = match loaded.as_mut() {
+        Some(Ok(e)) => QueryEmbedder::for_index(&index, Ok(e)),
+        Some(Err(why)) => QueryEmbedder::Unavailable(why.clone()),
+        None => QueryEmbedder::Unavailable("no embedding model is needed".into()),
+    };
+    let mode = named.unwrap_or_else(|| default_mode(&index, embedder.is_ready()));
+    if let (None, Some(why)) = (named, embedder.unavailable()) {
+        if index.embedding_model().is_some() {
+            eprintln!("warning: dense search unavailable ({why}); searching with bm25");
+        }
+    }
+    let query_vector = (mode != Mode::Bm25).then(|| embedder.embed(&a.query));
     let req = SearchRequest {
         query: a.query.clone(),
         k: a.k,
@@ -159,7 +171,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// One line saying which legs ranked a hit, where, and with what score.
-fn explain(s: &academichub::query::Sources) -> String {
+fn explain(s: &academichub::search::Sources) -> String {
     let leg = |name: &str, rank: Option<usize>, score: Option<f32>| {
         rank.map(|r| format!("{name} #{r} ({:.3})", score.unwrap_or(0.0)))
     };
@@ -175,22 +187,4 @@ fn explain(s: &academichub::query::Sources) -> String {
         parts.push(format!("fused {f:.3}"));
     }
     parts.join(" · ")
-}
-
-/// Embeds the query with the index's model; any failure becomes `QueryVector::Failed`, so
-/// hybrid search can fall back to BM25 and say why.
-fn embed_query(model: &super::ModelArgs, index: &PaperIndex, query: &str) -> QueryVector {
-    let result = model
-        .load(Some(index))
-        .map_err(|e| e.to_string())
-        .and_then(|mut e| {
-            index
-                .check_query_model(e.id())
-                .map_err(|err| err.to_string())?;
-            e.embed_query(query).map_err(|err| err.to_string())
-        });
-    match result {
-        Ok(v) => QueryVector::Ready(v),
-        Err(why) => QueryVector::Failed(why),
-    }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use academichub::http::{self, AppState};
+use academichub::search::QueryEmbedder;
 use academichub::PaperIndex;
 use anyhow::Context;
 
@@ -39,14 +40,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut state = AppState::new(index.clone(), server);
     if let Some(model) = index.embedding_model() {
         match a.model.load(Some(&index)) {
-            Ok(e) => match index.check_query_model(academichub::embed::Embedder::id(&e)) {
-                Ok(()) => {
+            Ok(mut e) => match QueryEmbedder::for_index(&index, Ok(&mut e)).unavailable() {
+                None => {
                     tracing::info!(model = %model.name, "embedding model loaded: dense and hybrid search enabled");
                     state = state.with_embedder(Box::new(e));
                 }
-                Err(err) => {
-                    tracing::warn!(error = %err, "dense search disabled");
-                    state = state.without_embedder(err.to_string());
+                Some(why) => {
+                    tracing::warn!(error = %why, "dense search disabled");
+                    let why = why.to_string();
+                    state = state.without_embedder(why);
                 }
             },
             Err(err) => {
@@ -75,7 +77,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let sources = academichub::feeds::build_sources(&config.sources)?;
+    let sources = academichub::ingest::feeds::build_sources(&config.sources)?;
     if state.token.is_some() || !sources.is_empty() {
         state = match state.clone().open_writer() {
             Ok(s) => s,
@@ -93,13 +95,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // `POST /api/ingest` polls on demand; both write through the server's single writer.
     let feeds = match (&state.writer, sources.is_empty()) {
         (Some(writer), false) => {
-            let client = academichub::feeds::FeedClient::new(config.ingest.client_config()?)?;
-            let ctx = Arc::new(academichub::feeds::IngestContext::new(
+            let client =
+                academichub::ingest::feeds::FeedClient::new(config.ingest.client_config()?)?;
+            let ctx = Arc::new(academichub::ingest::feeds::IngestContext::new(
                 index.clone(),
                 writer.clone(),
                 state.embedder.clone(),
                 Arc::new(client),
-                academichub::feeds::IngestOptions::from_config(&config.ingest),
+                academichub::ingest::feeds::IngestOptions::from_config(&config.ingest),
             ));
             let sources = Arc::new(sources);
             let metrics = state.metrics.clone();
@@ -137,7 +140,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 let stop = async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
-                if let Err(e) = academichub::feeds::run_pollers(&ctx, &sources, stop).await {
+                if let Err(e) = academichub::ingest::feeds::run_pollers(&ctx, &sources, stop).await {
                     tracing::error!(error = %e, "feed pollers stopped");
                 }
             })
@@ -156,8 +159,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
 /// `POST /api/ingest`: one poll of every configured source (or the one named).
 struct FeedTrigger {
-    ctx: Arc<academichub::feeds::IngestContext>,
-    sources: Arc<Vec<academichub::feeds::Source>>,
+    ctx: Arc<academichub::ingest::feeds::IngestContext>,
+    sources: Arc<Vec<academichub::ingest::feeds::Source>>,
     metrics: Arc<academichub::http::metrics::Metrics>,
 }
 
@@ -166,7 +169,7 @@ impl academichub::http::state::IngestTrigger for FeedTrigger {
         let (ctx, sources, metrics) =
             (self.ctx.clone(), self.sources.clone(), self.metrics.clone());
         Box::pin(async move {
-            let summary = academichub::feeds::poll_once(&ctx, &sources, source.as_deref())
+            let summary = academichub::ingest::feeds::poll_once(&ctx, &sources, source.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
             for r in &summary.sources {

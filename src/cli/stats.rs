@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use academichub::stats::index_stats;
+use academichub::search::browse::index_stats;
 use academichub::PaperIndex;
 
 #[derive(Debug, clap::Args)]

@@ -3,6 +3,7 @@
 //! Sits beside the query layer and never on the request path. A dataset directory holds
 //! `corpus.jsonl[.gz]`, `queries.jsonl` and `qrels/<split>.tsv`.
 
+pub mod error;
 pub mod metrics;
 
 use std::collections::HashMap;
@@ -11,15 +12,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use error::EvalError;
+
 use crate::embed::Embedder;
-use crate::error::{EvalError, ImportError};
-use crate::fusion::{self, Fusion};
-use crate::hybrid::{fuse_legs, HybridParams};
-use crate::import::embed_missing;
-use crate::import::{import_file, open_maybe_gz, Format, ImportOptions};
 use crate::index::PaperIndex;
-pub use crate::query::Mode;
-use crate::query::{Filters, QueryEngine};
+use crate::ingest::{
+    embed_missing, import_file, open_maybe_gz, Format, ImportError, ImportOptions,
+};
+use crate::search::fusion::{self, Fusion};
+use crate::search::hybrid::fuse_legs;
+pub use crate::search::Mode;
+use crate::search::{Filters, HybridParams, QueryEngine};
 use metrics::{evaluate_query, mean, Judgements, QueryMetrics};
 
 /// One query's ranking: its id and `(doc id, score)` pairs.
@@ -376,7 +379,6 @@ pub fn run_eval(
                     &Filters::default(),
                     depth,
                     &leg_params,
-                    false,
                 )?;
                 QueryLegs {
                     qid: qid.clone(),

@@ -50,9 +50,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_query_chars: crate::query::MAX_QUERY_CHARS,
+            max_query_chars: crate::search::MAX_QUERY_CHARS,
             max_k: 100,
-            max_offset: crate::query::MAX_OFFSET,
+            max_offset: crate::search::MAX_OFFSET,
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout_ms: 10_000,
         }
@@ -100,16 +100,16 @@ impl ServerConfig {
                 "[server.limits] {key} must be between 1 and {max}, got {got}"
             ))
         };
-        if l.max_k == 0 || l.max_k > crate::query::MAX_K {
-            return bad("max_k", crate::query::MAX_K, l.max_k);
+        if l.max_k == 0 || l.max_k > crate::search::MAX_K {
+            return bad("max_k", crate::search::MAX_K, l.max_k);
         }
-        if l.max_offset > crate::query::MAX_OFFSET {
-            return bad("max_offset", crate::query::MAX_OFFSET, l.max_offset);
+        if l.max_offset > crate::search::MAX_OFFSET {
+            return bad("max_offset", crate::search::MAX_OFFSET, l.max_offset);
         }
-        if l.max_query_chars == 0 || l.max_query_chars > crate::query::MAX_QUERY_CHARS {
+        if l.max_query_chars == 0 || l.max_query_chars > crate::search::MAX_QUERY_CHARS {
             return bad(
                 "max_query_chars",
-                crate::query::MAX_QUERY_CHARS,
+                crate::search::MAX_QUERY_CHARS,
                 l.max_query_chars,
             );
         }

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::error::QueryError;
+use crate::search::{InvalidParam, QueryError};
 
 /// An error answered to the client.
 #[derive(Debug)]
@@ -77,13 +77,11 @@ impl ApiError {
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
-            QueryError::InvalidParam { name: "q", reason } => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "query_too_long",
-                format!("q: {reason}"),
-            ),
-            QueryError::InvalidParam { name, reason } => {
-                ApiError::param(name, format!("invalid parameter {name}: {reason}"))
+            QueryError::Invalid(p @ InvalidParam::QueryTooLong { .. }) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "query_too_long", format!("q: {p}"))
+            }
+            QueryError::Invalid(p) => {
+                ApiError::param(p.name(), format!("invalid parameter {}: {p}", p.name()))
             }
             QueryError::Index(e) => ApiError::internal(e),
         }

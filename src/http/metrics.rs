@@ -309,7 +309,7 @@ pub async fn metrics_endpoint(
     use axum::response::IntoResponse;
     let index = state.index.clone();
     let figures = tokio::task::spawn_blocking(move || -> Result<IndexFigures, super::ApiError> {
-        let all = crate::browse::facets(&index, "", &crate::query::Filters::default())?;
+        let all = crate::search::browse::facets(&index, "", &crate::search::Filters::default())?;
         Ok(IndexFigures {
             papers: all.count,
             size_bytes: index.size_on_disk().map_err(super::ApiError::internal)?,

@@ -1,13 +1,21 @@
 //! The HTTP API and the web page (axum). Owns status codes, JSON shapes, limits, CORS, access
 //! logs and metrics; every search, lookup and write is delegated to the library
-//! ([`crate::query`], [`crate::browse`], [`crate::upsert`]) on blocking threads, and no tantivy or
-//! fastembed type appears here.
+//! ([`crate::search`], [`crate::ingest`], [`crate::radar`], [`crate::briefing`]) on blocking
+//! threads, and no tantivy or fastembed type appears here.
+//!
+//! Files: [`router`] and [`serve`] here; [`state`] (what requests share), [`config`],
+//! [`extract`] (parameters, token, JSON bodies, blocking work), [`dto`] (JSON shapes),
+//! [`html`] (escaping), [`error`] (`ApiError`), the endpoints ([`search`], [`papers`],
+//! [`writes`], [`radars`], [`web`]), [`pool`] (the read threads), [`metrics`], [`openapi`].
 //!
 //! [`router`] builds the whole application from an [`AppState`] (tested without a socket
 //! through `tower::ServiceExt::oneshot`); [`serve`] runs it with graceful shutdown.
 
 pub mod config;
+pub mod dto;
 pub mod error;
+pub mod extract;
+pub mod html;
 pub mod metrics;
 pub mod openapi;
 pub mod papers;
@@ -16,6 +24,7 @@ pub mod radars;
 pub mod search;
 pub mod state;
 pub mod web;
+pub mod writes;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -75,8 +84,8 @@ pub fn router(state: AppState) -> Router {
     // Writes run to completion (a client that gave up must not leave a half-known state);
     // their size is bounded by `max_body_bytes`. Briefings are bounded by their own LLM budget.
     let writes = Router::new()
-        .route("/api/papers", post(papers::post_papers))
-        .route("/api/ingest", post(papers::ingest))
+        .route("/api/papers", post(writes::post_papers))
+        .route("/api/ingest", post(writes::ingest))
         .route("/api/radars", post(radars::create))
         .route(
             "/api/radars/{id}",
@@ -107,9 +116,7 @@ pub async fn serve(
         loop {
             tick.tick().await;
             let index = index.clone();
-            match tokio::task::spawn_blocking(move || crate::browse::reload_if_changed(&index))
-                .await
-            {
+            match tokio::task::spawn_blocking(move || index.reload_if_changed()).await {
                 Ok(Ok(true)) => tracing::info!("index changed on disk: reloaded"),
                 Ok(Ok(false)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "index reload failed"),

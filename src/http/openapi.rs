@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{error, metrics, papers, radars, search, web};
+use super::{dto, error, metrics, papers, radars, search, web, writes};
 
 /// The API description served at `/api/openapi.json`.
 #[derive(OpenApi)]
@@ -18,8 +18,8 @@ use super::{error, metrics, papers, radars, search, web};
         papers::get_paper,
         papers::similar,
         papers::latest,
-        papers::post_papers,
-        papers::ingest,
+        writes::post_papers,
+        writes::ingest,
         radars::list,
         radars::create,
         radars::get_one,
@@ -32,7 +32,7 @@ use super::{error, metrics, papers, radars, search, web};
         openapi_json,
         web::index,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail, papers::PaperInput)),
+    components(schemas(error::ErrorBody, error::ErrorDetail, dto::PaperInput)),
     modifiers(&BearerAuth),
     tags(
         (name = "search", description = "Ranked search"),

@@ -10,43 +10,17 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use crate::briefing::{self, BriefingFormat, BriefingRequest, Lang, DEFAULT_BRIEFING_K};
-use crate::embed::Embedder;
-use crate::radar::{
-    self, ErrorKind, Radar, RadarError, RadarPapers, RadarSpec, RankRequest, DEFAULT_RADAR_K,
-    MAX_RADAR_K,
-};
-
+use super::dto::{Deleted, RadarBody, RadarList, RadarPapersResponse, RadarSpecBody};
 use super::error::{ApiError, ErrorBody};
-use super::papers::{authorize, blocking, read_blocking, read_json};
-use super::search::{count, date, pairs, unknown};
+use super::extract::{
+    authorize, blocking, count, date, pairs, push_list, read_blocking, read_json, unknown,
+};
 use super::state::AppState;
-
-/// `GET /api/radars`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RadarList {
-    pub total: usize,
-    /// In creation order.
-    pub radars: Vec<Radar>,
-}
-
-/// `DELETE /api/radars/{id}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Deleted {
-    /// The radar as it was.
-    pub deleted: Radar,
-}
-
-/// `GET /api/radars/{id}/papers`: the ranking and how long it took.
-#[derive(Debug, Clone, Serialize)]
-pub struct RadarPapersResponse {
-    #[serde(flatten)]
-    pub result: RadarPapers,
-    pub took_ms: f64,
-}
+use crate::briefing::{self, BriefingFormat, BriefingRequest, Lang, DEFAULT_BRIEFING_K};
+use crate::radar::{
+    self, ErrorKind, RadarError, RadarSpec, RankRequest, DEFAULT_RADAR_K, MAX_RADAR_K,
+};
 
 impl From<RadarError> for ApiError {
     fn from(e: RadarError) -> Self {
@@ -68,36 +42,14 @@ impl From<RadarError> for ApiError {
     }
 }
 
-/// Runs `f` with the query embedder when dense ranking is possible (index vectors and a loaded
-/// model of the same kind); otherwise with `None` (radars then rank with BM25 and say so).
-fn with_embedder<T>(
-    state: &AppState,
-    f: impl FnOnce(Option<&mut dyn Embedder>) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let Some(shared) = state
-        .embedder
-        .as_ref()
-        .filter(|_| state.index.embedding_model().is_some())
-    else {
-        return f(None);
-    };
-    let mut guard = shared
-        .lock()
-        .map_err(|_| ApiError::internal("embedder lock poisoned"))?;
-    if state.index.check_query_model(guard.id()).is_err() {
-        drop(guard);
-        return f(None);
-    }
-    f(Some(&mut **guard))
-}
-
 async fn spec_body(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<RadarSpec, ApiError> {
-    read_json::<RadarSpec>(state, headers, body, false)
+    read_json::<RadarSpecBody>(state, headers, body, false)
         .await?
+        .map(RadarSpec::from)
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is empty"))
 }
 
@@ -116,7 +68,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<RadarList>, ApiE
     let radars = blocking(move || Ok(radar::list_radars(&index)?)).await?;
     Ok(Json(RadarList {
         total: radars.len(),
-        radars,
+        radars: radars.into_iter().map(RadarBody::from).collect(),
     }))
 }
 
@@ -125,10 +77,10 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<RadarList>, ApiE
     post,
     path = "/api/radars",
     tag = "radars",
-    request_body(content = RadarSpec, description = "Name, queries (any language), filters, example papers", content_type = "application/json"),
+    request_body(content = RadarSpecBody, description = "Name, queries (any language), filters, example papers", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The saved radar, with its id", body = Radar),
+        (status = 201, description = "The saved radar, with its id", body = RadarBody),
         (status = 400, description = "Malformed JSON (invalid_json), a bad field (invalid_name, invalid_queries, ...), an example paper not in the index (unknown_paper)", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token (unauthorized)", body = ErrorBody),
         (status = 403, description = "Writes disabled: no token configured (writes_disabled)", body = ErrorBody),
@@ -138,13 +90,13 @@ pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Radar>), ApiError> {
+) -> Result<(StatusCode, Json<RadarBody>), ApiError> {
     authorize(&state, &headers)?;
     let spec = spec_body(&state, &headers, body).await?;
     let index = state.index.clone();
     let radar = blocking(move || Ok(radar::create_radar(&index, &spec)?)).await?;
     tracing::info!(radar = %radar.id, "radar created");
-    Ok((StatusCode::CREATED, Json(radar)))
+    Ok((StatusCode::CREATED, Json(radar.into())))
 }
 
 /// One radar.
@@ -154,18 +106,17 @@ pub async fn create(
     tag = "radars",
     params(("id" = String, Path, description = "Radar id")),
     responses(
-        (status = 200, description = "The radar", body = Radar),
+        (status = 200, description = "The radar", body = RadarBody),
         (status = 404, description = "Unknown id (radar_not_found)", body = ErrorBody),
     )
 )]
 pub async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Radar>, ApiError> {
+) -> Result<Json<RadarBody>, ApiError> {
     let index = state.index.clone();
-    Ok(Json(
-        blocking(move || Ok(radar::get_radar(&index, &id)?)).await?,
-    ))
+    let radar = blocking(move || Ok(radar::get_radar(&index, &id)?)).await?;
+    Ok(Json(radar.into()))
 }
 
 /// Replaces a radar's definition (its id and creation time stay).
@@ -174,10 +125,10 @@ pub async fn get_one(
     path = "/api/radars/{id}",
     tag = "radars",
     params(("id" = String, Path, description = "Radar id")),
-    request_body(content = RadarSpec, content_type = "application/json"),
+    request_body(content = RadarSpecBody, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The updated radar", body = Radar),
+        (status = 200, description = "The updated radar", body = RadarBody),
         (status = 400, description = "Malformed JSON or a bad field", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token (unauthorized)", body = ErrorBody),
         (status = 403, description = "Writes disabled (writes_disabled)", body = ErrorBody),
@@ -189,13 +140,13 @@ pub async fn update(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Radar>, ApiError> {
+) -> Result<Json<RadarBody>, ApiError> {
     authorize(&state, &headers)?;
     let spec = spec_body(&state, &headers, body).await?;
     let index = state.index.clone();
     let radar = blocking(move || Ok(radar::update_radar(&index, &id, &spec)?)).await?;
     tracing::info!(radar = %radar.id, "radar updated");
-    Ok(Json(radar))
+    Ok(Json(radar.into()))
 }
 
 /// Deletes a radar.
@@ -221,7 +172,9 @@ pub async fn delete(
     let index = state.index.clone();
     let deleted = blocking(move || Ok(radar::delete_radar(&index, &id)?)).await?;
     tracing::info!(radar = %deleted.id, "radar deleted");
-    Ok(Json(Deleted { deleted }))
+    Ok(Json(Deleted {
+        deleted: deleted.into(),
+    }))
 }
 
 /// The radar's papers: hybrid relevance to its queries, moved up by closeness to its positive
@@ -263,7 +216,7 @@ pub async fn papers(
     req.validate(radar::rank::today_utc())?;
     let st = state.clone();
     let result = read_blocking(&state, move || {
-        with_embedder(&st, |e| Ok(radar::radar_papers(&st.index, &id, &req, e)?))
+        st.with_query_embedder(|mut e| Ok(radar::radar_papers(&st.index, &id, &req, e.embedder())?))
     })
     .await?;
     Ok(Json(RadarPapersResponse {
@@ -306,7 +259,7 @@ pub async fn briefing(
     let mut use_llm = true;
     for (key, v) in pairs(raw.as_deref())? {
         match key.as_str() {
-            "radar" => super::search::push_list(&mut req.radars, &v),
+            "radar" => push_list(&mut req.radars, &v),
             "since" => req.since = Some(date("since", &v)?),
             "until" => req.until = Some(date("until", &v)?),
             "lang" => req.lang = v.parse::<Lang>().map_err(|e| ApiError::param("lang", e))?,
@@ -342,7 +295,9 @@ pub async fn briefing(
         if req.radars.is_empty() {
             Ok(briefing::build_briefing(&st.index, &req, None)?)
         } else {
-            with_embedder(&st, |e| Ok(briefing::build_briefing(&st.index, &req, e)?))
+            st.with_query_embedder(|mut e| {
+                Ok(briefing::build_briefing(&st.index, &req, e.embedder())?)
+            })
         }
     })
     .await?;

@@ -1,98 +1,17 @@
-//! `GET /api/search`: parameters, limits, the blocking search (query embedding, ranking,
-//! facets) off the runtime, the result cache, and the response shape shared by every list.
+//! `GET /api/search`: parameters and limits, the result cache, and the blocking search (query
+//! embedding, ranking, facets) on the read threads.
 
 use std::time::Instant;
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use crate::browse;
-use crate::paper::{format_date, parse_date, Paper};
-use crate::query::{
-    html_escape, push_html_escaped, Filters, Hit, Mode, QueryVector, SearchRequest, SNIPPET_CHARS,
-};
-use crate::stats::Facets;
-use crate::QueryEngine;
-
+use super::dto::{facet_counts, search_hit, SearchResponse};
 use super::error::{ApiError, ErrorBody};
-use super::papers::read_blocking;
+use super::extract::{count, date, pairs, push_list, read_blocking, unknown};
 use super::state::AppState;
-
-/// One paper in a result list (search, latest, similar).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PaperHit {
-    /// 1-based position in the whole list (offset included).
-    pub rank: usize,
-    pub id: String,
-    pub title: String,
-    pub authors: Vec<String>,
-    /// arXiv-style categories, primary first.
-    pub categories: Vec<String>,
-    pub primary_category: Option<String>,
-    /// arxiv, medrxiv, biorxiv, beir, or a journal's name.
-    pub source: String,
-    /// Publication date, `YYYY-MM-DD`.
-    pub published: Option<String>,
-    /// Last update, `YYYY-MM-DD`.
-    pub updated: Option<String>,
-    pub url: Option<String>,
-    pub doi: Option<String>,
-    /// Ranking score (BM25, cosine, or fused; 0 for date-ordered lists).
-    pub score: f32,
-    /// The BM25 part: score and 1-based rank in the BM25 list, when the paper was in it.
-    pub bm25_score: Option<f32>,
-    pub bm25_rank: Option<usize>,
-    /// The dense part: cosine and 1-based rank in the dense list, when the paper was in it.
-    pub dense_score: Option<f32>,
-    pub dense_rank: Option<usize>,
-    /// HTML-escaped title and abstract snippet, query words wrapped in `<mark>`.
-    pub highlight: Highlight,
-}
-
-/// Highlighted, HTML-escaped text of a hit.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Highlight {
-    pub title: String,
-    #[serde(rename = "abstract")]
-    pub abstract_text: String,
-}
-
-/// A value and how many matching papers carry it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct FacetValue {
-    pub value: String,
-    pub count: u64,
-}
-
-/// Counts over every paper matching the query and filters (not just the page), most frequent
-/// first. Categories count each paper's primary category.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct FacetCounts {
-    pub category: Vec<FacetValue>,
-    pub source: Vec<FacetValue>,
-}
-
-/// `GET /api/search` response.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SearchResponse {
-    pub query: String,
-    /// The mode actually used (`hybrid` falls back to `bm25` when the query cannot be embedded).
-    #[schema(example = "bm25")]
-    pub mode: String,
-    /// Papers matching the query and filters.
-    pub total: usize,
-    pub offset: usize,
-    pub k: usize,
-    pub hits: Vec<PaperHit>,
-    pub facets: FacetCounts,
-    /// Problems found in the query; the search ran on what could be used.
-    pub warnings: Vec<String>,
-    /// Server time spent on this request, in milliseconds.
-    pub took_ms: f64,
-}
+use crate::search::{Filters, Mode, QueryEngine, QueryVector, SearchRequest, DEFAULT_K};
 
 /// Query parameters of `GET /api/search` (documentation; parsed by [`SearchParams::parse`]).
 #[derive(Debug, Clone, Default, utoipa::IntoParams)]
@@ -129,66 +48,6 @@ pub(crate) struct SearchParams {
     filters: Filters,
 }
 
-/// Splits a raw query string into pairs (repeated keys kept); 400 on bad encoding.
-pub(crate) fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    match raw {
-        None | Some("") => Ok(Vec::new()),
-        Some(s) => serde_urlencoded::from_str::<Vec<(String, String)>>(s).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query_string",
-                e.to_string(),
-            )
-        }),
-    }
-}
-
-/// Parses a positive count parameter.
-pub(crate) fn count(name: &str, v: &str, min: usize, max: usize) -> Result<usize, ApiError> {
-    let n: usize = v
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::param(name, format!("{name} must be a whole number, got {v:?}")))?;
-    if n < min || n > max {
-        return Err(ApiError::param(
-            name,
-            format!("{name} must be between {min} and {max}, got {n}"),
-        ));
-    }
-    Ok(n)
-}
-
-/// Parses a `YYYY-MM-DD` parameter.
-pub(crate) fn date(name: &str, v: &str) -> Result<time::Date, ApiError> {
-    parse_date(v)
-        .filter(|_| v.trim().len() == 10)
-        .ok_or_else(|| {
-            ApiError::param(
-                name,
-                format!("{name} must be a date in YYYY-MM-DD form, got {v:?}"),
-            )
-        })
-}
-
-/// Adds a repeatable, comma-separable filter value.
-pub(crate) fn push_list(list: &mut Vec<String>, v: &str) {
-    list.extend(
-        v.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-    );
-}
-
-/// 400 `unknown_param` naming the parameter and the known ones.
-pub(crate) fn unknown(key: &str, known: &[&str]) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "unknown_param",
-        format!("unknown parameter {key:?} (known: {})", known.join(", ")),
-    )
-}
-
 impl SearchParams {
     /// Parses the query string against the server's limits.
     pub(crate) fn parse(raw: Option<&str>, state: &AppState) -> Result<Self, ApiError> {
@@ -199,7 +58,7 @@ impl SearchParams {
         let mut p = SearchParams {
             q: String::new(),
             mode: None,
-            k: crate::query::DEFAULT_K.min(limits.max_k),
+            k: DEFAULT_K.min(limits.max_k),
             offset: 0,
             filters: Filters::default(),
         };
@@ -308,7 +167,7 @@ pub async fn search(
         }
     }
     let caching = state.config.cache_entries > 0;
-    let key = caching.then(|| params.cache_key(mode, browse::generation(&state.index)));
+    let key = caching.then(|| params.cache_key(mode, state.index.generation()));
     if let Some(key) = &key {
         let hit = state
             .cache
@@ -376,93 +235,7 @@ fn run_search(state: &AppState, p: SearchParams, mode: Mode) -> Result<SearchRes
     })
 }
 
-/// The query's vector with the index's model, or why it could not be computed.
+/// The query's vector with the server's embedder, or why it could not be computed.
 fn embed_query(state: &AppState, q: &str) -> QueryVector {
-    let Some(embedder) = &state.embedder else {
-        return QueryVector::Failed(
-            state
-                .embedder_error
-                .clone()
-                .unwrap_or_else(|| "no embedding model is loaded".into()),
-        );
-    };
-    let Ok(mut e) = embedder.lock() else {
-        return QueryVector::Failed("the embedder is unusable after an earlier panic".into());
-    };
-    if let Err(err) = state.index.check_query_model(e.id()) {
-        return QueryVector::Failed(err.to_string());
-    }
-    match e.embed_query(q) {
-        Ok(v) => QueryVector::Ready(v),
-        Err(err) => QueryVector::Failed(err.to_string()),
-    }
-}
-
-fn search_hit(h: Hit) -> PaperHit {
-    let highlight = Highlight {
-        title: h
-            .title_snippet
-            .render("<mark>", "</mark>", push_html_escaped),
-        abstract_text: h
-            .abstract_snippet
-            .render("<mark>", "</mark>", push_html_escaped),
-    };
-    let mut out = list_item(h.rank, h.paper, h.score, highlight);
-    out.bm25_score = h.sources.bm25_score;
-    out.bm25_rank = h.sources.bm25_rank;
-    out.dense_score = h.sources.dense_score;
-    out.dense_rank = h.sources.dense_rank;
-    out
-}
-
-/// A list item for `paper` (highlight = escaped title and the abstract's opening).
-pub(crate) fn paper_hit(rank: usize, p: Paper, score: f32) -> PaperHit {
-    let opening_end = p
-        .abstract_text
-        .char_indices()
-        .nth(SNIPPET_CHARS)
-        .map(|(i, _)| i)
-        .unwrap_or(p.abstract_text.len());
-    let highlight = Highlight {
-        title: html_escape(&p.title),
-        abstract_text: html_escape(&p.abstract_text[..opening_end]),
-    };
-    list_item(rank, p, score, highlight)
-}
-
-fn list_item(rank: usize, p: Paper, score: f32, highlight: Highlight) -> PaperHit {
-    PaperHit {
-        rank,
-        primary_category: p.primary_category().map(str::to_string),
-        id: p.id.to_string(),
-        title: p.title,
-        authors: p.authors,
-        categories: p.categories,
-        source: p.source,
-        published: p.published.map(format_date),
-        updated: p.updated.map(format_date),
-        url: p.url,
-        doi: p.doi,
-        score,
-        bm25_score: None,
-        bm25_rank: None,
-        dense_score: None,
-        dense_rank: None,
-        highlight,
-    }
-}
-
-fn facet_counts(f: Facets) -> FacetCounts {
-    let sorted = |m: std::collections::BTreeMap<String, u64>| {
-        let mut v: Vec<FacetValue> = m
-            .into_iter()
-            .map(|(value, count)| FacetValue { value, count })
-            .collect();
-        v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-        v
-    };
-    FacetCounts {
-        category: sorted(f.by_primary_category),
-        source: sorted(f.by_source),
-    }
+    state.with_query_embedder(|mut e| e.embed(q))
 }

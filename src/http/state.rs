@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::embed::Embedder;
 use crate::index::{PaperIndex, PaperWriter};
-use crate::query::Mode;
+use crate::search::{Mode, QueryEmbedder};
 
 use super::config::ServerConfig;
+use super::dto::SearchResponse;
 use super::metrics::Metrics;
 
 /// The future an [`IngestTrigger`] returns.
@@ -32,7 +33,7 @@ pub type SharedEmbedder = Arc<Mutex<Box<dyn Embedder>>>;
 pub type SharedWriter = Arc<Mutex<PaperWriter>>;
 
 /// A cached search response body and the index generation it was computed on.
-pub(crate) type CachedSearch = Arc<super::search::SearchResponse>;
+pub(crate) type CachedSearch = Arc<SearchResponse>;
 
 /// Application state, cloned (cheaply) into every handler.
 #[derive(Clone)]
@@ -135,12 +136,27 @@ impl AppState {
         self.writer.clone()
     }
 
-    /// The mode used when a search names none: hybrid when dense search is possible.
+    /// The mode used when a search names none: hybrid when dense search is possible (the
+    /// embedder was checked against the index when the server started).
     pub fn default_mode(&self) -> Mode {
-        if self.embedder.is_some() && self.index.embedding_model().is_some() {
-            Mode::Hybrid
-        } else {
-            Mode::Bm25
-        }
+        crate::search::default_mode(&self.index, self.embedder.is_some())
+    }
+
+    /// Runs `f` with the server's query embedder checked against the index, or with why there
+    /// is none. Blocking (it locks the embedder): call from a blocking thread.
+    pub fn with_query_embedder<T>(&self, f: impl FnOnce(QueryEmbedder<'_>) -> T) -> T {
+        let Some(shared) = &self.embedder else {
+            return f(QueryEmbedder::Unavailable(
+                self.embedder_error
+                    .clone()
+                    .unwrap_or_else(|| "no embedding model is loaded".into()),
+            ));
+        };
+        let Ok(mut guard) = shared.lock() else {
+            return f(QueryEmbedder::Unavailable(
+                "the embedder is unusable after an earlier panic".into(),
+            ));
+        };
+        f(QueryEmbedder::for_index(&self.index, Ok(&mut **guard)))
     }
 }

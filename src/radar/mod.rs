@@ -21,9 +21,9 @@ pub use rank::{
 pub use store::RadarStore;
 
 use crate::embed::Embedder;
-use crate::error::{IndexError, QueryError};
+use crate::index::{IndexError, PaperIndex};
 use crate::paper::PaperId;
-use crate::PaperIndex;
+use crate::search::QueryError;
 
 /// Errors of radars (and of the briefings built on them).
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,7 @@ impl RadarError {
             RadarError::InvalidParam { .. } | RadarError::UnknownPaper { .. } => {
                 ErrorKind::InvalidInput
             }
-            RadarError::Query(QueryError::InvalidParam { .. }) => ErrorKind::InvalidInput,
+            RadarError::Query(QueryError::Invalid(_)) => ErrorKind::InvalidInput,
             RadarError::Store { .. }
             | RadarError::Corrupt { .. }
             | RadarError::Query(_)
@@ -85,8 +85,9 @@ impl RadarError {
     pub fn code(&self) -> &'static str {
         match self {
             RadarError::NotFound { .. } => "not_found",
-            RadarError::InvalidParam { .. }
-            | RadarError::Query(QueryError::InvalidParam { .. }) => "invalid_param",
+            RadarError::InvalidParam { .. } | RadarError::Query(QueryError::Invalid(_)) => {
+                "invalid_param"
+            }
             RadarError::UnknownPaper { .. } => "unknown_paper",
             RadarError::Store { .. } | RadarError::Corrupt { .. } => "store_error",
             RadarError::Query(_) | RadarError::Index(_) => "index_error",

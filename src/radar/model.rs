@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::paper::PaperId;
-use crate::query::MAX_QUERY_CHARS;
+use crate::search::MAX_QUERY_CHARS;
 
 use super::RadarError;
 
@@ -20,7 +20,7 @@ pub const MAX_FILTER_VALUES: usize = 50;
 pub const MAX_SLUG_CHARS: usize = 40;
 
 /// Category and source filters of a radar (any listed value matches; empty = no filter).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadarFilters {
     #[serde(default)]
@@ -30,7 +30,7 @@ pub struct RadarFilters {
 }
 
 /// A saved research radar.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Radar {
     /// Short stable slug derived from the name at creation (`llm-reasoning`, `radar-2`); never
     /// changes afterwards.
@@ -42,11 +42,9 @@ pub struct Radar {
     pub filters: RadarFilters,
     /// Papers like these move up.
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
     pub positive: Vec<PaperId>,
     /// Papers like these move down.
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
     pub negative: Vec<PaperId>,
     /// RFC 3339 UTC timestamps.
     pub created: String,
@@ -54,7 +52,7 @@ pub struct Radar {
 }
 
 /// What a client sends to create or replace a radar (the body of `POST`/`PUT /api/radars`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadarSpec {
     pub name: String,
@@ -63,10 +61,8 @@ pub struct RadarSpec {
     #[serde(default)]
     pub filters: RadarFilters,
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
     pub positive: Vec<PaperId>,
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
     pub negative: Vec<PaperId>,
 }
 

@@ -18,16 +18,16 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use tantivy::query::{Query, TermQuery};
-use tantivy::schema::IndexRecordOption;
+use tantivy::query::Query;
 use tantivy::{DocAddress, Searcher};
 use time::Date;
 
 use crate::embed::{dot, normalize, Embedder};
-use crate::fusion::{self, DEFAULT_ALPHA, DEFAULT_DEPTH};
 use crate::index::PaperIndex;
 use crate::paper::{format_date, Paper, PaperId};
-use crate::query::{Filters, Mode, QueryEngine};
+use crate::search::fusion::{self, DEFAULT_ALPHA, DEFAULT_DEPTH};
+use crate::search::run::positions;
+use crate::search::{bm25, dense, parse, FilterSet, Filters, Mode, QueryEmbedder, QueryVector};
 
 use super::model::Radar;
 use super::text::{idf, terms_with_surface, SparseVec};
@@ -179,39 +179,9 @@ pub struct RadarPapers {
 struct Example {
     id: PaperId,
     addr: DocAddress,
+    paper: Paper,
     vector: Option<Vec<f32>>,
     terms: SparseVec,
-}
-
-/// The document address of paper `id`, if it is in the index.
-pub fn find_paper(
-    index: &PaperIndex,
-    searcher: &Searcher,
-    id: &PaperId,
-) -> Result<Option<DocAddress>, RadarError> {
-    let q = TermQuery::new(index.id_term(id), IndexRecordOption::Basic);
-    let top = searcher.search(&q, &tantivy::collector::TopDocs::with_limit(1))?;
-    Ok(top.first().map(|(_, a)| *a))
-}
-
-/// The stored vector of the document at `addr`.
-pub fn stored_vector(
-    index: &PaperIndex,
-    searcher: &Searcher,
-    addr: DocAddress,
-) -> Result<Option<Vec<f32>>, RadarError> {
-    let seg = searcher.segment_reader(addr.segment_ord);
-    let vectors = index.vectors().segment(seg)?;
-    Ok(vectors.get(addr.doc_id).map(<[f32]>::to_vec))
-}
-
-/// Loads the paper at `addr`.
-pub fn load_paper(
-    index: &PaperIndex,
-    searcher: &Searcher,
-    addr: DocAddress,
-) -> Result<Paper, RadarError> {
-    Ok(crate::index::load_paper(searcher, index.fields(), addr)?)
 }
 
 /// tf-idf term vectors with idf from the whole index (cached per term).
@@ -286,7 +256,12 @@ fn rocchio(q: &[f32], pos: Option<&[f32]>, neg: Option<&[f32]>) -> Vec<f32> {
 
 /// One query to run: its index in the radar (none for the examples-only pseudo query), its
 /// text, the parsed BM25 query and the (Rocchio-shifted) query vector.
-type RadarQuery = (Option<usize>, String, Box<dyn Query>, Option<Vec<f32>>);
+struct RadarQuery {
+    index: Option<usize>,
+    text: String,
+    parsed: Box<dyn Query>,
+    vector: Option<Vec<f32>>,
+}
 
 #[derive(Default)]
 struct Candidate {
@@ -308,7 +283,6 @@ pub fn rank(
 ) -> Result<RadarPapers, RadarError> {
     req.validate(today_utc())?;
     let searcher = index.reader().searcher();
-    let engine = QueryEngine::new(index);
     let mut notes: Vec<String> = Vec::new();
     let filters = Filters {
         categories: radar.filters.categories.clone(),
@@ -316,88 +290,178 @@ pub fn rank(
         from: req.since,
         to: req.until,
     };
-    let mut embedder = match (index.embedding_model(), embedder) {
-        (None, _) => {
-            notes.push(
-                "the index has no vectors: ranking is BM25-only and examples are compared by their terms"
-                    .into(),
-            );
+    let mut embedder = query_embedder(index, embedder, &mut notes);
+    let mut terms = TermSpace::new(index, &searcher);
+    let positives = examples(
+        index,
+        &searcher,
+        &radar.positive,
+        "positive",
+        &mut terms,
+        &mut notes,
+    )?;
+    let negatives = examples(
+        index,
+        &searcher,
+        &radar.negative,
+        "negative",
+        &mut terms,
+        &mut notes,
+    )?;
+    let queries = radar_queries(
+        index,
+        radar,
+        &positives,
+        &negatives,
+        &mut embedder,
+        &mut notes,
+    );
+    let embedded = queries.iter().any(|q| q.vector.is_some());
+    let exclude: Vec<DocAddress> = positives
+        .iter()
+        .chain(negatives.iter())
+        .map(|e| e.addr)
+        .collect();
+    let depth = req.k.max(DEFAULT_DEPTH);
+    let (candidates, dense_used) =
+        candidates(index, &searcher, &queries, &filters, depth, &exclude)?;
+    if embedded && !dense_used {
+        notes.push(
+            "no paper in the date range has a vector: ranking is BM25-only (give them vectors with `academichub embed --since DATE`)"
+                .into(),
+        );
+    }
+    let total = candidates.len();
+    let papers = score(
+        index, &searcher, candidates, &positives, &negatives, &mut terms, req.k,
+    )?;
+    if papers.is_empty() {
+        notes.push(match req.since {
+            Some(s) => format!(
+                "no paper published since {} matches this radar",
+                format_date(s)
+            ),
+            None => "no paper matches this radar".into(),
+        });
+    }
+    Ok(RadarPapers {
+        radar: radar.clone(),
+        since: req.since.map(format_date),
+        until: req.until.map(format_date),
+        k: req.k,
+        mode: if dense_used { Mode::Hybrid } else { Mode::Bm25 },
+        candidates: total,
+        notes,
+        papers,
+    })
+}
+
+/// The embedder for the radar's queries when dense ranking is possible; otherwise `None` and a
+/// note saying why ranking is BM25-only.
+fn query_embedder<'e>(
+    index: &PaperIndex,
+    embedder: Option<&'e mut dyn Embedder>,
+    notes: &mut Vec<String>,
+) -> Option<QueryEmbedder<'e>> {
+    if index.embedding_model().is_none() {
+        notes.push(
+            "the index has no vectors: ranking is BM25-only and examples are compared by their terms"
+                .into(),
+        );
+        return None;
+    }
+    let Some(embedder) = embedder else {
+        notes.push("no embedding model is available: ranking is BM25-only".into());
+        return None;
+    };
+    match QueryEmbedder::for_index(index, Ok(embedder)) {
+        ready @ QueryEmbedder::Ready(_) => Some(ready),
+        QueryEmbedder::Unavailable(why) => {
+            notes.push(format!("ranking is BM25-only: {why}"));
             None
         }
-        (Some(_), None) => {
-            notes.push("no embedding model is available: ranking is BM25-only".into());
-            None
+    }
+}
+
+/// The radar's example papers that are in the index (a note for each that is not).
+fn examples(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    ids: &[PaperId],
+    kind: &str,
+    terms: &mut TermSpace<'_>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Example>, RadarError> {
+    let mut out = Vec::new();
+    for id in ids {
+        match index.stored(searcher, id)? {
+            Some(stored) => out.push(Example {
+                id: stored.paper.id.clone(),
+                addr: stored.addr,
+                terms: terms.vector(&stored.paper),
+                paper: stored.paper,
+                vector: stored.vector,
+            }),
+            None => notes.push(format!(
+                "{kind} example {id} is not in the index (deleted?); it was ignored"
+            )),
         }
-        (Some(_), Some(e)) => match index.check_query_model(e.id()) {
-            Ok(()) => Some(e),
-            Err(err) => {
-                notes.push(format!("ranking is BM25-only: {err}"));
+    }
+    Ok(out)
+}
+
+/// The mean vector of the examples that have one.
+fn mean_vector(examples: &[Example]) -> Option<Vec<f32>> {
+    let vectors: Vec<&[f32]> = examples
+        .iter()
+        .filter_map(|e| e.vector.as_deref())
+        .collect();
+    mean(&vectors)
+}
+
+/// The radar's queries, parsed and embedded (Rocchio-shifted by the examples), or one pseudo
+/// query from the positive examples when the radar has no queries.
+fn radar_queries(
+    index: &PaperIndex,
+    radar: &Radar,
+    positives: &[Example],
+    negatives: &[Example],
+    embedder: &mut Option<QueryEmbedder<'_>>,
+    notes: &mut Vec<String>,
+) -> Vec<RadarQuery> {
+    let pos_mean = mean_vector(positives);
+    let neg_mean = mean_vector(negatives);
+    let mut queries: Vec<RadarQuery> = Vec::new();
+    for (i, q) in radar.queries.iter().enumerate() {
+        let (parsed, warnings) = parse::parse(index, q);
+        notes.extend(warnings.into_iter().map(|w| format!("query {q:?}: {w}")));
+        let vector = match embedder.as_mut().map(|e| e.embed(q)) {
+            Some(QueryVector::Ready(v)) => {
+                Some(rocchio(&v, pos_mean.as_deref(), neg_mean.as_deref()))
+            }
+            Some(QueryVector::Failed(err)) => {
+                notes.push(format!(
+                    "query {q:?} could not be embedded ({err}): BM25 only"
+                ));
                 None
             }
-        },
-    };
-
-    let mut terms = TermSpace::new(index, &searcher);
-    let mut examples = |ids: &[PaperId], kind: &str, notes: &mut Vec<String>| {
-        let mut out = Vec::new();
-        for id in ids {
-            match find_paper(index, &searcher, id)? {
-                Some(addr) => {
-                    let paper = load_paper(index, &searcher, addr)?;
-                    out.push(Example {
-                        id: paper.id.clone(),
-                        addr,
-                        vector: stored_vector(index, &searcher, addr)?,
-                        terms: terms.vector(&paper),
-                    });
-                }
-                None => notes.push(format!(
-                    "{kind} example {id} is not in the index (deleted?); it was ignored"
-                )),
-            }
-        }
-        Ok::<_, RadarError>(out)
-    };
-    let positives = examples(&radar.positive, "positive", &mut notes)?;
-    let negatives = examples(&radar.negative, "negative", &mut notes)?;
-    let pos_vecs: Vec<&[f32]> = positives
-        .iter()
-        .filter_map(|e| e.vector.as_deref())
-        .collect();
-    let neg_vecs: Vec<&[f32]> = negatives
-        .iter()
-        .filter_map(|e| e.vector.as_deref())
-        .collect();
-    let pos_mean = mean(&pos_vecs);
-    let neg_mean = mean(&neg_vecs);
-
-    // The queries, or one pseudo query from the positive examples when there are none.
-    let mut queries: Vec<RadarQuery> = Vec::new();
-    let mut embedded = false;
-    let mut dense_used = false;
-    for (i, q) in radar.queries.iter().enumerate() {
-        let (parsed, warnings) = engine.parse(q);
-        notes.extend(warnings.into_iter().map(|w| format!("query {q:?}: {w}")));
-        let vector = match embedder.as_deref_mut() {
-            Some(e) => match e.embed_query(q) {
-                Ok(v) => Some(rocchio(&v, pos_mean.as_deref(), neg_mean.as_deref())),
-                Err(err) => {
-                    notes.push(format!(
-                        "query {q:?} could not be embedded ({err}): BM25 only"
-                    ));
-                    None
-                }
-            },
             None => None,
         };
-        embedded |= vector.is_some();
-        queries.push((Some(i), q.clone(), parsed, vector));
+        queries.push(RadarQuery {
+            index: Some(i),
+            text: q.clone(),
+            parsed,
+            vector,
+        });
     }
     if radar.queries.is_empty() {
+        if positives.is_empty() {
+            notes.push("none of the radar's example papers is in the index".into());
+            return queries;
+        }
         let mut titles = String::new();
-        for e in &positives {
-            let p = load_paper(index, &searcher, e.addr)?;
-            titles.push_str(&p.title);
+        for e in positives {
+            titles.push_str(&e.paper.title);
             titles.push(' ');
         }
         let label = format!(
@@ -408,32 +472,39 @@ pub fn rank(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let vector = if embedder.is_some() {
-            pos_mean
+        let vector = match embedder {
+            Some(_) => pos_mean
                 .as_deref()
-                .map(|p| rocchio(p, None, neg_mean.as_deref()))
-        } else {
-            None
+                .map(|p| rocchio(p, None, neg_mean.as_deref())),
+            None => None,
         };
-        embedded |= vector.is_some();
-        if positives.is_empty() {
-            notes.push("none of the radar's example papers is in the index".into());
-        } else {
-            queries.push((None, label, engine.plain_query(&titles), vector));
-        }
+        queries.push(RadarQuery {
+            index: None,
+            text: label,
+            parsed: parse::plain_query(index, &titles),
+            vector,
+        });
     }
+    queries
+}
 
-    let depth = req.k.max(DEFAULT_DEPTH);
-    let exclude: Vec<DocAddress> = positives
-        .iter()
-        .chain(negatives.iter())
-        .map(|e| e.addr)
-        .collect();
+/// Every paper any query retrieves (BM25 and dense legs fused per query), with its best query
+/// match and how many queries retrieved it; and whether any dense leg found a paper.
+fn candidates(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    queries: &[RadarQuery],
+    filters: &Filters,
+    depth: usize,
+    exclude: &[DocAddress],
+) -> Result<(HashMap<DocAddress, Candidate>, bool), RadarError> {
+    let filters = FilterSet::new(index, filters);
+    let mut dense_used = false;
     let mut candidates: HashMap<DocAddress, Candidate> = HashMap::new();
-    for (qi, text, parsed, vector) in &queries {
-        let (bm25, _) = engine.bm25_leg(&searcher, parsed.box_clone(), &filters, depth)?;
-        let dense = match vector {
-            Some(v) => engine.dense_leg(&searcher, v, &filters, depth)?.0,
+    for q in queries {
+        let (bm25, _) = bm25::leg(index, searcher, q.parsed.box_clone(), &filters, depth)?;
+        let dense = match &q.vector {
+            Some(v) => dense::leg(index, searcher, v, &filters, depth, false)?.0,
             None => Vec::new(),
         };
         dense_used |= !dense.is_empty();
@@ -445,13 +516,7 @@ pub fn rank(
         } else {
             fusion::min_max(&bm25)
         };
-        let pos = |leg: &[(DocAddress, f32)]| -> HashMap<DocAddress, (usize, f32)> {
-            leg.iter()
-                .enumerate()
-                .map(|(i, (a, s))| (*a, (i + 1, *s)))
-                .collect()
-        };
-        let (bpos, dpos) = (pos(&bm25), pos(&dense));
+        let (bpos, dpos) = (positions(&bm25), positions(&dense));
         for (addr, score) in fused {
             if exclude.contains(&addr) {
                 continue;
@@ -460,8 +525,8 @@ pub fn rank(
             c.matched += 1;
             if c.best.as_ref().is_none_or(|b| score > b.score) {
                 c.best = Some(QueryMatch {
-                    index: *qi,
-                    query: text.clone(),
+                    index: q.index,
+                    query: q.text.clone(),
                     score: round4(score),
                     bm25_rank: bpos.get(&addr).map(|x| x.0),
                     bm25_score: bpos.get(&addr).map(|x| round4(x.1)),
@@ -471,57 +536,43 @@ pub fn rank(
             }
         }
     }
-    if embedded && !dense_used {
-        notes.push(
-            "no paper in the date range has a vector: ranking is BM25-only (give them vectors with `academichub embed --since DATE`)"
-                .into(),
-        );
-    }
+    Ok((candidates, dense_used))
+}
 
-    // Score every candidate (examples need the papers; otherwise only the top k are loaded).
+/// The candidates scored (best query score plus the examples' effects), best first, the top
+/// `k` with reasons. Without examples only the top `k` papers are loaded.
+fn score(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    candidates: HashMap<DocAddress, Candidate>,
+    positives: &[Example],
+    negatives: &[Example],
+    terms: &mut TermSpace<'_>,
+    k: usize,
+) -> Result<Vec<RadarHit>, RadarError> {
     let with_examples = !positives.is_empty() || !negatives.is_empty();
     let mut scored: Vec<(f32, DocAddress, Candidate)> = candidates
         .into_iter()
         .map(|(a, c)| (c.best.as_ref().map(|b| b.score).unwrap_or(0.0), a, c))
         .collect();
-    let by_score = |a: &(f32, DocAddress, _), b: &(f32, DocAddress, _)| {
+    scored.sort_by(|a, b| {
         b.0.partial_cmp(&a.0)
             .unwrap_or(std::cmp::Ordering::Equal)
             .then(a.1.cmp(&b.1))
-    };
-    scored.sort_by(by_score);
-    let total = scored.len();
+    });
     if !with_examples {
-        scored.truncate(req.k);
+        scored.truncate(k);
     }
     let mut hits: Vec<(f32, PaperId, RadarHit)> = Vec::with_capacity(scored.len());
     for (base, addr, cand) in scored {
-        let paper = load_paper(index, &searcher, addr)?;
-        let vector = stored_vector(index, &searcher, addr)?;
+        let stored = index.stored_at(searcher, addr)?;
+        let (paper, vector) = (stored.paper, stored.vector);
         let mut paper_terms: Option<SparseVec> = None;
-        let mut closest = |exs: &[Example]| -> Option<ExampleMatch> {
-            let mut best: Option<ExampleMatch> = None;
-            for e in exs {
-                let (sim, measure) = match (&vector, &e.vector) {
-                    (Some(v), Some(ev)) if v.len() == ev.len() => (dot(v, ev), "embedding"),
-                    _ => {
-                        let t = paper_terms.get_or_insert_with(|| terms.vector(&paper));
-                        (t.cosine(&e.terms), "terms")
-                    }
-                };
-                if best.as_ref().is_none_or(|b| sim > b.similarity) {
-                    best = Some(ExampleMatch {
-                        id: e.id.clone(),
-                        similarity: sim,
-                        measure,
-                        effect: 0.0,
-                    });
-                }
-            }
-            best
+        let mut closest = |exs: &[Example]| {
+            closest_example(exs, &paper, vector.as_deref(), &mut paper_terms, terms)
         };
-        let positive = closest(&positives);
-        let negative = closest(&negatives);
+        let positive = closest(positives);
+        let negative = closest(negatives);
         hits.push((
             base,
             paper.id.clone(),
@@ -540,17 +591,66 @@ pub fn rank(
             },
         ));
     }
-    // Example effects relative to the other candidates: the closest candidate gets the full
-    // weight, the farthest none, so the shift means the same with any embedding model.
-    let range = |get: fn(&Reason) -> Option<&ExampleMatch>| {
+    apply_example_effects(&mut hits);
+    hits.sort_by(|a, b| {
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.1.cmp(&b.1))
+    });
+    Ok(hits
+        .into_iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, (_, _, mut h))| {
+            h.rank = i + 1;
+            h
+        })
+        .collect())
+}
+
+/// The example closest to `paper`: by the cosine of stored vectors when both have one, else of
+/// tf-idf term vectors (the paper's computed once, into `paper_terms`, when first needed).
+fn closest_example(
+    examples: &[Example],
+    paper: &Paper,
+    vector: Option<&[f32]>,
+    paper_terms: &mut Option<SparseVec>,
+    terms: &mut TermSpace<'_>,
+) -> Option<ExampleMatch> {
+    let mut best: Option<ExampleMatch> = None;
+    for e in examples {
+        let (sim, measure) = match (vector, &e.vector) {
+            (Some(v), Some(ev)) if v.len() == ev.len() => (dot(v, ev), "embedding"),
+            _ => {
+                let t = paper_terms.get_or_insert_with(|| terms.vector(paper));
+                (t.cosine(&e.terms), "terms")
+            }
+        };
+        if best.as_ref().is_none_or(|b| sim > b.similarity) {
+            best = Some(ExampleMatch {
+                id: e.id.clone(),
+                similarity: sim,
+                measure,
+                effect: 0.0,
+            });
+        }
+    }
+    best
+}
+
+/// Example effects relative to the other candidates: the closest candidate gets the full
+/// weight, the farthest none, so the shift means the same with any embedding model. Adds them
+/// to each hit's score and writes its reason.
+fn apply_example_effects(hits: &mut [(f32, PaperId, RadarHit)]) {
+    let range = |hits: &[(f32, PaperId, RadarHit)], get: fn(&Reason) -> Option<&ExampleMatch>| {
         hits.iter()
             .filter_map(|h| get(&h.2.reason).map(|m| m.similarity))
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| {
                 (lo.min(s), hi.max(s))
             })
     };
-    let pos_range = range(|r| r.positive.as_ref());
-    let neg_range = range(|r| r.negative.as_ref());
+    let pos_range = range(hits, |r| r.positive.as_ref());
+    let neg_range = range(hits, |r| r.negative.as_ref());
     let effect = |m: &mut ExampleMatch, (lo, hi): (f32, f32), weight: f32| {
         let rel = if hi - lo > 1e-6 {
             (m.similarity - lo) / (hi - lo)
@@ -577,39 +677,6 @@ pub fn rank(
             &r.negative,
         );
     }
-    hits.sort_by(|a, b| {
-        b.0.partial_cmp(&a.0)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| a.1.cmp(&b.1))
-    });
-    let papers: Vec<RadarHit> = hits
-        .into_iter()
-        .take(req.k)
-        .enumerate()
-        .map(|(i, (_, _, mut h))| {
-            h.rank = i + 1;
-            h
-        })
-        .collect();
-    if papers.is_empty() {
-        notes.push(match req.since {
-            Some(s) => format!(
-                "no paper published since {} matches this radar",
-                format_date(s)
-            ),
-            None => "no paper matches this radar".into(),
-        });
-    }
-    Ok(RadarPapers {
-        radar: radar.clone(),
-        since: req.since.map(format_date),
-        until: req.until.map(format_date),
-        k: req.k,
-        mode: if dense_used { Mode::Hybrid } else { Mode::Bm25 },
-        candidates: total,
-        notes,
-        papers,
-    })
 }
 
 fn reason_text(

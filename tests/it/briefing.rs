@@ -10,23 +10,13 @@ use std::time::{Duration, Instant};
 
 use academichub::briefing::llm::{add_narrative, LlmClient, LlmConfig};
 use academichub::briefing::{build_briefing, render, Briefing, BriefingRequest, Lang};
-use academichub::embed::{Embedder, HashEmbedder};
-use academichub::import::{import_file, Format, ImportOptions};
+use academichub::embed::Embedder;
+use academichub::ingest::Format;
 use academichub::paper::parse_date;
 use academichub::radar::{self, ErrorKind, RadarSpec};
 use academichub::PaperIndex;
 
-use crate::common::{fixture, index_with};
-
-fn embedded_fixture() -> (tempfile::TempDir, PaperIndex, HashEmbedder) {
-    let dir = tempfile::tempdir().unwrap();
-    let index = PaperIndex::open_or_create(&dir.path().join("idx")).unwrap();
-    let mut e = HashEmbedder::new(64);
-    let mut o = ImportOptions::new(Format::ArxivJsonl);
-    o.progress = false;
-    import_file(&index, &fixture("arxiv-mini.jsonl.gz"), &o, Some(&mut e)).unwrap();
-    (dir, index, e)
-}
+use crate::fixtures::{embedded_fixture, index_with};
 
 fn add(index: &PaperIndex, name: &str, queries: &[&str]) -> String {
     radar::create_radar(

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::common::fixture;
+use crate::fixtures::fixture;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_academichub"))

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use academichub::embed::{
     default_cache_root, dot, Embedder, FastEmbedder, HashEmbedder, ModelId, ModelSpec,
 };
-use academichub::fusion::Fusion;
-use academichub::import::{embed_missing, import_file, Format, ImportOptions};
-use academichub::query::{Mode, QueryVector, SearchRequest};
+use academichub::ingest::{embed_missing, import_file, Format, ImportOptions};
+use academichub::search::fusion::Fusion;
+use academichub::search::{Mode, QueryVector, SearchRequest};
 use academichub::{IndexError, PaperIndex, QueryEngine, QueryError};
 
-use crate::common::fixture;
+use crate::fixtures::fixture;
 
 fn opts(format: Format) -> ImportOptions {
     let mut o = ImportOptions::new(format);
@@ -114,8 +114,8 @@ fn hybrid_falls_back_to_bm25_when_the_query_cannot_be_embedded() {
     assert_eq!(res.hits[0].paper.id.as_str(), "13734012");
     // Dense cannot fall back: it is a clear error naming the parameter.
     match engine.search(&request(q, Mode::Dense, None)) {
-        Err(QueryError::InvalidParam { name: "mode", .. }) => {}
-        other => panic!("expected an InvalidParam error, got {other:?}"),
+        Err(QueryError::Invalid(p)) if p.name() == "mode" => {}
+        other => panic!("expected an invalid mode, got {other:?}"),
     }
 }
 
@@ -478,7 +478,7 @@ fn coverage_weighting_keeps_english_hybrid_unchanged() {
     );
     let v = e.embed_query(q).unwrap();
     let mut plain = request(q, Mode::Hybrid, Some(QueryVector::Ready(v.clone())));
-    plain.hybrid = academichub::hybrid::HybridParams::plain();
+    plain.hybrid = academichub::search::HybridParams::plain();
     let aware = request(q, Mode::Hybrid, Some(QueryVector::Ready(v)));
     let (a, b) = (
         engine.search(&plain).unwrap(),
@@ -564,7 +564,7 @@ fn binary_first_pass_keeps_each_paper_nearest_to_itself_with_exact_scores() {
     // Hamming pass keeps 1/8 of the papers, the int8 and f32 passes rescore them. A paper's
     // own vector is at distance 0 from itself, so it must come first with cosine 1; every
     // returned score is the exact cosine; the count covers every paper with a vector.
-    use academichub::vectors::DenseCollector;
+    use academichub::search::dense::DenseCollector;
     use tantivy::query::AllQuery;
 
     let mut e = HashEmbedder::new(64);

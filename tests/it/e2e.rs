@@ -10,7 +10,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::http::{fixture_index, state};
+use crate::fixtures::fixture_index;
+use crate::http::state;
 
 /// Kills the browser when the test ends, however it ends.
 struct Browser {

@@ -5,9 +5,9 @@ use academichub::eval::metrics::{evaluate_query, QueryMetrics};
 use academichub::eval::{
     load_qrels, read_run_file, run_eval, write_run_file, Dataset, EvalOptions, Mode,
 };
-use academichub::fusion::Fusion;
+use academichub::search::fusion::Fusion;
 
-use crate::common::{datasets, fixture};
+use crate::fixtures::{datasets, fixture};
 
 fn metric(m: &QueryMetrics, key: &str) -> f64 {
     match key {

@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use academichub::embed::{Embedder, HashEmbedder};
-use academichub::feeds::{
+use academichub::index::doc_to_paper;
+use academichub::ingest::feeds::{
     self, ClientConfig, FeedClient, IngestContext, IngestOptions, Source, SourceConfig, SourceKind,
     SourceReport,
 };
-use academichub::index::doc_to_paper;
 use academichub::{Paper, PaperIndex};
 
-use crate::common::{datasets, fixture};
+use crate::fixtures::{datasets, fixture};
 
 // ---------------------------------------------------------------------------------------------
 // A tiny HTTP/1.1 server: one thread, one request per connection, scripted responses.
@@ -744,7 +744,7 @@ fn arxiv_api_pages_with_start_and_max_results_spaced_apart() {
     assert!(p.comment.is_some());
     // Politeness defaults: at least 3 s between API calls, and the config refuses less.
     assert!(ClientConfig::default().arxiv_api_interval >= Duration::from_secs(3));
-    let too_fast = academichub::feeds::IngestConfig {
+    let too_fast = academichub::ingest::feeds::IngestConfig {
         arxiv_api_interval: Some("1s".into()),
         ..Default::default()
     };

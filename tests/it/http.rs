@@ -5,29 +5,15 @@ use std::sync::Arc;
 
 use academichub::embed::{Embedder, HashEmbedder};
 use academichub::http::{self, AppState, IngestFuture, IngestTrigger, ServerConfig};
-use academichub::import::{import_file, Format, ImportOptions};
 use academichub::PaperIndex;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use crate::common::fixture;
+use crate::fixtures::fixture_index;
 
 pub const TOKEN: &str = "s3cret-token";
-
-/// A temp index of the arXiv capture; with `vectors`, every paper embedded by `HashEmbedder`.
-pub fn fixture_index(vectors: bool) -> (tempfile::TempDir, Arc<PaperIndex>) {
-    let dir = tempfile::tempdir().unwrap();
-    let index = PaperIndex::open_or_create(&dir.path().join("idx")).unwrap();
-    let mut opts = ImportOptions::new(Format::ArxivJsonl);
-    opts.progress = false;
-    let mut e = HashEmbedder::new(64);
-    let embedder: Option<&mut dyn Embedder> = if vectors { Some(&mut e) } else { None };
-    import_file(&index, &fixture("arxiv-mini.jsonl"), &opts, embedder).unwrap();
-    index.reload().unwrap();
-    (dir, Arc::new(index))
-}
 
 /// State over the fixture: embedder when `vectors`, writes enabled when `token`.
 pub fn state(
@@ -421,7 +407,7 @@ async fn paper_similar_and_latest() {
     assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] < 1.0);
     // The nearest neighbour by our own cosine over the hashed-trigram vectors.
     let mut e = HashEmbedder::new(64);
-    let all = academichub::browse::latest(&index, &Default::default(), 250, 0).unwrap();
+    let all = academichub::search::browse::latest(&index, &Default::default(), 250, 0).unwrap();
     let vec_of = |p: &academichub::Paper, e: &mut HashEmbedder| {
         e.embed_passages(&[academichub::embed::passage_text(&p.title, &p.abstract_text)])
             .unwrap()

@@ -1,10 +1,10 @@
 use std::io::Write;
 
-use academichub::import::{import_file, Format, ImportOptions};
-use academichub::stats::index_stats;
+use academichub::ingest::{import_file, Format, ImportOptions};
+use academichub::search::browse::index_stats;
 use academichub::{ImportError, IndexError, PaperId, PaperIndex};
 
-use crate::common::{fixture, index_with};
+use crate::fixtures::{fixture, index_with};
 
 fn opts(format: Format) -> ImportOptions {
     let mut o = ImportOptions::new(format);
@@ -52,7 +52,7 @@ fn arxiv_text_is_cleaned_for_display_and_latex_stays_searchable() {
     assert!(stats
         .by_primary_category
         .keys()
-        .all(|c| academichub::import::is_arxiv_category(c)));
+        .all(|c| academichub::normalize::is_arxiv_category(c)));
 }
 
 #[test]

@@ -4,11 +4,11 @@
 
 mod briefing;
 mod cli;
-mod common;
 mod dense;
 mod e2e;
 mod eval;
 mod feeds;
+mod fixtures;
 mod http;
 mod import;
 mod radar;

@@ -4,16 +4,16 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use academichub::embed::{Embedder, HashEmbedder};
-use academichub::import::{import_file, Format, ImportOptions};
+use academichub::embed::Embedder;
+use academichub::ingest::Format;
 use academichub::paper::{parse_date, PaperId};
-use academichub::query::Mode;
 use academichub::radar::{
     self, ErrorKind, RadarError, RadarFilters, RadarSpec, RadarStore, RankRequest,
 };
+use academichub::search::Mode;
 use academichub::PaperIndex;
 
-use crate::common::{fixture, index_with};
+use crate::fixtures::{embedded_fixture, index_with};
 
 fn spec(name: &str, queries: &[&str]) -> RadarSpec {
     RadarSpec {
@@ -25,18 +25,6 @@ fn spec(name: &str, queries: &[&str]) -> RadarSpec {
 
 fn ids(v: &[&str]) -> Vec<PaperId> {
     v.iter().map(|s| PaperId::new(*s)).collect()
-}
-
-/// The fixture imported with hashed-trigram vectors (64 dims).
-fn embedded_fixture() -> (tempfile::TempDir, PaperIndex, HashEmbedder) {
-    let dir = tempfile::tempdir().unwrap();
-    let index = PaperIndex::open_or_create(&dir.path().join("idx")).unwrap();
-    let mut e = HashEmbedder::new(64);
-    let mut o = ImportOptions::new(Format::ArxivJsonl);
-    o.progress = false;
-    let r = import_file(&index, &fixture("arxiv-mini.jsonl.gz"), &o, Some(&mut e)).unwrap();
-    assert_eq!((r.imported, r.embedded), (250, 250));
-    (dir, index, e)
 }
 
 fn top_ids(res: &radar::RadarPapers) -> Vec<String> {
@@ -390,12 +378,12 @@ fn examples_only_radar_finds_neighbours() {
 fn scifact_radar_precision() {
     use academichub::embed::{default_cache_root, FastEmbedder, ModelSpec};
     use academichub::eval::{load_qrels, load_queries};
-    use academichub::query::{QueryVector, SearchRequest};
+    use academichub::search::{QueryVector, SearchRequest};
     use academichub::QueryEngine;
     use std::collections::HashSet;
 
     let test = "scifact_radar_precision";
-    let Some(data) = crate::common::datasets(test) else {
+    let Some(data) = crate::fixtures::datasets(test) else {
         return;
     };
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("index-data/eval/beir-scifact");

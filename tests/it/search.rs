@@ -1,9 +1,10 @@
-use academichub::import::Format;
+use academichub::http::html::push_html_escaped;
+use academichub::ingest::Format;
 use academichub::paper::parse_date;
-use academichub::query::{Filters, SearchRequest};
+use academichub::search::{Filters, SearchRequest};
 use academichub::{QueryEngine, QueryError};
 
-use crate::common::index_with;
+use crate::fixtures::index_with;
 
 fn req(q: &str, k: usize) -> SearchRequest {
     let mut r = SearchRequest::new(q);
@@ -26,9 +27,10 @@ fn scifact_claim_finds_its_judged_abstract_first() {
     let snip = &res.hits[0].abstract_snippet;
     assert!(!snip.highlights.is_empty());
     assert!(
-        snip.to_html().contains("<b>abnormal</b>"),
+        snip.render("<b>", "</b>", push_html_escaped)
+            .contains("<b>abnormal</b>"),
         "{}",
-        snip.to_html()
+        snip.render("<b>", "</b>", push_html_escaped)
     );
 }
 
@@ -46,9 +48,12 @@ fn chinese_title_finds_its_chinese_abstract() {
         for r in &s.highlights {
             assert!(s.text.is_char_boundary(r.start) && s.text.is_char_boundary(r.end));
         }
-        let _ = s.to_html();
+        let _ = s.render("<b>", "</b>", push_html_escaped);
     }
-    assert!(res.hits[0].abstract_snippet.to_html().contains("<b>"));
+    assert!(res.hits[0]
+        .abstract_snippet
+        .render("<b>", "</b>", push_html_escaped)
+        .contains("<b>"));
 }
 
 #[test]
@@ -185,8 +190,8 @@ fn invalid_parameters_are_named() {
     let (_d, index) = index_with(Format::Beir, "scifact-mini/corpus.jsonl");
     let engine = QueryEngine::new(&index);
     let err = |r: SearchRequest| match engine.search(&r) {
-        Err(QueryError::InvalidParam { name, .. }) => name,
-        other => panic!("expected InvalidParam, got {other:?}"),
+        Err(QueryError::Invalid(p)) => p.name(),
+        other => panic!("expected an invalid parameter, got {other:?}"),
     };
     assert_eq!(err(req("x", 0)), "k");
     assert_eq!(err(req("x", 100_000)), "k");
@@ -202,11 +207,11 @@ fn invalid_parameters_are_named() {
 
 #[test]
 fn search_facets_equal_separate_and_per_document_counts() {
-    use academichub::browse;
     use academichub::embed::{Embedder, HashEmbedder};
-    use academichub::query::{Mode, QueryVector};
+    use academichub::search::browse;
+    use academichub::search::{Mode, QueryVector};
 
-    let (_d, index) = crate::http::fixture_index(true);
+    let (_d, index) = crate::fixtures::fixture_index(true);
     let engine = QueryEngine::new(&index);
     let filters = Filters {
         categories: vec!["cs.CL".into(), "cs.CV".into()],
@@ -231,11 +236,10 @@ fn search_facets_equal_separate_and_per_document_counts() {
             browse::facets(&index, if mode == Mode::Dense { "" } else { q }, &filters).unwrap();
         assert_eq!(counted, separate, "{q} {mode:?}");
         // And the batched ordinal counts equal the per-document counts of `stats`.
-        let parsed = engine.with_filters(
-            engine.parse(if mode == Mode::Dense { "" } else { q }).0,
-            &filters,
-        );
-        let per_doc = academichub::stats::facets(&index, parsed.as_ref()).unwrap();
+        let parsed = engine
+            .filters(&filters)
+            .wrap(engine.parse(if mode == Mode::Dense { "" } else { q }).0);
+        let per_doc = crate::fixtures::stored_facets(&index, parsed.as_ref());
         assert_eq!(counted.count, per_doc.count, "{q}");
         assert_eq!(counted.by_source, per_doc.by_source, "{q}");
         assert_eq!(
@@ -254,7 +258,7 @@ fn search_facets_equal_separate_and_per_document_counts() {
         r.facets = false;
         let plain = engine.search(&r).unwrap();
         assert!(plain.facets.is_none());
-        let ids = |x: &academichub::query::SearchResults| {
+        let ids = |x: &academichub::search::SearchResults| {
             x.hits
                 .iter()
                 .map(|h| h.paper.id.clone())
@@ -282,7 +286,7 @@ fn cl_or_ir_since_june_16() -> Filters {
 fn index_with_deletes() -> (tempfile::TempDir, std::sync::Arc<academichub::PaperIndex>) {
     use academichub::paper::PaperId;
 
-    let (d, index) = crate::http::fixture_index(false);
+    let (d, index) = crate::fixtures::fixture_index(false);
     let mut w = index.writer().unwrap();
     for id in [
         "2603.04592",
@@ -313,12 +317,12 @@ fn index_with_deletes() -> (tempfile::TempDir, std::sync::Arc<academichub::Paper
 }
 
 /// Plain words (with `+required` and `-excluded` words) are ranked term at a time
-/// (`academichub::taat`), not by tantivy's boolean scorers: the same matches, counts and scores
+/// (`academichub::search::taat`), not by tantivy's boolean scorers: the same matches, counts and scores
 /// (to float rounding), in the same order, with deleted documents, two segments and filters;
 /// both the sparse path (few postings) and the dense one.
 #[test]
 fn term_at_a_time_ranks_like_tantivy() {
-    use academichub::taat::{self, TermDisjunction};
+    use academichub::search::taat::{self, TermDisjunction};
     use tantivy::collector::{Count, TopDocs};
 
     let (_d, index) = index_with_deletes();
@@ -347,9 +351,9 @@ fn term_at_a_time_ranks_like_tantivy() {
         let terms = TermDisjunction::of(parsed.as_ref(), &fields)
             .unwrap_or_else(|| panic!("{q}: plain words are a term disjunction"));
         for flt in [Filters::default(), filters.clone()] {
-            let clauses = engine.filter_queries(&flt);
+            let clauses = engine.filters(&flt).queries();
             let found = taat::search(&searcher, &terms, &clauses, 40, None).unwrap();
-            let query = engine.with_filters(parsed.box_clone(), &flt);
+            let query = engine.filters(&flt).wrap(parsed.box_clone());
             let (top, count) = searcher
                 .search(&query, &(TopDocs::with_limit(40), Count))
                 .unwrap();
@@ -398,8 +402,6 @@ fn term_at_a_time_ranks_like_tantivy() {
 
 #[test]
 fn facet_counts_equal_per_document_counts_with_deletes_and_filters() {
-    use academichub::stats::facets;
-
     let (_d, index) = index_with_deletes();
     let engine = QueryEngine::new(&index);
     let filters = cl_or_ir_since_june_16();
@@ -411,8 +413,8 @@ fn facet_counts_equal_per_document_counts_with_deletes_and_filters() {
         "\"language models\" -vision",
     ] {
         for f in [Filters::default(), filters.clone()] {
-            let query = engine.with_filters(engine.parse(q).0, &f);
-            let reference = facets(&index, query.as_ref()).unwrap();
+            let query = engine.filters(&f).wrap(engine.parse(q).0);
+            let reference = crate::fixtures::stored_facets(&index, query.as_ref());
             let mut r = req(q, 3);
             r.filters = f.clone();
             r.facets = true;
@@ -428,7 +430,7 @@ fn facet_counts_equal_per_document_counts_with_deletes_and_filters() {
             checked += reference.count;
         }
     }
-    let marked = facets(&index, engine.parse("kwzmarker").0.as_ref()).unwrap();
+    let marked = crate::fixtures::stored_facets(&index, engine.parse("kwzmarker").0.as_ref());
     assert_eq!(marked.count, 5);
     assert_eq!(marked.by_primary_category.get("cs.IR"), Some(&1));
     assert!(checked > 100, "{checked}");

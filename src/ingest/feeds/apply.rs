@@ -15,8 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{FeedEntry, IngestError};
 use crate::embed::{passage_text, Embedder};
-use crate::error::IndexError;
-use crate::index::{doc_to_paper, PaperIndex, PaperWriter};
+use crate::index::{IndexError, PaperIndex, PaperWriter};
 use crate::paper::Paper;
 
 /// What merging an entry into the index decided.
@@ -134,34 +133,16 @@ struct Stored {
 
 fn lookup(index: &PaperIndex, id: &crate::paper::PaperId) -> Result<Option<Stored>, IndexError> {
     let searcher = index.reader().searcher();
-    let q = tantivy::query::TermQuery::new(
-        index.id_term(id),
-        tantivy::schema::IndexRecordOption::Basic,
-    );
-    let top = searcher.search(&q, &tantivy::collector::TopDocs::with_limit(1))?;
-    let Some((_, addr)) = top.first() else {
+    let Some(found) = index.stored(&searcher, id)? else {
         return Ok(None);
     };
-    let doc: tantivy::TantivyDocument = searcher.doc(*addr)?;
-    let f = index.fields();
-    let content_hash = tantivy::schema::Value::as_u64(
-        &doc.get_first(f.content_hash)
-            .ok_or_else(|| IndexError::CorruptDoc(format!("paper {id} has no content hash")))?,
-    );
-    let vector = if index.embedding_model().is_some() {
-        let seg = searcher.segment_reader(addr.segment_ord);
-        index
-            .vectors()
-            .segment(seg)?
-            .get(addr.doc_id)
-            .map(<[f32]>::to_vec)
-    } else {
-        None
-    };
+    let content_hash = found
+        .content_hash
+        .ok_or_else(|| IndexError::CorruptDoc(format!("paper {id} has no content hash")))?;
     Ok(Some(Stored {
-        paper: doc_to_paper(f, &doc)?,
-        content_hash,
-        vector,
+        paper: found.paper,
+        content_hash: Some(content_hash),
+        vector: found.vector,
     }))
 }
 
@@ -178,9 +159,11 @@ pub struct ApplyTarget<'a> {
     pub source: &'a str,
 }
 
-fn lock<'a, T>(m: &'a Mutex<T>, what: &str) -> Result<std::sync::MutexGuard<'a, T>, IngestError> {
-    m.lock()
-        .map_err(|_| IngestError::Poisoned(format!("{what} lock poisoned by a panicked thread")))
+fn lock<'a, T>(
+    m: &'a Mutex<T>,
+    what: &'static str,
+) -> Result<std::sync::MutexGuard<'a, T>, IngestError> {
+    m.lock().map_err(|_| IngestError::Poisoned { what })
 }
 
 /// Merges and writes `entries`, committing every `commit_every` entries (and at the end) and

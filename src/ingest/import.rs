@@ -12,10 +12,10 @@ use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
+use super::error::ImportError;
 use crate::embed::{passage_text, Embedder};
-use crate::error::{ImportError, IndexError};
-use crate::index::{date_to_tantivy, load_paper, PaperIndex, PaperWriter};
-use crate::normalize::{canonical_arxiv_id, clean_latex, collapse_whitespace};
+use crate::index::{PaperIndex, PaperWriter};
+use crate::normalize::{canonical_arxiv_id, clean_latex, collapse_whitespace, is_arxiv_category};
 use crate::paper::{parse_date, Paper, PaperId};
 
 /// Input formats `import` understands.
@@ -165,24 +165,6 @@ struct ArxivRecord {
 /// `null` and a missing key both mean an empty list.
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
-}
-
-/// True for arXiv taxonomy codes (`cs.CL`, `hep-th`, `cond-mat.mes-hall`), false for MSC/ACM
-/// class codes that some records carry in the same list (`68T45, 62H30`, `I.5.3; I.2.10`).
-pub fn is_arxiv_category(c: &str) -> bool {
-    let (archive, subject) = match c.split_once('.') {
-        Some((a, s)) => (a, Some(s)),
-        None => (c, None),
-    };
-    let archive_ok = archive.starts_with(|ch: char| ch.is_ascii_lowercase())
-        && archive
-            .chars()
-            .all(|ch| ch.is_ascii_lowercase() || ch == '-');
-    let subject_ok = subject.is_none_or(|s| {
-        s.starts_with(|ch: char| ch.is_ascii_alphabetic())
-            && s.chars().all(|ch| ch.is_ascii_alphabetic() || ch == '-')
-    });
-    archive_ok && subject_ok
 }
 
 /// Parses one BEIR corpus line into a paper.
@@ -400,162 +382,20 @@ fn existing_vectors(
     papers: &[Paper],
 ) -> Result<Vec<Option<Vec<f32>>>, ImportError> {
     let searcher = index.reader().searcher();
-    let f = index.fields();
     let mut out = Vec::with_capacity(papers.len());
     for p in papers {
-        let q = tantivy::query::TermQuery::new(
-            index.id_term(&p.id),
-            tantivy::schema::IndexRecordOption::Basic,
-        );
-        let top = searcher
-            .search(&q, &tantivy::collector::TopDocs::with_limit(1))
-            .map_err(IndexError::from)?;
-        let Some((_, addr)) = top.first() else {
-            out.push(None);
-            continue;
-        };
-        let doc: tantivy::TantivyDocument = searcher.doc(*addr).map_err(IndexError::from)?;
-        let unchanged = doc
-            .get_first(f.content_hash)
-            .and_then(|v| tantivy::schema::Value::as_u64(&v))
-            == Some(p.content_hash());
-        if !unchanged {
-            out.push(None);
-            continue;
-        }
-        let seg = searcher.segment_reader(addr.segment_ord);
-        let vecs = index.vectors().segment(seg).map_err(IndexError::from)?;
-        out.push(vecs.get(addr.doc_id).map(<[f32]>::to_vec));
+        let kept = index
+            .stored(&searcher, &p.id)?
+            .filter(|s| s.same_text(p))
+            .and_then(|s| s.vector);
+        out.push(kept);
     }
     Ok(out)
 }
 
-/// What [`embed_missing`] did.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct EmbedReport {
-    /// Papers that got a vector now.
-    pub embedded: u64,
-    /// Papers (passing the filter) that already had one.
-    pub already: u64,
-    /// Papers passing the filter that still lack one (beyond `limit`).
-    pub remaining: u64,
-}
-
-/// Gives a vector to papers that lack one: newest first, at most `limit`, only papers
-/// published on or after `since` when given. Commits every [`EMBED_COMMIT_EVERY`] papers, so
-/// an interrupted run keeps what it finished.
-pub fn embed_missing(
-    index: &PaperIndex,
-    embedder: &mut dyn Embedder,
-    since: Option<time::Date>,
-    limit: Option<u64>,
-    progress: bool,
-) -> Result<EmbedReport, ImportError> {
-    index.claim_embedding_model(embedder.id())?;
-    index.reload()?;
-    let searcher = index.reader().searcher();
-    let f = *index.fields();
-    let query: Box<dyn tantivy::query::Query> = match since {
-        Some(d) => Box::new(tantivy::query::RangeQuery::new(
-            std::ops::Bound::Included(tantivy::Term::from_field_date(
-                f.published,
-                date_to_tantivy(d),
-            )),
-            std::ops::Bound::Unbounded,
-        )),
-        None => Box::new(tantivy::query::AllQuery),
-    };
-    let matching = searcher
-        .search(&query, &tantivy::collector::DocSetCollector)
-        .map_err(IndexError::from)?;
-    let mut report = EmbedReport::default();
-    let mut todo: Vec<(i64, tantivy::DocAddress)> = Vec::new();
-    for addr in matching {
-        let seg = searcher.segment_reader(addr.segment_ord);
-        let vecs = index.vectors().segment(seg).map_err(IndexError::from)?;
-        if vecs.get(addr.doc_id).is_some() {
-            report.already += 1;
-            continue;
-        }
-        let published = seg
-            .fast_fields()
-            .date("published")
-            .ok()
-            .and_then(|c| c.first(addr.doc_id))
-            .map(|d| d.into_timestamp_secs())
-            .unwrap_or(i64::MIN);
-        todo.push((published, addr));
-    }
-    todo.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let take = limit.map_or(todo.len(), |l| (l as usize).min(todo.len()));
-    report.remaining = (todo.len() - take) as u64;
-    let bar = if progress {
-        let b = ProgressBar::new(take as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} embedding [{bar:30}] {pos}/{len} papers ({per_sec}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
-    let mut writer = index.writer()?;
-    let mut since_commit = 0usize;
-    for chunk in todo[..take].chunks(BATCH) {
-        let mut papers = Vec::with_capacity(chunk.len());
-        for (_, addr) in chunk {
-            papers.push(load_paper(&searcher, &f, *addr)?);
-        }
-        let texts: Vec<String> = papers
-            .iter()
-            .map(|p| passage_text(&p.title, &p.abstract_text))
-            .collect();
-        let vectors = embedder
-            .embed_passages(&texts)
-            .map_err(ImportError::Embed)?;
-        for (p, v) in papers.iter().zip(&vectors) {
-            writer.upsert_with_vector(p, Some(v))?;
-        }
-        report.embedded += papers.len() as u64;
-        since_commit += papers.len();
-        bar.inc(papers.len() as u64);
-        if since_commit >= EMBED_COMMIT_EVERY {
-            writer.commit()?;
-            since_commit = 0;
-        }
-    }
-    writer.commit()?;
-    writer.wait_merging_threads()?;
-    index.reload()?;
-    bar.finish_and_clear();
-    Ok(report)
-}
-
-/// Papers between two commits of [`embed_missing`].
-pub const EMBED_COMMIT_EVERY: usize = 2048;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arxiv_categories_filter_class_codes() {
-        for ok in [
-            "cs.CL",
-            "hep-th",
-            "cond-mat.mes-hall",
-            "q-bio.NC",
-            "astro-ph",
-        ] {
-            assert!(is_arxiv_category(ok), "{ok}");
-        }
-        for bad in ["68T45, 62H30", "I.5.3; I.2.10", "", "CS", "cs.", "62H30"] {
-            assert!(!is_arxiv_category(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn arxiv_line_is_normalized() {

@@ -13,7 +13,6 @@
 //! Any other query shape returns `None` from [`TermDisjunction::of`] and goes through tantivy.
 
 use std::cell::RefCell;
-use std::collections::BinaryHeap;
 
 use tantivy::collector::Collector;
 use tantivy::directory::OwnedBytes;
@@ -23,8 +22,8 @@ use tantivy::query::{Bm25Weight, BooleanQuery, EnableScoring, Occur, Query, Term
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 
-use crate::stats::{Facets, OrdinalFacets, OrdinalFacetsSegment};
-use crate::vectors::Scored;
+use super::facets::{Facets, OrdinalFacets, OrdinalFacetsSegment};
+use super::topk::TopK;
 
 /// A query that is a sum of BM25 term scores: its scored terms in clause order, the terms a
 /// match must contain (`+word`, also scored) and those it must not (`-word`).
@@ -291,7 +290,7 @@ impl Sweep<'_> {
         if let Some(f) = self.facets.as_deref_mut() {
             f.count_mask(base, mask);
         }
-        let mut candidates = mask & at_least_mask(scores, self.top.threshold);
+        let mut candidates = mask & at_least_mask(scores, self.top.threshold());
         while candidates != 0 {
             let i = candidates.trailing_zeros();
             candidates &= candidates - 1;
@@ -299,51 +298,6 @@ impl Sweep<'_> {
                 self.top.offer(score, DocAddress::new(self.ord, base + i));
             }
         }
-    }
-}
-
-/// The best `k` hits offered, by score then address (tantivy's `TopDocs` order).
-struct TopK {
-    k: usize,
-    heap: BinaryHeap<Scored>,
-    /// The worst kept score once `k` are kept: lower scores cannot enter.
-    threshold: Score,
-}
-
-impl TopK {
-    fn new(k: usize) -> TopK {
-        TopK {
-            k,
-            heap: BinaryHeap::with_capacity(k + 1),
-            threshold: Score::NEG_INFINITY,
-        }
-    }
-
-    #[inline(always)]
-    fn offer(&mut self, score: Score, addr: DocAddress) {
-        if score < self.threshold {
-            return;
-        }
-        let kept = Scored(score, addr);
-        if self.heap.len() < self.k {
-            self.heap.push(kept);
-        } else if self.heap.peek().is_some_and(|worst| kept < *worst) {
-            self.heap.pop();
-            self.heap.push(kept);
-        } else {
-            return;
-        }
-        if self.heap.len() == self.k {
-            self.threshold = self.heap.peek().map_or(Score::NEG_INFINITY, |w| w.0);
-        }
-    }
-
-    fn into_sorted(self) -> Vec<(DocAddress, Score)> {
-        let mut top = self.heap.into_vec();
-        top.sort();
-        top.into_iter()
-            .map(|Scored(score, addr)| (addr, score))
-            .collect()
     }
 }
 

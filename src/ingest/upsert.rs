@@ -7,14 +7,9 @@
 //! Blocking (embedding, commit): keep it off async runtimes.
 
 use serde::Serialize;
-use tantivy::collector::TopDocs;
-use tantivy::query::TermQuery;
-use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::TantivyDocument;
 
 use crate::embed::{passage_text, EmbedError, Embedder};
-use crate::error::IndexError;
-use crate::index::{PaperIndex, PaperWriter};
+use crate::index::{IndexError, PaperIndex, PaperWriter};
 use crate::paper::Paper;
 
 /// What [`upsert_papers`] did.
@@ -93,25 +88,13 @@ type Existing = (bool, Option<Vec<f32>>);
 /// [`Existing`] for each paper.
 fn existing(index: &PaperIndex, papers: &[Paper]) -> Result<Vec<Existing>, IndexError> {
     let searcher = index.reader().searcher();
-    let f = index.fields();
     let mut out = Vec::with_capacity(papers.len());
     for p in papers {
-        let q = TermQuery::new(index.id_term(&p.id), IndexRecordOption::Basic);
-        let top = searcher.search(&q, &TopDocs::with_limit(1))?;
-        let Some((_, addr)) = top.first() else {
-            out.push((false, None));
-            continue;
-        };
-        let doc: TantivyDocument = searcher.doc(*addr)?;
-        let unchanged =
-            doc.get_first(f.content_hash).and_then(|v| v.as_u64()) == Some(p.content_hash());
-        if !unchanged {
-            out.push((true, None));
-            continue;
-        }
-        let seg = searcher.segment_reader(addr.segment_ord);
-        let vecs = index.vectors().segment(seg)?;
-        out.push((true, vecs.get(addr.doc_id).map(<[f32]>::to_vec)));
+        out.push(match index.stored(&searcher, &p.id)? {
+            None => (false, None),
+            Some(s) if s.same_text(p) => (true, s.vector),
+            Some(_) => (true, None),
+        });
     }
     Ok(out)
 }

@@ -1,31 +1,48 @@
-//! The on-disk paper index: creating and opening it, checking its schema version, upserting
-//! papers by their own id, and turning stored documents back into [`Paper`]s.
+//! The on-disk paper index: one tantivy index holding every paper's BM25 fields and its
+//! stored vector, keyed by our own paper id.
+//!
+//! This folder owns creating and opening an index (schema version and embedding model checks),
+//! the single writer ([`writer`]), the document codec ([`codec`]), the one stored-paper lookup
+//! ([`lookup`]) and the per-segment caches that later stages read ([`vectors`],
+//! [`facet_ords`], on [`segment_cache`]). It knows nothing of search, ingestion or HTTP.
 //!
 //! Rules from tantivy that this module enforces: one `IndexWriter` at a time (a second writer
 //! gets [`IndexError::Locked`]), one `IndexReader` per opened index, and documents are joined on
 //! our `id` field, never on tantivy's `DocAddress`, which changes when segments merge.
 
+pub mod codec;
+pub mod error;
+pub mod facet_ords;
+pub mod lookup;
+pub mod schema;
+pub mod segment_cache;
+pub mod stats;
+pub mod vectors;
+pub mod writer;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
-use tantivy::schema::document::{DeserializeError, DocumentDeserialize, DocumentDeserializer};
-use tantivy::schema::{Field, OwnedValue};
-use tantivy::{
-    DateTime, DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
-    Term,
-};
-use time::Date;
-
-use std::sync::{Arc, Mutex};
+use tantivy::{Index, IndexReader, ReloadPolicy, Term};
 
 use crate::analysis;
 use crate::embed::ModelId;
-use crate::error::IndexError;
-use crate::paper::{Paper, PaperId};
-use crate::schema::{Fields, SchemaDef};
-use crate::stats::FacetOrdCache;
-use crate::vectors::VectorCache;
+use crate::paper::PaperId;
+
+pub use codec::{
+    date_to_tantivy, decode_vector, doc_to_paper, encode_vector, load_paper, paper_to_doc,
+};
+pub use error::IndexError;
+pub use facet_ords::{FacetOrdCache, SegmentFacetOrds};
+pub use lookup::StoredPaper;
+pub use schema::{Fields, SchemaDef, QUERYABLE_FIELDS};
+pub use vectors::{SegmentVectors, VectorCache};
+pub use writer::PaperWriter;
+
+use error::io_err;
 
 /// File (inside the index directory) recording which schema built the index.
 pub const META_FILE: &str = "academichub.json";
@@ -64,13 +81,6 @@ fn write_meta(dir: &Path, meta: &IndexMeta) -> Result<(), IndexError> {
     let tmp = dir.join(format!("{META_FILE}.tmp"));
     std::fs::write(&tmp, json).map_err(io_err(dir))?;
     std::fs::rename(&tmp, dir.join(META_FILE)).map_err(io_err(dir))
-}
-
-fn io_err(dir: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
-    move |source| IndexError::Io {
-        dir: dir.to_path_buf(),
-        source,
-    }
 }
 
 impl PaperIndex {
@@ -186,7 +196,7 @@ impl PaperIndex {
         let mut meta = self
             .meta
             .lock()
-            .map_err(|_| IndexError::CorruptDoc("index meta lock poisoned".into()))?;
+            .map_err(|_| IndexError::Poisoned { what: "index meta" })?;
         match &meta.embedding {
             Some(existing) if existing == model => Ok(()),
             Some(existing) => Err(IndexError::ModelMismatch {
@@ -267,252 +277,35 @@ impl PaperIndex {
                 },
                 other => IndexError::Tantivy(other),
             })?;
-        Ok(PaperWriter {
-            writer,
-            fields: self.fields,
-        })
+        Ok(PaperWriter::new(writer, self.fields))
     }
 
     /// The term that identifies a paper (ids match case-insensitively).
     pub fn id_term(&self, id: &PaperId) -> Term {
-        id_term(&self.fields, id)
+        writer::id_term(&self.fields, id)
     }
 
-    /// Looks a paper up by id.
-    pub fn get(&self, id: &PaperId) -> Result<Option<Paper>, IndexError> {
+    /// Reloads the reader when the index on disk has other segments (or deletes) than the
+    /// current searcher sees, e.g. after a commit by another process. Returns whether it
+    /// reloaded.
+    pub fn reload_if_changed(&self) -> Result<bool, IndexError> {
+        let on_disk: BTreeMap<_, _> = self
+            .index
+            .searchable_segment_metas()?
+            .into_iter()
+            .map(|m| (m.id(), m.delete_opstamp()))
+            .collect();
         let searcher = self.reader.searcher();
-        let query = tantivy::query::TermQuery::new(
-            self.id_term(id),
-            tantivy::schema::IndexRecordOption::Basic,
-        );
-        let top = searcher.search(&query, &tantivy::collector::TopDocs::with_limit(1))?;
-        match top.first() {
-            Some((_, addr)) => Ok(Some(load_paper(&searcher, &self.fields, *addr)?)),
-            None => Ok(None),
+        if &on_disk == searcher.generation().segments() {
+            return Ok(false);
         }
-    }
-}
-
-fn id_term(fields: &Fields, id: &PaperId) -> Term {
-    Term::from_field_text(fields.id, &id.as_str().to_lowercase())
-}
-
-/// The index's single writer: upserts papers by id; nothing is visible until [`commit`].
-///
-/// Dropping it without committing discards everything added since the last commit, so an
-/// interrupted import never leaves a half-written index.
-///
-/// [`commit`]: PaperWriter::commit
-pub struct PaperWriter {
-    writer: IndexWriter,
-    fields: Fields,
-}
-
-impl PaperWriter {
-    /// Adds `paper`, replacing any paper with the same id.
-    pub fn upsert(&mut self, paper: &Paper) -> Result<(), IndexError> {
-        self.upsert_with_vector(paper, None)
+        self.reload()?;
+        Ok(true)
     }
 
-    /// Adds `paper` with its dense vector (if any), replacing any paper with the same id.
-    pub fn upsert_with_vector(
-        &mut self,
-        paper: &Paper,
-        vector: Option<&[f32]>,
-    ) -> Result<(), IndexError> {
-        self.writer.delete_term(id_term(&self.fields, &paper.id));
-        let mut doc = paper_to_doc(&self.fields, paper);
-        if let Some(v) = vector {
-            doc.add_bytes(self.fields.embedding, &encode_vector(v));
-        }
-        self.writer.add_document(doc)?;
-        Ok(())
+    /// The generation of the current searcher: changes whenever a reload brings in new
+    /// segments (cache keys for query results).
+    pub fn generation(&self) -> u64 {
+        self.reader.searcher().generation().generation_id()
     }
-
-    /// Makes every change since the last commit durable and atomic. Blocks.
-    pub fn commit(&mut self) -> Result<(), IndexError> {
-        self.writer.commit()?;
-        Ok(())
-    }
-
-    /// Waits for background merges to finish (call before exiting after a large import).
-    pub fn wait_merging_threads(self) -> Result<(), IndexError> {
-        self.writer.wait_merging_threads()?;
-        Ok(())
-    }
-}
-
-/// A date (midnight UTC) in tantivy's representation, for stored fields and filter bounds.
-pub fn date_to_tantivy(d: Date) -> DateTime {
-    DateTime::from_timestamp_secs(d.midnight().assume_utc().unix_timestamp())
-}
-
-fn tantivy_to_date(d: DateTime) -> Option<Date> {
-    time::OffsetDateTime::from_unix_timestamp(d.into_timestamp_secs())
-        .ok()
-        .map(|t| t.date())
-}
-
-/// Builds the stored/indexed document for a paper.
-pub fn paper_to_doc(f: &Fields, p: &Paper) -> TantivyDocument {
-    let mut doc = TantivyDocument::default();
-    doc.add_text(f.id, p.id.as_str());
-    doc.add_u64(f.version, p.version);
-    doc.add_text(f.title, &p.title);
-    doc.add_text(f.abstract_text, &p.abstract_text);
-    doc.add_text(f.text, &p.title);
-    doc.add_text(f.text, &p.abstract_text);
-    if !p.search_extra.is_empty() {
-        doc.add_text(f.text, &p.search_extra);
-        doc.add_text(f.search_extra, &p.search_extra);
-    }
-    for a in &p.authors {
-        doc.add_text(f.authors, a);
-    }
-    for c in &p.categories {
-        doc.add_text(f.categories, c);
-    }
-    if let Some(c) = p.primary_category() {
-        doc.add_text(f.primary_category, c);
-    }
-    doc.add_text(f.source, &p.source);
-    if let Some(d) = p.published {
-        doc.add_date(f.published, date_to_tantivy(d));
-    }
-    if let Some(d) = p.updated.or(p.published) {
-        doc.add_date(f.updated, date_to_tantivy(d));
-    }
-    for (field, value) in [
-        (f.url, &p.url),
-        (f.doi, &p.doi),
-        (f.comment, &p.comment),
-        (f.journal_ref, &p.journal_ref),
-    ] {
-        if let Some(v) = value {
-            doc.add_text(field, v);
-        }
-    }
-    doc.add_u64(f.content_hash, p.content_hash());
-    doc
-}
-
-/// Rebuilds a [`Paper`] from its stored fields.
-pub fn doc_to_paper(f: &Fields, doc: &TantivyDocument) -> Result<Paper, IndexError> {
-    paper_from_values(
-        f,
-        doc.field_values()
-            .map(|(field, value)| (field, OwnedValue::from(value))),
-    )
-}
-
-/// A stored document as its (field, value) pairs in stored order, each value decoded straight
-/// into an owned one: [`load_paper`] moves its strings into the [`Paper`] instead of building a
-/// `TantivyDocument` and copying them out of it.
-pub struct StoredValues(Vec<(Field, OwnedValue)>);
-
-impl DocumentDeserialize for StoredValues {
-    fn deserialize<'de, D>(mut deserializer: D) -> Result<Self, DeserializeError>
-    where
-        D: DocumentDeserializer<'de>,
-    {
-        let mut values = Vec::with_capacity(deserializer.size_hint());
-        while let Some(pair) = deserializer.next_field::<OwnedValue>()? {
-            values.push(pair);
-        }
-        Ok(StoredValues(values))
-    }
-}
-
-/// The paper stored at `addr` (what [`doc_to_paper`] returns for the same document).
-pub fn load_paper(searcher: &Searcher, f: &Fields, addr: DocAddress) -> Result<Paper, IndexError> {
-    let doc: StoredValues = searcher.doc(addr)?;
-    paper_from_values(f, doc.0)
-}
-
-/// A [`Paper`] from a document's stored values: a single-valued field takes its first value
-/// (as `get_first` reads it), authors and categories all of theirs.
-fn paper_from_values(
-    f: &Fields,
-    values: impl IntoIterator<Item = (Field, OwnedValue)>,
-) -> Result<Paper, IndexError> {
-    let single = [
-        f.id,
-        f.version,
-        f.title,
-        f.abstract_text,
-        f.search_extra,
-        f.source,
-        f.published,
-        f.updated,
-        f.url,
-        f.doi,
-        f.comment,
-        f.journal_ref,
-    ];
-    let mut first: [Option<OwnedValue>; 12] = Default::default();
-    let (mut authors, mut categories) = (Vec::new(), Vec::new());
-    for (field, value) in values {
-        if field == f.authors || field == f.categories {
-            if let OwnedValue::Str(s) = value {
-                if field == f.authors {
-                    authors.push(s);
-                } else {
-                    categories.push(s);
-                }
-            }
-        } else if let Some(i) = single.iter().position(|&s| s == field) {
-            if first[i].is_none() {
-                first[i] = Some(value);
-            }
-        }
-    }
-    // In the order of `single`.
-    let [id, version, title, abs, extra, source, published, updated, url, doi, comment, journal] =
-        first;
-    let text = |v: Option<OwnedValue>| match v {
-        Some(OwnedValue::Str(s)) => Some(s),
-        _ => None,
-    };
-    let date = |v: Option<OwnedValue>| match v {
-        Some(OwnedValue::Date(d)) => tantivy_to_date(d),
-        _ => None,
-    };
-    let id = text(id).ok_or_else(|| IndexError::CorruptDoc("document without id".into()))?;
-    Ok(Paper {
-        id: PaperId::new(id),
-        version: match version {
-            Some(OwnedValue::U64(v)) => v,
-            _ => 1,
-        },
-        title: text(title).unwrap_or_default(),
-        abstract_text: text(abs).unwrap_or_default(),
-        search_extra: text(extra).unwrap_or_default(),
-        authors,
-        categories,
-        source: text(source).unwrap_or_default(),
-        published: date(published),
-        updated: date(updated),
-        url: text(url),
-        doi: text(doi),
-        comment: text(comment),
-        journal_ref: text(journal),
-    })
-}
-
-/// Encodes a vector as little-endian f32 bytes (the `embedding` field's format).
-pub fn encode_vector(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Decodes little-endian f32 bytes; `None` when the length is not a multiple of 4.
-pub fn decode_vector(bytes: &[u8]) -> Option<Vec<f32>> {
-    if !bytes.len().is_multiple_of(4) {
-        return None;
-    }
-    Some(
-        bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
 }

@@ -9,11 +9,11 @@ use tantivy::schema::{
     TextFieldIndexing, TextOptions,
 };
 
+use super::error::IndexError;
 use crate::analysis;
-use crate::error::IndexError;
 
 /// The schema file, embedded at build time so the binary and the file can never disagree.
-pub const SCHEMA_TOML: &str = include_str!("../schema/papers.toml");
+pub const SCHEMA_TOML: &str = include_str!("../../schema/papers.toml");
 
 /// One `[[field]]` of the schema file.
 #[derive(Debug, Clone, Deserialize)]

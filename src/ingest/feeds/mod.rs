@@ -29,8 +29,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::embed::{EmbedError, Embedder};
-use crate::error::IndexError;
-use crate::index::{PaperIndex, PaperWriter};
+use crate::index::{IndexError, PaperIndex, PaperWriter};
 use crate::paper::Paper;
 
 pub use apply::{merge, ApplyStats, Merge};
@@ -196,8 +195,8 @@ pub enum IngestError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Poisoned(String),
+    #[error("{what} lock poisoned by a panicked thread")]
+    Poisoned { what: &'static str },
     #[error("background task failed: {0}")]
     Join(String),
 }

@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn example_config_sources_are_valid() {
-        let text = include_str!("../../academichub.example.toml");
+        let text = include_str!("../../../academichub.example.toml");
         let c: crate::config::Config = toml::from_str(text).expect("example parses");
         let sources = build_sources(&c.sources).expect("example sources valid");
         let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();

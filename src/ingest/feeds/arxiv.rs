@@ -8,7 +8,7 @@
 use super::text::{cap_chars, parse_feed_date};
 use super::xml::{self, XmlEntry};
 use super::{Announce, FeedEntry, FeedError, ParseOptions, ParsedFeed};
-use crate::import::is_arxiv_category;
+use crate::normalize::is_arxiv_category;
 use crate::normalize::{canonical_arxiv_id, clean_latex, collapse_whitespace};
 use crate::paper::{Paper, PaperId};
 

@@ -1,0 +1,114 @@
+//! The one stored-paper lookup: a paper by our id, with what later stages decide on (its
+//! content hash, its stored vector) and its current address.
+//!
+//! Every stage that needs "the paper with this id, and its vector" comes here: search views,
+//! radars, upserts, imports and feed merges. A [`DocAddress`] is only valid for the searcher
+//! it came from (segments merge), so lookups take the searcher and never outlive it.
+
+use tantivy::collector::TopDocs;
+use tantivy::query::TermQuery;
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{DocAddress, Searcher, TantivyDocument};
+
+use super::codec::load_stored;
+use super::error::IndexError;
+use super::PaperIndex;
+use crate::paper::{Paper, PaperId};
+
+/// A paper as the index stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPaper {
+    /// Where it is in the searcher it was read from.
+    pub addr: DocAddress,
+    pub paper: Paper,
+    /// Hash of title + abstract when stored (unchanged text keeps its vector).
+    pub content_hash: Option<u64>,
+    /// Its dense vector, if it has one.
+    pub vector: Option<Vec<f32>>,
+}
+
+impl StoredPaper {
+    /// True when the stored text is the text of `paper` (same content hash).
+    pub fn same_text(&self, paper: &Paper) -> bool {
+        self.content_hash == Some(paper.content_hash())
+    }
+}
+
+impl PaperIndex {
+    /// The address of paper `id` in `searcher` (ids match case-insensitively; a blank id
+    /// matches nothing).
+    pub fn find(
+        &self,
+        searcher: &Searcher,
+        id: &PaperId,
+    ) -> Result<Option<DocAddress>, IndexError> {
+        if id.as_str().trim().is_empty() {
+            return Ok(None);
+        }
+        let query = TermQuery::new(self.id_term(id), IndexRecordOption::Basic);
+        let top = searcher.search(&query, &TopDocs::with_limit(1))?;
+        Ok(top.first().map(|(_, addr)| *addr))
+    }
+
+    /// Paper `id` with its content hash and stored vector, or `None`.
+    pub fn stored(
+        &self,
+        searcher: &Searcher,
+        id: &PaperId,
+    ) -> Result<Option<StoredPaper>, IndexError> {
+        match self.find(searcher, id)? {
+            Some(addr) => self.stored_at(searcher, addr).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The paper at `addr` with its content hash and stored vector.
+    pub fn stored_at(
+        &self,
+        searcher: &Searcher,
+        addr: DocAddress,
+    ) -> Result<StoredPaper, IndexError> {
+        let (paper, content_hash) = load_stored(searcher, self.fields(), addr)?;
+        Ok(StoredPaper {
+            addr,
+            paper,
+            content_hash,
+            vector: self.vector_at(searcher, addr)?,
+        })
+    }
+
+    /// The paper at `addr`.
+    pub fn paper_at(&self, searcher: &Searcher, addr: DocAddress) -> Result<Paper, IndexError> {
+        super::codec::load_paper(searcher, self.fields(), addr)
+    }
+
+    /// The stored vector of the document at `addr`, if it has one.
+    pub fn vector_at(
+        &self,
+        searcher: &Searcher,
+        addr: DocAddress,
+    ) -> Result<Option<Vec<f32>>, IndexError> {
+        let segment = searcher.segment_reader(addr.segment_ord);
+        let vectors = self.vectors().segment(segment)?;
+        Ok(vectors.get(addr.doc_id).map(<[f32]>::to_vec))
+    }
+
+    /// The paper id of the document at `addr` (only the stored document, no other field is
+    /// turned into a [`Paper`]).
+    pub fn id_at(&self, searcher: &Searcher, addr: DocAddress) -> Result<PaperId, IndexError> {
+        let doc: TantivyDocument = searcher.doc(addr)?;
+        doc.get_first(self.fields().id)
+            .and_then(|v| v.as_str().map(str::to_string))
+            .map(PaperId::new)
+            .ok_or_else(|| IndexError::CorruptDoc("document without id".into()))
+    }
+
+    /// Looks a paper up by id in the current searcher.
+    pub fn get(&self, id: &PaperId) -> Result<Option<Paper>, IndexError> {
+        let searcher = self.reader().searcher();
+        match self.find(&searcher, id)? {
+            Some(addr) => Ok(Some(self.paper_at(&searcher, addr)?)),
+            None => Ok(None),
+        }
+    }
+}

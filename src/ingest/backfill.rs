@@ -1,0 +1,116 @@
+//! The embedding backfill: gives a vector to the papers that lack one, newest first, in
+//! batches, committing as it goes so an interrupted run keeps what it finished.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::error::ImportError;
+use super::import::BATCH;
+use crate::embed::{passage_text, Embedder};
+use crate::index::{date_to_tantivy, IndexError, PaperIndex};
+
+/// What [`embed_missing`] did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct EmbedReport {
+    /// Papers that got a vector now.
+    pub embedded: u64,
+    /// Papers (passing the filter) that already had one.
+    pub already: u64,
+    /// Papers passing the filter that still lack one (beyond `limit`).
+    pub remaining: u64,
+}
+
+/// Gives a vector to papers that lack one: newest first, at most `limit`, only papers
+/// published on or after `since` when given. Commits every [`EMBED_COMMIT_EVERY`] papers, so
+/// an interrupted run keeps what it finished.
+pub fn embed_missing(
+    index: &PaperIndex,
+    embedder: &mut dyn Embedder,
+    since: Option<time::Date>,
+    limit: Option<u64>,
+    progress: bool,
+) -> Result<EmbedReport, ImportError> {
+    index.claim_embedding_model(embedder.id())?;
+    index.reload()?;
+    let searcher = index.reader().searcher();
+    let f = *index.fields();
+    let query: Box<dyn tantivy::query::Query> = match since {
+        Some(d) => Box::new(tantivy::query::RangeQuery::new(
+            std::ops::Bound::Included(tantivy::Term::from_field_date(
+                f.published,
+                date_to_tantivy(d),
+            )),
+            std::ops::Bound::Unbounded,
+        )),
+        None => Box::new(tantivy::query::AllQuery),
+    };
+    let matching = searcher
+        .search(&query, &tantivy::collector::DocSetCollector)
+        .map_err(IndexError::from)?;
+    let mut report = EmbedReport::default();
+    let mut todo: Vec<(i64, tantivy::DocAddress)> = Vec::new();
+    for addr in matching {
+        let seg = searcher.segment_reader(addr.segment_ord);
+        let vecs = index.vectors().segment(seg).map_err(IndexError::from)?;
+        if vecs.get(addr.doc_id).is_some() {
+            report.already += 1;
+            continue;
+        }
+        let published = seg
+            .fast_fields()
+            .date("published")
+            .ok()
+            .and_then(|c| c.first(addr.doc_id))
+            .map(|d| d.into_timestamp_secs())
+            .unwrap_or(i64::MIN);
+        todo.push((published, addr));
+    }
+    todo.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let take = limit.map_or(todo.len(), |l| (l as usize).min(todo.len()));
+    report.remaining = (todo.len() - take) as u64;
+    let bar = if progress {
+        let b = ProgressBar::new(take as u64);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} embedding [{bar:30}] {pos}/{len} papers ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut writer = index.writer()?;
+    let mut since_commit = 0usize;
+    for chunk in todo[..take].chunks(BATCH) {
+        let mut papers = Vec::with_capacity(chunk.len());
+        for (_, addr) in chunk {
+            papers.push(index.paper_at(&searcher, *addr)?);
+        }
+        let texts: Vec<String> = papers
+            .iter()
+            .map(|p| passage_text(&p.title, &p.abstract_text))
+            .collect();
+        let vectors = embedder
+            .embed_passages(&texts)
+            .map_err(ImportError::Embed)?;
+        for (p, v) in papers.iter().zip(&vectors) {
+            writer.upsert_with_vector(p, Some(v))?;
+        }
+        report.embedded += papers.len() as u64;
+        since_commit += papers.len();
+        bar.inc(papers.len() as u64);
+        if since_commit >= EMBED_COMMIT_EVERY {
+            writer.commit()?;
+            since_commit = 0;
+        }
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    index.reload()?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// Papers between two commits of [`embed_missing`].
+pub const EMBED_COMMIT_EVERY: usize = 2048;

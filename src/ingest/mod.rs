@@ -1,0 +1,16 @@
+//! Getting papers into the index: bulk import of JSONL corpora ([`import`]), upserts of
+//! already-normalized papers through a shared writer ([`upsert`]), the embedding backfill
+//! ([`backfill`]) and feed ingestion ([`feeds`]). Every path upserts by our own paper id, keeps
+//! a stored vector when the text is unchanged, and commits so that nothing half-written is
+//! ever visible. Blocking (parsing, embedding, commits): async callers use a blocking thread.
+
+pub mod backfill;
+pub mod error;
+pub mod feeds;
+pub mod import;
+pub mod upsert;
+
+pub use backfill::{embed_missing, EmbedReport, EMBED_COMMIT_EVERY};
+pub use error::ImportError;
+pub use import::{import_file, open_maybe_gz, Format, ImportOptions, ImportReport};
+pub use upsert::{upsert_papers, UpsertError, UpsertReport};

@@ -1,0 +1,276 @@
+//! Hybrid retrieval beyond two fixed-weight legs: language-aware weighting and dense feedback.
+//!
+//! Two problems of plain fusion show up when the query and the papers are in different
+//! languages (a Chinese question over English abstracts):
+//!
+//! * **A weak leg drags fusion down.** The BM25 leg of a Chinese query over English papers
+//!   matches, at best, the few Latin-script words of the query. Its min-max normalized scores
+//!   still reach 1.0, so a fixed weight lets noise outvote the dense leg. The BM25 weight is
+//!   therefore scaled by the query's *term coverage*: the share of its analyzed terms that occur
+//!   in the index at all (about 1 for an English question over English papers, about 0 for an
+//!   unspaced Chinese sentence over English papers, whatever the language pair is).
+//! * **The lexical signal is lost.** When the query's own words cannot be matched, the words of
+//!   its nearest papers can: the *feedback leg* is a BM25 search for the terms that the top dense
+//!   hits share (weighted by their dense score, tf and idf, RM3-style). A paper that combines
+//!   several of the concepts the dense neighbours agree on rises.
+//!
+//! The BM25 weight a query cannot use goes to the dense and feedback legs, so English
+//! questions over English papers (coverage 1) rank exactly as plain fusion ranks them.
+//!
+//! Coverage weighting is on by default; the feedback leg is opt-in (`--feedback-weight`)
+//! until measured on the full cross-lingual set; see BENCHMARKS.md.
+
+use std::collections::HashMap;
+
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::tokenizer::TokenStream;
+use tantivy::{Searcher, TantivyDocument, Term};
+
+use super::bm25;
+use super::dense;
+use super::error::QueryError;
+use super::facets::Facets;
+use super::filters::FilterSet;
+use super::fusion::{self, Fusion, FusionError};
+use super::request::HybridParams;
+use super::topk::Leg;
+use crate::analysis;
+use crate::index::PaperIndex;
+
+/// The leg weights `(bm25, dense, feedback)` for a query of term coverage `coverage`.
+///
+/// The part of the BM25 weight the query cannot use, `w_bm25 * (1 - c)`, is handed on:
+/// a share `feedback_weight` to the feedback leg, the rest to the dense leg. Convex:
+/// `w_bm25 = 1 - alpha`, `w_dense = alpha`; RRF: both 1. With coverage 1 (or coverage
+/// weighting off) the weights are the plain two-leg ones.
+pub fn weights(params: &HybridParams, fusion: Fusion, coverage: f32) -> (f32, f32, f32) {
+    let c = if params.coverage_weighting {
+        coverage.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let (wb, wd) = match fusion {
+        Fusion::Convex { alpha } => (1.0 - alpha, alpha),
+        Fusion::Rrf { .. } => (1.0, 1.0),
+    };
+    let freed = wb * (1.0 - c);
+    (
+        wb * c,
+        wd + freed * (1.0 - params.feedback_weight),
+        freed * params.feedback_weight,
+    )
+}
+
+/// The ranked lists hybrid search fuses, for one query.
+#[derive(Debug, Clone, Default)]
+pub struct HybridLegs {
+    pub bm25: Leg,
+    /// Papers matching the BM25 query and the filters.
+    pub bm25_total: usize,
+    pub dense: Leg,
+    /// BM25 over the feedback terms (empty when the feedback leg is off for this query).
+    pub feedback: Leg,
+    /// The query's term coverage in `[0, 1]`.
+    pub coverage: f32,
+    /// Counts of the BM25 matches by source and category, when asked for.
+    pub facets: Option<Facets>,
+}
+
+/// Fuses three ranked lists of any key with `fusion` and the weights of `params` at `coverage`.
+pub fn fuse_legs<K: std::hash::Hash + Eq + Ord + Clone>(
+    bm25: &[(K, f32)],
+    dense: &[(K, f32)],
+    feedback: &[(K, f32)],
+    coverage: f32,
+    fusion: Fusion,
+    params: &HybridParams,
+) -> Result<Vec<(K, f32)>, FusionError> {
+    let (wb, wd, wf) = weights(params, fusion, coverage);
+    match fusion {
+        Fusion::Rrf { k } => fusion::rrf(&[bm25, dense, feedback], &[wb, wd, wf], k),
+        Fusion::Convex { alpha } => {
+            if !(0.0..=1.0).contains(&alpha) {
+                return Err(FusionError::Alpha(alpha));
+            }
+            fusion::weighted_convex(&[bm25, dense, feedback], &[wb, wd, wf])
+        }
+    }
+}
+
+/// Runs every leg hybrid search needs for one query, `depth` deep each (the feedback leg
+/// only when the query has unknown terms and the feedback weight is positive); with
+/// `facets`, the BM25 leg also counts its matches by source and category in its pass.
+#[allow(clippy::too_many_arguments)]
+pub fn legs(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    query: &dyn Query,
+    vector: &[f32],
+    filters: &FilterSet,
+    depth: usize,
+    params: &HybridParams,
+    facets: bool,
+) -> Result<HybridLegs, QueryError> {
+    params.validate()?;
+    let (bm25, bm25_total, facets) = if facets {
+        let (leg, f) = bm25::leg_with_facets(index, searcher, query.box_clone(), filters, depth)?;
+        let total = usize::try_from(f.count).unwrap_or(usize::MAX);
+        (leg, total, Some(f))
+    } else {
+        let (leg, total) = bm25::leg(index, searcher, query.box_clone(), filters, depth)?;
+        (leg, total, None)
+    };
+    let (dense, _, _) = dense::leg(index, searcher, vector, filters, depth, false)?;
+    let coverage = term_coverage(index, searcher, query)?;
+    let feedback = if params.feedback_weight > 0.0 && coverage < 1.0 {
+        let terms = feedback_terms(index, searcher, &dense, params)?;
+        match feedback_query(index, &terms) {
+            // Ranked only: its match count is never used.
+            Some(q) => bm25::top(searcher, q, filters, depth)?,
+            None => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    Ok(HybridLegs {
+        bm25,
+        bm25_total,
+        dense,
+        feedback,
+        coverage,
+        facets,
+    })
+}
+
+/// Share of the analyzed terms of `query` (title, abstract and combined text fields) that
+/// occur in at least one paper; 1.0 for a query without such terms.
+pub fn term_coverage(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    query: &dyn Query,
+) -> Result<f32, QueryError> {
+    let f = index.fields();
+    let fields = [f.text, f.title, f.abstract_text];
+    let mut terms: Vec<Term> = Vec::new();
+    query.query_terms(&mut |term, _| {
+        if fields.contains(&term.field()) {
+            // Coverage is judged on the combined field, which holds every title/abstract word.
+            if let Some(text) = term.value().as_str() {
+                terms.push(Term::from_field_text(f.text, text));
+            }
+        }
+    });
+    terms.sort();
+    terms.dedup();
+    if terms.is_empty() {
+        return Ok(1.0);
+    }
+    let mut known = 0usize;
+    for t in &terms {
+        if searcher.doc_freq(t)? > 0 {
+            known += 1;
+        }
+    }
+    Ok(known as f32 / terms.len() as f32)
+}
+
+/// Terms shared by the top dense hits, weighted RM3-style: for each term,
+/// `sum_i p_i * tf_i / len_i` over the feedback papers (`p_i` = the paper's share of the
+/// dense scores), times idf. Terms in fewer than two feedback papers (when there are two or
+/// more) and terms in more than a tenth of the index are left out.
+pub fn feedback_terms(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    dense: &Leg,
+    params: &HybridParams,
+) -> Result<Vec<(String, f32)>, QueryError> {
+    let f = index.fields();
+    let top: Vec<_> = dense.iter().take(params.feedback_docs).collect();
+    if top.is_empty() {
+        return Ok(Vec::new());
+    }
+    let score_sum: f32 = top.iter().map(|(_, s)| s.max(0.0)).sum();
+    let mut analyzer = analysis::mixed_analyzer();
+    // term -> (weighted tf sum, number of feedback papers containing it)
+    let mut acc: HashMap<String, (f32, usize)> = HashMap::new();
+    for (addr, score) in &top {
+        let doc: TantivyDocument = searcher.doc(*addr)?;
+        let mut tf: HashMap<String, f32> = HashMap::new();
+        let mut len = 0usize;
+        for field in [f.title, f.abstract_text] {
+            for v in doc.get_all(field) {
+                let Some(text) = tantivy::schema::Value::as_str(&v) else {
+                    continue;
+                };
+                let mut stream = analyzer.token_stream(text);
+                while stream.advance() {
+                    let tok = &stream.token().text;
+                    // Single characters and pure numbers carry no topic.
+                    if tok.chars().count() < 2 || tok.chars().all(|c| c.is_ascii_digit()) {
+                        continue;
+                    }
+                    *tf.entry(tok.clone()).or_insert(0.0) += 1.0;
+                    len += 1;
+                }
+            }
+        }
+        if len == 0 {
+            continue;
+        }
+        let p = if score_sum > 0.0 {
+            score.max(0.0) / score_sum
+        } else {
+            1.0 / top.len() as f32
+        };
+        for (t, n) in tf {
+            let e = acc.entry(t).or_insert((0.0, 0));
+            e.0 += p * n / len as f32;
+            e.1 += 1;
+        }
+    }
+    let n_docs = searcher.num_docs().max(1) as f32;
+    let min_papers = if top.len() >= 2 { 2 } else { 1 };
+    let mut scored: Vec<(String, f32)> = Vec::new();
+    for (t, (w, papers)) in acc {
+        if papers < min_papers {
+            continue;
+        }
+        let df = searcher.doc_freq(&Term::from_field_text(f.text, &t))? as f32;
+        if df == 0.0 || df / n_docs > 0.1 {
+            continue;
+        }
+        let idf = (1.0 + (n_docs - df + 0.5) / (df + 0.5)).ln();
+        scored.push((t, w * idf));
+    }
+    scored.sort_by(|a, b| {
+        b.1.partial_cmp(&a.1)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    scored.truncate(params.feedback_terms);
+    Ok(scored)
+}
+
+/// The query of the feedback leg: each term boosted by its weight (relative to the best).
+pub fn feedback_query(index: &PaperIndex, terms: &[(String, f32)]) -> Option<Box<dyn Query>> {
+    let top = terms.first()?.1;
+    if top <= 0.0 {
+        return None;
+    }
+    let field = index.fields().text;
+    let clauses = terms
+        .iter()
+        .map(|(t, w)| {
+            let q = TermQuery::new(
+                Term::from_field_text(field, t),
+                IndexRecordOption::WithFreqs,
+            );
+            (
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(q), w / top)) as Box<dyn Query>,
+            )
+        })
+        .collect();
+    Some(Box::new(BooleanQuery::new(clauses)))
+}

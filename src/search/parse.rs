@@ -1,0 +1,224 @@
+//! Query parsing: tantivy's user syntax turned, leniently, into our own tantivy queries.
+//!
+//! Plain words (OR, ranked by BM25 over the combined title + abstract field), `"quoted
+//! phrases"`, `+must`, `-exclude`, `field:term`. Malformed syntax never fails a search: it is
+//! parsed leniently and each problem becomes a warning naming where it is.
+
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, Occur, PhraseQuery, Query, TermQuery,
+};
+use tantivy::query_grammar::{
+    Delimiter, Occur as GrammarOccur, UserInputAst, UserInputLeaf, UserInputLiteral,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::tokenizer::TokenStream;
+use tantivy::{Score, Term};
+
+use crate::analysis;
+use crate::index::{PaperIndex, QUERYABLE_FIELDS};
+
+/// Parses user syntax leniently into a tantivy query plus warnings.
+///
+/// Unquoted words are OR-ed term queries (a word that analyzes into several tokens, such as
+/// an unspaced Chinese sentence or `GPT-4`, becomes several OR-ed terms, not a phrase);
+/// quoted text is a phrase; `+`/`-` make a clause required/excluded; `field:word` searches
+/// one field. `name:value` where `name` is not a field is searched as plain words.
+pub fn parse(index: &PaperIndex, query: &str) -> (Box<dyn Query>, Vec<String>) {
+    Parser { index }.parse(query)
+}
+
+/// A plain OR query of every analyzed word of `text`: no syntax at all (evaluation runs).
+pub fn plain_query(index: &PaperIndex, text: &str) -> Box<dyn Query> {
+    let parser = Parser { index };
+    parser
+        .words_query(index.fields().text, text, false, 0)
+        .unwrap_or_else(|| Box::new(EmptyQuery))
+}
+
+/// The fields a query may score on with BM25: the queryable text fields indexed with term
+/// frequencies (what term-at-a-time ranking reads).
+pub fn scored_text_fields(index: &PaperIndex) -> Vec<Field> {
+    let schema = index.tantivy().schema();
+    QUERYABLE_FIELDS
+        .iter()
+        .filter_map(|name| schema.get_field(name).ok())
+        .filter(|&field| !is_keyword_field(index, field))
+        .filter(|&field| {
+            schema
+                .get_field_entry(field)
+                .field_type()
+                .get_index_record_option()
+                .is_some_and(|o| o.has_freq())
+        })
+        .collect()
+}
+
+/// Fields matched as one whole lowercased value (ids, categories, sources).
+fn is_keyword_field(index: &PaperIndex, field: Field) -> bool {
+    let f = index.fields();
+    [f.id, f.doi, f.categories, f.primary_category, f.source].contains(&field)
+}
+
+struct Parser<'a> {
+    index: &'a PaperIndex,
+}
+
+impl Parser<'_> {
+    fn parse(&self, query: &str) -> (Box<dyn Query>, Vec<String>) {
+        let trimmed = query.trim();
+        if trimmed.is_empty() {
+            return (Box::new(AllQuery), Vec::new());
+        }
+        let mut warnings = Vec::new();
+        let balanced;
+        let mut text = trimmed;
+        if text.matches('"').count() % 2 == 1 {
+            // An unclosed quote would turn the rest of the query into one long phrase.
+            if let Some(pos) = text.rfind('"') {
+                balanced = format!("{}{}", &text[..pos], &text[pos + 1..]);
+                text = &balanced;
+                warnings.push(format!(
+                    "unclosed quote at character {}: ignored, the words were searched one by one",
+                    trimmed[..pos].chars().count()
+                ));
+            }
+        }
+        let (ast, errors) = tantivy::query_grammar::parse_query_lenient(text);
+        warnings.extend(errors.iter().map(|e| {
+            format!(
+                "query syntax at character {}: {}; searched for the words that could be read",
+                e.pos, e.message
+            )
+        }));
+        let q = self
+            .convert(&ast, &mut warnings)
+            .unwrap_or_else(|| Box::new(EmptyQuery));
+        warnings.dedup();
+        (q, warnings)
+    }
+
+    fn convert(&self, ast: &UserInputAst, warnings: &mut Vec<String>) -> Option<Box<dyn Query>> {
+        match ast {
+            UserInputAst::Clause(clauses) => {
+                let mut out: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                for (occur, sub) in clauses {
+                    if let Some(q) = self.convert(sub, warnings) {
+                        let occur = match occur {
+                            Some(GrammarOccur::Must) => Occur::Must,
+                            Some(GrammarOccur::MustNot) => Occur::MustNot,
+                            _ => Occur::Should,
+                        };
+                        out.push((occur, q));
+                    }
+                }
+                match out.len() {
+                    0 => None,
+                    1 if out[0].0 == Occur::Should => out.pop().map(|(_, q)| q),
+                    _ => Some(Box::new(BooleanQuery::new(out))),
+                }
+            }
+            UserInputAst::Boost(sub, boost) => self
+                .convert(sub, warnings)
+                .map(|q| Box::new(BoostQuery::new(q, *boost as Score)) as Box<dyn Query>),
+            UserInputAst::Leaf(leaf) => match leaf.as_ref() {
+                UserInputLeaf::Literal(lit) => self.literal(lit, warnings),
+                UserInputLeaf::All => Some(Box::new(AllQuery)),
+                UserInputLeaf::Range { .. }
+                | UserInputLeaf::Set { .. }
+                | UserInputLeaf::Exists { .. } => {
+                    warnings.push(
+                        "range, set and exists syntax is not supported in queries (use the from/to, category and source filters); that part was ignored"
+                            .into(),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    fn literal(
+        &self,
+        lit: &UserInputLiteral,
+        warnings: &mut Vec<String>,
+    ) -> Option<Box<dyn Query>> {
+        let f = self.index.fields();
+        let (field, text) = match &lit.field_name {
+            None => (f.text, lit.phrase.clone()),
+            Some(name) => match self.queryable_field(name) {
+                Some(field) => (field, lit.phrase.clone()),
+                None => {
+                    warnings.push(format!(
+                        "{name:?} is not a searchable field (fields: {}); searched \"{name}:{}\" as words",
+                        QUERYABLE_FIELDS.join(", "),
+                        lit.phrase
+                    ));
+                    (f.text, format!("{name} {}", lit.phrase))
+                }
+            },
+        };
+        if lit.prefix {
+            warnings.push(format!(
+                "prefix search ({}*) is not supported; searched the whole word",
+                lit.phrase
+            ));
+        }
+        let phrase = lit.delimiter != Delimiter::None;
+        self.words_query(field, &text, phrase, lit.slop)
+    }
+
+    fn queryable_field(&self, name: &str) -> Option<Field> {
+        if !QUERYABLE_FIELDS.contains(&name) {
+            return None;
+        }
+        self.index.tantivy().schema().get_field(name).ok()
+    }
+
+    /// Term, OR-of-terms or phrase query for `text` analyzed as `field` analyzes it.
+    fn words_query(
+        &self,
+        field: Field,
+        text: &str,
+        phrase: bool,
+        slop: u32,
+    ) -> Option<Box<dyn Query>> {
+        let keyword = is_keyword_field(self.index, field);
+        let mut analyzer = if keyword {
+            analysis::keyword_analyzer()
+        } else {
+            analysis::mixed_analyzer()
+        };
+        let mut stream = analyzer.token_stream(text.trim());
+        let mut terms: Vec<(usize, Term)> = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            terms.push((t.position, Term::from_field_text(field, &t.text)));
+        }
+        let record = if keyword {
+            IndexRecordOption::Basic
+        } else {
+            IndexRecordOption::WithFreqs
+        };
+        match terms.len() {
+            0 => None,
+            1 => terms
+                .pop()
+                .map(|(_, t)| Box::new(TermQuery::new(t, record)) as Box<dyn Query>),
+            _ if phrase && !keyword => {
+                let mut q = PhraseQuery::new_with_offset(terms);
+                q.set_slop(slop);
+                Some(Box::new(q))
+            }
+            _ => Some(Box::new(BooleanQuery::new(
+                terms
+                    .into_iter()
+                    .map(|(_, t)| {
+                        (
+                            Occur::Should,
+                            Box::new(TermQuery::new(t, record)) as Box<dyn Query>,
+                        )
+                    })
+                    .collect(),
+            ))),
+        }
+    }
+}

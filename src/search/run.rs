@@ -1,0 +1,251 @@
+//! One search request, as named steps: validate, parse, resolve the plan (bm25 | dense |
+//! hybrid, with hybrid's fallback to bm25 when the query has no vector), rank with that plan,
+//! then one shared step pages, loads the papers and builds their snippets.
+
+use std::collections::HashMap;
+
+use tantivy::query::Query;
+use tantivy::{DocAddress, Score, Searcher};
+
+use super::bm25;
+use super::dense;
+use super::error::{InvalidParam, QueryError};
+use super::facets::Facets;
+use super::filters::FilterSet;
+use super::fusion;
+use super::hybrid;
+use super::parse;
+use super::request::{Mode, QueryVector, SearchRequest};
+use super::response::{Hit, SearchResults, Snippet, Sources};
+use super::snippets::Snippets;
+use super::topk::Leg;
+use crate::index::PaperIndex;
+
+/// How a request is ranked, resolved once from its mode and its query vector.
+enum Plan<'r> {
+    Bm25,
+    Dense(&'r [f32]),
+    Hybrid(&'r [f32]),
+}
+
+impl Plan<'_> {
+    fn mode(&self) -> Mode {
+        match self {
+            Plan::Bm25 => Mode::Bm25,
+            Plan::Dense(_) => Mode::Dense,
+            Plan::Hybrid(_) => Mode::Hybrid,
+        }
+    }
+}
+
+/// What a plan ranked: documents best first with how each leg saw them, the total and the
+/// facets (when asked for).
+struct Ranked {
+    list: Vec<(DocAddress, Score, Sources)>,
+    total: usize,
+    facets: Option<Facets>,
+}
+
+/// Runs a search: validated, filtered, ranked by its plan, paginated, with snippets on request.
+pub fn search(index: &PaperIndex, req: &SearchRequest) -> Result<SearchResults, QueryError> {
+    req.validate()?;
+    let searcher = index.reader().searcher();
+    let (parsed, mut warnings) = parse::parse(index, &req.query);
+    let plan = resolve_plan(req, &mut warnings)?;
+    let filters = FilterSet::new(index, &req.filters);
+    let want = req.offset + req.k;
+    let ranked = match plan {
+        Plan::Bm25 => rank_bm25(index, &searcher, parsed.box_clone(), &filters, want, req)?,
+        Plan::Dense(v) => rank_dense(index, &searcher, v, &filters, want, req)?,
+        Plan::Hybrid(v) => rank_hybrid(index, &searcher, parsed.as_ref(), v, &filters, want, req)?,
+    };
+    let hits = page(index, &searcher, parsed.as_ref(), ranked.list, req)?;
+    Ok(SearchResults {
+        hits,
+        total: ranked.total,
+        mode: plan.mode(),
+        warnings,
+        facets: ranked.facets,
+    })
+}
+
+/// The plan for `req`: dense needs a query vector; hybrid without one falls back to bm25 and
+/// says why in a warning.
+fn resolve_plan<'r>(
+    req: &'r SearchRequest,
+    warnings: &mut Vec<String>,
+) -> Result<Plan<'r>, QueryError> {
+    Ok(match (req.mode, &req.query_vector) {
+        (Mode::Bm25, _) => Plan::Bm25,
+        (Mode::Dense, Some(QueryVector::Ready(v))) => Plan::Dense(v),
+        (Mode::Hybrid, Some(QueryVector::Ready(v))) => Plan::Hybrid(v),
+        (Mode::Dense, Some(QueryVector::Failed(why))) => {
+            return Err(InvalidParam::DenseEmbeddingFailed(why.clone()).into())
+        }
+        (Mode::Dense, None) => return Err(InvalidParam::DenseWithoutVector.into()),
+        (Mode::Hybrid, failed) => {
+            let why = match failed {
+                Some(QueryVector::Failed(why)) => why.clone(),
+                _ => "no embedding model is available".into(),
+            };
+            warnings.push(format!("hybrid search fell back to bm25: {why}"));
+            Plan::Bm25
+        }
+    })
+}
+
+fn rank_bm25(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    query: Box<dyn Query>,
+    filters: &FilterSet,
+    want: usize,
+    req: &SearchRequest,
+) -> Result<Ranked, QueryError> {
+    let (leg, total, facets) = if req.facets {
+        // The facet pass counts every match: its count is the total.
+        let (leg, counts) = bm25::leg_with_facets(index, searcher, query, filters, want)?;
+        let total = usize::try_from(counts.count).unwrap_or(usize::MAX);
+        (leg, total, Some(counts))
+    } else {
+        let (leg, total) = bm25::leg(index, searcher, query, filters, want)?;
+        (leg, total, None)
+    };
+    Ok(Ranked {
+        list: single_leg(leg, |src, rank, s| {
+            src.bm25_rank = Some(rank);
+            src.bm25_score = Some(s);
+        }),
+        total,
+        facets,
+    })
+}
+
+fn rank_dense(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    vector: &[f32],
+    filters: &FilterSet,
+    want: usize,
+    req: &SearchRequest,
+) -> Result<Ranked, QueryError> {
+    let (leg, total, facets) = dense::leg(index, searcher, vector, filters, want, req.facets)?;
+    Ok(Ranked {
+        list: single_leg(leg, |src, rank, s| {
+            src.dense_rank = Some(rank);
+            src.dense_score = Some(s);
+        }),
+        total,
+        facets,
+    })
+}
+
+fn rank_hybrid(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    query: &dyn Query,
+    vector: &[f32],
+    filters: &FilterSet,
+    want: usize,
+    req: &SearchRequest,
+) -> Result<Ranked, QueryError> {
+    let depth = want.max(fusion::DEFAULT_DEPTH);
+    let legs = hybrid::legs(
+        index,
+        searcher,
+        query,
+        vector,
+        filters,
+        depth,
+        &req.hybrid,
+        req.facets,
+    )?;
+    let fused = hybrid::fuse_legs(
+        &legs.bm25,
+        &legs.dense,
+        &legs.feedback,
+        legs.coverage,
+        req.fusion,
+        &req.hybrid,
+    )
+    .map_err(InvalidParam::Fusion)?;
+    let total = legs.bm25_total.max(fused.len());
+    let (bm25, dense, feedback) = (
+        positions(&legs.bm25),
+        positions(&legs.dense),
+        positions(&legs.feedback),
+    );
+    let list = fused
+        .into_iter()
+        .map(|(a, s)| {
+            let (b, d, f) = (bm25.get(&a), dense.get(&a), feedback.get(&a));
+            let src = Sources {
+                bm25_rank: b.map(|x| x.0),
+                bm25_score: b.map(|x| x.1),
+                dense_rank: d.map(|x| x.0),
+                dense_score: d.map(|x| x.1),
+                feedback_rank: f.map(|x| x.0),
+                feedback_score: f.map(|x| x.1),
+                fused_score: Some(s),
+            };
+            (a, s, src)
+        })
+        .collect();
+    Ok(Ranked {
+        list,
+        total,
+        facets: legs.facets,
+    })
+}
+
+/// Each document of a leg with its 1-based rank and score in it.
+pub fn positions(leg: &Leg) -> HashMap<DocAddress, (usize, Score)> {
+    leg.iter()
+        .enumerate()
+        .map(|(i, (a, s))| (*a, (i + 1, *s)))
+        .collect()
+}
+
+/// A one-leg ranking with its sources filled in by `mark(sources, 1-based rank, score)`.
+fn single_leg(leg: Leg, mark: fn(&mut Sources, usize, Score)) -> Vec<(DocAddress, Score, Sources)> {
+    leg.into_iter()
+        .enumerate()
+        .map(|(i, (addr, score))| {
+            let mut src = Sources::default();
+            mark(&mut src, i + 1, score);
+            (addr, score, src)
+        })
+        .collect()
+}
+
+/// The requested page of `ranked`: papers loaded, snippets built when asked for.
+fn page(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    query: &dyn Query,
+    ranked: Vec<(DocAddress, Score, Sources)>,
+    req: &SearchRequest,
+) -> Result<Vec<Hit>, QueryError> {
+    let snippets = if req.snippets {
+        Some(Snippets::new(index, searcher, query)?)
+    } else {
+        None
+    };
+    let mut hits = Vec::with_capacity(req.k);
+    for (i, (addr, score, sources)) in ranked.into_iter().skip(req.offset).take(req.k).enumerate() {
+        let paper = index.paper_at(searcher, addr)?;
+        let (title_snippet, abstract_snippet) = match &snippets {
+            Some(s) => (s.title(&paper.title), s.abstract_text(&paper.abstract_text)),
+            None => (Snippet::default(), Snippet::default()),
+        };
+        hits.push(Hit {
+            rank: req.offset + i + 1,
+            score,
+            paper,
+            title_snippet,
+            abstract_snippet,
+            sources,
+        });
+    }
+    Ok(hits)
+}
