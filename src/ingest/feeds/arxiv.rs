@@ -7,7 +7,7 @@
 
 use super::text::{cap_chars, parse_feed_date};
 use super::xml::{self, XmlEntry};
-use super::{Announce, FeedEntry, FeedError, ParseOptions, ParsedFeed};
+use super::{Announce, EntryError, FeedEntry, FeedError, ParseOptions, ParsedFeed};
 use crate::normalize::is_arxiv_category;
 use crate::normalize::{canonical_arxiv_id, clean_latex, collapse_whitespace};
 use crate::paper::{Paper, PaperId};
@@ -82,7 +82,7 @@ fn check_root(feed: &xml::XmlFeed, expected: &[&str], kind: &str) -> Result<(), 
 
 /// Parses an arXiv RSS 2.0 listing (also accepts arXiv's Atom listing of the same content).
 pub fn parse_rss(bytes: &[u8], opts: &ParseOptions) -> Result<ParsedFeed, FeedError> {
-    let feed = xml::parse(bytes).map_err(FeedError::Malformed)?;
+    let feed = xml::parse(bytes)?;
     check_root(&feed, &["rss", "feed"], "arXiv RSS")?;
     let mut out = ParsedFeed::default();
     for (i, e) in feed.entries.iter().enumerate() {
@@ -91,7 +91,7 @@ pub fn parse_rss(bytes: &[u8], opts: &ParseOptions) -> Result<ParsedFeed, FeedEr
     Ok(out)
 }
 
-fn rss_entry(e: &XmlEntry, opts: &ParseOptions) -> Result<(FeedEntry, bool), String> {
+fn rss_entry(e: &XmlEntry, opts: &ParseOptions) -> Result<(FeedEntry, bool), EntryError> {
     let desc = e
         .text("description")
         .or_else(|| e.text("summary"))
@@ -104,29 +104,46 @@ fn rss_entry(e: &XmlEntry, opts: &ParseOptions) -> Result<(FeedEntry, bool), Str
         .filter(|s| !s.is_empty())
         .or(desc_id)
         .or_else(|| e.text("link").map(str::trim).filter(|s| !s.is_empty()))
-        .ok_or("entry without id (no guid, no arXiv id in the description, no link)")?;
+        .ok_or(EntryError::NoId {
+            item: "entry",
+            field: "id",
+            looked: " (no guid, no arXiv id in the description, no link)",
+        })?;
     let (id, version) = canonical_arxiv_id(raw_id);
     if id.is_empty() || !id.contains(|c: char| c.is_ascii_digit()) {
-        return Err(format!("entry id {raw_id:?} is not an arXiv id"));
+        return Err(EntryError::BadId {
+            item: "entry",
+            field: "id",
+            raw: raw_id.to_string(),
+            kind: "an arXiv id",
+        });
     }
     let title = e.text("title").unwrap_or("");
     if title.trim().is_empty() {
-        return Err(format!("entry {id} has no title"));
+        return Err(EntryError::NoTitle {
+            item: "entry",
+            id: id.clone(),
+        });
     }
     // The description's own `arXiv:<id>vN` carries the version when the guid lacks one.
     let version = version.or_else(|| desc_id.and_then(|d| canonical_arxiv_id(d).1));
     let mut p = arxiv_paper(&id, version, title, abs);
     let capped = cap_chars(&mut p.abstract_text, opts.max_abstract_chars);
     if p.abstract_text.is_empty() {
-        return Err(format!("entry {id} has no abstract"));
+        return Err(EntryError::NoAbstract {
+            item: "entry",
+            id: id.clone(),
+        });
     }
     let announce_raw = e
         .text("arxiv:announce_type")
         .map(str::trim)
         .or(desc_announce)
         .unwrap_or("new");
-    let announce = Announce::parse(announce_raw)
-        .ok_or_else(|| format!("entry {id}: unknown announce type {announce_raw:?}"))?;
+    let announce = Announce::parse(announce_raw).ok_or_else(|| EntryError::UnknownAnnounce {
+        id: id.clone(),
+        raw: announce_raw.to_string(),
+    })?;
     p.categories = e
         .all("category")
         .map(|c| c.attr("term").unwrap_or(c.text.as_str()).trim().to_string())
@@ -140,8 +157,11 @@ fn rss_entry(e: &XmlEntry, opts: &ParseOptions) -> Result<(FeedEntry, bool), Str
         .filter(|a| !a.is_empty())
         .collect();
     if let Some(raw) = e.text("pubDate").or_else(|| e.text("published")) {
-        let d = parse_feed_date(raw)
-            .ok_or_else(|| format!("entry {id}: impossible or unknown date {:?}", raw.trim()))?;
+        let d = parse_feed_date(raw).ok_or_else(|| EntryError::BadDate {
+            item: "entry",
+            id: id.clone(),
+            raw: raw.trim().to_string(),
+        })?;
         p.published = Some(d);
         p.updated = Some(d);
     }
@@ -170,7 +190,7 @@ pub struct ApiPage {
 /// Parses an arXiv query API response (Atom). An error feed (single entry titled `Error`) is a
 /// [`FeedError::Reported`], never a paper.
 pub fn parse_atom(bytes: &[u8], opts: &ParseOptions) -> Result<(ParsedFeed, ApiPage), FeedError> {
-    let feed = xml::parse(bytes).map_err(FeedError::Malformed)?;
+    let feed = xml::parse(bytes)?;
     check_root(&feed, &["feed"], "arXiv API (Atom)")?;
     for e in &feed.entries {
         let is_error = e.text("title").map(str::trim) == Some("Error")
@@ -198,24 +218,39 @@ pub fn parse_atom(bytes: &[u8], opts: &ParseOptions) -> Result<(ParsedFeed, ApiP
     Ok((out, page))
 }
 
-fn atom_entry(e: &XmlEntry, opts: &ParseOptions) -> Result<(FeedEntry, bool), String> {
+fn atom_entry(e: &XmlEntry, opts: &ParseOptions) -> Result<(FeedEntry, bool), EntryError> {
     let raw_id = e
         .text("id")
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or("entry without id")?;
+        .ok_or(EntryError::NoId {
+            item: "entry",
+            field: "id",
+            looked: "",
+        })?;
     let (id, version) = canonical_arxiv_id(raw_id);
     if id.is_empty() || !id.contains(|c: char| c.is_ascii_digit()) {
-        return Err(format!("entry id {raw_id:?} is not an arXiv id"));
+        return Err(EntryError::BadId {
+            item: "entry",
+            field: "id",
+            raw: raw_id.to_string(),
+            kind: "an arXiv id",
+        });
     }
     let title = e.text("title").unwrap_or("");
     if title.trim().is_empty() {
-        return Err(format!("entry {id} has no title"));
+        return Err(EntryError::NoTitle {
+            item: "entry",
+            id: id.clone(),
+        });
     }
     let mut p = arxiv_paper(&id, version, title, e.text("summary").unwrap_or(""));
     let capped = cap_chars(&mut p.abstract_text, opts.max_abstract_chars);
     if p.abstract_text.is_empty() {
-        return Err(format!("entry {id} has no abstract"));
+        return Err(EntryError::NoAbstract {
+            item: "entry",
+            id: id.clone(),
+        });
     }
     let primary = e
         .field("arxiv:primary_category")
@@ -237,12 +272,16 @@ fn atom_entry(e: &XmlEntry, opts: &ParseOptions) -> Result<(FeedEntry, bool), St
         .map(|a| clean_latex(a).0)
         .filter(|a| !a.is_empty())
         .collect();
-    let date = |name: &str| -> Result<Option<time::Date>, String> {
+    let date = |name: &str| -> Result<Option<time::Date>, EntryError> {
         match e.text(name).map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(raw) => parse_feed_date(raw)
                 .map(Some)
-                .ok_or_else(|| format!("entry {id}: impossible or unknown date {raw:?}")),
+                .ok_or_else(|| EntryError::BadDate {
+                    item: "entry",
+                    id: id.clone(),
+                    raw: raw.to_string(),
+                }),
         }
     };
     p.published = date("published")?;

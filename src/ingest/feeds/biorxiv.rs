@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::text::{cap_chars, extract_doi, parse_feed_date};
-use super::{FeedEntry, FeedError, ParseOptions, ParsedFeed, Skip};
+use super::{EntryError, FeedEntry, FeedError, ParseOptions, ParsedFeed, Skip};
 use crate::normalize::{clean_latex, collapse_whitespace};
 use crate::paper::{Paper, PaperId};
 
@@ -94,7 +94,7 @@ pub fn parse_details(
             Err(e) => {
                 out.skipped.push(Skip {
                     entry: format!("record #{}", page.cursor + i as u64 + 1),
-                    reason: format!("invalid record: {e}"),
+                    reason: EntryError::InvalidRecord(e.to_string()).to_string(),
                 });
                 continue;
             }
@@ -121,18 +121,30 @@ fn record_to_paper(
     rec: Record,
     opts: &ParseOptions,
     default_server: &str,
-) -> Result<(Paper, bool), String> {
+) -> Result<(Paper, bool), EntryError> {
     let raw_doi = rec.doi.unwrap_or_default();
     let doi = extract_doi(&raw_doi).ok_or_else(|| {
         if raw_doi.trim().is_empty() {
-            "record without doi".to_string()
+            EntryError::NoId {
+                item: "record",
+                field: "doi",
+                looked: "",
+            }
         } else {
-            format!("record doi {raw_doi:?} is not a DOI")
+            EntryError::BadId {
+                item: "record",
+                field: "doi",
+                raw: raw_doi.clone(),
+                kind: "a DOI",
+            }
         }
     })?;
     let title = rec.title.unwrap_or_default();
     if title.trim().is_empty() {
-        return Err(format!("record {doi} has no title"));
+        return Err(EntryError::NoTitle {
+            item: "record",
+            id: doi,
+        });
     }
     let (title, title_extra) = clean_latex(&title);
     let (mut abstract_text, abs_extra) = clean_latex(&rec.abstract_text.unwrap_or_default());
@@ -141,7 +153,10 @@ fn record_to_paper(
         None => 1,
         Some(v) => as_u64(Some(v))
             .filter(|&v| v >= 1)
-            .ok_or_else(|| format!("record {doi}: bad version {v}"))?,
+            .ok_or_else(|| EntryError::BadVersion {
+                id: doi.clone(),
+                raw: v.to_string(),
+            })?,
     };
     let server = rec
         .server
@@ -169,8 +184,11 @@ fn record_to_paper(
         .into_iter()
         .collect();
     if let Some(raw) = rec.date.as_deref().filter(|d| !d.trim().is_empty()) {
-        let d = parse_feed_date(raw)
-            .ok_or_else(|| format!("record {doi}: impossible or unknown date {raw:?}"))?;
+        let d = parse_feed_date(raw).ok_or_else(|| EntryError::BadDate {
+            item: "record",
+            id: doi.clone(),
+            raw: raw.to_string(),
+        })?;
         p.published = Some(d);
         p.updated = Some(d);
     }

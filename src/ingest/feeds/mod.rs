@@ -117,6 +117,43 @@ pub struct Skip {
     pub reason: String,
 }
 
+/// What the parsers call one item: arXiv and RSS `entry`, bioRxiv `record`.
+pub type Item = &'static str;
+
+/// Why one entry of a feed was skipped (the rest of the feed still lands); its message is the
+/// reason a [`Skip`] reports.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EntryError {
+    /// No usable id; `looked` says where the parser looked (may be empty).
+    #[error("{item} without {field}{looked}")]
+    NoId {
+        item: Item,
+        field: &'static str,
+        looked: &'static str,
+    },
+    /// The id field holds something that is not an id of the expected `kind`.
+    #[error("{item} {field} {raw:?} is not {kind}")]
+    BadId {
+        item: Item,
+        field: &'static str,
+        raw: String,
+        kind: &'static str,
+    },
+    #[error("{item} {id} has no title")]
+    NoTitle { item: Item, id: String },
+    #[error("{item} {id} has no abstract")]
+    NoAbstract { item: Item, id: String },
+    #[error("entry {id}: unknown announce type {raw:?}")]
+    UnknownAnnounce { id: String, raw: String },
+    #[error("{item} {id}: impossible or unknown date {raw:?}")]
+    BadDate { item: Item, id: String, raw: String },
+    #[error("record {id}: bad version {raw}")]
+    BadVersion { id: String, raw: String },
+    /// A JSON record of the wrong shape.
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+}
+
 /// The result of parsing one response.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParsedFeed {
@@ -131,7 +168,7 @@ impl ParsedFeed {
     /// skipped under the name `label` gives it.
     pub(crate) fn record(
         &mut self,
-        parsed: Result<(FeedEntry, bool), String>,
+        parsed: Result<(FeedEntry, bool), EntryError>,
         label: impl FnOnce() -> String,
     ) {
         match parsed {
@@ -143,7 +180,7 @@ impl ParsedFeed {
             }
             Err(reason) => self.skipped.push(Skip {
                 entry: label(),
-                reason,
+                reason: reason.to_string(),
             }),
         }
     }
@@ -168,6 +205,8 @@ impl Default for ParseOptions {
 pub enum FeedError {
     #[error("malformed feed: {0}")]
     Malformed(String),
+    #[error("malformed feed: {0}")]
+    Xml(#[from] xml::XmlError),
     #[error("not a feed: {0}")]
     NotAFeed(String),
     #[error("the source reported an error: {0}")]

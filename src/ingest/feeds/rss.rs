@@ -7,7 +7,7 @@
 
 use super::text::{cap_chars, extract_doi, parse_feed_date, strip_html};
 use super::xml::{self, XmlEntry};
-use super::{FeedEntry, FeedError, ParseOptions, ParsedFeed};
+use super::{EntryError, FeedEntry, FeedError, ParseOptions, ParsedFeed};
 use crate::normalize::{clean_latex, collapse_whitespace};
 use crate::paper::{parse_date, Paper, PaperId};
 
@@ -21,7 +21,7 @@ pub fn parse_feed(
     let raw = if is_json {
         None
     } else {
-        let doc = xml::parse(bytes).map_err(FeedError::Malformed)?;
+        let doc = xml::parse(bytes)?;
         if doc.root.eq_ignore_ascii_case("html") {
             return Err(FeedError::NotAFeed(
                 "got an HTML page instead of an RSS/Atom feed".into(),
@@ -72,7 +72,7 @@ fn entry_to_paper(
     raw: Option<&XmlEntry>,
     opts: &ParseOptions,
     source: &str,
-) -> Result<(Paper, bool), String> {
+) -> Result<(Paper, bool), EntryError> {
     let title = e
         .title
         .as_ref()
@@ -107,10 +107,16 @@ fn entry_to_paper(
         (None, Some(g), _) => format!("{source}:{g}"),
         (None, None, Some(l)) if !l.is_empty() => format!("{source}:{l}"),
         _ if raw.is_none() && !e.id.is_empty() => format!("{source}:{}", e.id),
-        _ => return Err("entry without id (no DOI, guid/id or link)".into()),
+        _ => {
+            return Err(EntryError::NoId {
+                item: "entry",
+                field: "id",
+                looked: " (no DOI, guid/id or link)",
+            })
+        }
     };
     if title.trim().is_empty() {
-        return Err(format!("entry {id} has no title"));
+        return Err(EntryError::NoTitle { item: "entry", id });
     }
     let body = e
         .summary
@@ -164,10 +170,11 @@ fn entry_to_paper(
         ],
     );
     let date = match raw_date {
-        Some(s) => Some(
-            parse_feed_date(s)
-                .ok_or_else(|| format!("entry {}: impossible or unknown date {s:?}", p.id))?,
-        ),
+        Some(s) => Some(parse_feed_date(s).ok_or_else(|| EntryError::BadDate {
+            item: "entry",
+            id: p.id.to_string(),
+            raw: s.to_string(),
+        })?),
         None => e
             .published
             .or(e.updated)

@@ -84,14 +84,40 @@ fn local(name: &str) -> &str {
     name.rsplit(':').next().unwrap_or(name)
 }
 
-fn attrs(e: &BytesStart<'_>, decoder: Decoder) -> Result<Vec<(String, String)>, String> {
+/// Why a document could not be read; each names the byte offset where it could.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum XmlError {
+    #[error("bad attribute: {0}")]
+    Attribute(String),
+    #[error("bad attribute value: {0}")]
+    AttributeValue(String),
+    #[error("malformed XML near byte {pos}: {reason}")]
+    Syntax { pos: u64, reason: String },
+    #[error("bad {what} near byte {pos}: {reason}")]
+    Content {
+        /// `text`, `CDATA` or `entity`.
+        what: &'static str,
+        pos: u64,
+        reason: String,
+    },
+    #[error("bad character reference &{name}; near byte {pos}")]
+    CharRef { name: String, pos: u64 },
+    #[error("unknown entity &{name}; near byte {pos}")]
+    UnknownEntity { name: String, pos: u64 },
+    #[error("truncated document: it ends inside <{open}> (at byte {len})")]
+    Truncated { open: String, len: usize },
+    #[error("empty document (no root element)")]
+    Empty,
+}
+
+fn attrs(e: &BytesStart<'_>, decoder: Decoder) -> Result<Vec<(String, String)>, XmlError> {
     let mut out = Vec::new();
     for a in e.attributes() {
-        let a = a.map_err(|err| format!("bad attribute: {err}"))?;
+        let a = a.map_err(|err| XmlError::Attribute(err.to_string()))?;
         let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
         let value = a
             .decoded_and_normalized_value(XmlVersion::Implicit1_0, decoder)
-            .map_err(|err| format!("bad attribute value: {err}"))?
+            .map_err(|err| XmlError::AttributeValue(err.to_string()))?
             .into_owned();
         out.push((key, value));
     }
@@ -107,7 +133,7 @@ struct Open {
 }
 
 /// Parses a feed document. Errors name the problem and the byte offset.
-pub fn parse(bytes: &[u8]) -> Result<XmlFeed, String> {
+pub fn parse(bytes: &[u8]) -> Result<XmlFeed, XmlError> {
     let mut reader = Reader::from_reader(bytes);
     reader.config_mut().check_end_names = true;
     let mut buf = Vec::new();
@@ -124,7 +150,10 @@ pub fn parse(bytes: &[u8]) -> Result<XmlFeed, String> {
         let pos = reader.buffer_position();
         let event = reader
             .read_event_into(&mut buf)
-            .map_err(|e| format!("malformed XML near byte {pos}: {e}"))?;
+            .map_err(|e| XmlError::Syntax {
+                pos,
+                reason: e.to_string(),
+            })?;
         match event {
             Event::Start(e) => {
                 let name = qname(&e);
@@ -218,32 +247,44 @@ pub fn parse(bytes: &[u8]) -> Result<XmlFeed, String> {
                 }
             }
             Event::Text(t) => {
-                let s = t
-                    .xml10_content()
-                    .map_err(|e| format!("bad text near byte {pos}: {e}"))?;
+                let s = t.xml10_content().map_err(|e| XmlError::Content {
+                    what: "text",
+                    pos,
+                    reason: e.to_string(),
+                })?;
                 push_text(&mut open, &s);
             }
             Event::CData(t) => {
-                let s = t
-                    .decode()
-                    .map_err(|e| format!("bad CDATA near byte {pos}: {e}"))?;
+                let s = t.decode().map_err(|e| XmlError::Content {
+                    what: "CDATA",
+                    pos,
+                    reason: e.to_string(),
+                })?;
                 push_text(&mut open, &s);
             }
             Event::GeneralRef(r) => {
-                let name = r
-                    .decode()
-                    .map_err(|e| format!("bad entity near byte {pos}: {e}"))?;
+                let name = r.decode().map_err(|e| XmlError::Content {
+                    what: "entity",
+                    pos,
+                    reason: e.to_string(),
+                })?;
                 let resolved: String = if r.is_char_ref() {
                     match r.resolve_char_ref() {
                         Ok(Some(c)) => c.to_string(),
                         _ => {
-                            return Err(format!("bad character reference &{name}; near byte {pos}"))
+                            return Err(XmlError::CharRef {
+                                name: name.to_string(),
+                                pos,
+                            })
                         }
                     }
                 } else if let Some(v) = quick_xml::escape::resolve_xml_entity(&name) {
                     v.to_string()
                 } else {
-                    return Err(format!("unknown entity &{name}; near byte {pos}"));
+                    return Err(XmlError::UnknownEntity {
+                        name: name.to_string(),
+                        pos,
+                    });
                 };
                 push_text(&mut open, &resolved);
             }
@@ -253,14 +294,13 @@ pub fn parse(bytes: &[u8]) -> Result<XmlFeed, String> {
         buf.clear();
     }
     if !stack.is_empty() {
-        return Err(format!(
-            "truncated document: it ends inside <{}> (at byte {})",
-            stack.join("><"),
-            bytes.len()
-        ));
+        return Err(XmlError::Truncated {
+            open: stack.join("><"),
+            len: bytes.len(),
+        });
     }
     if feed.root.is_empty() {
-        return Err("empty document (no root element)".into());
+        return Err(XmlError::Empty);
     }
     Ok(feed)
 }
@@ -307,12 +347,27 @@ mod tests {
     #[test]
     fn truncated_and_malformed_documents_are_errors() {
         let err = parse(b"<rss><channel><item><title>x</title>").unwrap_err();
-        assert!(err.contains("truncated"), "{err}");
+        assert_eq!(
+            err,
+            XmlError::Truncated {
+                open: "rss><channel><item".into(),
+                len: 36
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "truncated document: it ends inside <rss><channel><item> (at byte 36)"
+        );
         let err = parse(b"<rss><channel><item></channel></rss>").unwrap_err();
-        assert!(err.contains("malformed"), "{err}");
-        assert!(parse(b"").is_err());
-        assert!(parse(b"<rss>&bogus;</rss>")
-            .unwrap_err()
-            .contains("unknown entity"));
+        assert!(matches!(err, XmlError::Syntax { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with("malformed XML near byte"),
+            "{err}"
+        );
+        assert_eq!(parse(b""), Err(XmlError::Empty));
+        assert_eq!(
+            parse(b"<rss>&bogus;</rss>").unwrap_err().to_string(),
+            "unknown entity &bogus; near byte 5"
+        );
     }
 }
