@@ -197,3 +197,63 @@ impl SegmentFacetOrds {
 
 /// [`SegmentFacetOrds`] per live segment (held by the `PaperIndex`, like its vectors).
 pub type FacetOrdCache = SegmentCache<SegmentFacetOrds>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(prefix: &str, n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}{i}")).collect()
+    }
+
+    /// Counts of documents `0..docs` through `count_doc` one by one and through `count_mask`
+    /// a word at a time, as per-ordinal totals.
+    fn totals(ords: &SegmentFacetOrds, docs: u32) -> [(Vec<u64>, Vec<u64>); 2] {
+        let mut one = vec![0; ords.counters()];
+        for doc in 0..docs {
+            ords.count_doc(&mut one, doc);
+        }
+        let mut masked = vec![0; ords.counters()];
+        for base in (0..docs).step_by(64) {
+            let n = (docs - base).min(64);
+            let mask = if n == 64 { u64::MAX } else { (1 << n) - 1 };
+            ords.count_mask(&mut masked, base, mask);
+        }
+        [ords.by_ordinal(&one), ords.by_ordinal(&masked)]
+    }
+
+    #[test]
+    fn pairs_and_separate_layouts_count_alike() {
+        // 200 documents; some without a source or category (ordinal one past the names).
+        let docs = 200u32;
+        let reference = |sources: usize, categories: usize| {
+            let source: Vec<u32> = (0..docs).map(|d| (d * 7) % (sources as u32 + 1)).collect();
+            let category: Vec<u32> = (0..docs)
+                .map(|d| (d * 13) % (categories as u32 + 1))
+                .collect();
+            let mut by_source = vec![0u64; sources + 1];
+            let mut by_category = vec![0u64; categories + 1];
+            for d in 0..docs as usize {
+                by_source[source[d] as usize] += 1;
+                by_category[category[d] as usize] += 1;
+            }
+            let ords = SegmentFacetOrds::new(
+                source,
+                names("s", sources),
+                category,
+                names("c", categories),
+            );
+            (ords, (by_source, by_category))
+        };
+        // Few names: one counter per (source, category) pair; many: separate counters.
+        let (small, want_small) = reference(3, 5);
+        assert!(matches!(small.slots, Slots::Pairs(_)));
+        let (large, want_large) = reference(300, 400);
+        assert!(matches!(large.slots, Slots::Separate { .. }));
+        for (ords, want) in [(small, want_small), (large, want_large)] {
+            for got in totals(&ords, docs) {
+                assert_eq!(got, want);
+            }
+        }
+    }
+}

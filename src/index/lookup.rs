@@ -112,3 +112,77 @@ impl PaperIndex {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paper::parse_date;
+
+    fn paper(id: &str, title: &str) -> Paper {
+        let mut p = Paper::new(PaperId::new(id), title, "An abstract.");
+        p.categories = vec!["cs.CL".into()];
+        p.published = parse_date("2026-06-16");
+        // Stored as the publication date when absent.
+        p.updated = p.published;
+        p
+    }
+
+    #[test]
+    fn finds_papers_by_id_with_hash_and_vector_and_updates_replace_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let index = PaperIndex::open_or_create(&dir.path().join("idx")).expect("index");
+        let mut w = index.writer().expect("writer");
+        w.upsert_with_vector(&paper("2606.00001", "First"), Some(&[0.6, 0.8]))
+            .expect("upsert");
+        w.upsert(&paper("hep-th/9901001", "Second"))
+            .expect("upsert");
+        w.commit().expect("commit");
+        index.reload().expect("reload");
+        let searcher = index.reader().searcher();
+
+        let first = index
+            .stored(&searcher, &PaperId::new("2606.00001"))
+            .expect("lookup")
+            .expect("stored");
+        assert_eq!(first.paper, paper("2606.00001", "First"));
+        assert!(first.same_text(&paper("2606.00001", "First")));
+        assert!(!first.same_text(&paper("2606.00001", "Changed")));
+        assert_eq!(first.vector, Some(vec![0.6, 0.8]));
+        assert_eq!(
+            index.vector_at(&searcher, first.addr).expect("vector"),
+            first.vector
+        );
+        assert_eq!(
+            index.id_at(&searcher, first.addr).expect("id").as_str(),
+            "2606.00001"
+        );
+        // Ids match case-insensitively; a blank or unknown id matches nothing.
+        let second = index
+            .stored(&searcher, &PaperId::new("HEP-TH/9901001"))
+            .expect("lookup");
+        assert_eq!(
+            second.map(|s| (s.paper.title, s.vector)),
+            Some(("Second".into(), None))
+        );
+        assert_eq!(
+            index.find(&searcher, &PaperId::new("  ")).expect("find"),
+            None
+        );
+        assert_eq!(index.get(&PaperId::new("2606.99999")).expect("get"), None);
+
+        // An upsert replaces the paper: one document, the new text, no stale vector.
+        w.upsert(&paper("2606.00001", "Changed")).expect("upsert");
+        w.commit().expect("commit");
+        index.reload().expect("reload");
+        let searcher = index.reader().searcher();
+        assert_eq!(searcher.num_docs(), 2);
+        let changed = index
+            .stored(&searcher, &PaperId::new("2606.00001"))
+            .expect("lookup")
+            .expect("stored");
+        assert_eq!(
+            (changed.paper.title.as_str(), changed.vector),
+            ("Changed", None)
+        );
+    }
+}

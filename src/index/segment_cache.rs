@@ -53,3 +53,75 @@ impl<T: SegmentData> SegmentCache<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use tantivy::schema::{Schema, STRING};
+    use tantivy::{doc, Index, IndexWriter};
+
+    /// Counts its loads; holds the segment's document count.
+    struct Docs(u32);
+
+    static LOADS: AtomicUsize = AtomicUsize::new(0);
+
+    impl SegmentData for Docs {
+        fn load(segment: &SegmentReader) -> tantivy::Result<Docs> {
+            LOADS.fetch_add(1, Ordering::SeqCst);
+            Ok(Docs(segment.max_doc()))
+        }
+    }
+
+    #[test]
+    fn loads_each_segment_once_and_forgets_merged_ones() {
+        let mut schema = Schema::builder();
+        let f = schema.add_text_field("f", STRING);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer: IndexWriter = index
+            .writer_with_num_threads(1, 15_000_000)
+            .expect("writer");
+        for batch in 0..2 {
+            for i in 0..(3 + batch) {
+                writer
+                    .add_document(doc!(f => format!("{batch}-{i}")))
+                    .expect("add");
+            }
+            writer.commit().expect("commit");
+        }
+        let reader = index.reader().expect("reader");
+        let cache: SegmentCache<Docs> = SegmentCache::default();
+        let searcher = reader.searcher();
+        let before = LOADS.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            let mut sizes: Vec<u32> = (searcher.segment_readers().iter())
+                .map(|s| cache.segment(s).expect("load").0)
+                .collect();
+            sizes.sort();
+            assert_eq!(sizes, vec![3, 4]);
+        }
+        assert_eq!(
+            LOADS.load(Ordering::SeqCst) - before,
+            2,
+            "one load per segment"
+        );
+
+        // Merge the two segments: the new searcher sees one segment, which is loaded once,
+        // and retain_live forgets the two merged away.
+        let ids = index.searchable_segment_ids().expect("ids");
+        writer.merge(&ids).wait().expect("merge");
+        writer.wait_merging_threads().expect("wait");
+        reader.reload().expect("reload");
+        let merged = reader.searcher();
+        assert_eq!(merged.segment_readers().len(), 1);
+        cache.retain_live(&merged);
+        assert_eq!(cache.segments.lock().expect("lock").len(), 0);
+        assert_eq!(
+            cache.segment(&merged.segment_readers()[0]).expect("load").0,
+            7
+        );
+        assert_eq!(cache.segments.lock().expect("lock").len(), 1);
+        assert_eq!(LOADS.load(Ordering::SeqCst) - before, 3);
+    }
+}

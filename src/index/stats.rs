@@ -48,3 +48,44 @@ fn secs_to_date(secs: i64) -> Option<Date> {
         .ok()
         .map(|t| t.date())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::PaperIndex;
+    use crate::paper::{parse_date, Paper, PaperId};
+
+    #[test]
+    fn counts_live_vectors_and_dates_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let index = PaperIndex::open_or_create(&dir.path().join("idx")).expect("index");
+        let mut w = index.writer().expect("writer");
+        for (id, date, vector) in [
+            ("a", "2025-03-01", true),
+            ("b", "2026-07-31", false),
+            ("c", "2024-01-15", true),
+        ] {
+            let mut p = Paper::new(PaperId::new(id), "Title", "Abstract");
+            p.published = parse_date(date);
+            w.upsert_with_vector(&p, vector.then_some(&[1.0, 0.0][..]))
+                .expect("upsert");
+        }
+        w.commit().expect("commit");
+        // Replace "c" (the oldest, with a vector) by a dated-less copy without one: the deleted
+        // document still sits in its segment but must not count.
+        w.upsert(&Paper::new(PaperId::new("c"), "Title", "Abstract"))
+            .expect("upsert");
+        w.commit().expect("commit");
+        index.reload().expect("reload");
+        let searcher = index.reader().searcher();
+        assert!(searcher
+            .segment_readers()
+            .iter()
+            .any(|s| s.num_deleted_docs() > 0));
+        assert_eq!(count_vectors(&searcher).expect("count"), 1);
+        assert_eq!(
+            published_range(&searcher).expect("range"),
+            (parse_date("2025-03-01"), parse_date("2026-07-31"))
+        );
+    }
+}

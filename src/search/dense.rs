@@ -287,3 +287,194 @@ pub fn leg(
         Some(counts),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::normalize;
+    use crate::index::encode_vector;
+    use crate::index::segment_cache::SegmentData;
+    use tantivy::query::{AllQuery, TermQuery};
+    use tantivy::schema::{BytesOptions, IndexRecordOption, Schema, STRING};
+    use tantivy::{doc, Index, Term};
+
+    const DIMS: usize = 48;
+
+    /// Unit vectors around 12 centres (like topics), every fifth document without a vector, in
+    /// one segment; a `tag` field marks the even documents.
+    fn index(n: usize, seed: u64) -> (Index, Vec<Option<Vec<f32>>>) {
+        let mut schema = Schema::builder();
+        let embedding = schema.add_bytes_field("embedding", BytesOptions::default().set_fast());
+        let tag = schema.add_text_field("tag", STRING);
+        let index = Index::create_in_ram(schema.build());
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let centres: Vec<Vec<f32>> = (0..12).map(|_| unit(&mut rng, None, 1.0)).collect();
+        let mut writer = index
+            .writer_with_num_threads(1, 50_000_000)
+            .expect("writer");
+        let mut vectors = Vec::with_capacity(n);
+        for d in 0..n {
+            let t = if d % 2 == 0 { "even" } else { "odd" };
+            if d % 5 == 4 {
+                writer.add_document(doc!(tag => t)).expect("add");
+                vectors.push(None);
+                continue;
+            }
+            let centre = &centres[rng.usize(..centres.len())];
+            let v = unit(&mut rng, Some(centre), 0.6);
+            writer
+                .add_document(doc!(tag => t, embedding => encode_vector(&v)))
+                .expect("add");
+            vectors.push(Some(v));
+        }
+        writer.commit().expect("commit");
+        (index, vectors)
+    }
+
+    /// A unit vector: random, or `around` plus noise of size `noise`.
+    fn unit(rng: &mut fastrand::Rng, around: Option<&[f32]>, noise: f32) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..DIMS)
+            .map(|i| around.map_or(0.0, |c| c[i]) + noise * (rng.f32() * 2.0 - 1.0))
+            .collect();
+        normalize(&mut v);
+        v
+    }
+
+    /// The exact top `k` by f32 dot product among the documents `keep` allows.
+    fn exact(
+        vectors: &[Option<Vec<f32>>],
+        q: &[f32],
+        k: usize,
+        keep: impl Fn(usize) -> bool,
+    ) -> Vec<u32> {
+        let mut all: Vec<(f32, u32)> = vectors
+            .iter()
+            .enumerate()
+            .filter(|(d, _)| keep(*d))
+            .filter_map(|(d, v)| v.as_ref().map(|v| (dot(v, q), d as u32)))
+            .collect();
+        all.sort_by(|a, b| {
+            b.0.partial_cmp(&a.0)
+                .unwrap_or(Ordering::Equal)
+                .then(a.1.cmp(&b.1))
+        });
+        all.into_iter().take(k).map(|(_, d)| d).collect()
+    }
+
+    /// Runs the collector; returns the documents, checking each score is the exact cosine.
+    fn scan(
+        index: &Index,
+        vectors: &[Option<Vec<f32>>],
+        q: &[f32],
+        k: usize,
+        binary_min_vectors: usize,
+        query: &dyn Query,
+    ) -> (Vec<u32>, usize) {
+        let searcher = index.reader().expect("reader").searcher();
+        let mut collector = DenseCollector::new(q.to_vec(), k, Arc::new(VectorCache::default()));
+        collector.binary_min_vectors = binary_min_vectors;
+        let (top, with_vector) = searcher.search(query, &collector).expect("search");
+        let docs: Vec<u32> = top.iter().map(|(_, a)| a.doc_id).collect();
+        for (score, addr) in &top {
+            let v = vectors[addr.doc_id as usize]
+                .as_ref()
+                .expect("a document with a vector");
+            assert_eq!(*score, dot(v, q), "rescored exactly");
+        }
+        assert!(top.windows(2).all(|w| w[0].0 >= w[1].0), "best first");
+        (docs, with_vector)
+    }
+
+    #[test]
+    fn int8_pass_with_exact_rescoring_finds_the_exact_top_k() {
+        let (index, vectors) = index(3000, 1);
+        let mut rng = fastrand::Rng::with_seed(2);
+        for _ in 0..40 {
+            let near = vectors[rng.usize(..3000)]
+                .as_deref()
+                .or(vectors[0].as_deref());
+            let q = unit(&mut rng, near, 0.3);
+            for k in [1, 10, 50] {
+                let (docs, with_vector) = scan(&index, &vectors, &q, k, usize::MAX, &AllQuery);
+                assert_eq!(docs, exact(&vectors, &q, k, |_| true), "k={k}");
+                assert_eq!(with_vector, vectors.iter().filter(|v| v.is_some()).count());
+            }
+        }
+    }
+
+    #[test]
+    fn filters_limit_the_scan_and_the_count() {
+        let (index, vectors) = index(1000, 3);
+        let even = TermQuery::new(
+            Term::from_field_text(index.schema().get_field("tag").expect("tag"), "even"),
+            IndexRecordOption::Basic,
+        );
+        let q = vectors[1].clone().expect("a vector");
+        let (docs, with_vector) = scan(&index, &vectors, &q, 20, usize::MAX, &even);
+        assert_eq!(docs, exact(&vectors, &q, 20, |d| d % 2 == 0));
+        let evens_with_vectors = (0..1000)
+            .filter(|d| d % 2 == 0 && vectors[*d].is_some())
+            .count();
+        assert_eq!(with_vector, evens_with_vectors);
+    }
+
+    #[test]
+    fn binary_first_pass_keeps_nearly_all_of_the_exact_top_k() {
+        let (index, vectors) = index(4000, 4);
+        let mut rng = fastrand::Rng::with_seed(5);
+        let (mut kept, mut total) = (0, 0);
+        for _ in 0..50 {
+            let near = vectors[rng.usize(..4000)]
+                .as_deref()
+                .or(vectors[1].as_deref());
+            let q = unit(&mut rng, near, 0.3);
+            let want = exact(&vectors, &q, 10, |_| true);
+            // Forced on this small segment: an eighth of it goes to the int8 pass.
+            let (docs, _) = scan(&index, &vectors, &q, 10, 0, &AllQuery);
+            assert_eq!(docs.len(), 10);
+            kept += want.iter().filter(|d| docs.contains(d)).count();
+            total += want.len();
+        }
+        let recall = kept as f64 / total as f64;
+        assert!(recall >= 0.9, "binary pass recall@10 {recall:.3}");
+    }
+
+    #[test]
+    fn segment_vectors_decode_rows_int8_and_sign_bits() {
+        let (index, vectors) = index(200, 6);
+        let searcher = index.reader().expect("reader").searcher();
+        let segment = &searcher.segment_readers()[0];
+        let decoded = SegmentVectors::load(segment).expect("decode");
+        assert_eq!(decoded.dims(), DIMS);
+        assert_eq!(
+            decoded.with_vectors(),
+            vectors.iter().filter(|v| v.is_some()).count()
+        );
+        for (d, v) in vectors.iter().enumerate() {
+            let doc = d as DocId;
+            assert_eq!(decoded.get(doc), v.as_deref(), "{d}");
+            assert_eq!(decoded.has_vector(doc), v.is_some());
+            match (v, decoded.get_quantized(doc), decoded.get_bits(doc)) {
+                (Some(v), Some((row, scale)), Some(bits)) => {
+                    for (x, q) in v.iter().zip(row) {
+                        assert!((x - f32::from(*q) * scale).abs() <= scale / 2.0 + 1e-7);
+                    }
+                    let mut want = vec![0u64; bit_words(DIMS)];
+                    sign_bits(v, decoded.mean(), &mut want);
+                    assert_eq!(bits, &want[..]);
+                }
+                (None, None, _) => {}
+                other => panic!("{d}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn hamming_counts_differing_bits() {
+        assert_eq!(hamming(&[0b1011, 0], &[0b0001, 1 << 63]), 3);
+        assert_eq!(hamming(&[], &[]), 0);
+        let mut bits = vec![0u64; bit_words(3)];
+        sign_bits(&[0.5, -0.5, 0.1], &[0.0, 0.0, 0.2], &mut bits);
+        assert_eq!(bits, vec![0b001]);
+    }
+}

@@ -274,3 +274,76 @@ pub fn feedback_query(index: &PaperIndex, terms: &[(String, f32)]) -> Option<Box
         .collect();
     Some(Box::new(BooleanQuery::new(clauses)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: (f32, f32, f32), b: (f32, f32, f32)) -> bool {
+        (a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-6 && (a.2 - b.2).abs() < 1e-6
+    }
+
+    #[test]
+    fn full_coverage_gives_the_plain_weights() {
+        let p = HybridParams::default();
+        let convex = Fusion::Convex { alpha: 0.4 };
+        assert!(close(weights(&p, convex, 1.0), (0.6, 0.4, 0.0)));
+        assert!(close(
+            weights(&p, Fusion::Rrf { k: 60.0 }, 1.0),
+            (1.0, 1.0, 0.0)
+        ));
+        // Coverage weighting off: whatever the coverage.
+        let plain = HybridParams::plain();
+        assert!(close(weights(&plain, convex, 0.0), (0.6, 0.4, 0.0)));
+    }
+
+    #[test]
+    fn unusable_bm25_weight_goes_to_dense_and_feedback() {
+        let convex = Fusion::Convex { alpha: 0.4 };
+        let mut p = HybridParams::default();
+        // No known term: all of BM25's weight goes to dense (feedback off by default).
+        assert!(close(weights(&p, convex, 0.0), (0.0, 1.0, 0.0)));
+        // Half the terms known: half of it moves.
+        assert!(close(weights(&p, convex, 0.5), (0.3, 0.7, 0.0)));
+        // With feedback on, the freed weight is split.
+        p.feedback_weight = 0.5;
+        assert!(close(weights(&p, convex, 0.0), (0.0, 0.7, 0.3)));
+        assert!(close(
+            weights(&p, Fusion::Rrf { k: 60.0 }, 0.25),
+            (0.25, 1.375, 0.375)
+        ));
+        // Coverage outside [0, 1] is clamped; the weights always sum as the plain ones do.
+        assert!(close(weights(&p, convex, 7.0), (0.6, 0.4, 0.0)));
+        let (b, d, f) = weights(&p, convex, 0.3);
+        assert!((b + d + f - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fuse_legs_weights_the_lists_exactly() {
+        let bm25 = [("a", 10.0), ("b", 5.0), ("c", 0.0)];
+        let dense = [("c", 0.9), ("d", 0.1)];
+        let convex = Fusion::Convex { alpha: 0.5 };
+        let p = HybridParams::default();
+        // Coverage 1: plain convex fusion of min-max normalized scores.
+        let fused = fuse_legs(&bm25, &dense, &[], 1.0, convex, &p).expect("fused");
+        assert_eq!(fused, vec![("a", 0.5), ("c", 0.5), ("b", 0.25), ("d", 0.0)]);
+        // Coverage 0: BM25 has no say, the dense order wins.
+        let fused = fuse_legs(&bm25, &dense, &[], 0.0, convex, &p).expect("fused");
+        assert_eq!(fused[0], ("c", 1.0));
+        assert!(fused
+            .iter()
+            .filter(|(k, _)| *k == "a" || *k == "b")
+            .all(|(_, s)| *s == 0.0));
+        // An alpha out of range is an error, not a ranking.
+        let bad = Fusion::Convex { alpha: 1.5 };
+        assert_eq!(
+            fuse_legs(&bm25, &dense, &[], 1.0, bad, &p),
+            Err(FusionError::Alpha(1.5))
+        );
+        // Empty legs fuse to nothing.
+        let none: [(&str, f32); 0] = [];
+        assert!(fuse_legs(&none, &none, &none, 0.5, convex, &p)
+            .expect("fused")
+            .is_empty());
+    }
+}

@@ -457,6 +457,12 @@ fn compare_mask<const OR_EQUAL: bool>(scores: &[Score], bound: Score) -> u64 {
         }
         return mask;
     }
+    compare_mask_scalar::<OR_EQUAL>(scores, bound)
+}
+
+/// [`compare_mask`] one score at a time: the path of other targets and of short chunks.
+#[inline]
+fn compare_mask_scalar<const OR_EQUAL: bool>(scores: &[Score], bound: Score) -> u64 {
     let mut mask = 0u64;
     for (i, &s) in scores.iter().take(64).enumerate() {
         let hit = if OR_EQUAL { s >= bound } else { s > bound };
@@ -549,4 +555,227 @@ fn set_bit(bits: &mut [u64], doc: DocId) {
 fn bit(bits: &[u64], doc: DocId) -> bool {
     bits.get(doc as usize / 64)
         .is_some_and(|w| w & (1 << (doc % 64)) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tantivy::collector::{Count, TopDocs};
+    use tantivy::doc;
+    use tantivy::query::BoostQuery;
+    use tantivy::schema::{Schema, STRING, TEXT};
+    use tantivy::Index;
+
+    /// A two-segment in-memory index of `n` documents over a small vocabulary (word `w<i>`
+    /// appears in about one document in `i + 1`), a `tag` field for filters, and some deletes.
+    fn index(n: u32) -> (Index, Field, Field) {
+        let mut schema = Schema::builder();
+        let text = schema.add_text_field("text", TEXT);
+        let tag = schema.add_text_field("tag", STRING);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer = index
+            .writer_with_num_threads(1, 15_000_000)
+            .expect("writer");
+        let mut rng = fastrand::Rng::with_seed(11);
+        for d in 0..n {
+            let words: Vec<String> = (0..rng.usize(3..40))
+                .map(|_| {
+                    let top = rng.usize(1..60);
+                    format!("w{}", rng.usize(0..top))
+                })
+                .collect();
+            writer
+                .add_document(doc!(text => words.join(" "), tag => format!("t{}", d % 3)))
+                .expect("add");
+            if d == n / 2 {
+                writer.commit().expect("commit");
+            }
+        }
+        writer.commit().expect("commit");
+        writer.delete_term(Term::from_field_text(tag, "t1"));
+        writer
+            .add_document(doc!(text => "w0 w1 w1 w1 rare", tag => "t1"))
+            .expect("add");
+        writer.commit().expect("commit");
+        (index, text, tag)
+    }
+
+    fn term_query(field: Field, word: &str) -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, word),
+            IndexRecordOption::WithFreqs,
+        ))
+    }
+
+    /// Term at a time against tantivy's own scorers on the same query: the same count, the
+    /// same scores (to float rounding: the sums are added in another order) in the same order.
+    fn assert_ranks_like_tantivy(
+        searcher: &Searcher,
+        query: &dyn Query,
+        fields: &[Field],
+        filter: Option<Box<dyn Query>>,
+        depth: usize,
+    ) -> u64 {
+        let terms = TermDisjunction::of(query, fields).expect("a term disjunction");
+        let filters: Vec<Box<dyn Query>> = filter.iter().map(|f| f.box_clone()).collect();
+        let found = search(searcher, &terms, &filters, depth, None).expect("taat");
+        let reference: Box<dyn Query> = match filter {
+            Some(f) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, query.box_clone()),
+                (Occur::Must, Box::new(BoostQuery::new(f, 0.0))),
+            ])),
+            None => query.box_clone(),
+        };
+        let (top, count) = searcher
+            .search(&reference, &(TopDocs::with_limit(depth), Count))
+            .expect("tantivy");
+        assert_eq!(found.count, count as u64);
+        assert_eq!(found.top.len(), top.len());
+        for (i, ((addr, score), (ref_score, ref_addr))) in found.top.iter().zip(&top).enumerate() {
+            assert!(
+                (score - ref_score).abs() <= 1e-5 * ref_score.abs().max(1.0),
+                "#{i}: {score} vs {ref_score}"
+            );
+            if addr != ref_addr {
+                let theirs = top.iter().find(|(_, a)| a == addr).map(|(s, _)| *s);
+                assert!(
+                    theirs.is_some_and(|s| (s - score).abs() <= 1e-5 * score.abs()),
+                    "#{i}: {addr:?} vs {ref_addr:?}"
+                );
+            }
+        }
+        found.count
+    }
+
+    #[test]
+    fn ranks_like_tantivy_on_dense_and_sparse_postings_with_deletes_and_filters() {
+        let (index, text, tag) = index(3000);
+        let searcher = index.reader().expect("reader").searcher();
+        assert!(searcher.segment_readers().len() >= 2);
+        assert!(searcher
+            .segment_readers()
+            .iter()
+            .any(|s| s.num_deleted_docs() > 0));
+        let or = |words: &[&str]| -> Box<dyn Query> {
+            Box::new(BooleanQuery::new(
+                words
+                    .iter()
+                    .map(|w| (Occur::Should, term_query(text, w)))
+                    .collect(),
+            ))
+        };
+        let mut matched = 0;
+        // Common words (the dense sweep), rare ones (the sparse path), one word, no match.
+        for words in [
+            &["w0", "w1", "w2"][..],
+            &["w50", "w55", "rare"],
+            &["w3"],
+            &["absent"],
+        ] {
+            for filter in [None, Some(term_query(tag, "t2"))] {
+                matched +=
+                    assert_ranks_like_tantivy(&searcher, or(words).as_ref(), &[text], filter, 25);
+            }
+        }
+        // +required and -excluded words.
+        let shaped = BooleanQuery::new(vec![
+            (Occur::Should, term_query(text, "w4")),
+            (Occur::Should, term_query(text, "w5")),
+            (Occur::Must, term_query(text, "w1")),
+            (Occur::MustNot, term_query(text, "w2")),
+        ]);
+        matched += assert_ranks_like_tantivy(&searcher, &shaped, &[text], None, 1000);
+        assert!(matched > 3000, "{matched}");
+    }
+
+    #[test]
+    fn only_or_of_terms_on_the_given_fields_is_a_term_disjunction() {
+        let (_, text, tag) = index(10);
+        assert!(TermDisjunction::of(term_query(text, "w1").as_ref(), &[text]).is_some());
+        // A term on another field, a phrase, a nested required clause: not this shape.
+        assert!(TermDisjunction::of(term_query(tag, "t1").as_ref(), &[text]).is_none());
+        let phrase = tantivy::query::PhraseQuery::new(vec![
+            Term::from_field_text(text, "w1"),
+            Term::from_field_text(text, "w2"),
+        ]);
+        assert!(TermDisjunction::of(&phrase, &[text]).is_none());
+        let nested = BooleanQuery::new(vec![(
+            Occur::Should,
+            Box::new(BooleanQuery::new(vec![(
+                Occur::Must,
+                term_query(text, "w1"),
+            )])) as Box<dyn Query>,
+        )]);
+        assert!(TermDisjunction::of(&nested, &[text]).is_none());
+        assert!(TermDisjunction::of(&BooleanQuery::new(Vec::new()), &[text]).is_none());
+    }
+
+    #[test]
+    fn sse2_masks_equal_the_scalar_path() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let specials = [
+            0.0,
+            -0.0,
+            1.5,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE,
+        ];
+        for round in 0..500 {
+            let scores: Vec<Score> = (0..64)
+                .map(|_| match rng.u8(..10) {
+                    0 => specials[rng.usize(..specials.len())],
+                    1 => 1.5,
+                    _ => rng.f32() * 4.0 - 1.0,
+                })
+                .collect();
+            let bound = if round % 3 == 0 { 1.5 } else { rng.f32() * 3.0 };
+            assert_eq!(
+                compare_mask::<false>(&scores, bound),
+                compare_mask_scalar::<false>(&scores, bound),
+                "> {bound} {scores:?}"
+            );
+            assert_eq!(
+                compare_mask::<true>(&scores, bound),
+                compare_mask_scalar::<true>(&scores, bound),
+                ">= {bound} {scores:?}"
+            );
+        }
+        // A short chunk (a segment's last) takes the scalar path; bits past it stay clear.
+        let short = [0.0, 2.0, 0.5, 3.0];
+        assert_eq!(positive_mask(&short), 0b1110);
+        assert_eq!(at_least_mask(&short, 2.0), 0b1010);
+        assert_eq!(at_least_mask(&short, Score::NEG_INFINITY), u64::MAX);
+    }
+
+    #[test]
+    fn the_score_table_gives_bm25_weight_scores() {
+        let weight = Bm25Weight::for_one_term_without_explain(30, 1000, 12.5);
+        let mut scores = TermScores::new(weight.clone(), Vec::new());
+        for norm in [0u8, 1, 7, 100, 255] {
+            for tf in 1..=9 {
+                // Twice: computed, then read from the table.
+                for _ in 0..2 {
+                    assert_eq!(
+                        scores.score(norm, tf),
+                        weight.score(norm, tf),
+                        "{norm} {tf}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bits_set_and_read_back() {
+        let mut bits = vec![0u64; 3];
+        for doc in [0, 63, 64, 130] {
+            set_bit(&mut bits, doc);
+        }
+        set_bit(&mut bits, 9999);
+        for doc in 0..192 {
+            assert_eq!(bit(&bits, doc), [0, 63, 64, 130].contains(&doc), "{doc}");
+        }
+        assert!(!bit(&bits, 9999));
+    }
 }
