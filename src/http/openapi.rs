@@ -69,13 +69,23 @@ pub fn document() -> utoipa::openapi::OpenApi {
     tag = "ops",
     responses((status = 200, description = "OpenAPI 3.1 description of this API", body = serde_json::Value))
 )]
-pub async fn openapi_json(
-    axum::extract::State(state): axum::extract::State<super::AppState>,
-) -> axum::response::Response {
+pub async fn openapi_json() -> axum::response::Response {
     use axum::response::IntoResponse;
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        state.openapi.clone(),
+        serialized().clone(),
     )
         .into_response()
+}
+
+/// The document as served, serialized on first use.
+fn serialized() -> &'static axum::body::Bytes {
+    static JSON: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| {
+        axum::body::Bytes::from(
+            document()
+                .to_pretty_json()
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")),
+        )
+    })
 }

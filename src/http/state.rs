@@ -58,8 +58,6 @@ pub struct AppState {
     /// The LLM that writes briefing narratives (`[llm]` configured), and the most time one
     /// narrative may take before the briefing is answered extractive.
     pub llm: Option<(Arc<crate::briefing::llm::LlmClient>, std::time::Duration)>,
-    /// The OpenAPI document, serialized once.
-    pub(crate) openapi: axum::body::Bytes,
 }
 
 impl AppState {
@@ -80,11 +78,6 @@ impl AppState {
             cache: Arc::new(Mutex::new(lru::LruCache::new(cap))),
             reads: super::pool::ReadPool::new(read_threads),
             llm: None,
-            openapi: axum::body::Bytes::from(
-                super::openapi::document()
-                    .to_pretty_json()
-                    .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")),
-            ),
         }
     }
 

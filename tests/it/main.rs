@@ -11,5 +11,6 @@ mod feeds;
 mod fixtures;
 mod http;
 mod import;
+mod layout;
 mod radar;
 mod search;
