@@ -74,8 +74,9 @@ pub enum LlmError {
     MissingKey(String),
     #[error("invalid LLM configuration: {0}")]
     Config(String),
-    #[error("the model did not answer within {0} s")]
-    Timeout(u64),
+    /// The limit that passed, shown as "60 s" (whole seconds, as configured) or "0.2 s".
+    #[error("the model did not answer within {} s", .0.as_secs_f64())]
+    Timeout(Duration),
     #[error("the LLM endpoint answered HTTP {status}: {body}")]
     Http { status: u16, body: String },
     #[error("cannot reach the LLM endpoint: {0}")]
@@ -120,7 +121,7 @@ pub struct LlmClient {
     url: String,
     model: String,
     api_key: Option<String>,
-    timeout_secs: u64,
+    timeout: Duration,
     retries: u32,
     max_tokens: u32,
     temperature: f32,
@@ -155,8 +156,8 @@ impl LlmClient {
             ),
             None => None,
         };
+        // The whole-request timeout is set per request, so `with_timeout` can change it.
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(cfg.timeout_secs))
             .connect_timeout(Duration::from_secs(cfg.timeout_secs.min(10)))
             .build()
             .map_err(|e| LlmError::Config(e.to_string()))?;
@@ -165,11 +166,18 @@ impl LlmClient {
             url: format!("{base}/chat/completions"),
             model: cfg.model.clone().unwrap_or_default(),
             api_key,
-            timeout_secs: cfg.timeout_secs,
+            timeout: Duration::from_secs(cfg.timeout_secs),
             retries: cfg.retries,
             max_tokens: cfg.max_tokens,
             temperature: cfg.temperature,
         })
+    }
+
+    /// Sets the whole-request timeout (connecting, sending, reading the answer) of each attempt;
+    /// `new` takes it from `timeout_secs`. Finer than whole seconds, for tests.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The model name.
@@ -185,13 +193,13 @@ impl LlmClient {
             max_tokens: self.max_tokens,
             stream: false,
         };
-        let mut req = self.http.post(&self.url).json(&body);
+        let mut req = self.http.post(&self.url).timeout(self.timeout).json(&body);
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key);
         }
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
-                LlmError::Timeout(self.timeout_secs)
+                LlmError::Timeout(self.timeout)
             } else {
                 LlmError::Transport(e.to_string())
             }
@@ -427,5 +435,17 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(LlmClient::new(&c), Err(LlmError::MissingKey(_))));
+    }
+
+    #[test]
+    fn timeout_message_in_seconds() {
+        assert_eq!(
+            LlmError::Timeout(Duration::from_secs(60)).to_string(),
+            "the model did not answer within 60 s"
+        );
+        assert_eq!(
+            LlmError::Timeout(Duration::from_millis(200)).to_string(),
+            "the model did not answer within 0.2 s"
+        );
     }
 }

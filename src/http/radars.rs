@@ -307,7 +307,7 @@ pub async fn briefing(
         if narrated.is_err() {
             b.notes.push(format!(
                 "no LLM narrative (the model did not finish within {} s); the briefing is extractive",
-                budget.as_secs()
+                budget.as_secs_f64()
             ));
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use academichub::briefing::llm::{add_narrative, LlmClient, LlmConfig};
@@ -243,11 +243,47 @@ fn whole_day_briefing_without_vectors_uses_tfidf() {
 
 // ---- LLM stub server ----
 
+/// The longest a held reply waits for its release: a client that never gives up then gets the
+/// held answer and its test fails, instead of hanging.
+pub(crate) const HOLD_LIMIT: Duration = Duration::from_secs(60);
+
+/// A stall the test controls, instead of a sleep: a stub holds a reply (connection open,
+/// nothing sent) at the gate until the test drops the matching [`Release`], or [`HOLD_LIMIT`].
+#[derive(Clone)]
+pub(crate) struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+/// Opens its gate when dropped: at the end of the test, or while a failing test unwinds.
+pub(crate) struct Release(Gate);
+
+/// A closed gate and the handle that opens it.
+pub(crate) fn gate() -> (Gate, Release) {
+    let g = Gate(Arc::default());
+    (g.clone(), Release(g))
+}
+
+impl Gate {
+    /// Blocks until the gate is opened, or [`HOLD_LIMIT`] has passed.
+    pub(crate) fn wait(&self) {
+        let (open, cv) = &*self.0;
+        let open = open.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = cv.wait_timeout_while(open, HOLD_LIMIT, |open| !*open);
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let (open, cv) = &*(self.0).0;
+        *open.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cv.notify_all();
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: String,
-    pub(crate) delay: Duration,
+    /// Hold the reply at this gate before sending it (a model that does not answer).
+    pub(crate) hold: Option<Gate>,
 }
 
 pub(crate) fn ok(content: &str) -> Reply {
@@ -259,15 +295,29 @@ pub(crate) fn ok(content: &str) -> Reply {
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]
         })
         .to_string(),
-        delay: Duration::ZERO,
+        hold: None,
+    }
+}
+
+/// Requests the stub received: (request line + headers, body).
+pub(crate) type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+/// How many requests `seen` holds once it holds at least `n`. The stub logs a request a moment
+/// after the client sent it, so a client that gave up may return first; waits `HOLD_LIMIT` at
+/// most.
+pub(crate) fn seen_at_least(seen: &Seen, n: usize) -> usize {
+    let deadline = Instant::now() + HOLD_LIMIT;
+    loop {
+        let len = seen.lock().unwrap().len();
+        if len >= n || Instant::now() >= deadline {
+            return len;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
 /// An OpenAI-compatible stub on 127.0.0.1: answers with `replies` in order (the last one
 /// repeats) and records each request's head and body.
-/// Requests the stub received: (request line + headers, body).
-pub(crate) type Seen = Arc<Mutex<Vec<(String, String)>>>;
-
 pub(crate) fn stub(replies: Vec<Reply>) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -309,7 +359,9 @@ pub(crate) fn stub(replies: Vec<Reply>) -> (String, Seen) {
                 }
                 let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
                 log.lock().unwrap().push((head, body));
-                std::thread::sleep(reply.delay);
+                if let Some(gate) = &reply.hold {
+                    gate.wait();
+                }
                 let resp = format!(
                     "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                     reply.status,
@@ -435,25 +487,28 @@ fn llm_english_prompt_and_all_claims_invalid_falls_back() {
 #[test]
 fn llm_timeout_falls_back_without_retrying() {
     let mut b = small_briefing(Lang::En);
-    let slow = Reply {
-        delay: Duration::from_secs(4),
-        ..ok("late [x]")
-    };
-    let (url, seen) = stub(vec![slow]);
-    let client = LlmClient::new(&config(&url, 1, 3)).unwrap();
-    let started = Instant::now();
+    let first = b.papers[0].id.to_string();
+    // A valid answer, held until the end of the test: only the client's timeout gets past it
+    // (were it to wait, the held answer would arrive and become the narrative).
+    let (gate, release) = gate();
+    let (url, seen) = stub(vec![Reply {
+        hold: Some(gate),
+        ..ok(&format!("The survey defines streaming LLMs [{first}]."))
+    }]);
+    let client = LlmClient::new(&config(&url, 1, 3))
+        .unwrap()
+        .with_timeout(Duration::from_millis(200));
     run(add_narrative(&client, &mut b));
-    let took = started.elapsed();
-    assert!(b.narrative.is_none());
+    assert!(b.narrative.is_none(), "{:?}", b.narrative);
     assert!(
         b.notes
             .iter()
-            .any(|n| n.contains("did not answer within 1 s")),
+            .any(|n| n.contains("did not answer within 0.2 s")),
         "{:?}",
         b.notes
     );
-    assert!(took < Duration::from_millis(2500), "{took:?}");
-    assert_eq!(seen.lock().unwrap().len(), 1, "a timeout is not retried");
+    assert_eq!(seen_at_least(&seen, 1), 1, "a timeout is not retried");
+    drop(release);
 }
 
 #[test]
@@ -463,7 +518,7 @@ fn llm_retries_server_errors_then_succeeds_or_falls_back() {
     let unavailable = Reply {
         status: 503,
         body: "{\"error\": \"overloaded\"}".into(),
-        delay: Duration::ZERO,
+        hold: None,
     };
     let (url, seen) = stub(vec![
         unavailable.clone(),
@@ -499,7 +554,7 @@ fn llm_retries_server_errors_then_succeeds_or_falls_back() {
     let (url, seen) = stub(vec![Reply {
         status: 400,
         body: "bad".into(),
-        delay: Duration::ZERO,
+        hold: None,
     }]);
     let mut b = b0.clone();
     run(add_narrative(
@@ -518,7 +573,7 @@ fn llm_invalid_or_empty_answers_fall_back() {
             Reply {
                 status: 200,
                 body: "<html>not json</html>".into(),
-                delay: Duration::ZERO,
+                hold: None,
             },
             "not a valid chat completion",
         ),
@@ -527,7 +582,7 @@ fn llm_invalid_or_empty_answers_fall_back() {
             Reply {
                 status: 200,
                 body: "{\"choices\": []}".into(),
-                delay: Duration::ZERO,
+                hold: None,
             },
             "no choices",
         ),

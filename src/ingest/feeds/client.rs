@@ -173,18 +173,12 @@ impl FeedClient {
                     if attempt > self.config.retries {
                         return Err(error);
                     }
-                    let backoff = self.backoff(attempt);
-                    let delay = match wait {
-                        Some(w) if w > self.config.max_backoff => {
-                            return Err(FetchError::RetryAfterTooLong {
-                                url: url.to_string(),
-                                secs: w.as_secs(),
-                                max: self.config.max_backoff.as_secs(),
-                            })
-                        }
-                        Some(w) => w,
-                        None => backoff,
-                    };
+                    let delay = retry_delay(wait, self.backoff(attempt), self.config.max_backoff)
+                        .map_err(|w| FetchError::RetryAfterTooLong {
+                        url: url.to_string(),
+                        secs: w.as_secs(),
+                        max: self.config.max_backoff.as_secs(),
+                    })?;
                     tracing::warn!(url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
                     tokio::time::sleep(delay).await;
                 }
@@ -333,6 +327,20 @@ fn describe(e: &reqwest::Error) -> String {
     out
 }
 
+/// How long to wait before the next attempt: the server's `Retry-After` when it sent one (an
+/// error carrying it when it exceeds `max`, the cap of any wait), else the backoff.
+pub fn retry_delay(
+    retry_after: Option<Duration>,
+    backoff: Duration,
+    max: Duration,
+) -> Result<Duration, Duration> {
+    match retry_after {
+        Some(w) if w > max => Err(w),
+        Some(w) => Ok(w),
+        None => Ok(backoff),
+    }
+}
+
 /// `Retry-After` as seconds or an HTTP date.
 pub fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
@@ -358,6 +366,20 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn retry_after_wins_over_the_backoff_up_to_the_cap() {
+        let (backoff, max) = (Duration::from_millis(40), Duration::from_secs(60));
+        assert_eq!(retry_delay(None, backoff, max), Ok(backoff));
+        let server = Duration::from_secs(1);
+        assert_eq!(retry_delay(Some(server), backoff, max), Ok(server));
+        assert_eq!(
+            retry_delay(Some(Duration::ZERO), backoff, max),
+            Ok(Duration::ZERO)
+        );
+        let too_long = Duration::from_secs(61);
+        assert_eq!(retry_delay(Some(too_long), backoff, max), Err(too_long));
     }
 
     #[test]
