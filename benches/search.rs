@@ -27,29 +27,14 @@ use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
 use tantivy::TantivyDocument;
 
-/// A fixed query set: short keyword queries, phrases, natural-language questions, Chinese.
-pub const QUERIES: &[&str] = &[
-    "large language models",
-    "graph neural network",
-    "\"reinforcement learning\" robot",
-    "diffusion model image generation",
-    "quantum error correction",
-    "speech recognition low resource",
-    "how do speech tokens affect LLM reasoning",
-    "transformer attention efficiency long context",
-    "federated learning privacy",
-    "dark matter halo simulation",
-    "+benchmark retrieval augmented generation",
-    "contrastive learning -image",
-    "protein structure prediction",
-    "title:survey",
-    "大语言模型",
-    "topological insulator",
-    "neural radiance fields",
-    "causal inference observational data",
-    "multilingual machine translation",
-    "black hole merger gravitational waves",
-];
+/// The fixed query set of the benches and the load tests (`scripts/load/queries.txt`, one a
+/// line): short keyword queries, phrases, +/-, a field, natural-language questions, Chinese.
+static QUERIES: std::sync::LazyLock<Vec<&str>> = std::sync::LazyLock::new(|| {
+    include_str!("../scripts/load/queries.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+});
 
 /// Deterministic random unit vectors standing in for passage embeddings.
 struct RandomEmbedder {
@@ -198,7 +183,7 @@ fn bench(c: &mut Criterion) {
     let (mut ours_ms, mut plain_ms, mut raw_ms) = (Vec::new(), Vec::new(), Vec::new());
     let (mut one_ms, mut two_ms) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        for q in QUERIES {
+        for q in QUERIES.iter() {
             // The first run of a query pays for its cold stored documents: alternate which
             // of the two API variants goes first.
             for one_pass in [round % 2 == 0, round % 2 == 1] {
@@ -263,7 +248,7 @@ fn bench(c: &mut Criterion) {
     } else if index.check_query_model(&model).is_ok() {
         let (mut dense_ms, mut hybrid_ms, mut embed_ms) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
-            for q in QUERIES {
+            for q in QUERIES.iter() {
                 // A new text every round: the query-vector cache never hits.
                 let text = format!("{q} {round}");
                 for (mode, out) in [(Mode::Dense, &mut dense_ms), (Mode::Hybrid, &mut hybrid_ms)] {
@@ -295,30 +280,21 @@ fn bench(c: &mut Criterion) {
         dense_scan(&index, &mut *embedder, rounds);
     }
     let mut g = c.benchmark_group("bm25_query_set");
-    g.bench_function("academichub_search_k10_snippets", |b| {
-        b.iter(|| {
-            QUERIES
-                .iter()
-                .map(|q| ours(&engine, q, true))
-                .sum::<usize>()
-        })
-    });
-    g.bench_function("academichub_search_k10_no_snippets", |b| {
-        b.iter(|| {
-            QUERIES
-                .iter()
-                .map(|q| ours(&engine, q, false))
-                .sum::<usize>()
-        })
-    });
-    g.bench_function("raw_tantivy_k10", |b| {
-        b.iter(|| {
-            QUERIES
-                .iter()
-                .map(|q| raw(&index, &parser, q))
-                .sum::<usize>()
-        })
-    });
+    type Path<'a> = (&'a str, &'a dyn Fn(&str) -> usize);
+    let paths: [Path; 3] = [
+        ("academichub_search_k10_snippets", &|q| {
+            ours(&engine, q, true)
+        }),
+        ("academichub_search_k10_no_snippets", &|q| {
+            ours(&engine, q, false)
+        }),
+        ("raw_tantivy_k10", &|q| raw(&index, &parser, q)),
+    ];
+    for (name, run) in paths {
+        g.bench_function(name, |b| {
+            b.iter(|| QUERIES.iter().map(|q| run(q)).sum::<usize>())
+        });
+    }
     g.finish();
 }
 

@@ -11,9 +11,10 @@ pub mod analysis;
 pub mod normalize;
 pub mod paper;
 
-// Configuration and embeddings, used by the stages below.
+// Configuration, embeddings and blocking work, used by the stages below.
 pub mod config;
 pub mod embed;
+pub mod task;
 
 // The pipeline, in data-flow order.
 pub mod index;

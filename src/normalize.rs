@@ -2,6 +2,8 @@
 //!
 //! No I/O here. Every function is total: any input string gives an output, never a panic.
 
+use crate::paper::{Paper, PaperId};
+
 /// Splits an arXiv identifier into its canonical id (no version) and its version, if any.
 ///
 /// Accepts `2401.01234v2`, `arXiv:2401.01234`, `http://arxiv.org/abs/2401.01234v3`,
@@ -274,6 +276,28 @@ fn accent(mark: char, rest: &[char]) -> Option<(char, usize)> {
     Some((ch, used))
 }
 
+/// An arXiv paper of id `id` from raw title and abstract text: display text cleaned of LaTeX
+/// with the removed command words kept for search, source `arxiv`, its abstract page as url.
+pub fn arxiv_paper(id: &str, version: Option<u64>, title: &str, abs: &str) -> Paper {
+    let (title, title_extra) = clean_latex(title);
+    let (abstract_text, abs_extra) = clean_latex(abs);
+    let mut p = Paper::new(PaperId::new(id), title, abstract_text);
+    p.version = version.unwrap_or(1);
+    p.search_extra = join_words([title_extra, abs_extra]);
+    p.source = "arxiv".into();
+    p.url = Some(format!("https://arxiv.org/abs/{id}"));
+    p
+}
+
+/// The non-empty parts joined by single spaces (the search extras of a title and an abstract).
+pub fn join_words<const N: usize>(parts: [String; N]) -> String {
+    parts
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// True for arXiv taxonomy codes (`cs.CL`, `hep-th`, `cond-mat.mes-hall`), false for MSC/ACM
 /// class codes that some records carry in the same list (`68T45, 62H30`, `I.5.3; I.2.10`).
 pub fn is_arxiv_category(c: &str) -> bool {
@@ -295,6 +319,13 @@ pub fn is_arxiv_category(c: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn join_words_skips_empty_parts() {
+        assert_eq!(join_words(["alpha".into(), String::new()]), "alpha");
+        assert_eq!(join_words(["a b".into(), "c".into()]), "a b c");
+        assert_eq!(join_words([String::new(), String::new()]), "");
+    }
 
     #[test]
     fn arxiv_categories_filter_class_codes() {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Saves the JSON answer of every query of scripts/load/search.lua, in each mode, byte for byte
+# Saves the JSON answer of every query of scripts/load/search.lua (scripts/load/queries.txt), in each mode, byte for byte
 # but for the `took_ms` field, one file per query and mode: diff two such folders (`diff -r A B`)
 # to check that a change kept every response.
 # Usage: scripts/load/responses.sh http://127.0.0.1:8080 OUT_DIR [K] [MODES...]
-# Defaults: K 10 (as search.lua), modes bm25 dense hybrid. Needs curl and python3.
+# Defaults: K 10 (as search.lua), modes bm25 dense hybrid. Needs curl.
 set -euo pipefail
 base=${1:?usage: responses.sh URL OUT_DIR [K] [MODES...]}
 out=${2:?usage: responses.sh URL OUT_DIR [K] [MODES...]}
@@ -13,15 +13,8 @@ modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(bm25 dense hybrid)
 here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$out"
-# The query list of search.lua, one query a line (Lua string escapes \" and \\ undone).
-mapfile -t queries < <(python3 - "$here/search.lua" <<'PY'
-import re, sys
-src = open(sys.argv[1], encoding="utf-8").read()
-block = re.search(r"local queries = \{(.*?)\n\}", src, re.S).group(1)
-for m in re.finditer(r'"((?:[^"\\]|\\.)*)"', block):
-    print(re.sub(r'\\(.)', r'\1', m.group(1)))
-PY
-)
+# The query list of search.lua (scripts/load/queries.txt, one a line).
+mapfile -t queries < <(grep -v '^[[:space:]]*$' "$here/queries.txt")
 n=0
 for mode in "${modes[@]}"; do
   for i in "${!queries[@]}"; do

@@ -1,28 +1,18 @@
--- wrk script: GET /api/search rotating over the fixed query set of benches/search.rs.
+-- wrk script: GET /api/search rotating over the fixed query set of scripts/load/queries.txt.
 -- Usage: wrk -t2 -c32 -d30s --latency -s scripts/load/search.lua http://127.0.0.1:8080 -- MODE [K]
 -- MODE is bm25 (default), dense or hybrid. Prints p50/p90/p99 and the non-2xx count at the end.
-local queries = {
-  "large language models",
-  "graph neural network",
-  "\"reinforcement learning\" robot",
-  "diffusion model image generation",
-  "quantum error correction",
-  "speech recognition low resource",
-  "how do speech tokens affect LLM reasoning",
-  "transformer attention efficiency long context",
-  "federated learning privacy",
-  "dark matter halo simulation",
-  "+benchmark retrieval augmented generation",
-  "contrastive learning -image",
-  "protein structure prediction",
-  "title:survey",
-  "大语言模型",
-  "topological insulator",
-  "neural radiance fields",
-  "causal inference observational data",
-  "multilingual machine translation",
-  "black hole merger gravitational waves",
-}
+-- The queries: scripts/load/queries.txt (one a line), next to this script; the benches use it too.
+local function load_queries()
+  local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+  local file = assert(io.open(dir .. "queries.txt", "r"), "cannot open " .. dir .. "queries.txt")
+  local out = {}
+  for line in file:lines() do
+    if line:match("%S") then out[#out + 1] = line end
+  end
+  file:close()
+  return out
+end
+local queries = load_queries()
 local mode = "bm25"
 local k = "10"
 local counter = 0

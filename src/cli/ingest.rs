@@ -45,20 +45,8 @@ pub struct Args {
     json: bool,
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("academichub=info"));
-    // Logs go to stderr so that `--json` output on stdout stays machine-readable.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
-}
-
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    init_logging();
+    super::init_logging("academichub=info", false);
     let config = a.model.config()?;
     let sources = build_sources(&config.sources)?;
     let mut opts = IngestOptions::from_config(&config.ingest);

@@ -66,6 +66,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Structured logs on stderr (so `--json` output on stdout stays machine-readable); `RUST_LOG`
+/// filters, `default` when it is unset; `targets` shows each line's module.
+fn init_logging(default: &str, targets: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(targets)
+        .try_init();
+}
+
+/// A paper's date and its categories (its source when it has none), as result lists show them.
+fn date_and_categories(p: &academichub::Paper) -> (String, String) {
+    (
+        p.published
+            .map(academichub::paper::format_date)
+            .unwrap_or_else(|| "no date".into()),
+        if p.categories.is_empty() {
+            p.source.clone()
+        } else {
+            p.categories.join(" ")
+        },
+    )
+}
+
 /// Parses `YYYY-MM-DD` for clap.
 fn parse_date_arg(s: &str) -> Result<time::Date, String> {
     academichub::paper::parse_date(s)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use academichub::embed::{Embedder, FastEmbedder};
-use academichub::paper::{format_date, PaperId};
+use academichub::paper::PaperId;
 use academichub::radar::{self, RadarFilters, RadarSpec, RankRequest, DEFAULT_RADAR_K};
 use academichub::search::QueryEmbedder;
 use academichub::PaperIndex;
@@ -249,17 +249,8 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
             "{:>3}. {}  [{}]  score {:.3}",
             h.rank, p.title, p.id, h.score
         );
-        println!(
-            "     {} · {}",
-            p.published
-                .map(format_date)
-                .unwrap_or_else(|| "no date".into()),
-            if p.categories.is_empty() {
-                p.source.clone()
-            } else {
-                p.categories.join(" ")
-            }
-        );
+        let (date, categories) = super::date_and_categories(p);
+        println!("     {date} · {categories}");
         println!("     why: {}\n", h.reason.text);
     }
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use academichub::paper::format_date;
 use academichub::search::{default_mode, Filters, Mode, QueryEmbedder, SearchRequest, DEFAULT_K};
 use academichub::{PaperIndex, QueryEngine};
 
@@ -141,23 +140,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             p.id,
             h.score
         );
-        println!(
-            "     {} · {} · {}",
-            p.published
-                .map(format_date)
-                .unwrap_or_else(|| "no date".into()),
-            if p.categories.is_empty() {
-                p.source.clone()
-            } else {
-                p.categories.join(" ")
-            },
-            p.authors
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let (date, categories) = super::date_and_categories(p);
+        let authors = p.authors.iter().take(3).cloned().collect::<Vec<_>>();
+        println!("     {date} · {categories} · {}", authors.join(", "));
         if a.explain {
             println!("     ranked by: {}", explain(&h.sources));
         }

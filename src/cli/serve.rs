@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    init_logging();
+    super::init_logging("info", true);
     let config = a.model.config()?;
     let mut server = config.server.clone();
     if let Some(addr) = &a.addr {
@@ -178,17 +178,6 @@ impl academichub::http::state::IngestTrigger for FeedTrigger {
             serde_json::to_value(&summary).map_err(|e| e.to_string())
         })
     }
-}
-
-/// Structured logs on stderr; `RUST_LOG` filters (default: info).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

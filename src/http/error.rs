@@ -88,6 +88,13 @@ impl From<QueryError> for ApiError {
     }
 }
 
+impl From<tokio::task::JoinError> for ApiError {
+    /// A blocking task that panicked (or was cancelled): 500, the detail logged.
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

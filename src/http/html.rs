@@ -57,13 +57,12 @@ mod tests {
 
     #[test]
     fn marked_escapes_text_and_highlights_and_wraps_the_highlights() {
-        let snippet = Snippet {
-            text: "a<b & c> \"d\" e".to_string(),
+        let text = "a<b & c> \"d\" e".to_string();
+        let marks = marked(&Snippet {
+            text,
             highlights: vec![2..3, 6..7, 10..11],
-        };
-        assert_eq!(
-            marked(&snippet),
-            "a&lt;<mark>b</mark> &amp; <mark>c</mark>&gt; &quot;<mark>d</mark>&quot; e"
-        );
+        });
+        let want = "a&lt;<mark>b</mark> &amp; <mark>c</mark>&gt; &quot;<mark>d</mark>&quot; e";
+        assert_eq!(marks, want);
     }
 }

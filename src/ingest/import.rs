@@ -15,7 +15,9 @@ use serde::Deserialize;
 use super::error::ImportError;
 use crate::embed::{passage_text, Embedder};
 use crate::index::{PaperIndex, PaperWriter};
-use crate::normalize::{canonical_arxiv_id, clean_latex, collapse_whitespace, is_arxiv_category};
+use crate::normalize::{
+    arxiv_paper, canonical_arxiv_id, clean_latex, collapse_whitespace, is_arxiv_category,
+};
 use crate::paper::{parse_date, Paper, PaperId};
 
 /// Input formats `import` understands.
@@ -193,22 +195,19 @@ pub fn parse_arxiv_line(line: &str) -> Result<Paper, String> {
     if id.is_empty() {
         return Err("record without \"id\"".into());
     }
-    let (title, title_extra) = clean_latex(rec.title.as_deref().unwrap_or(""));
-    let (abstract_text, abs_extra) = clean_latex(rec.abstract_text.as_deref().unwrap_or(""));
-    if title.is_empty() && abstract_text.is_empty() {
+    let mut p = arxiv_paper(
+        &id,
+        version,
+        rec.title.as_deref().unwrap_or(""),
+        rec.abstract_text.as_deref().unwrap_or(""),
+    );
+    if p.title.is_empty() && p.abstract_text.is_empty() {
         return Err(format!("record {id:?} has neither title nor abstract"));
     }
     let published = match rec.listing_file_date.as_deref() {
         None | Some("") => None,
         Some(s) => Some(parse_date(s).ok_or_else(|| format!("record {id:?}: bad date {s:?}"))?),
     };
-    let mut p = Paper::new(PaperId::new(id.clone()), title, abstract_text);
-    p.version = version.unwrap_or(1);
-    p.search_extra = [title_extra, abs_extra]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
     p.authors = rec
         .authors
         .iter()
@@ -220,10 +219,8 @@ pub fn parse_arxiv_line(line: &str) -> Result<Paper, String> {
         .into_iter()
         .filter(|c| is_arxiv_category(c))
         .collect();
-    p.source = "arxiv".into();
     p.published = published;
     p.updated = published;
-    p.url = Some(format!("https://arxiv.org/abs/{id}"));
     p.comment = rec
         .comment
         .map(|c| collapse_whitespace(&c))

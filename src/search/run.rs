@@ -111,14 +111,10 @@ fn rank_bm25(
         let (leg, total) = bm25::leg(index, searcher, query, filters, want)?;
         (leg, total, None)
     };
-    Ok(Ranked {
-        list: single_leg(leg, |src, rank, s| {
-            src.bm25_rank = Some(rank);
-            src.bm25_score = Some(s);
-        }),
-        total,
-        facets,
-    })
+    Ok(single_leg(leg, total, facets, |src, rank, s| {
+        src.bm25_rank = Some(rank);
+        src.bm25_score = Some(s);
+    }))
 }
 
 fn rank_dense(
@@ -130,14 +126,10 @@ fn rank_dense(
     req: &SearchRequest,
 ) -> Result<Ranked, QueryError> {
     let (leg, total, facets) = dense::leg(index, searcher, vector, filters, want, req.facets)?;
-    Ok(Ranked {
-        list: single_leg(leg, |src, rank, s| {
-            src.dense_rank = Some(rank);
-            src.dense_score = Some(s);
-        }),
-        total,
-        facets,
-    })
+    Ok(single_leg(leg, total, facets, |src, rank, s| {
+        src.dense_rank = Some(rank);
+        src.dense_score = Some(s);
+    }))
 }
 
 fn rank_hybrid(
@@ -207,15 +199,26 @@ pub fn positions(leg: &Leg) -> HashMap<DocAddress, (usize, Score)> {
 }
 
 /// A one-leg ranking with its sources filled in by `mark(sources, 1-based rank, score)`.
-fn single_leg(leg: Leg, mark: fn(&mut Sources, usize, Score)) -> Vec<(DocAddress, Score, Sources)> {
-    leg.into_iter()
+fn single_leg(
+    leg: Leg,
+    total: usize,
+    facets: Option<Facets>,
+    mark: fn(&mut Sources, usize, Score),
+) -> Ranked {
+    let list = leg
+        .into_iter()
         .enumerate()
         .map(|(i, (addr, score))| {
             let mut src = Sources::default();
             mark(&mut src, i + 1, score);
             (addr, score, src)
         })
-        .collect()
+        .collect();
+    Ranked {
+        list,
+        total,
+        facets,
+    }
 }
 
 /// The requested page of `ranked`: papers loaded, snippets built when asked for.

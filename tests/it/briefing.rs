@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use academichub::briefing::llm::{add_narrative, LlmClient, LlmConfig};
@@ -16,7 +16,7 @@ use academichub::paper::parse_date;
 use academichub::radar::{self, ErrorKind, RadarSpec};
 use academichub::PaperIndex;
 
-use crate::fixtures::{embedded_fixture, index_with};
+use crate::fixtures::{embedded_fixture, gate, index_with, Gate, HOLD_LIMIT};
 
 fn add(index: &PaperIndex, name: &str, queries: &[&str]) -> String {
     radar::create_radar(
@@ -220,11 +220,7 @@ fn whole_day_briefing_without_vectors_uses_tfidf() {
     );
     assert_eq!(b.radars[0].id, "*");
     assert_eq!(b.clustering.space, "tfidf");
-    assert!(
-        b.notes.iter().any(|n| n.contains("0 of 81")),
-        "{:?}",
-        b.notes
-    );
+    assert_note(&b.notes, "0 of 81");
     assert!(b.themes.len() >= 2, "{}", b.themes.len());
     let labels: Vec<&str> = b.themes.iter().map(|t| t.label.as_str()).collect();
     println!("{labels:?}");
@@ -242,41 +238,6 @@ fn whole_day_briefing_without_vectors_uses_tfidf() {
 }
 
 // ---- LLM stub server ----
-
-/// The longest a held reply waits for its release: a client that never gives up then gets the
-/// held answer and its test fails, instead of hanging.
-pub(crate) const HOLD_LIMIT: Duration = Duration::from_secs(60);
-
-/// A stall the test controls, instead of a sleep: a stub holds a reply (connection open,
-/// nothing sent) at the gate until the test drops the matching [`Release`], or [`HOLD_LIMIT`].
-#[derive(Clone)]
-pub(crate) struct Gate(Arc<(Mutex<bool>, Condvar)>);
-
-/// Opens its gate when dropped: at the end of the test, or while a failing test unwinds.
-pub(crate) struct Release(Gate);
-
-/// A closed gate and the handle that opens it.
-pub(crate) fn gate() -> (Gate, Release) {
-    let g = Gate(Arc::default());
-    (g.clone(), Release(g))
-}
-
-impl Gate {
-    /// Blocks until the gate is opened, or [`HOLD_LIMIT`] has passed.
-    pub(crate) fn wait(&self) {
-        let (open, cv) = &*self.0;
-        let open = open.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = cv.wait_timeout_while(open, HOLD_LIMIT, |open| !*open);
-    }
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        let (open, cv) = &*(self.0).0;
-        *open.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        cv.notify_all();
-    }
-}
 
 #[derive(Clone)]
 pub(crate) struct Reply {
@@ -401,6 +362,14 @@ fn small_briefing(lang: Lang) -> Briefing {
     .unwrap()
 }
 
+/// Asserts that one of `notes` contains `part`.
+fn assert_note(notes: &[String], part: &str) {
+    assert!(
+        notes.iter().any(|n| n.contains(part)),
+        "{part:?} not in {notes:?}"
+    );
+}
+
 fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -466,13 +435,7 @@ fn llm_english_prompt_and_all_claims_invalid_falls_back() {
     let client = LlmClient::new(&config(&url, 5, 0)).unwrap();
     run(add_narrative(&client, &mut b));
     assert!(b.narrative.is_none());
-    assert!(
-        b.notes
-            .iter()
-            .any(|n| n.contains("no sentence of the model's answer cited a paper")),
-        "{:?}",
-        b.notes
-    );
+    assert_note(&b.notes, "no sentence of the model's answer cited a paper");
     let body: serde_json::Value = serde_json::from_str(&seen.lock().unwrap()[0].1).unwrap();
     assert!(body["messages"][0]["content"]
         .as_str()
@@ -500,13 +463,7 @@ fn llm_timeout_falls_back_without_retrying() {
         .with_timeout(Duration::from_millis(200));
     run(add_narrative(&client, &mut b));
     assert!(b.narrative.is_none(), "{:?}", b.narrative);
-    assert!(
-        b.notes
-            .iter()
-            .any(|n| n.contains("did not answer within 0.2 s")),
-        "{:?}",
-        b.notes
-    );
+    assert_note(&b.notes, "did not answer within 0.2 s");
     assert_eq!(seen_at_least(&seen, 1), 1, "a timeout is not retried");
     drop(release);
 }
@@ -544,11 +501,7 @@ fn llm_retries_server_errors_then_succeeds_or_falls_back() {
     ));
     assert_eq!(seen.lock().unwrap().len(), 2);
     assert!(b.narrative.is_none());
-    assert!(
-        b.notes.iter().any(|n| n.contains("HTTP 503")),
-        "{:?}",
-        b.notes
-    );
+    assert_note(&b.notes, "HTTP 503");
 
     // A 400 is not retried.
     let (url, seen) = stub(vec![Reply {
@@ -562,7 +515,7 @@ fn llm_retries_server_errors_then_succeeds_or_falls_back() {
         &mut b,
     ));
     assert_eq!(seen.lock().unwrap().len(), 1);
-    assert!(b.notes.iter().any(|n| n.contains("HTTP 400")));
+    assert_note(&b.notes, "HTTP 400");
 }
 
 #[test]
@@ -594,11 +547,7 @@ fn llm_invalid_or_empty_answers_fall_back() {
             &mut b,
         ));
         assert!(b.narrative.is_none());
-        assert!(
-            b.notes.iter().any(|n| n.contains(expect)),
-            "{expect}: {:?}",
-            b.notes
-        );
+        assert_note(&b.notes, expect);
         // The extractive briefing is intact.
         assert_eq!(b.themes, b0.themes);
     }
@@ -613,9 +562,5 @@ fn llm_invalid_or_empty_answers_fall_back() {
         &LlmClient::new(&config(&format!("http://127.0.0.1:{port}/v1"), 2, 1)).unwrap(),
         &mut b,
     ));
-    assert!(
-        b.notes.iter().any(|n| n.contains("cannot reach")),
-        "{:?}",
-        b.notes
-    );
+    assert_note(&b.notes, "cannot reach");
 }

@@ -17,8 +17,8 @@ use academichub::ingest::feeds::{
 };
 use academichub::{Paper, PaperIndex};
 
-use crate::briefing::{gate, HOLD_LIMIT};
 use crate::fixtures::{datasets, fixture};
+use crate::fixtures::{gate, HOLD_LIMIT};
 
 // ---------------------------------------------------------------------------------------------
 // A tiny HTTP/1.1 server: one thread, one request per connection, scripted responses.

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use academichub::embed::{Embedder, HashEmbedder};
 use academichub::ingest::{import_file, Format, ImportOptions};
@@ -89,5 +90,40 @@ pub fn stored_facets(index: &PaperIndex, query: &dyn Query) -> Facets {
         by_source,
         by_primary_category: by_category,
         ..Facets::default()
+    }
+}
+
+/// The longest a held reply waits for its release: a client that never gives up then gets the
+/// held answer and its test fails, instead of hanging.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(60);
+
+/// A stall the test controls, instead of a sleep: a stub holds a reply (connection open,
+/// nothing sent) at the gate until the test drops the matching [`Release`], or [`HOLD_LIMIT`].
+#[derive(Clone)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+/// Opens its gate when dropped: at the end of the test, or while a failing test unwinds.
+pub struct Release(Gate);
+
+/// A closed gate and the handle that opens it.
+pub fn gate() -> (Gate, Release) {
+    let g = Gate(Arc::default());
+    (g.clone(), Release(g))
+}
+
+impl Gate {
+    /// Blocks until the gate is opened, or [`HOLD_LIMIT`] has passed.
+    pub fn wait(&self) {
+        let (open, cv) = &*self.0;
+        let open = open.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = cv.wait_timeout_while(open, HOLD_LIMIT, |open| !*open);
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let (open, cv) = &*(self.0).0;
+        *open.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cv.notify_all();
     }
 }

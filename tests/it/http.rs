@@ -856,25 +856,45 @@ async fn page_cors_and_timeout() {
         .unwrap()
         .contains("authorization"));
 
-    // A request over the time limit answers 503 `timeout` (a 1 ms budget cannot fit a search).
-    let app = http::router(state(index, false, false, |c| {
-        c.limits.request_timeout_ms = 1;
-        c.cache_entries = 0;
-    }));
-    let mut timed_out = false;
-    for _ in 0..20 {
-        let (s, v) = get(
-            &app,
-            "/api/search?q=language%20models%20transformers%20speech%20vision&k=100",
-        )
-        .await;
-        if s == StatusCode::SERVICE_UNAVAILABLE {
-            assert_error(s, &v, StatusCode::SERVICE_UNAVAILABLE, "timeout");
-            timed_out = true;
-            break;
-        }
+    // A read over the time limit answers 503 `timeout`: the query embedder below does not
+    // answer until the test has seen the 503, whatever the machine's speed.
+    let (_dv, vindex) = fixture_index(true);
+    let (gate, release) = crate::fixtures::gate();
+    let held = HeldEmbedder {
+        inner: HashEmbedder::new(64),
+        gate,
+    };
+    let mut config = ServerConfig::default();
+    config.limits.request_timeout_ms = 50;
+    config.cache_entries = 0;
+    let app = http::router(AppState::new(vindex, config).with_embedder(Box::new(held)));
+    let (s, v) = get(&app, "/api/search?q=language%20models&mode=hybrid").await;
+    assert_error(s, &v, StatusCode::SERVICE_UNAVAILABLE, "timeout");
+    drop(release);
+}
+
+/// The fixture's embedder, but a query waits for `gate` to open before it is embedded.
+struct HeldEmbedder {
+    inner: HashEmbedder,
+    gate: crate::fixtures::Gate,
+}
+
+impl Embedder for HeldEmbedder {
+    fn id(&self) -> &academichub::embed::ModelId {
+        self.inner.id()
     }
-    assert!(timed_out, "a 1 ms budget never timed out");
+
+    fn embed_passages(
+        &mut self,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>, academichub::embed::EmbedError> {
+        self.inner.embed_passages(texts)
+    }
+
+    fn embed_query(&mut self, text: &str) -> Result<Vec<f32>, academichub::embed::EmbedError> {
+        self.gate.wait();
+        self.inner.embed_query(text)
+    }
 }
 
 /// Any request with an optional bearer token and JSON body.
@@ -1137,7 +1157,8 @@ async fn radars_crud_papers_and_briefings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn briefing_narrative_from_a_stub_llm_and_its_fallbacks() {
-    use crate::briefing::{config, gate, ok, stub, Reply};
+    use crate::briefing::{config, ok, stub, Reply};
+    use crate::fixtures::gate;
     use academichub::briefing::llm::LlmClient;
     use std::time::Duration;
 

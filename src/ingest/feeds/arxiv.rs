@@ -8,9 +8,10 @@
 use super::text::{cap_chars, parse_feed_date};
 use super::xml::{self, XmlEntry};
 use super::{Announce, EntryError, FeedEntry, FeedError, ParseOptions, ParsedFeed};
-use crate::normalize::is_arxiv_category;
-use crate::normalize::{canonical_arxiv_id, clean_latex, collapse_whitespace};
-use crate::paper::{Paper, PaperId};
+use crate::normalize::{
+    arxiv_paper, canonical_arxiv_id, clean_latex, collapse_whitespace, is_arxiv_category,
+};
+use crate::paper::Paper;
 
 /// Splits an RSS description `arXiv:<id>vN Announce Type: <type> \nAbstract: <text>` into
 /// (versioned id, announce type, abstract). Descriptions without the prefix are all abstract.
@@ -34,20 +35,34 @@ pub fn split_rss_description(desc: &str) -> (Option<&str>, Option<&str>, &str) {
     (Some(id), announce, abs)
 }
 
-/// Common arXiv fields from title/abstract text: cleaned display text plus search extras.
-fn arxiv_paper(id: &str, version: Option<u64>, title: &str, abs: &str) -> Paper {
-    let (title, title_extra) = clean_latex(title);
-    let (abstract_text, abs_extra) = clean_latex(abs);
-    let mut p = Paper::new(PaperId::new(id), title, abstract_text);
-    p.version = version.unwrap_or(1);
-    p.search_extra = [title_extra, abs_extra]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    p.source = "arxiv".into();
-    p.url = Some(format!("https://arxiv.org/abs/{id}"));
-    p
+/// The paper of an entry's id (`version` when the id carries none), title and abstract, or
+/// why the entry cannot be one: an id that is not an arXiv id, no title, no abstract (after
+/// capping it at the configured length; the flag says whether it was capped).
+fn checked_paper(
+    raw_id: &str,
+    version: Option<u64>,
+    title: &str,
+    abs: &str,
+    opts: &ParseOptions,
+) -> Result<(Paper, bool), EntryError> {
+    let (id, own_version) = canonical_arxiv_id(raw_id);
+    if id.is_empty() || !id.contains(|c: char| c.is_ascii_digit()) {
+        return Err(EntryError::BadId {
+            item: "entry",
+            field: "id",
+            raw: raw_id.to_string(),
+            kind: "an arXiv id",
+        });
+    }
+    if title.trim().is_empty() {
+        return Err(EntryError::NoTitle { item: "entry", id });
+    }
+    let mut p = arxiv_paper(&id, own_version.or(version), title, abs);
+    let capped = cap_chars(&mut p.abstract_text, opts.max_abstract_chars);
+    if p.abstract_text.is_empty() {
+        return Err(EntryError::NoAbstract { item: "entry", id });
+    }
+    Ok((p, capped))
 }
 
 fn nonempty(s: Option<&str>) -> Option<String> {
@@ -109,32 +124,11 @@ fn rss_entry(e: &XmlEntry, opts: &ParseOptions) -> Result<(FeedEntry, bool), Ent
             field: "id",
             looked: " (no guid, no arXiv id in the description, no link)",
         })?;
-    let (id, version) = canonical_arxiv_id(raw_id);
-    if id.is_empty() || !id.contains(|c: char| c.is_ascii_digit()) {
-        return Err(EntryError::BadId {
-            item: "entry",
-            field: "id",
-            raw: raw_id.to_string(),
-            kind: "an arXiv id",
-        });
-    }
-    let title = e.text("title").unwrap_or("");
-    if title.trim().is_empty() {
-        return Err(EntryError::NoTitle {
-            item: "entry",
-            id: id.clone(),
-        });
-    }
     // The description's own `arXiv:<id>vN` carries the version when the guid lacks one.
-    let version = version.or_else(|| desc_id.and_then(|d| canonical_arxiv_id(d).1));
-    let mut p = arxiv_paper(&id, version, title, abs);
-    let capped = cap_chars(&mut p.abstract_text, opts.max_abstract_chars);
-    if p.abstract_text.is_empty() {
-        return Err(EntryError::NoAbstract {
-            item: "entry",
-            id: id.clone(),
-        });
-    }
+    let desc_version = desc_id.and_then(|d| canonical_arxiv_id(d).1);
+    let title = e.text("title").unwrap_or("");
+    let (mut p, capped) = checked_paper(raw_id, desc_version, title, abs, opts)?;
+    let id = p.id.to_string();
     let announce_raw = e
         .text("arxiv:announce_type")
         .map(str::trim)
@@ -228,30 +222,10 @@ fn atom_entry(e: &XmlEntry, opts: &ParseOptions) -> Result<(FeedEntry, bool), En
             field: "id",
             looked: "",
         })?;
-    let (id, version) = canonical_arxiv_id(raw_id);
-    if id.is_empty() || !id.contains(|c: char| c.is_ascii_digit()) {
-        return Err(EntryError::BadId {
-            item: "entry",
-            field: "id",
-            raw: raw_id.to_string(),
-            kind: "an arXiv id",
-        });
-    }
     let title = e.text("title").unwrap_or("");
-    if title.trim().is_empty() {
-        return Err(EntryError::NoTitle {
-            item: "entry",
-            id: id.clone(),
-        });
-    }
-    let mut p = arxiv_paper(&id, version, title, e.text("summary").unwrap_or(""));
-    let capped = cap_chars(&mut p.abstract_text, opts.max_abstract_chars);
-    if p.abstract_text.is_empty() {
-        return Err(EntryError::NoAbstract {
-            item: "entry",
-            id: id.clone(),
-        });
-    }
+    let summary = e.text("summary").unwrap_or("");
+    let (mut p, capped) = checked_paper(raw_id, None, title, summary, opts)?;
+    let id = p.id.to_string();
     let primary = e
         .field("arxiv:primary_category")
         .and_then(|f| f.attr("term"))

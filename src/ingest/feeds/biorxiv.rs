@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::text::{cap_chars, extract_doi, parse_feed_date};
 use super::{EntryError, FeedEntry, FeedError, ParseOptions, ParsedFeed, Skip};
-use crate::normalize::{clean_latex, collapse_whitespace};
+use crate::normalize::{clean_latex, collapse_whitespace, join_words};
 use crate::paper::{Paper, PaperId};
 
 #[derive(Deserialize)]
@@ -165,11 +165,7 @@ fn record_to_paper(
         .unwrap_or_else(|| default_server.to_lowercase());
     let mut p = Paper::new(PaperId::new(doi.clone()), title, abstract_text);
     p.version = version;
-    p.search_extra = [title_extra, abs_extra]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    p.search_extra = join_words([title_extra, abs_extra]);
     p.authors = rec
         .authors
         .unwrap_or_default()

@@ -479,12 +479,17 @@ fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// [`crate::task::run_blocking`] for ingest work (parsing, merging, commits, state files).
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
 ) -> Result<T, IngestError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| IngestError::Join(e.to_string()))?
+    crate::task::run_blocking(f).await
+}
+
+impl From<tokio::task::JoinError> for IngestError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        IngestError::Join(e.to_string())
+    }
 }
 
 /// Parses and applies `parsed` to the index (in `spawn_blocking`).
@@ -581,7 +586,7 @@ async fn fetch_source(
                 let o = opts.clone();
                 let (page, info) = blocking(move || {
                     if let Some(msg) = text::sniff_html(&bytes) {
-                        return Err(FeedError::NotAFeed(msg).into());
+                        return Err(IngestError::Feed(FeedError::NotAFeed(msg)));
                     }
                     Ok(arxiv::parse_atom(&bytes, &o)?)
                 })
@@ -633,7 +638,7 @@ async fn fetch_source(
                 let server = source.server.clone();
                 let (page, info) = blocking(move || {
                     if let Some(msg) = text::sniff_html(&bytes) {
-                        return Err(FeedError::NotAFeed(msg).into());
+                        return Err(IngestError::Feed(FeedError::NotAFeed(msg)));
                     }
                     Ok(biorxiv::parse_details(&bytes, &o, &server)?)
                 })

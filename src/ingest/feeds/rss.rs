@@ -8,7 +8,7 @@
 use super::text::{cap_chars, extract_doi, parse_feed_date, strip_html};
 use super::xml::{self, XmlEntry};
 use super::{EntryError, FeedEntry, FeedError, ParseOptions, ParsedFeed};
-use crate::normalize::{clean_latex, collapse_whitespace};
+use crate::normalize::{clean_latex, collapse_whitespace, join_words};
 use crate::paper::{parse_date, Paper, PaperId};
 
 /// Parses a generic feed; `source` becomes each paper's `source`.
@@ -128,11 +128,7 @@ fn entry_to_paper(
     let (mut abstract_text, abs_extra) = clean_latex(&strip_html(&body));
     let capped = cap_chars(&mut abstract_text, opts.max_abstract_chars);
     let mut p = Paper::new(PaperId::new(id), title, abstract_text);
-    p.search_extra = [title_extra, abs_extra]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    p.search_extra = join_words([title_extra, abs_extra]);
     // Preprint servers put the version at the end of the content link (`...571984v2?rss=1`).
     if let (Some(d), Some(l)) = (&doi, &link) {
         let suffix = d.rsplit('/').next().unwrap_or("");

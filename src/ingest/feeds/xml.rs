@@ -110,6 +110,16 @@ pub enum XmlError {
     Empty,
 }
 
+impl XmlError {
+    fn content(what: &'static str, pos: u64, reason: impl std::fmt::Display) -> XmlError {
+        XmlError::Content {
+            what,
+            pos,
+            reason: reason.to_string(),
+        }
+    }
+}
+
 fn attrs(e: &BytesStart<'_>, decoder: Decoder) -> Result<Vec<(String, String)>, XmlError> {
     let mut out = Vec::new();
     for a in e.attributes() {
@@ -130,6 +140,20 @@ struct Open {
     /// Depth of the field element (its children are at depth + 1).
     depth: usize,
     child: Option<(String, String)>,
+}
+
+impl Open {
+    fn new(name: String, attrs: Vec<(String, String)>, depth: usize) -> Open {
+        Open {
+            field: XmlField {
+                name,
+                attrs,
+                ..Default::default()
+            },
+            depth,
+            child: None,
+        }
+    }
 }
 
 /// Parses a feed document. Errors name the problem and the byte offset.
@@ -174,30 +198,14 @@ pub fn parse(bytes: &[u8]) -> Result<XmlFeed, XmlError> {
                     current = XmlEntry::default();
                 } else if let Some(ed) = entry_depth {
                     if depth == ed + 1 {
-                        open = Some(Open {
-                            field: XmlField {
-                                name,
-                                attrs: attrs(&e, reader.decoder())?,
-                                ..Default::default()
-                            },
-                            depth,
-                            child: None,
-                        });
+                        open = Some(Open::new(name, attrs(&e, reader.decoder())?, depth));
                     } else if let Some(o) = open.as_mut() {
                         if depth == o.depth + 1 {
                             o.child = Some((name, String::new()));
                         }
                     }
                 } else if channel_depth.is_some_and(|cd| depth == cd + 1) {
-                    open = Some(Open {
-                        field: XmlField {
-                            name,
-                            attrs: attrs(&e, reader.decoder())?,
-                            ..Default::default()
-                        },
-                        depth,
-                        child: None,
-                    });
+                    open = Some(Open::new(name, attrs(&e, reader.decoder())?, depth));
                 }
             }
             Event::Empty(e) => {
@@ -247,27 +255,19 @@ pub fn parse(bytes: &[u8]) -> Result<XmlFeed, XmlError> {
                 }
             }
             Event::Text(t) => {
-                let s = t.xml10_content().map_err(|e| XmlError::Content {
-                    what: "text",
-                    pos,
-                    reason: e.to_string(),
-                })?;
+                let s = t
+                    .xml10_content()
+                    .map_err(|e| XmlError::content("text", pos, e))?;
                 push_text(&mut open, &s);
             }
             Event::CData(t) => {
-                let s = t.decode().map_err(|e| XmlError::Content {
-                    what: "CDATA",
-                    pos,
-                    reason: e.to_string(),
-                })?;
+                let s = t.decode().map_err(|e| XmlError::content("CDATA", pos, e))?;
                 push_text(&mut open, &s);
             }
             Event::GeneralRef(r) => {
-                let name = r.decode().map_err(|e| XmlError::Content {
-                    what: "entity",
-                    pos,
-                    reason: e.to_string(),
-                })?;
+                let name = r
+                    .decode()
+                    .map_err(|e| XmlError::content("entity", pos, e))?;
                 let resolved: String = if r.is_char_ref() {
                     match r.resolve_char_ref() {
                         Ok(Some(c)) => c.to_string(),
