@@ -449,18 +449,7 @@ pub fn build_briefing(
     let papers_ref: Vec<&Paper> = selected.iter().map(|s| &s.paper).collect();
     let mut corpus = Corpus::new(&papers_ref, index);
     let tfidf: Vec<SparseVec> = (0..selected.len()).map(|i| corpus.tfidf(i)).collect();
-    let sentence_vecs: Vec<SentenceVecs> = selected
-        .iter()
-        .map(|s| {
-            sentences(&s.paper.abstract_text)
-                .into_iter()
-                .map(|t| {
-                    let v = corpus.text_vector(&t);
-                    (t, v)
-                })
-                .collect()
-        })
-        .collect();
+    let sentence_vecs = sentence_vectors(selected, &mut corpus);
     fill_picks(&mut selection, &tfidf, &sentence_vecs);
     let selected = &selection.selected;
 
@@ -521,6 +510,22 @@ pub fn build_briefing(
         notes,
         narrative: None,
     })
+}
+
+/// Each selected paper's abstract sentences with their tf-idf vectors.
+fn sentence_vectors(selected: &[Selected], corpus: &mut Corpus) -> Vec<SentenceVecs> {
+    selected
+        .iter()
+        .map(|s| {
+            sentences(&s.paper.abstract_text)
+                .into_iter()
+                .map(|t| {
+                    let v = corpus.text_vector(&t);
+                    (t, v)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Checks the request and loads its radars (each once, in the order asked): every radar must
@@ -869,33 +874,8 @@ fn themes(
             .map(|t| t.term.clone())
             .collect::<Vec<_>>()
             .join(" · ");
-        let mut cats: BTreeMap<String, usize> = BTreeMap::new();
-        for &i in members {
-            if let Some(c) = selected[i].paper.primary_category() {
-                *cats.entry(c.to_string()).or_insert(0) += 1;
-            }
-        }
-        let mut categories: Vec<(String, usize)> = cats.into_iter().collect();
-        categories.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        // Key sentences: the best sentence of each member against the theme's tf-idf centre,
-        // then the best members.
-        let mut centre_terms = SparseVec::default();
-        for &i in members {
-            centre_terms.add_scaled(&tfidf[i], 1.0);
-        }
-        centre_terms.normalize();
-        let centre_terms = as_map(&centre_terms);
-        let mut candidates: Vec<(f32, usize, String)> = members
-            .iter()
-            .filter_map(|&i| {
-                best_sentence(&sentence_vecs[i], &centre_terms).map(|(s, score)| (score, i, s))
-            })
-            .collect();
-        candidates.sort_by(|a, b| {
-            b.0.partial_cmp(&a.0)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.1.cmp(&b.1))
-        });
+        let categories = member_categories(selected, members);
+        let candidates = key_sentences(members, tfidf, sentence_vecs);
         out.push(Theme {
             id: t + 1,
             label,
@@ -916,6 +896,46 @@ fn themes(
         });
     }
     out
+}
+
+/// Primary categories of a theme's members with counts, most frequent first.
+fn member_categories(selected: &[Selected], members: &[usize]) -> Vec<(String, usize)> {
+    let mut cats: BTreeMap<String, usize> = BTreeMap::new();
+    for &i in members {
+        if let Some(c) = selected[i].paper.primary_category() {
+            *cats.entry(c.to_string()).or_insert(0) += 1;
+        }
+    }
+    let mut categories: Vec<(String, usize)> = cats.into_iter().collect();
+    categories.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    categories
+}
+
+/// A theme's key sentence candidates, best first: the best sentence of each member against the
+/// theme's tf-idf centre, with its score and member.
+fn key_sentences(
+    members: &[usize],
+    tfidf: &[SparseVec],
+    sentence_vecs: &[SentenceVecs],
+) -> Vec<(f32, usize, String)> {
+    let mut centre_terms = SparseVec::default();
+    for &i in members {
+        centre_terms.add_scaled(&tfidf[i], 1.0);
+    }
+    centre_terms.normalize();
+    let centre_terms = as_map(&centre_terms);
+    let mut candidates: Vec<(f32, usize, String)> = members
+        .iter()
+        .filter_map(|&i| {
+            best_sentence(&sentence_vecs[i], &centre_terms).map(|(s, score)| (score, i, s))
+        })
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.cmp(&b.1))
+    });
+    candidates
 }
 
 /// Terms frequent in the theme and rare in the rest of the selection (class tf-idf), bigrams

@@ -111,106 +111,9 @@ pub fn to_markdown(b: &Briefing) -> String {
         let _ = writeln!(out, "{}\n", n.text.trim());
         let _ = writeln!(out, "_{}: {}_\n", l.narrative_by, n.model);
     }
-    if !b.radars.is_empty() {
-        let _ = writeln!(out, "## {}\n", l.radars);
-        for r in &b.radars {
-            let _ = writeln!(
-                out,
-                "### {} (`{}`, {}, {} {})\n",
-                line(&r.name),
-                r.id,
-                r.mode,
-                r.candidates,
-                l.candidates
-            );
-            for n in &r.notes {
-                let _ = writeln!(out, "> {}", line(n));
-            }
-            if !r.notes.is_empty() {
-                out.push('\n');
-            }
-            for (i, p) in r.papers.iter().enumerate() {
-                let _ = writeln!(out, "{}. **{}** [{}]", i + 1, line(&p.title), p.id);
-                if !p.key_sentence.is_empty() {
-                    let _ = writeln!(out, "   {} [{}]", line(&p.key_sentence), p.id);
-                }
-                if !p.reason.is_empty() {
-                    let _ = writeln!(out, "   _{}: {}_", l.reason, line(&p.reason));
-                }
-            }
-            out.push('\n');
-        }
-    }
-    if !b.themes.is_empty() {
-        let _ = writeln!(
-            out,
-            "## {}\n\n_{}_\n",
-            l.themes,
-            if b.clustering.space == "embedding" {
-                l.clustering_embedding
-            } else {
-                l.clustering_tfidf
-            }
-        );
-        for t in &b.themes {
-            let _ = writeln!(out, "### {} {}: {}\n", l.theme, t.id, line(&t.label));
-            let terms: Vec<String> = t
-                .terms
-                .iter()
-                .map(|x| format!("{} ({})", x.term, x.papers))
-                .collect();
-            let _ = writeln!(out, "- {}: {}", l.terms, terms.join(", "));
-            let cats: Vec<String> = t
-                .categories
-                .iter()
-                .map(|(c, n)| format!("{c} ({n})"))
-                .collect();
-            if !cats.is_empty() {
-                let _ = writeln!(out, "- {}: {}", l.categories, cats.join(", "));
-            }
-            let ids: Vec<String> = t.papers.iter().map(|p| format!("[{p}]")).collect();
-            let _ = writeln!(out, "- {}: {}", l.papers, ids.join(" "));
-            if !t.summary.is_empty() {
-                let _ = writeln!(out, "- {}:", l.key_sentences);
-                for s in &t.summary {
-                    let _ = writeln!(out, "  - {} [{}]", line(&s.text), s.paper);
-                }
-            }
-            out.push('\n');
-        }
-    }
-    if !b.papers.is_empty() {
-        let _ = writeln!(out, "## {}\n", l.links);
-        if b.links.is_empty() {
-            let _ = writeln!(out, "{}\n", l.no_links);
-        }
-        let title = |id: &crate::paper::PaperId| {
-            b.papers
-                .iter()
-                .find(|p| &p.id == id)
-                .map(|p| line(&p.title))
-                .unwrap_or_default()
-        };
-        for k in &b.links {
-            let _ = writeln!(
-                out,
-                "- {} ({}) [{}] ↔ {} ({}) [{}] — {} {:.2}; {}: {}",
-                title(&k.a),
-                k.category_a,
-                k.a,
-                title(&k.b),
-                k.category_b,
-                k.b,
-                l.similarity,
-                k.similarity,
-                l.shared,
-                k.shared_terms.join(", ")
-            );
-        }
-        if !b.links.is_empty() {
-            out.push('\n');
-        }
-    }
+    radar_sections(&mut out, b, l);
+    theme_sections(&mut out, b, l);
+    link_section(&mut out, b, l);
     if !b.notes.is_empty() {
         let _ = writeln!(out, "## {}\n", l.notes);
         for n in &b.notes {
@@ -222,4 +125,119 @@ pub fn to_markdown(b: &Briefing) -> String {
         out.pop();
     }
     out
+}
+
+/// Each radar: its picks with key sentence and reason, after its notes.
+fn radar_sections(out: &mut String, b: &Briefing, l: &Labels) {
+    if b.radars.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## {}\n", l.radars);
+    for r in &b.radars {
+        let _ = writeln!(
+            out,
+            "### {} (`{}`, {}, {} {})\n",
+            line(&r.name),
+            r.id,
+            r.mode,
+            r.candidates,
+            l.candidates
+        );
+        for n in &r.notes {
+            let _ = writeln!(out, "> {}", line(n));
+        }
+        if !r.notes.is_empty() {
+            out.push('\n');
+        }
+        for (i, p) in r.papers.iter().enumerate() {
+            let _ = writeln!(out, "{}. **{}** [{}]", i + 1, line(&p.title), p.id);
+            if !p.key_sentence.is_empty() {
+                let _ = writeln!(out, "   {} [{}]", line(&p.key_sentence), p.id);
+            }
+            if !p.reason.is_empty() {
+                let _ = writeln!(out, "   _{}: {}_", l.reason, line(&p.reason));
+            }
+        }
+        out.push('\n');
+    }
+}
+
+/// Each theme: label, terms, categories, papers, key sentences.
+fn theme_sections(out: &mut String, b: &Briefing, l: &Labels) {
+    if b.themes.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## {}\n\n_{}_\n",
+        l.themes,
+        if b.clustering.space == "embedding" {
+            l.clustering_embedding
+        } else {
+            l.clustering_tfidf
+        }
+    );
+    for t in &b.themes {
+        let _ = writeln!(out, "### {} {}: {}\n", l.theme, t.id, line(&t.label));
+        let terms: Vec<String> = t
+            .terms
+            .iter()
+            .map(|x| format!("{} ({})", x.term, x.papers))
+            .collect();
+        let _ = writeln!(out, "- {}: {}", l.terms, terms.join(", "));
+        let cats: Vec<String> = t
+            .categories
+            .iter()
+            .map(|(c, n)| format!("{c} ({n})"))
+            .collect();
+        if !cats.is_empty() {
+            let _ = writeln!(out, "- {}: {}", l.categories, cats.join(", "));
+        }
+        let ids: Vec<String> = t.papers.iter().map(|p| format!("[{p}]")).collect();
+        let _ = writeln!(out, "- {}: {}", l.papers, ids.join(" "));
+        if !t.summary.is_empty() {
+            let _ = writeln!(out, "- {}:", l.key_sentences);
+            for s in &t.summary {
+                let _ = writeln!(out, "  - {} [{}]", line(&s.text), s.paper);
+            }
+        }
+        out.push('\n');
+    }
+}
+
+/// The cross-domain links between selected papers (or that there are none).
+fn link_section(out: &mut String, b: &Briefing, l: &Labels) {
+    if b.papers.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## {}\n", l.links);
+    if b.links.is_empty() {
+        let _ = writeln!(out, "{}\n", l.no_links);
+    }
+    let title = |id: &crate::paper::PaperId| {
+        b.papers
+            .iter()
+            .find(|p| &p.id == id)
+            .map(|p| line(&p.title))
+            .unwrap_or_default()
+    };
+    for k in &b.links {
+        let _ = writeln!(
+            out,
+            "- {} ({}) [{}] ↔ {} ({}) [{}] — {} {:.2}; {}: {}",
+            title(&k.a),
+            k.category_a,
+            k.a,
+            title(&k.b),
+            k.category_b,
+            k.b,
+            l.similarity,
+            k.similarity,
+            l.shared,
+            k.shared_terms.join(", ")
+        );
+    }
+    if !b.links.is_empty() {
+        out.push('\n');
+    }
 }

@@ -13,7 +13,7 @@ use super::extract::{count, date, pairs, push_list, read_blocking, unknown};
 use super::state::AppState;
 use crate::search::{Filters, Mode, QueryEngine, QueryVector, SearchRequest, DEFAULT_K};
 
-/// Query parameters of `GET /api/search` (documentation; parsed by [`SearchParams::parse`]).
+/// Query parameters of `GET /api/search` (documentation; parsed by `SearchParams::parse`).
 #[derive(Debug, Clone, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]

@@ -3,7 +3,7 @@
 //! each with the reason it is there.
 //!
 //! Recipe, per query: BM25 leg and dense leg (under the radar's filters and the date range)
-//! fused by the convex combination of [`crate::fusion`]; the dense leg's query vector is first
+//! fused by the convex combination of [`crate::search::fusion`]; the dense leg's query vector is first
 //! shifted Rocchio-style towards the mean vector of the positive examples and away from the
 //! negatives'. Queries are combined by taking each paper's best query score (a radar is a union
 //! of interests; a paper strongly about one of them should not lose to papers vaguely about
