@@ -6,10 +6,10 @@
 //! cores only share the cores, and each search's thread-local buffers (a score per document
 //! of a segment, the highlighter's memo) evict the others' from the CPU caches. On the 2-core
 //! load-test machine, running them on tokio's blocking pool (a thread per read in flight) gave
-//! 25-35% fewer requests per second than two threads (BENCHMARKS.md). A semaphore in front of
-//! the blocking pool was slower still: each finished read handed its slot to an async task
-//! that only then queued the next read, leaving the core idle in between; here a thread that
-//! finishes a job takes the next one from the queue itself.
+//! 25-35% fewer requests per second than two threads (docs/benchmarks-history.md, sixth
+//! session). A semaphore in front of the blocking pool was slower still: each finished read
+//! handed its slot to an async task that only then queued the next read, leaving the core idle
+//! in between; here a thread that finishes a job takes the next one from the queue itself.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
