@@ -11,10 +11,9 @@ pub mod analysis;
 pub mod normalize;
 pub mod paper;
 
-// Configuration, embeddings and blocking work, used by the stages below.
+// Configuration and embeddings, used by the stages below.
 pub mod config;
 pub mod embed;
-pub mod task;
 
 // The pipeline, in data-flow order.
 pub mod index;

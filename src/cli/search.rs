@@ -69,18 +69,22 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None if index.embedding_model().is_none() => None,
         _ => Some(a.model.load(Some(&index)).map_err(|e| e.to_string())),
     };
-    let mut embedder = match loaded.as_mut() {
-        Some(Ok(e)) => QueryEmbedder::for_index(&index, Ok(e)),
-        Some(Err(why)) => QueryEmbedder::Unavailable(why.clone()),
-        None => QueryEmbedder::Unavailable("no embedding model is needed".into()),
-    };
-    let mode = named.unwrap_or_else(|| default_mode(&index, embedder.is_ready()));
-    if let (None, Some(why)) = (named, embedder.unavailable()) {
-        if index.embedding_model().is_some() {
-            eprintln!("warning: dense search unavailable ({why}); searching with bm25");
-        }
+    let mut embedder = loaded.as_mut().map(|loaded| match loaded {
+        Ok(e) => QueryEmbedder::for_index(&index, Ok(e)),
+        Err(why) => QueryEmbedder::Unavailable(why.clone()),
+    });
+    let ready = embedder.as_ref().is_some_and(QueryEmbedder::is_ready);
+    let mode = named.unwrap_or_else(|| default_mode(&index, ready));
+    if let (None, Some(why)) = (
+        named,
+        embedder.as_ref().and_then(QueryEmbedder::unavailable),
+    ) {
+        eprintln!("warning: dense search unavailable ({why}); searching with bm25");
     }
-    let query_vector = (mode != Mode::Bm25).then(|| embedder.embed(&a.query));
+    let query_vector = match (mode, embedder.as_mut()) {
+        (Mode::Bm25, _) | (_, None) => None,
+        (_, Some(e)) => Some(e.embed(&a.query)),
+    };
     let req = SearchRequest {
         query: a.query.clone(),
         k: a.k,

@@ -73,7 +73,7 @@ pub(crate) fn unknown(key: &str, known: &[&str]) -> ApiError {
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    crate::task::run_blocking(f).await
+    crate::index::blocking::run_blocking(f).await
 }
 
 /// [`blocking`] for an index read (a search, a paper, a list): runs on the read threads

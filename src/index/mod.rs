@@ -10,6 +10,7 @@
 //! gets [`IndexError::Locked`]), one `IndexReader` per opened index, and documents are joined on
 //! our `id` field, never on tantivy's `DocAddress`, which changes when segments merge.
 
+pub mod blocking;
 pub mod codec;
 pub mod error;
 pub mod facet_ords;

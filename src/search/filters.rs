@@ -47,11 +47,6 @@ impl FilterSet {
         FilterSet { clauses }
     }
 
-    /// True when nothing is filtered.
-    pub fn is_empty(&self) -> bool {
-        self.clauses.is_empty()
-    }
-
     /// Each filter as its own query.
     pub fn queries(&self) -> Vec<Box<dyn Query>> {
         self.clauses.iter().map(|q| q.box_clone()).collect()

@@ -479,11 +479,11 @@ fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// [`crate::task::run_blocking`] for ingest work (parsing, merging, commits, state files).
+/// [`crate::index::blocking::run_blocking`] for ingest work (parsing, merging, commits, state files).
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
 ) -> Result<T, IngestError> {
-    crate::task::run_blocking(f).await
+    crate::index::blocking::run_blocking(f).await
 }
 
 impl From<tokio::task::JoinError> for IngestError {

@@ -1,5 +1,6 @@
-//! Blocking work from async code: tantivy commits and searches, embedding and file locks run on
-//! tokio's blocking pool, never on the runtime's worker threads.
+//! Blocking work from async code: tantivy commits and searches (and the embedding and file
+//! locks that go with them) run on tokio's blocking pool, never on the runtime's worker
+//! threads. Here because every async caller (the API, feed ingestion) works on an index.
 
 /// Runs `f` on tokio's blocking pool and returns its result; a panic in `f` becomes the error
 /// type's `From<JoinError>` value.
