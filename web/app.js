@@ -268,6 +268,8 @@ async function runRadar() {
   syncUrl(shown);
   const seq = ++state.seq;
   setStatus(t("loading"));
+  // Never show the previous view's list under this radar while its papers load.
+  renderList([], false, false);
   try {
     const r = await api(`/api/radars/${encodeURIComponent(state.radar)}/papers?${params}`);
     if (seq !== state.seq) return;

@@ -309,7 +309,7 @@ async fn browser_types_a_query_and_sees_results() {
         .await;
     let first = cdp
         .wait_for(
-            "document.querySelector('#radar-list button[aria-pressed=\"true\"]') && document.querySelector('#results li.hit .title') ? document.querySelector('#results li.hit .title').textContent : null",
+            "document.querySelector('#radar-list button[aria-pressed=\"true\"]') && /^why: /.test(document.querySelector('#results li.hit .why:last-child')?.textContent || '') ? document.querySelector('#results li.hit .title').textContent : null",
             "the radar's papers",
         )
         .await;
@@ -318,7 +318,7 @@ async fn browser_types_a_query_and_sees_results() {
         "{first}"
     );
     let why = cdp
-        .eval("document.querySelector('#results li.hit .why').textContent")
+        .eval("document.querySelector('#results li.hit .why:last-child').textContent")
         .await;
     assert!(
         why.as_str().unwrap().contains("streaming LLMs survey"),
