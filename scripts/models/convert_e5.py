@@ -253,13 +253,26 @@ class GraphBuilder:
         return outs[0] if n_out == 1 else outs
 
 
-def build_onnx(hp, w, accuracy_level=0):
+def q4_dequantize(qs, scales):
+    """Q4_0 blocks -> fp32 weight [N, K]: value = (code - 8) * scale, exactly as e5.c."""
+    codes = np.concatenate([qs & 0x0F, qs >> 4], axis=-1).astype(np.float32) - 8.0  # [N, nb, 32]
+    return (codes * scales.astype(np.float32)[..., None]).reshape(qs.shape[0], -1)
+
+
+def build_onnx(hp, w, accuracy_level=0, matmul="q4"):
     H, NH, FF, eps = hp["H"], hp["NH"], hp["FF"], float(hp["eps"])
     hd = H // NH
     g = GraphBuilder()
 
     def matmul_q4(x, qs_scales, bias, n, k, base):
         qs, scales = qs_scales
+        if matmul == "fp32":
+            # The same 4-bit values held as fp32 in a plain MatMul (+ Add): the input that ORT's
+            # dynamic int8 quantization (scripts/models/quantize_int8.py) understands.
+            wt = q4_dequantize(qs, scales)
+            assert wt.shape == (n, k), (wt.shape, n, k)
+            y = g.op("MatMul", [x, g.const(np.ascontiguousarray(wt.T), base + "_w")], base + "_mm")
+            return g.op("Add", [y, g.const(bias.astype(np.float32), base + "_bias")], base)
         blob = g.const(q4_to_matmulnbits(qs), base + "_q4")
         sc = g.const(scales.astype(np.float32), base + "_scales")
         b = g.const(bias.astype(np.float32), base + "_bias")
@@ -295,14 +308,17 @@ def build_onnx(hp, w, accuracy_level=0):
     x = g.op("Add", [word, pe], "emb_sum")
     x = layer_norm(x, w["eln_w"], w["eln_b"], "emb_ln")
 
-    # additive key mask [B, 1, 1, S]: 0 for tokens, -1e9 for padding
-    m = g.op("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
-    m = g.op("Sub", [g.const(np.array(1.0, np.float32), "one_f"), m], "mask_inv")
-    m = g.op("Mul", [m, g.const(np.array(-1e9, np.float32), "neg")], "mask_add")
-    mask = g.op("Unsqueeze", [m, g.const(np.array([1, 2], np.int64), "axes")], "mask_4d")
-    scale = g.const(np.array(1.0 / np.sqrt(np.float32(hd)), np.float32), "attn_scale")
-    heads_shape = g.const(np.array([0, 0, NH, hd], np.int64), "heads_shape")
-    merge_shape = g.const(np.array([0, 0, H], np.int64), "merge_shape")
+    if matmul == "fp32":
+        mask_i32 = g.op("Cast", ["attention_mask"], "mask_i32", to=TensorProto.INT32)  # for contrib Attention
+    else:
+        # additive key mask [B, 1, 1, S]: 0 for tokens, -1e9 for padding
+        m = g.op("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
+        m = g.op("Sub", [g.const(np.array(1.0, np.float32), "one_f"), m], "mask_inv")
+        m = g.op("Mul", [m, g.const(np.array(-1e9, np.float32), "neg")], "mask_add")
+        mask = g.op("Unsqueeze", [m, g.const(np.array([1, 2], np.int64), "axes")], "mask_4d")
+        scale = g.const(np.array(1.0 / np.sqrt(np.float32(hd)), np.float32), "attn_scale")
+        heads_shape = g.const(np.array([0, 0, NH, hd], np.int64), "heads_shape")
+        merge_shape = g.const(np.array([0, 0, H], np.int64), "merge_shape")
 
     for l, ly in enumerate(w["layers"]):
         b = f"l{l}"
@@ -310,16 +326,26 @@ def build_onnx(hp, w, accuracy_level=0):
         qkv_qs = np.concatenate([ly["q"][0], ly["k"][0], ly["v"][0]], axis=0)
         qkv_sc = np.concatenate([ly["q"][1], ly["k"][1], ly["v"][1]], axis=0)
         qkv_b = np.concatenate([ly["qb"], ly["kb"], ly["vb"]])
-        qkv = matmul_q4(x, (qkv_qs, qkv_sc), qkv_b, 3 * H, H, b + "_qkv")
-        q, k, v = g.op("Split", [qkv, g.const(np.array([H, H, H], np.int64), "split")], b + "_split",
+        if matmul == "fp32":
+            # ORT's fused contrib Attention (QKV projection, scaled softmax with the key mask,
+            # context): ORT's int8 quantizer turns it into QAttention.
+            wqkv = np.ascontiguousarray(q4_dequantize(qkv_qs, qkv_sc).T)  # [H, 3H]
+            ctx = g.op("Attention", [x, g.const(wqkv, b + "_wqkv"), g.const(qkv_b.astype(np.float32), b + "_bqkv"),
+                                     mask_i32], b + "_ctx_m", domain="com.microsoft", num_heads=NH)
+        else:
+            ctx = None
+        if ctx is None:
+            qkv = matmul_q4(x, (qkv_qs, qkv_sc), qkv_b, 3 * H, H, b + "_qkv")
+            q, k, v = g.op("Split", [qkv, g.const(np.array([H, H, H], np.int64), "split")], b + "_split",
                        n_out=3, axis=-1)
-        q = g.op("Transpose", [g.op("Reshape", [q, heads_shape])], b + "_q", perm=[0, 2, 1, 3])
-        k = g.op("Transpose", [g.op("Reshape", [k, heads_shape])], b + "_kT", perm=[0, 2, 3, 1])
-        v = g.op("Transpose", [g.op("Reshape", [v, heads_shape])], b + "_v", perm=[0, 2, 1, 3])
-        s = g.op("Mul", [g.op("MatMul", [q, k], b + "_qk"), scale], b + "_scaled")
-        p = g.op("Softmax", [g.op("Add", [s, mask], b + "_masked")], b + "_probs", axis=-1)
-        ctx = g.op("MatMul", [p, v], b + "_ctx")
-        ctx = g.op("Reshape", [g.op("Transpose", [ctx], b + "_ctx_t", perm=[0, 2, 1, 3]), merge_shape], b + "_ctx_m")
+            q = g.op("Transpose", [g.op("Reshape", [q, heads_shape])], b + "_q", perm=[0, 2, 1, 3])
+            k = g.op("Transpose", [g.op("Reshape", [k, heads_shape])], b + "_kT", perm=[0, 2, 3, 1])
+            v = g.op("Transpose", [g.op("Reshape", [v, heads_shape])], b + "_v", perm=[0, 2, 1, 3])
+            s = g.op("Mul", [g.op("MatMul", [q, k], b + "_qk"), scale], b + "_scaled")
+            p = g.op("Softmax", [g.op("Add", [s, mask], b + "_masked")], b + "_probs", axis=-1)
+            ctx = g.op("MatMul", [p, v], b + "_ctx")
+            ctx = g.op("Reshape", [g.op("Transpose", [ctx], b + "_ctx_t", perm=[0, 2, 1, 3]), merge_shape],
+                       b + "_ctx_m")
         ao = matmul_q4(ctx, ly["ao"], ly["aob"], H, H, b + "_ao")
         x = layer_norm(g.op("Add", [x, ao], b + "_res1"), ly["aln_w"], ly["aln_b"], b + "_aln")
         mid = matmul_q4(x, ly["fi"], ly["fib"], FF, H, b + "_fi")
@@ -688,6 +714,9 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="output folder (created; must not exist unless --force)")
     ap.add_argument("--force", action="store_true", help="replace OUT if it exists")
     ap.add_argument("--no-verify", action="store_true", help="skip the tokenizers/onnxruntime self-check")
+    ap.add_argument("--matmul", choices=("q4", "fp32"), default="q4",
+                    help="encoder weights: q4 (default) keeps them 4-bit in MatMulNBits; fp32 dequantizes "
+                         "the same 4-bit values into plain MatMul (bigger, the input of quantize_int8.py)")
     ap.add_argument("--accuracy-level", type=int, choices=(0, 4), default=0,
                     help="MatMulNBits accuracy_level: 0 (default) = fp32 activations; 4 = int8 activations "
                          "per block of 32, like e5.c's own kernel")
@@ -721,7 +750,7 @@ def main(argv=None):
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".convert_e5-", dir=parent)
 
-        model = build_onnx(hp, w, args.accuracy_level)
+        model = build_onnx(hp, w, args.accuracy_level, args.matmul)
         onnx.save_model(model, os.path.join(tmp, "model.onnx"))
         del model
         tj = build_tokenizer_json(tok, hp["MAXP"])
