@@ -8,9 +8,6 @@ FIXTURE  := tests/fixtures/arxiv-mini.jsonl.gz
 BIN      := target/dist/academichub
 
 .PHONY: run test build models fmt clippy unit bench-build eval bench
-# Papers of the demo corpus that get a dense vector in `make run` (newest first; ~16 docs/s
-# with MiniLM on 2 cores, so the whole 118K corpus would take two hours: see BENCHMARKS.md).
-EMBED_LIMIT ?= 1500
 # Where `make run` / `make serve` serve the API and the web page.
 ADDR ?= 127.0.0.1:8080
 
@@ -23,11 +20,12 @@ models:
 	scripts/fetch-models --model all
 
 # Import the demo corpus (the 118K arXiv papers when the shared datasets are present, else the
-# committed 250-paper capture), then show what the index holds and an example search.
+# committed 250-paper capture), show what the index holds and an example search, then serve:
+# `serve` embeds every paper without a vector in the background (me5-small, newest first)
+# while it answers, so the page works at once and semantic coverage grows.
 run: build models
 	@if [ -f "$(DEMO)" ]; then src="$(DEMO)"; else echo "($(DEMO) not found: using the committed fixture $(FIXTURE))"; src="$(FIXTURE)"; fi; \
 	 $(BIN) import --format arxiv-jsonl "$$src" --index $(INDEX)
-	$(BIN) embed --index $(INDEX) --limit $(EMBED_LIMIT)
 	$(BIN) ingest --file tests/fixtures/feeds/arxiv-rss/cs.CL-2026-06-16.xml --kind arxiv-rss --index $(INDEX)
 	$(BIN) ingest --file tests/fixtures/feeds/arxiv-rss/cs.CL-2026-06-17.xml --kind arxiv-rss --index $(INDEX)
 	$(BIN) stats --index $(INDEX) --top 10

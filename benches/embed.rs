@@ -1,22 +1,32 @@
-//! Embedding throughput: our `FastEmbedder::embed_passages` (prefixing, chunking,
-//! normalization, dimension checks) next to a bare fastembed loop over the same texts and the
-//! same model files, alternating passes in the same run; plus query-embedding latency with and
-//! without the LRU cache (criterion).
+//! Embedding throughput, for both models in one run, on the same texts:
 //!
-//! Needs the models of `scripts/fetch-models`; prints a skip line otherwise.
-//! `BENCH_TEXTS` (default 128) texts are taken from `tests/fixtures/scifact-mini/corpus.jsonl`.
+//! - `academichub`: our `FastEmbedder::embed_passages` with the installed graph (prefixing,
+//!   one text per run, normalization, dimension checks);
+//! - `background`: the same graph on one thread, as `serve` embeds in the background;
+//! - `bare ort`: a bare ONNX Runtime loop over the same graph (tokenizers + one session run
+//!   per text + mean pooling, no fastembed), the floor our wrapper is measured against;
+//! - `previous graph`: the graph this one replaced (me5-small q4 MatMulNBits, MiniLM fp32),
+//!   when `scripts/fetch-models --baseline` installed it under `<cache>/baseline/`.
+//!
+//! Reported as docs/s and tokens/s (tokens after truncation, special tokens included), and
+//! each row's ratio to the previous graph; then query-embedding latency (criterion, p50 in the
+//! criterion estimate) with and without the LRU cache.
+//!
+//! Needs the models of `scripts/fetch-models`; prints a skip line otherwise. `BENCH_MODELS`
+//! (default `me5-small,minilm-l6`), `BENCH_TEXTS` (default 64) texts from
+//! `tests/fixtures/scifact-mini/corpus.jsonl`, `BENCH_PASSES` (default 2).
 
+use std::path::Path;
 use std::time::Instant;
 
-use academichub::embed::{default_cache_root, passage_text, Embedder, FastEmbedder, ModelSpec};
-use criterion::{criterion_group, Criterion};
-use fastembed::{
-    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+use academichub::embed::{
+    default_cache_root, passage_text, Embedder, FastEmbedder, ModelSpec, Threads,
 };
+use criterion::{criterion_group, Criterion};
 
 fn texts(n: usize) -> Vec<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/scifact-mini/corpus.jsonl");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scifact-mini/corpus.jsonl");
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -31,87 +41,221 @@ fn texts(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn bare(spec: &ModelSpec) -> Option<TextEmbedding> {
-    let dir = default_cache_root().join("models").join(&spec.dir);
-    let read = |f: &str| std::fs::read(dir.join(f)).ok();
-    let files = TokenizerFiles {
-        tokenizer_file: read("tokenizer.json")?,
-        config_file: read("config.json")?,
-        special_tokens_map_file: read("special_tokens_map.json")?,
-        tokenizer_config_file: read("tokenizer_config.json")?,
-    };
-    let model =
-        UserDefinedEmbeddingModel::new(read("model.onnx")?, files).with_pooling(Pooling::Mean);
-    TextEmbedding::try_new_from_user_defined(
-        model,
-        InitOptionsUserDefined::new().with_max_length(spec.max_length),
-    )
-    .ok()
-}
-
-fn bench(c: &mut Criterion) {
-    let name = std::env::var("BENCH_MODEL").unwrap_or_else(|_| "minilm-l6".into());
-    let Ok(spec) = ModelSpec::named(&name) else {
-        println!("unknown model {name}");
-        return;
-    };
-    let Ok(mut ours) = FastEmbedder::load(&spec, &default_cache_root()) else {
-        println!(
-            "SKIPPED embed bench: model {name} not fetched (scripts/fetch-models --model {name})"
-        );
-        return;
-    };
-    let Some(mut plain) = bare(&spec) else {
-        println!("SKIPPED embed bench: model files unreadable");
-        return;
-    };
-    let n: usize = std::env::var("BENCH_TEXTS")
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(128);
-    let docs = texts(n);
+        .unwrap_or(default)
+}
+
+/// A bare ONNX Runtime loop: tokenizers, one session run per text, mean pooling, L2 norm.
+struct BareOrt {
+    session: ort::session::Session,
+    tokenizer: tokenizers::Tokenizer,
+    max_length: usize,
+    token_types: bool,
+}
+
+impl BareOrt {
+    fn load(root: &Path, dir: &Path, max_length: usize) -> Option<BareOrt> {
+        let env = academichub::embed::ort_environment(root).ok()?;
+        let session = ort::session::Session::builder(&env)
+            .ok()?
+            .with_intra_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .ok()?
+            .commit_from_file(dir.join("model.onnx"))
+            .ok()?;
+        let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).ok()?;
+        let token_types = session
+            .inputs()
+            .iter()
+            .any(|i| i.name() == "token_type_ids");
+        Some(BareOrt {
+            session,
+            tokenizer,
+            max_length,
+            token_types,
+        })
+    }
+
+    fn tokens(&self, text: &str) -> Vec<i64> {
+        let enc = self.tokenizer.encode(text, true).expect("tokenize");
+        let ids = enc.get_ids();
+        let n = ids.len().min(self.max_length);
+        let mut out: Vec<i64> = ids[..n].iter().map(|&x| i64::from(x)).collect();
+        // Keep the closing special token when truncating, as fastembed's truncation does.
+        if ids.len() > n {
+            if let (Some(last), Some(end)) = (out.last_mut(), ids.last()) {
+                *last = i64::from(*end);
+            }
+        }
+        out
+    }
+
+    fn embed(&mut self, text: &str) -> Vec<f32> {
+        let ids = self.tokens(text);
+        let n = ids.len();
+        let shape = [1usize, n];
+        let input = ort::value::Tensor::from_array((shape, ids)).expect("tensor");
+        let mask = ort::value::Tensor::from_array((shape, vec![1i64; n])).expect("tensor");
+        let mut inputs = ort::inputs!["input_ids" => input, "attention_mask" => mask];
+        if self.token_types {
+            let types = ort::value::Tensor::from_array((shape, vec![0i64; n])).expect("tensor");
+            inputs.push(("token_type_ids".into(), types.into()));
+        }
+        let out = self.session.run(inputs).expect("run");
+        let (_, h) = out[0].try_extract_tensor::<f32>().expect("output");
+        let dims = h.len() / n;
+        let mut v = vec![0f32; dims];
+        for row in h.chunks(dims) {
+            for (a, x) in v.iter_mut().zip(row) {
+                *a += x;
+            }
+        }
+        academichub::embed::normalize(&mut v);
+        v
+    }
+}
+
+/// docs/s of `f` over `docs`, `passes` times.
+fn rate(docs: &[String], passes: usize, mut f: impl FnMut(&[String])) -> f64 {
+    let t = Instant::now();
+    for _ in 0..passes {
+        f(docs);
+    }
+    (docs.len() * passes) as f64 / t.elapsed().as_secs_f64()
+}
+
+fn throughput(
+    spec: &ModelSpec,
+    root: &Path,
+    docs: &[String],
+    passes: usize,
+) -> Option<FastEmbedder> {
+    let name = &spec.name;
+    let Ok(mut ours) = FastEmbedder::load(spec, root) else {
+        println!(
+            "SKIPPED embed bench for {name}: not fetched (scripts/fetch-models --model {name})"
+        );
+        return None;
+    };
+    let dir = root.join("models").join(&spec.dir);
+    let Some(mut bare) = BareOrt::load(root, &dir, spec.max_length) else {
+        println!("SKIPPED embed bench for {name}: model files unreadable");
+        return None;
+    };
     let prefixed: Vec<String> = docs
         .iter()
         .map(|t| format!("{}{t}", spec.passage_prefix))
         .collect();
-    let (mut t_ours, mut t_bare) = (0.0, 0.0);
-    let passes = 2;
-    for _ in 0..passes {
-        let t = Instant::now();
-        let v = ours.embed_passages(&docs).expect("embed");
-        t_ours += t.elapsed().as_secs_f64();
-        assert_eq!(v.len(), docs.len());
-        let t = Instant::now();
-        for chunk in prefixed.chunks(64) {
-            std::hint::black_box(plain.embed(chunk, Some(spec.batch_size)).expect("embed"));
-        }
-        t_bare += t.elapsed().as_secs_f64();
+    let tokens: usize = prefixed.iter().map(|t| bare.tokens(t).len()).sum();
+    let per_doc = tokens as f64 / docs.len() as f64;
+    // Same vectors from both loops (the bare loop is a fair floor only if it computes the same).
+    let a = ours.embed_passages(&docs[..1]).expect("embed");
+    let b = bare.embed(&prefixed[0]);
+    let cos = academichub::embed::dot(&a[0], &b);
+    let mut rows: Vec<(String, f64)> = Vec::new();
+    let baseline_dir = root.join("baseline").join("models").join(&spec.dir);
+    let mut previous = load_baseline(spec, root);
+    if let Some(p) = previous.as_mut() {
+        rows.push((
+            "previous graph".into(),
+            rate(docs, passes, |d| {
+                std::hint::black_box(p.embed_passages(d).expect("embed"));
+            }),
+        ));
     }
-    let total = (docs.len() * passes) as f64;
+    rows.push((
+        "academichub".into(),
+        rate(docs, passes, |d| {
+            std::hint::black_box(ours.embed_passages(d).expect("embed"));
+        }),
+    ));
+    rows.push((
+        "bare ort".into(),
+        rate(&prefixed, passes, |d| {
+            for t in d {
+                std::hint::black_box(bare.embed(t));
+            }
+        }),
+    ));
+    if let Ok(mut bg) = FastEmbedder::load_with(spec, root, Threads::Background) {
+        rows.push((
+            "background (1 thread)".into(),
+            rate(docs, passes, |d| {
+                std::hint::black_box(bg.embed_passages(d).expect("embed"));
+            }),
+        ));
+    }
+    let base = rows.iter().find(|r| r.0 == "previous graph").map(|r| r.1);
     println!(
-        "embedding {name}, {} texts x {passes} passes: academichub {:.1} docs/s, bare fastembed {:.1} docs/s, ratio {:.3}",
-        docs.len(),
-        total / t_ours,
-        total / t_bare,
-        t_bare / t_ours
+        "embedding {name} ({}), {} texts x {passes} passes, {per_doc:.0} tokens/text; academichub vs bare ort cosine {cos:.6}",
+        ours.id().hash,
+        docs.len()
     );
-    let mut g = c.benchmark_group("query_embedding");
-    g.sample_size(20);
-    let mut i = 0u64;
-    g.bench_function("uncached", |b| {
-        b.iter(|| {
-            i += 1;
-            ours.embed_query(&format!("how do speech tokens affect LLM reasoning {i}"))
-                .expect("embed")
-        })
-    });
-    g.bench_function("cached", |b| {
-        b.iter(|| {
-            ours.embed_query("how do speech tokens affect LLM reasoning")
-                .expect("embed")
-        })
-    });
-    g.finish();
+    for (label, docs_s) in &rows {
+        println!(
+            "  {label:<22} {docs_s:>7.1} docs/s {:>8.0} tokens/s{}",
+            docs_s * per_doc,
+            base.map(|b| format!("  {:.2}x previous graph", docs_s / b))
+                .unwrap_or_default()
+        );
+    }
+    if base.is_none() {
+        println!(
+            "  (no previous graph: scripts/fetch-models --baseline installs it under {})",
+            baseline_dir.display()
+        );
+    }
+    Some(ours)
+}
+
+/// The graph the installed one replaced: `scripts/fetch-models --baseline` lays it out as a
+/// second cache root under `<cache>/baseline/`.
+fn load_baseline(spec: &ModelSpec, root: &Path) -> Option<FastEmbedder> {
+    let base = root.join("baseline");
+    if !base
+        .join("models")
+        .join(&spec.dir)
+        .join("model.onnx")
+        .exists()
+    {
+        return None;
+    }
+    FastEmbedder::load(spec, &base).ok()
+}
+
+fn bench(c: &mut Criterion) {
+    let root = default_cache_root();
+    let models = std::env::var("BENCH_MODELS").unwrap_or_else(|_| "me5-small,minilm-l6".into());
+    let docs = texts(env_usize("BENCH_TEXTS", 64));
+    let passes = env_usize("BENCH_PASSES", 2);
+    for name in models.split(',').filter(|s| !s.is_empty()) {
+        let Ok(spec) = ModelSpec::named(name) else {
+            println!("unknown model {name}");
+            continue;
+        };
+        let Some(mut ours) = throughput(&spec, &root, &docs, passes) else {
+            continue;
+        };
+        let mut g = c.benchmark_group(format!("query_embedding/{name}"));
+        g.sample_size(30);
+        let mut i = 0u64;
+        g.bench_function("uncached", |b| {
+            b.iter(|| {
+                i += 1;
+                ours.embed_query(&format!("how do speech tokens affect LLM reasoning {i}"))
+                    .expect("embed")
+            })
+        });
+        g.bench_function("cached", |b| {
+            b.iter(|| {
+                ours.embed_query("how do speech tokens affect LLM reasoning")
+                    .expect("embed")
+            })
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, bench);

@@ -23,6 +23,8 @@ const I18N = {
     radar_status: (n, c, m) => `${n} 篇（${c} 篇候选，模式：${m}）`, why: "入选原因",
     themes: "主题", links: "跨领域关联", picks: "重点论文", narrative: "综述", notes: "说明",
     briefing_status: (n, ms) => `简报覆盖 ${n} 篇论文 · 用时 ${ms} 毫秒`,
+    coverage: (p, eta) => `语义覆盖 ${p}%` + (eta ? `（后台向量化中，约 ${eta} 完成）` : ""),
+    minutes: (m) => (m >= 120 ? `${Math.round(m / 60)} 小时` : `${Math.max(1, Math.round(m))} 分钟`),
   },
   en: {
     nav_search: "Search", nav_latest: "Latest", placeholder: "Search papers: words, \"phrases\", +must, -exclude…",
@@ -42,6 +44,8 @@ const I18N = {
     radar_status: (n, c, m) => `${n} papers (${c} candidates, mode: ${m})`, why: "why",
     themes: "Themes", links: "Cross-domain links", picks: "Top papers", narrative: "Overview", notes: "Notes",
     briefing_status: (n, ms) => `briefing over ${n} papers · ${ms} ms`,
+    coverage: (p, eta) => `semantic coverage ${p}%` + (eta ? ` (embedding in the background, about ${eta} left)` : ""),
+    minutes: (m) => (m >= 120 ? `${Math.round(m / 60)} h` : `${Math.max(1, Math.round(m))} min`),
   },
 };
 
@@ -64,6 +68,26 @@ function applyLang() {
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
   markModes();
+  showCoverage();
+}
+
+// "semantic coverage 37%": the share of papers dense and hybrid search can rank by meaning,
+// refreshed while the server embeds in the background.
+function showCoverage() {
+  const h = state.health, box = $("coverage");
+  if (!box) return;
+  if (!h || typeof h.semantic_coverage !== "number" || !h.vectors && !h.background_embedding) { box.hidden = true; return; }
+  const pct = h.semantic_coverage >= 1 ? "100" : (Math.floor(h.semantic_coverage * 1000) / 10).toFixed(1);
+  const b = h.background_embedding;
+  const eta = b && b.eta_secs ? t("minutes", b.eta_secs / 60) : "";
+  box.textContent = t("coverage", pct, eta);
+  box.hidden = false;
+}
+
+function pollCoverage() {
+  const b = state.health && state.health.background_embedding;
+  if (!b || (b.state !== "embedding" && b.state !== "starting" && b.state !== "retrying")) return;
+  setTimeout(() => api("/healthz").then((h) => { state.health = h; showCoverage(); pollCoverage(); }).catch(() => {}), 30000);
 }
 
 // "arXiv (CS.CL)", "medRxiv (Medicine)"
@@ -577,6 +601,8 @@ function init() {
     const r = document.querySelector(`input[name="mode"][value="${wanted}"]`);
     if (r) r.checked = true;
     markModes();
+    showCoverage();
+    pollCoverage();
   }).catch(() => {
     const r = document.querySelector('input[name="mode"][value="bm25"]');
     if (r) r.checked = true;

@@ -69,8 +69,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Structured logs on stderr (so `--json` output on stdout stays machine-readable); `RUST_LOG`
 /// filters, `default` when it is unset; `targets` shows each line's module.
 fn init_logging(default: &str, targets: bool) {
+    // tantivy logs every commit and garbage collection at info: with background embedding
+    // committing every few seconds that would drown the access log.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},tantivy=warn")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -104,7 +106,8 @@ fn parse_date_arg(s: &str) -> Result<time::Date, String> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
     /// Embedding model (schema/models.toml): minilm-l6 or me5-small. Default: the model the
-    /// index was embedded with, else `[models] default` of the config file, else minilm-l6.
+    /// index was embedded with, else `[models] default` of the config file, else me5-small
+    /// (multilingual; minilm-l6 is English-only).
     #[arg(long)]
     model: Option<String>,
     /// Model cache (what scripts/fetch-models fills). Default: `[models] cache_dir` of the
@@ -147,6 +150,19 @@ impl ModelArgs {
             .models
             .default
             .unwrap_or_else(|| academichub::embed::DEFAULT_MODEL.to_string()))
+    }
+
+    /// Loads `spec` with a thread budget from the local files.
+    fn load_with(
+        &self,
+        spec: &academichub::embed::ModelSpec,
+        threads: academichub::embed::Threads,
+    ) -> anyhow::Result<academichub::embed::FastEmbedder> {
+        Ok(academichub::embed::FastEmbedder::load_with(
+            spec,
+            &self.cache_root()?,
+            threads,
+        )?)
     }
 
     /// Loads the embedder (local files; the catalogue too with the `online-models` feature).

@@ -20,6 +20,16 @@ pub struct Args {
     addr: Option<String>,
     #[command(flatten)]
     model: super::ModelArgs,
+    /// Do not embed papers that lack a vector in the background. By default `serve` gives
+    /// every such paper (imported, ingested or upserted) a vector, newest first, with the
+    /// index's model (for an index without vectors: `--model`, else `[models] default`, else
+    /// me5-small), committing every 16 papers; it then holds the index writer.
+    #[arg(long)]
+    no_background_embed: bool,
+    /// Background embedding threads (one model session each, at the lowest CPU priority so
+    /// requests preempt them). Default: one per core.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    background_threads: Option<u64>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -38,19 +48,38 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     })?;
     let index = Arc::new(PaperIndex::open(&a.index)?);
     let mut state = AppState::new(index.clone(), server);
-    if let Some(model) = index.embedding_model() {
+    let papers = index.num_papers();
+    let with_vectors =
+        academichub::index::stats::count_vectors(&index.reader().searcher()).unwrap_or(0);
+    // Background embedding runs when some paper lacks a vector, or new ones can arrive.
+    let sources = academichub::ingest::feeds::build_sources(&config.sources)?;
+    let writes_possible = state.token.is_some() || !sources.is_empty();
+    let background_wanted = !a.no_background_embed && (with_vectors < papers || writes_possible);
+    let mut background_model = None;
+    if index.embedding_model().is_some() || background_wanted {
         match a.model.load(Some(&index)) {
-            Ok(mut e) => match QueryEmbedder::for_index(&index, Ok(&mut e)).unavailable() {
-                None => {
-                    tracing::info!(model = %model.name, "embedding model loaded: dense and hybrid search enabled");
-                    state = state.with_embedder(Box::new(e));
+            Ok(mut e) => {
+                // A fresh index takes the model now: its vectors come from the worker.
+                if index.embedding_model().is_none() {
+                    if let Err(err) =
+                        index.claim_embedding_model(academichub::embed::Embedder::id(&e))
+                    {
+                        tracing::warn!(error = %err, "cannot record the embedding model in the index");
+                    }
                 }
-                Some(why) => {
-                    tracing::warn!(error = %why, "dense search disabled");
-                    let why = why.to_string();
-                    state = state.without_embedder(why);
+                match QueryEmbedder::for_index(&index, Ok(&mut e)).unavailable() {
+                    None => {
+                        tracing::info!(model = %e.spec().name, "embedding model loaded: dense and hybrid search enabled");
+                        background_model = Some(e.spec().clone());
+                        state = state.with_embedder(Box::new(e));
+                    }
+                    Some(why) => {
+                        tracing::warn!(error = %why, "dense search and background embedding disabled");
+                        let why = why.to_string();
+                        state = state.without_embedder(why);
+                    }
                 }
-            },
+            }
             Err(err) => {
                 let why = crate::describe(&err);
                 tracing::warn!(error = %why, "embedding model unavailable: dense search disabled, hybrid falls back to bm25");
@@ -77,8 +106,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let sources = academichub::ingest::feeds::build_sources(&config.sources)?;
-    if state.token.is_some() || !sources.is_empty() {
+    let background_model = background_model.filter(|_| background_wanted);
+    if writes_possible || background_model.is_some() {
         state = match state.clone().open_writer() {
             Ok(s) => s,
             Err(err) => {
@@ -91,6 +120,34 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "write endpoints disabled: set [server] token or ACADEMICHUB_TOKEN to enable them"
         );
     }
+    let mut background = None;
+    if let (Some(spec), Some(writer)) = (&background_model, &state.writer) {
+        let workers = a.background_threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |n| n as usize,
+        );
+        let loaded: anyhow::Result<Vec<Box<dyn academichub::embed::Embedder>>> = (0..workers)
+            .map(|_| {
+                a.model
+                    .load_with(spec, academichub::embed::Threads::Background)
+                    .map(|e| Box::new(e) as Box<dyn academichub::embed::Embedder>)
+            })
+            .collect();
+        match loaded {
+            Ok(e) => match academichub::ingest::background::spawn(index.clone(), writer.clone(), e)
+            {
+                Ok((progress, handle)) => {
+                    tracing::info!(papers, with_vectors, workers, model = %spec.name, "embedding papers without a vector in the background (newest first)");
+                    state = state.with_background(progress.clone());
+                    background = Some((progress, handle));
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot start background embedding"),
+            },
+            Err(err) => {
+                tracing::warn!(error = %crate::describe(&err), "background embedding disabled")
+            }
+        }
+    }
     // Feed pollers: every configured source at its interval in the background, and
     // `POST /api/ingest` polls on demand; both write through the server's single writer.
     let feeds = match (&state.writer, sources.is_empty()) {
@@ -100,7 +157,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let ctx = Arc::new(academichub::ingest::feeds::IngestContext::new(
                 index.clone(),
                 writer.clone(),
-                state.embedder.clone(),
+                // With background embedding, ingestion leaves vectors to the worker.
+                state
+                    .embedder
+                    .clone()
+                    .filter(|_| state.background.is_none()),
                 Arc::new(client),
                 academichub::ingest::feeds::IngestOptions::from_config(&config.ingest),
             ));
@@ -150,6 +211,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(true);
         if let Some(p) = pollers {
             let _ = p.await;
+        }
+        // The worker commits what it has embedded, then stops.
+        if let Some((progress, handle)) = background {
+            progress.request_stop();
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
         tracing::info!("stopped");
         anyhow::Ok(())

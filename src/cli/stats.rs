@@ -22,8 +22,18 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let index = PaperIndex::open(&a.index)?;
     let s = index_stats(&index)?;
+    // What a serving process embedding in the background last wrote beside the index.
+    let background = academichub::ingest::background::read_progress(&a.index);
+    let coverage = if s.papers == 0 {
+        1.0
+    } else {
+        s.with_vectors as f64 / s.papers as f64
+    };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        let mut v = serde_json::to_value(&s)?;
+        v["semantic_coverage"] = serde_json::json!(coverage);
+        v["background_embedding"] = serde_json::to_value(&background)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!("index:          {}", s.index_dir);
@@ -37,6 +47,25 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .map(|m| format!(" (model {m})"))
             .unwrap_or_default()
     );
+    println!(
+        "coverage:       {:.1}% of papers have a vector",
+        coverage * 100.0
+    );
+    if let Some(b) = &background {
+        let age = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs().saturating_sub(b.updated_unix))
+            .unwrap_or(0);
+        println!(
+            "background:     {:?} ({}), {:.1} papers/s, eta {} (reported {age}s ago by serve)",
+            b.state,
+            b.model,
+            b.rate_per_sec,
+            b.eta_secs
+                .map(|s| format!("{:.0} min", s / 60.0))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
     println!(
         "published:      {} .. {}",
         s.first_published.as_deref().unwrap_or("-"),

@@ -10,14 +10,14 @@ mod model;
 use std::path::{Path, PathBuf};
 
 pub use fake::HashEmbedder;
-pub use model::{FastEmbedder, QUERY_CACHE_SIZE};
+pub use model::{ort_environment, FastEmbedder, Threads, QUERY_CACHE_SIZE};
 
 use serde::{Deserialize, Serialize};
 
 /// The model descriptions, embedded at build time.
 pub const MODELS_TOML: &str = include_str!("../../schema/models.toml");
 /// Default model for `--model`.
-pub const DEFAULT_MODEL: &str = "minilm-l6";
+pub const DEFAULT_MODEL: &str = "me5-small";
 /// Texts per `embed` call: bounds the token-level memory fastembed keeps per call.
 pub const EMBED_CHUNK: usize = 64;
 

@@ -17,9 +17,12 @@ use super::{
 /// Query vectors remembered by each embedder.
 pub const QUERY_CACHE_SIZE: usize = 1024;
 
-/// Loads ONNX Runtime once per process; later calls return the first outcome.
-fn init_runtime(cache_root: &Path) -> Result<(), EmbedError> {
-    static INIT: OnceLock<Result<(), (std::path::PathBuf, String)>> = OnceLock::new();
+/// Loads ONNX Runtime once per process and builds its one environment (ONNX Runtime allows
+/// one per process); later calls return the first outcome. Every session of this process
+/// (ours, and a bench's bare loop) is built in that environment.
+pub fn ort_environment(cache_root: &Path) -> Result<ort::environment::Environment, EmbedError> {
+    static INIT: OnceLock<Result<ort::environment::Environment, (std::path::PathBuf, String)>> =
+        OnceLock::new();
     let lib = runtime_library(cache_root);
     let outcome = INIT.get_or_init(|| {
         if !lib.exists() {
@@ -28,11 +31,12 @@ fn init_runtime(cache_root: &Path) -> Result<(), EmbedError> {
         // init_from loads and version-checks the library: a wrong one is an Err, not a panic
         // at the first session.
         ort::init_from(&lib)
-            .map(|_builder| ())
+            .map_err(|e| (lib.clone(), e.to_string()))?
+            .build()
             .map_err(|e| (lib.clone(), e.to_string()))
     });
     match outcome {
-        Ok(()) => Ok(()),
+        Ok(env) => Ok(env.clone()),
         Err((path, reason)) if reason == "file not found" => Err(EmbedError::MissingFiles {
             what: "ONNX Runtime library".into(),
             path: path.clone(),
@@ -43,6 +47,15 @@ fn init_runtime(cache_root: &Path) -> Result<(), EmbedError> {
             reason: reason.clone(),
         }),
     }
+}
+
+/// How many ONNX Runtime threads an embedder uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// One intra-op thread per core, spinning between runs (fastest for one caller).
+    AllCores,
+    /// One thread, no spinning: background work beside a serving process.
+    Background,
 }
 
 /// A fastembed model plus its description and a query-vector cache.
@@ -73,9 +86,20 @@ fn model_hash(dir: &Path, onnx: &[u8]) -> String {
 }
 
 impl FastEmbedder {
-    /// Loads `spec` from `<cache_root>/models/<dir>/` (files of `scripts/fetch-models`).
+    /// Loads `spec` from `<cache_root>/models/<dir>/` (files of `scripts/fetch-models`), with
+    /// ONNX Runtime's default threads (one per core).
     pub fn load(spec: &ModelSpec, cache_root: &Path) -> Result<Self, EmbedError> {
-        init_runtime(cache_root)?;
+        Self::load_with(spec, cache_root, Threads::AllCores)
+    }
+
+    /// [`FastEmbedder::load`] with a thread budget: the background embedder of `serve` runs
+    /// on one thread that sleeps when idle, so queries and searches always find a free core.
+    pub fn load_with(
+        spec: &ModelSpec,
+        cache_root: &Path,
+        threads: Threads,
+    ) -> Result<Self, EmbedError> {
+        let environment = ort_environment(cache_root)?;
         let dir = cache_root.join("models").join(&spec.dir);
         let flag = format!(" --model {}", spec.name);
         let read = |file: &str| {
@@ -98,7 +122,14 @@ impl FastEmbedder {
             PoolingKind::Cls => Pooling::Cls,
         };
         let model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(pooling);
-        let options = InitOptionsUserDefined::new().with_max_length(spec.max_length);
+        let mut options = InitOptionsUserDefined::new()
+            .with_max_length(spec.max_length)
+            .with_environment(environment);
+        if let Threads::Background = threads {
+            options = options
+                .with_intra_threads(1)
+                .with_session_config("session.intra_op.allow_spinning", "0");
+        }
         let inner = TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| {
             EmbedError::Load {
                 name: spec.name.clone(),
@@ -111,7 +142,7 @@ impl FastEmbedder {
     /// Downloads a fastembed catalogue model by name (needs internet and `online-models`).
     #[cfg(feature = "online-models")]
     pub fn load_catalogue(spec: &ModelSpec, cache_root: &Path) -> Result<Self, EmbedError> {
-        init_runtime(cache_root)?;
+        let environment = ort_environment(cache_root)?;
         let name = spec.catalogue.clone().ok_or_else(|| EmbedError::Load {
             name: spec.name.clone(),
             reason: "no catalogue name in schema/models.toml".into(),
@@ -123,7 +154,8 @@ impl FastEmbedder {
             })?;
         let options = fastembed::TextInitOptions::new(model)
             .with_max_length(spec.max_length)
-            .with_cache_dir(cache_root.join("hub"));
+            .with_cache_dir(cache_root.join("hub"))
+            .with_environment(environment);
         let inner = TextEmbedding::try_new(options).map_err(|e| EmbedError::Load {
             name: spec.name.clone(),
             reason: e.to_string(),

@@ -77,6 +77,11 @@ pub struct SearchResponse {
     pub mode: String,
     /// Papers matching the query and filters.
     pub total: usize,
+    /// Dense and hybrid: papers passing the filters that have a vector, i.e. that could be
+    /// ranked by meaning (the others, still waiting for the background embedder, are found
+    /// by BM25 only). Absent in bm25 mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranked_by_meaning: Option<usize>,
     pub offset: usize,
     pub k: usize,
     pub hits: Vec<PaperHit>,
@@ -199,6 +204,47 @@ pub struct Health {
     pub writes: bool,
     /// `POST /api/ingest` is wired to a feed poller.
     pub ingest: bool,
+    /// Live papers with a dense vector.
+    pub with_vectors: u64,
+    /// `with_vectors / papers`: the share of papers that dense and hybrid search can rank by
+    /// meaning (1 for an empty index).
+    pub semantic_coverage: f64,
+    /// Background embedding, when this server runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background_embedding: Option<BackgroundEmbedding>,
+}
+
+/// Progress of the server's background embedding.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BackgroundEmbedding {
+    /// `starting`, `embedding`, `idle` (every paper has a vector), `retrying` or `stopped`.
+    pub state: String,
+    /// The model vectors are computed with.
+    pub model: String,
+    /// Papers embedded since the server started.
+    pub embedded: u64,
+    /// Recent rate, papers per second.
+    pub rate_per_sec: f64,
+    /// Seconds to full coverage at that rate.
+    pub eta_secs: Option<f64>,
+    /// The last batch's error, while it is retried.
+    pub last_error: Option<String>,
+}
+
+impl From<&crate::ingest::background::CoverageReport> for BackgroundEmbedding {
+    fn from(r: &crate::ingest::background::CoverageReport) -> Self {
+        BackgroundEmbedding {
+            state: serde_json::to_value(r.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            model: r.model.clone(),
+            embedded: r.embedded,
+            rate_per_sec: r.rate_per_sec,
+            eta_secs: r.eta_secs,
+            last_error: r.last_error.clone(),
+        }
+    }
 }
 
 /// `GET /api/radars`.

@@ -61,6 +61,10 @@ pub struct IndexFigures {
     pub segments: usize,
     pub by_source: BTreeMap<String, u64>,
     pub has_vectors: bool,
+    /// Live papers with a vector.
+    pub with_vectors: u64,
+    /// Background embedding, when the server runs it.
+    pub background: Option<crate::ingest::background::CoverageReport>,
 }
 
 impl Metrics {
@@ -193,6 +197,42 @@ impl Metrics {
             "academichub_index_has_vectors {}",
             u8::from(index.has_vectors)
         )?;
+        writeln!(
+            out,
+            "# HELP academichub_index_papers_with_vectors Live papers with a dense vector."
+        )?;
+        writeln!(out, "# TYPE academichub_index_papers_with_vectors gauge")?;
+        writeln!(
+            out,
+            "academichub_index_papers_with_vectors {}",
+            index.with_vectors
+        )?;
+        if let Some(b) = &index.background {
+            writeln!(out, "# HELP academichub_embed_background_papers_total Papers embedded in the background since start.")?;
+            writeln!(
+                out,
+                "# TYPE academichub_embed_background_papers_total counter"
+            )?;
+            writeln!(
+                out,
+                "academichub_embed_background_papers_total {}",
+                b.embedded
+            )?;
+            writeln!(out, "# HELP academichub_embed_background_rate Recent background embedding rate (papers per second).")?;
+            writeln!(out, "# TYPE academichub_embed_background_rate gauge")?;
+            writeln!(
+                out,
+                "academichub_embed_background_rate {:.3}",
+                b.rate_per_sec
+            )?;
+            writeln!(out, "# HELP academichub_embed_background_eta_seconds Seconds to full coverage at the recent rate (0 when covered).")?;
+            writeln!(out, "# TYPE academichub_embed_background_eta_seconds gauge")?;
+            writeln!(
+                out,
+                "academichub_embed_background_eta_seconds {:.0}",
+                b.eta_secs.unwrap_or(0.0)
+            )?;
+        }
         writeln!(out, "# HELP academichub_last_ingest_timestamp_seconds Unix time of the last ingest, by source (since this process started).")?;
         writeln!(
             out,
@@ -308,9 +348,14 @@ pub async fn metrics_endpoint(
 ) -> Result<axum::response::Response, super::ApiError> {
     use axum::response::IntoResponse;
     let index = state.index.clone();
+    let background = state.background.as_ref().map(|b| b.report());
     let figures = tokio::task::spawn_blocking(move || -> Result<IndexFigures, super::ApiError> {
         let all = crate::search::browse::facets(&index, "", &crate::search::Filters::default())?;
+        let with_vectors = crate::index::stats::count_vectors(&index.reader().searcher())
+            .map_err(super::ApiError::internal)?;
         Ok(IndexFigures {
+            with_vectors,
+            background,
             papers: all.count,
             size_bytes: index.size_on_disk().map_err(super::ApiError::internal)?,
             segments: index.reader().searcher().segment_readers().len(),

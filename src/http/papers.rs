@@ -153,13 +153,29 @@ pub async fn latest(
     responses((status = 200, description = "The server is up", body = Health))
 )]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    let papers = state.index.num_papers();
+    let background = state.background.as_ref().map(|b| b.report());
+    let with_vectors = match &background {
+        Some(r) => r.with_vectors,
+        // Counting reads one fast-field column per segment: well under a millisecond per
+        // 100K papers, cheap enough for a health check.
+        None => crate::index::stats::count_vectors(&state.index.reader().searcher()).unwrap_or(0),
+    }
+    .min(papers);
     Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        papers: state.index.num_papers(),
+        papers,
         vectors: state.index.embedding_model().is_some(),
         embedder: state.embedder.is_some(),
         writes: state.token.is_some() && state.writer.is_some(),
         ingest: state.ingest.is_some(),
+        with_vectors,
+        semantic_coverage: if papers == 0 {
+            1.0
+        } else {
+            with_vectors as f64 / papers as f64
+        },
+        background_embedding: background.as_ref().map(Into::into),
     })
 }

@@ -226,6 +226,7 @@ fn run_search(state: &AppState, p: SearchParams, mode: Mode) -> Result<SearchRes
         query: p.q,
         mode: res.mode.to_string(),
         total: res.total,
+        ranked_by_meaning: res.ranked_by_meaning,
         offset: p.offset,
         k: p.k,
         hits: res.hits.into_iter().map(search_hit).collect(),

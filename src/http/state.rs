@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::embed::Embedder;
 use crate::index::{PaperIndex, PaperWriter};
+use crate::ingest::background::EmbedProgress;
 use crate::search::{Mode, QueryEmbedder};
 
 use super::config::ServerConfig;
@@ -58,6 +59,8 @@ pub struct AppState {
     /// The LLM that writes briefing narratives (`[llm]` configured), and the most time one
     /// narrative may take before the briefing is answered extractive.
     pub llm: Option<(Arc<crate::briefing::llm::LlmClient>, std::time::Duration)>,
+    /// Background embedding (`serve` embeds papers without a vector while it answers).
+    pub background: Option<Arc<EmbedProgress>>,
 }
 
 impl AppState {
@@ -78,7 +81,14 @@ impl AppState {
             cache: Arc::new(Mutex::new(lru::LruCache::new(cap))),
             reads: super::pool::ReadPool::new(read_threads),
             llm: None,
+            background: None,
         }
+    }
+
+    /// Wires background embedding: writes leave vectors to it, queries pause it.
+    pub fn with_background(mut self, progress: Arc<EmbedProgress>) -> Self {
+        self.background = Some(progress);
+        self
     }
 
     /// Sets the embedder.
@@ -145,6 +155,8 @@ impl AppState {
                     .unwrap_or_else(|| "no embedding model is loaded".into()),
             ));
         };
+        // Queries first: the background worker starts no text while this runs.
+        let _priority = self.background.as_ref().map(|b| b.query_started());
         let Ok(mut guard) = shared.lock() else {
             return f(QueryEmbedder::Unavailable(
                 "the embedder is unusable after an earlier panic".into(),

@@ -163,7 +163,9 @@ fn upsert(
     let mut w = writer
         .lock()
         .map_err(|_| ApiError::internal("index writer lock poisoned"))?;
-    let embed = state.index.embedding_model().is_some();
+    // With background embedding the request never waits for the model: the papers that
+    // need a vector get it from the worker within seconds, newest first.
+    let embed = state.index.embedding_model().is_some() && state.background.is_none();
     let mut guard = match (&state.embedder, embed) {
         (Some(e), true) => Some(
             e.lock()

@@ -32,39 +32,11 @@ pub fn embed_missing(
     index.claim_embedding_model(embedder.id())?;
     index.reload()?;
     let searcher = index.reader().searcher();
-    let f = *index.fields();
-    let query: Box<dyn tantivy::query::Query> = match since {
-        Some(d) => Box::new(tantivy::query::RangeQuery::new(
-            std::ops::Bound::Included(tantivy::Term::from_field_date(
-                f.published,
-                date_to_tantivy(d),
-            )),
-            std::ops::Bound::Unbounded,
-        )),
-        None => Box::new(tantivy::query::AllQuery),
+    let (todo, already) = missing(index, &searcher, since)?;
+    let mut report = EmbedReport {
+        already,
+        ..EmbedReport::default()
     };
-    let matching = searcher
-        .search(&query, &tantivy::collector::DocSetCollector)
-        .map_err(IndexError::from)?;
-    let mut report = EmbedReport::default();
-    let mut todo: Vec<(i64, tantivy::DocAddress)> = Vec::new();
-    for addr in matching {
-        let seg = searcher.segment_reader(addr.segment_ord);
-        let vecs = index.vectors().segment(seg).map_err(IndexError::from)?;
-        if vecs.get(addr.doc_id).is_some() {
-            report.already += 1;
-            continue;
-        }
-        let published = seg
-            .fast_fields()
-            .date("published")
-            .ok()
-            .and_then(|c| c.first(addr.doc_id))
-            .map(|d| d.into_timestamp_secs())
-            .unwrap_or(i64::MIN);
-        todo.push((published, addr));
-    }
-    todo.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let take = limit.map_or(todo.len(), |l| (l as usize).min(todo.len()));
     report.remaining = (todo.len() - take) as u64;
     let bar = if progress {
@@ -110,6 +82,48 @@ pub fn embed_missing(
     index.reload()?;
     bar.finish_and_clear();
     Ok(report)
+}
+
+/// The papers of `searcher` that lack a vector (published on or after `since` when given),
+/// newest first, as (publication timestamp, address); and how many (passing the filter) have
+/// one.
+pub fn missing(
+    index: &PaperIndex,
+    searcher: &tantivy::Searcher,
+    since: Option<time::Date>,
+) -> Result<(Vec<(i64, tantivy::DocAddress)>, u64), IndexError> {
+    let f = *index.fields();
+    let query: Box<dyn tantivy::query::Query> = match since {
+        Some(d) => Box::new(tantivy::query::RangeQuery::new(
+            std::ops::Bound::Included(tantivy::Term::from_field_date(
+                f.published,
+                date_to_tantivy(d),
+            )),
+            std::ops::Bound::Unbounded,
+        )),
+        None => Box::new(tantivy::query::AllQuery),
+    };
+    let matching = searcher.search(&query, &tantivy::collector::DocSetCollector)?;
+    let mut already = 0u64;
+    let mut todo: Vec<(i64, tantivy::DocAddress)> = Vec::new();
+    for addr in matching {
+        let seg = searcher.segment_reader(addr.segment_ord);
+        let vecs = index.vectors().segment(seg)?;
+        if vecs.get(addr.doc_id).is_some() {
+            already += 1;
+            continue;
+        }
+        let published = seg
+            .fast_fields()
+            .date("published")
+            .ok()
+            .and_then(|c| c.first(addr.doc_id))
+            .map(|d| d.into_timestamp_secs())
+            .unwrap_or(i64::MIN);
+        todo.push((published, addr));
+    }
+    todo.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    Ok((todo, already))
 }
 
 /// Papers between two commits of [`embed_missing`].

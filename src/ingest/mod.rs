@@ -1,10 +1,11 @@
 //! Getting papers into the index: bulk import of JSONL corpora ([`import`]), upserts of
 //! already-normalized papers through a shared writer ([`upsert`]), the embedding backfill
-//! ([`backfill`]) and feed ingestion ([`feeds`]). Every path upserts by our own paper id, keeps
+//! ([`backfill`]; [`background`] runs it beside a server) and feed ingestion ([`feeds`]). Every path upserts by our own paper id, keeps
 //! a stored vector when the text is unchanged, and commits so that nothing half-written is
 //! ever visible. Blocking (parsing, embedding, commits): async callers use a blocking thread.
 
 pub mod backfill;
+pub mod background;
 pub mod error;
 pub mod feeds;
 pub mod import;

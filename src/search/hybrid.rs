@@ -69,6 +69,8 @@ pub struct HybridLegs {
     /// Papers matching the BM25 query and the filters.
     pub bm25_total: usize,
     pub dense: Leg,
+    /// Papers passing the filters that have a vector (what the dense leg ranked).
+    pub dense_total: usize,
     /// BM25 over the feedback terms (empty when the feedback leg is off for this query).
     pub feedback: Leg,
     /// The query's term coverage in `[0, 1]`.
@@ -121,7 +123,7 @@ pub fn legs(
         let (leg, total) = bm25::leg(index, searcher, query.box_clone(), filters, depth)?;
         (leg, total, None)
     };
-    let (dense, _, _) = dense::leg(index, searcher, vector, filters, depth, false)?;
+    let (dense, dense_total, _) = dense::leg(index, searcher, vector, filters, depth, false)?;
     let coverage = term_coverage(index, searcher, query)?;
     let feedback = if params.feedback_weight > 0.0 && coverage < 1.0 {
         let terms = feedback_terms(index, searcher, &dense, params)?;
@@ -137,6 +139,7 @@ pub fn legs(
         bm25,
         bm25_total,
         dense,
+        dense_total,
         feedback,
         coverage,
         facets,

@@ -78,6 +78,10 @@ pub struct SearchResults {
     pub total: usize,
     /// The mode actually used (hybrid falls back to bm25 when the query could not be embedded).
     pub mode: Mode,
+    /// Dense and hybrid: papers passing the filters that have a vector, i.e. that could be
+    /// ranked by meaning (papers still waiting for the background embedder are found by BM25
+    /// only). `None` in bm25 mode.
+    pub ranked_by_meaning: Option<usize>,
     /// Problems found in the query (the search still ran on what could be used).
     pub warnings: Vec<String>,
     /// Counts by source and primary category, when the request asked for them.

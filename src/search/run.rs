@@ -43,6 +43,8 @@ impl Plan<'_> {
 struct Ranked {
     list: Vec<(DocAddress, Score, Sources)>,
     total: usize,
+    /// Papers the dense leg could rank (dense and hybrid plans).
+    by_meaning: Option<usize>,
     facets: Option<Facets>,
 }
 
@@ -63,6 +65,7 @@ pub fn search(index: &PaperIndex, req: &SearchRequest) -> Result<SearchResults, 
     Ok(SearchResults {
         hits,
         total: ranked.total,
+        ranked_by_meaning: ranked.by_meaning,
         mode: plan.mode(),
         warnings,
         facets: ranked.facets,
@@ -126,10 +129,12 @@ fn rank_dense(
     req: &SearchRequest,
 ) -> Result<Ranked, QueryError> {
     let (leg, total, facets) = dense::leg(index, searcher, vector, filters, want, req.facets)?;
-    Ok(single_leg(leg, total, facets, |src, rank, s| {
+    let mut ranked = single_leg(leg, total, facets, |src, rank, s| {
         src.dense_rank = Some(rank);
         src.dense_score = Some(s);
-    }))
+    });
+    ranked.by_meaning = Some(total);
+    Ok(ranked)
 }
 
 fn rank_hybrid(
@@ -186,6 +191,7 @@ fn rank_hybrid(
     Ok(Ranked {
         list,
         total,
+        by_meaning: Some(legs.dense_total),
         facets: legs.facets,
     })
 }
@@ -217,6 +223,7 @@ fn single_leg(
     Ranked {
         list,
         total,
+        by_meaning: None,
         facets,
     }
 }

@@ -369,8 +369,32 @@ fn check_reference(model: &str, file: &str, test: &str, raw: bool) {
         .zip(&refs)
         .map(|(a, b)| dot(a, b))
         .fold(f32::INFINITY, f32::min);
-    eprintln!("{model}: min cosine to the reference vectors {min:.6}");
-    assert!(min >= 0.999, "{model}: min cosine {min}");
+    // The tolerance is the one scripts/fetch-models documents for the installed graph and
+    // records in BUILD_INFO (0.999 for float graphs, lower for int8 ones).
+    let spec = m.spec().clone();
+    let info = std::fs::read_to_string(
+        default_cache_root()
+            .join("models")
+            .join(&spec.dir)
+            .join("BUILD_INFO"),
+    )
+    .unwrap_or_default();
+    let tolerance: f32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("reference_min_cos="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.999);
+    assert!(
+        tolerance >= 0.97,
+        "{model}: tolerance {tolerance} too loose"
+    );
+    eprintln!("{model}: min cosine to the reference vectors {min:.6} (tolerance {tolerance})");
+    assert!(min >= tolerance, "{model}: min cosine {min} < {tolerance}");
+    // int8 graphs quantize activations per tensor: one text per run keeps a text's vector
+    // independent of its neighbours.
+    let alone = m.embed_passages(&texts[3..4]).unwrap();
+    let among = m.embed_passages(&texts[..8]).unwrap();
+    assert_eq!(alone[0], among[3], "{model}: a vector depends on its batch");
 }
 
 #[test]
@@ -569,4 +593,36 @@ fn binary_first_pass_keeps_each_paper_nearest_to_itself_with_exact_scores() {
         }
     }
     assert!(checked > 40, "{checked}");
+}
+
+#[test]
+fn real_models_embed_any_text_without_failing() {
+    for name in ["me5-small", "minilm-l6"] {
+        let Some(mut m) = real_model(name, "real_models_embed_any_text_without_failing") else {
+            continue;
+        };
+        let long = "Graph neural networks learn representations of molecules. ".repeat(1800);
+        assert!(long.len() > 100_000);
+        let texts = vec![
+            String::new(),
+            academichub::embed::passage_text("", "An abstract without a title."),
+            academichub::embed::passage_text("A title without an abstract", ""),
+            long.clone(),
+            "强化学习 مرحبا بالعالم नमस्ते दुनिया 🙂 Ελληνικά ∑∫ \u{0}\u{200b}".into(),
+        ];
+        let v = m.embed_passages(&texts).unwrap();
+        assert_eq!(v.len(), texts.len());
+        for (t, x) in texts.iter().zip(&v) {
+            let norm: f32 = x.iter().map(|a| a * a).sum::<f32>().sqrt();
+            assert!(
+                x.len() == 384 && x.iter().all(|a| a.is_finite()) && (norm - 1.0).abs() < 1e-3,
+                "{name}: {:?}",
+                t.chars().take(40).collect::<String>()
+            );
+        }
+        // The 100 KB abstract is truncated to the model's length: the same vector as its start.
+        let head: String = long.chars().take(6000).collect();
+        let h = m.embed_passages(&[head]).unwrap();
+        assert!(dot(&h[0], &v[3]) > 0.999, "{name}: truncation");
+    }
 }

@@ -2,6 +2,7 @@
 //! `tests/fixtures/`; tests that need `../shared/datasets` skip with a printed reason when it
 //! is absent (set `ACADEMICHUB_DATASETS` to point elsewhere).
 
+mod background;
 mod briefing;
 mod cli;
 mod dense;
