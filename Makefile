@@ -55,12 +55,15 @@ eval: build
 	$(BIN) eval --dataset $(DATASETS)/beir/scifact
 	$(BIN) eval --dataset $(DATASETS)/beir/cranfield
 	$(BIN) eval --dataset $(DATASETS)/zh/csl-title2abstract
-	$(BIN) eval --dataset $(DATASETS)/beir/scifact --mode dense
-	$(BIN) eval --dataset $(DATASETS)/beir/scifact --mode hybrid --sweep
+	$(BIN) eval --dataset $(DATASETS)/beir/scifact --mode hybrid --sweep --model me5-small --index index-data/eval/beir-scifact-me5
+	$(BIN) eval --dataset $(DATASETS)/zh/arxiv-zh2en --mode hybrid --sweep --model me5-small
+	$(BIN) eval --dataset $(DATASETS)/beir/scifact --mode hybrid --sweep --model minilm-l6
 
 bench:
 	cargo bench --bench search
 	cargo bench --bench import
+	scripts/fetch-models --model all --baseline
+	cargo bench --bench embed
 
 # The HTTP API and web page on an existing index (what `make run` ends with).
 .PHONY: serve

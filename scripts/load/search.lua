@@ -1,6 +1,8 @@
 -- wrk script: GET /api/search rotating over the fixed query set of scripts/load/queries.txt.
--- Usage: wrk -t2 -c32 -d30s --latency -s scripts/load/search.lua http://127.0.0.1:8080 -- MODE [K]
--- MODE is bm25 (default), dense or hybrid. Prints p50/p90/p99 and the non-2xx count at the end.
+-- Usage: wrk -t2 -c32 -d30s --latency -s scripts/load/search.lua http://127.0.0.1:8080 -- MODE [K] [fresh]
+-- MODE is bm25 (default), dense or hybrid. With `fresh`, each request appends its own number to
+-- the query, so every query is embedded (no query-vector cache hit). Prints p50/p90/p99 and
+-- the non-2xx count at the end.
 -- The queries: scripts/load/queries.txt (one a line), next to this script; the benches use it too.
 local function load_queries()
   local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
@@ -16,6 +18,7 @@ local queries = load_queries()
 local mode = "bm25"
 local k = "10"
 local counter = 0
+local fresh = false
 local non2xx = 0
 
 local function encode(s)
@@ -25,12 +28,14 @@ end
 function init(args)
   if args[1] then mode = args[1] end
   if args[2] then k = args[2] end
-  counter = math.random(#queries)
+  fresh = args[3] == "fresh"
+  counter = math.random(#queries) + math.random(1000000) * 100
 end
 
 function request()
   counter = counter + 1
   local q = queries[(counter % #queries) + 1]
+  if fresh then q = q .. " " .. tostring(counter) end
   return wrk.format("GET", "/api/search?mode=" .. mode .. "&k=" .. k .. "&q=" .. encode(q))
 end
 

@@ -55,6 +55,7 @@ def main(argv=None):
     ap.add_argument("--max-length", type=int, required=True)
     ap.add_argument("--ops", default="MatMul", help="comma-separated op types to quantize (default MatMul)")
     ap.add_argument("--min-cos", type=float, default=0.99)
+    ap.add_argument("--exclude", default="", help="regex: nodes with an input (weight) name matching it stay float")
     args = ap.parse_args(argv)
 
     import onnxruntime as ort
@@ -67,9 +68,21 @@ def main(argv=None):
     ort.set_default_logger_severity(3)
     t0 = time.monotonic()
     ops = [o for o in args.ops.split(",") if o]
+    excluded = []
+    if args.exclude:
+        import re
+
+        import onnx
+
+        pat = re.compile(args.exclude)
+        m = onnx.load(args.src, load_external_data=False)
+        excluded = [n.name for n in m.graph.node if any(pat.search(i) for i in n.input)]
+        del m
+        log(f"{len(excluded)} nodes stay float (--exclude {args.exclude})")
     quantize_dynamic(
         args.src,
         args.out,
+        nodes_to_exclude=excluded,
         weight_type=QuantType.QInt8,
         per_channel=True,
         op_types_to_quantize=ops,

@@ -126,26 +126,29 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             || std::thread::available_parallelism().map_or(1, |n| n.get()),
             |n| n as usize,
         );
-        let loaded: anyhow::Result<Vec<Box<dyn academichub::embed::Embedder>>> = (0..workers)
-            .map(|_| {
-                a.model
-                    .load_with(spec, academichub::embed::Threads::Background)
-                    .map(|e| Box::new(e) as Box<dyn academichub::embed::Embedder>)
-            })
-            .collect();
-        match loaded {
-            Ok(e) => match academichub::ingest::background::spawn(index.clone(), writer.clone(), e)
-            {
-                Ok((progress, handle)) => {
-                    tracing::info!(papers, with_vectors, workers, model = %spec.name, "embedding papers without a vector in the background (newest first)");
-                    state = state.with_background(progress.clone());
-                    background = Some((progress, handle));
-                }
-                Err(err) => tracing::warn!(error = %err, "cannot start background embedding"),
-            },
-            Err(err) => {
-                tracing::warn!(error = %crate::describe(&err), "background embedding disabled")
+        let (model_args, load_spec) = (a.model.clone(), spec.clone());
+        let load = move || {
+            (0..workers)
+                .map(|_| {
+                    model_args
+                        .load_with(&load_spec, academichub::embed::Threads::Background)
+                        .map(|e| Box::new(e) as Box<dyn academichub::embed::Embedder>)
+                        .map_err(|e| crate::describe(&e))
+                })
+                .collect()
+        };
+        match academichub::ingest::background::spawn(
+            index.clone(),
+            writer.clone(),
+            &spec.name,
+            load,
+        ) {
+            Ok((progress, handle)) => {
+                tracing::info!(papers, with_vectors, workers, model = %spec.name, "embedding papers without a vector in the background (newest first)");
+                state = state.with_background(progress.clone());
+                background = Some((progress, handle));
             }
+            Err(err) => tracing::warn!(error = %err, "cannot start background embedding"),
         }
     }
     // Feed pollers: every configured source at its interval in the background, and

@@ -63,15 +63,18 @@ pub struct FastEmbedder {
     spec: ModelSpec,
     id: ModelId,
     inner: TextEmbedding,
+    /// The graph for queries when the model directory has one (`query.onnx`: me5-small's fp32
+    /// graph beside its int8 passage graph; short queries lose most under int8).
+    query: Option<TextEmbedding>,
     queries: LruCache<String, Vec<f32>>,
 }
 
-fn model_hash(dir: &Path, onnx: &[u8]) -> String {
+fn model_hash(dir: &Path, file_name: &str, onnx: &[u8]) -> String {
     if let Ok(manifest) = std::fs::read_to_string(dir.join("MANIFEST")) {
         for line in manifest.lines() {
             let mut parts = line.split_whitespace();
             if let (Some(sha), Some(file)) = (parts.next(), parts.next()) {
-                if file.trim_start_matches('*') == "model.onnx" {
+                if file.trim_start_matches('*') == file_name {
                     return format!("sha256:{sha}");
                 }
             }
@@ -116,27 +119,45 @@ impl FastEmbedder {
             special_tokens_map_file: read("special_tokens_map.json")?,
             tokenizer_config_file: read("tokenizer_config.json")?,
         };
-        let hash = model_hash(&dir, &onnx);
+        let mut hash = model_hash(&dir, "model.onnx", &onnx);
+        // The query graph is part of the model's identity: an index queried with another one
+        // says so. A background embedder (passages only) records the same identity.
+        let query_onnx = std::fs::read(dir.join("query.onnx")).ok();
+        if let Some(q) = &query_onnx {
+            hash = format!("{hash}+query:{}", model_hash(&dir, "query.onnx", q));
+        }
         let pooling = match spec.pooling {
             PoolingKind::Mean => Pooling::Mean,
             PoolingKind::Cls => Pooling::Cls,
         };
-        let model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(pooling);
-        let mut options = InitOptionsUserDefined::new()
-            .with_max_length(spec.max_length)
-            .with_environment(environment);
-        if let Threads::Background = threads {
-            options = options
-                .with_intra_threads(1)
-                .with_session_config("session.intra_op.allow_spinning", "0");
-        }
-        let inner = TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| {
-            EmbedError::Load {
-                name: spec.name.clone(),
-                reason: e.to_string(),
+        let options = || {
+            let o = InitOptionsUserDefined::new()
+                .with_max_length(spec.max_length)
+                .with_environment(environment.clone());
+            match threads {
+                Threads::AllCores => o,
+                Threads::Background => o
+                    .with_intra_threads(1)
+                    .with_session_config("session.intra_op.allow_spinning", "0"),
             }
-        })?;
-        Ok(Self::wrap(spec, hash, inner))
+        };
+        let load = |onnx: Vec<u8>, files: TokenizerFiles| {
+            let model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(pooling.clone());
+            TextEmbedding::try_new_from_user_defined(model, options()).map_err(|e| {
+                EmbedError::Load {
+                    name: spec.name.clone(),
+                    reason: e.to_string(),
+                }
+            })
+        };
+        let query = match (&query_onnx, threads) {
+            (Some(q), Threads::AllCores) => Some(load(q.clone(), tokenizer_files.clone())?),
+            _ => None,
+        };
+        let inner = load(onnx, tokenizer_files)?;
+        let mut e = Self::wrap(spec, hash, inner);
+        e.query = query;
+        Ok(e)
     }
 
     /// Downloads a fastembed catalogue model by name (needs internet and `online-models`).
@@ -172,6 +193,7 @@ impl FastEmbedder {
             },
             spec: spec.clone(),
             inner,
+            query: None,
             queries: LruCache::new(
                 NonZeroUsize::new(QUERY_CACHE_SIZE).unwrap_or(NonZeroUsize::MIN),
             ),
@@ -183,13 +205,18 @@ impl FastEmbedder {
         &self.spec
     }
 
-    /// Embeds already prefixed texts in bounded chunks.
-    fn embed_raw(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    /// Embeds already prefixed texts in bounded chunks (with the query graph when `query`
+    /// and the model has one).
+    fn embed_raw(&mut self, texts: &[String], query: bool) -> Result<Vec<Vec<f32>>, EmbedError> {
         let mut out = Vec::with_capacity(texts.len());
+        let batch = Some(self.spec.batch_size.max(1));
         for chunk in texts.chunks(EMBED_CHUNK) {
-            let mut vecs = self
-                .inner
-                .embed(chunk, Some(self.spec.batch_size.max(1)))
+            let session = match (&mut self.query, query) {
+                (Some(q), true) => q,
+                _ => &mut self.inner,
+            };
+            let mut vecs = session
+                .embed(chunk, batch)
                 .map_err(|e| EmbedError::Embed(e.to_string()))?;
             for v in &mut vecs {
                 if v.len() != self.spec.dims {
@@ -215,13 +242,13 @@ impl Embedder for FastEmbedder {
 
     fn embed_passages(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if self.spec.passage_prefix.is_empty() {
-            return self.embed_raw(texts);
+            return self.embed_raw(texts, false);
         }
         let prefixed: Vec<String> = texts
             .iter()
             .map(|t| format!("{}{t}", self.spec.passage_prefix))
             .collect();
-        self.embed_raw(&prefixed)
+        self.embed_raw(&prefixed, false)
     }
 
     fn embed_query(&mut self, text: &str) -> Result<Vec<f32>, EmbedError> {
@@ -230,7 +257,7 @@ impl Embedder for FastEmbedder {
         }
         let prefixed = format!("{}{text}", self.spec.query_prefix);
         let v = self
-            .embed_raw(std::slice::from_ref(&prefixed))?
+            .embed_raw(std::slice::from_ref(&prefixed), true)?
             .pop()
             .ok_or_else(|| EmbedError::Embed("no vector returned".into()))?;
         self.queries.put(text.to_string(), v.clone());

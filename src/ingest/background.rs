@@ -433,23 +433,28 @@ fn write_batch(
 }
 
 /// Starts the worker on its own thread; returns the shared progress and the thread handle.
-pub fn spawn(
+/// `load` builds the worker's embedders on that thread (model sessions take seconds to load:
+/// the server answers meanwhile); if it fails, the worker stops with the error in its report.
+pub fn spawn<F>(
     index: Arc<PaperIndex>,
     writer: Arc<Mutex<PaperWriter>>,
-    mut embedders: Vec<Box<dyn Embedder>>,
-) -> std::io::Result<(Arc<EmbedProgress>, std::thread::JoinHandle<()>)> {
-    let model = embedders
-        .first()
-        .map(|e| e.id().name.clone())
-        .unwrap_or_default();
-    let progress = Arc::new(EmbedProgress::new(&model));
+    model: &str,
+    load: F,
+) -> std::io::Result<(Arc<EmbedProgress>, std::thread::JoinHandle<()>)>
+where
+    F: FnOnce() -> Result<Vec<Box<dyn Embedder>>, String> + Send + 'static,
+{
+    let progress = Arc::new(EmbedProgress::new(model));
     let p = progress.clone();
     let handle = std::thread::Builder::new()
         .name("embed-background".into())
         .spawn(move || {
-            if let Err(e) = run(&index, &writer, &mut embedders, &p) {
+            let outcome = load().and_then(|mut embedders| {
+                run(&index, &writer, &mut embedders, &p).map_err(|e| e.to_string())
+            });
+            if let Err(e) = outcome {
                 tracing::error!(error = %e, "background embedding stopped");
-                p.set_error(Some(e.to_string()));
+                p.set_error(Some(e));
                 p.set_state(EmbedState::Stopped);
                 write_progress(index.dir(), &p.report());
             }

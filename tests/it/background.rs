@@ -289,15 +289,14 @@ async fn the_server_reports_coverage_while_the_worker_embeds() {
         .claim_embedding_model(HashEmbedder::new(64).id())
         .unwrap();
     let writer = state.writer.clone().unwrap();
-    let (progress, handle) = academichub::ingest::background::spawn(
-        index.clone(),
-        writer,
-        vec![
-            Box::new(HashEmbedder::new(64)),
-            Box::new(HashEmbedder::new(64)),
-        ],
-    )
-    .unwrap();
+    let (progress, handle) =
+        academichub::ingest::background::spawn(index.clone(), writer, "hash-trigram", || {
+            Ok(vec![
+                Box::new(HashEmbedder::new(64)) as Box<dyn Embedder>,
+                Box::new(HashEmbedder::new(64)),
+            ])
+        })
+        .unwrap();
     state = state.with_background(progress.clone());
     let app = http::router(state);
     let get = |uri: &'static str| {
