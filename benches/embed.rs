@@ -52,7 +52,6 @@ fn env_usize(name: &str, default: usize) -> usize {
 struct BareOrt {
     session: ort::session::Session,
     tokenizer: tokenizers::Tokenizer,
-    max_length: usize,
     token_types: bool,
 }
 
@@ -65,7 +64,16 @@ impl BareOrt {
             .ok()?
             .commit_from_file(dir.join("model.onnx"))
             .ok()?;
-        let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).ok()?;
+        // As fastembed configures it: truncation at the model's length (a tokenizer.json may
+        // carry its own, shorter one), no padding (one text per run).
+        let mut tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).ok()?;
+        tokenizer
+            .with_truncation(Some(tokenizers::TruncationParams {
+                max_length,
+                ..Default::default()
+            }))
+            .ok()?;
+        tokenizer.with_padding(None);
         let token_types = session
             .inputs()
             .iter()
@@ -73,23 +81,13 @@ impl BareOrt {
         Some(BareOrt {
             session,
             tokenizer,
-            max_length,
             token_types,
         })
     }
 
     fn tokens(&self, text: &str) -> Vec<i64> {
         let enc = self.tokenizer.encode(text, true).expect("tokenize");
-        let ids = enc.get_ids();
-        let n = ids.len().min(self.max_length);
-        let mut out: Vec<i64> = ids[..n].iter().map(|&x| i64::from(x)).collect();
-        // Keep the closing special token when truncating, as fastembed's truncation does.
-        if ids.len() > n {
-            if let (Some(last), Some(end)) = (out.last_mut(), ids.last()) {
-                *last = i64::from(*end);
-            }
-        }
-        out
+        enc.get_ids().iter().map(|&x| i64::from(x)).collect()
     }
 
     fn embed(&mut self, text: &str) -> Vec<f32> {

@@ -49,6 +49,51 @@ pub fn ort_environment(cache_root: &Path) -> Result<ort::environment::Environmen
     }
 }
 
+/// Where and how to build a model's sessions.
+struct GraphSource {
+    dir: std::path::PathBuf,
+    spec: ModelSpec,
+    threads: Threads,
+    environment: ort::environment::Environment,
+}
+
+impl GraphSource {
+    fn read(&self, file: &str) -> Result<Vec<u8>, EmbedError> {
+        std::fs::read(self.dir.join(file)).map_err(|_| EmbedError::MissingFiles {
+            what: format!("{} of model {}", file, self.spec.name),
+            path: self.dir.join(file),
+            model_flag: format!(" --model {}", self.spec.name),
+        })
+    }
+
+    /// A session over `onnx` with the model's tokenizer files, pooling, length and threads.
+    fn session(&self, onnx: Vec<u8>) -> Result<TextEmbedding, EmbedError> {
+        let files = TokenizerFiles {
+            tokenizer_file: self.read("tokenizer.json")?,
+            config_file: self.read("config.json")?,
+            special_tokens_map_file: self.read("special_tokens_map.json")?,
+            tokenizer_config_file: self.read("tokenizer_config.json")?,
+        };
+        let pooling = match self.spec.pooling {
+            PoolingKind::Mean => Pooling::Mean,
+            PoolingKind::Cls => Pooling::Cls,
+        };
+        let mut options = InitOptionsUserDefined::new()
+            .with_max_length(self.spec.max_length)
+            .with_environment(self.environment.clone());
+        if self.threads == Threads::Background {
+            options = options
+                .with_intra_threads(1)
+                .with_session_config("session.intra_op.allow_spinning", "0");
+        }
+        let model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(pooling);
+        TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| EmbedError::Load {
+            name: self.spec.name.clone(),
+            reason: e.to_string(),
+        })
+    }
+}
+
 /// How many ONNX Runtime threads an embedder uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Threads {
@@ -62,7 +107,10 @@ pub enum Threads {
 pub struct FastEmbedder {
     spec: ModelSpec,
     id: ModelId,
-    inner: TextEmbedding,
+    /// The passage graph (loaded at the first passage when the model has a query graph).
+    inner: Option<TextEmbedding>,
+    /// Where to load the passage graph from when it is not loaded yet.
+    source: Option<GraphSource>,
     /// The graph for queries when the model directory has one (`query.onnx`: me5-small's fp32
     /// graph beside its int8 passage graph; short queries lose most under int8).
     query: Option<TextEmbedding>,
@@ -97,6 +145,10 @@ impl FastEmbedder {
 
     /// [`FastEmbedder::load`] with a thread budget: the background embedder of `serve` runs
     /// on one thread that sleeps when idle, so queries and searches always find a free core.
+    ///
+    /// A model with a query graph (`query.onnx`) loads it now and its passage graph at the
+    /// first passage (a server that only embeds queries never holds it); a background
+    /// embedder loads only the passage graph.
     pub fn load_with(
         spec: &ModelSpec,
         cache_root: &Path,
@@ -104,60 +156,31 @@ impl FastEmbedder {
     ) -> Result<Self, EmbedError> {
         let environment = ort_environment(cache_root)?;
         let dir = cache_root.join("models").join(&spec.dir);
-        let flag = format!(" --model {}", spec.name);
-        let read = |file: &str| {
-            std::fs::read(dir.join(file)).map_err(|_| EmbedError::MissingFiles {
-                what: format!("{} of model {}", file, spec.name),
-                path: dir.join(file),
-                model_flag: flag.clone(),
-            })
+        let source = GraphSource {
+            dir,
+            spec: spec.clone(),
+            threads,
+            environment,
         };
-        let onnx = read("model.onnx")?;
-        let tokenizer_files = TokenizerFiles {
-            tokenizer_file: read("tokenizer.json")?,
-            config_file: read("config.json")?,
-            special_tokens_map_file: read("special_tokens_map.json")?,
-            tokenizer_config_file: read("tokenizer_config.json")?,
-        };
-        let mut hash = model_hash(&dir, "model.onnx", &onnx);
+        let onnx = source.read("model.onnx")?;
+        let mut hash = model_hash(&source.dir, "model.onnx", &onnx);
         // The query graph is part of the model's identity: an index queried with another one
         // says so. A background embedder (passages only) records the same identity.
-        let query_onnx = std::fs::read(dir.join("query.onnx")).ok();
-        if let Some(q) = &query_onnx {
-            hash = format!("{hash}+query:{}", model_hash(&dir, "query.onnx", q));
-        }
-        let pooling = match spec.pooling {
-            PoolingKind::Mean => Pooling::Mean,
-            PoolingKind::Cls => Pooling::Cls,
-        };
-        let options = || {
-            let o = InitOptionsUserDefined::new()
-                .with_max_length(spec.max_length)
-                .with_environment(environment.clone());
-            match threads {
-                Threads::AllCores => o,
-                Threads::Background => o
-                    .with_intra_threads(1)
-                    .with_session_config("session.intra_op.allow_spinning", "0"),
+        let has_query = source.dir.join("query.onnx").exists();
+        if has_query {
+            let q = source.read("query.onnx")?;
+            hash = format!("{hash}+query:{}", model_hash(&source.dir, "query.onnx", &q));
+            if threads == Threads::AllCores {
+                let query = source.session(q)?;
+                drop(onnx);
+                let mut e = Self::wrap(spec, hash, None);
+                e.query = Some(query);
+                e.source = Some(source);
+                return Ok(e);
             }
-        };
-        let load = |onnx: Vec<u8>, files: TokenizerFiles| {
-            let model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(pooling.clone());
-            TextEmbedding::try_new_from_user_defined(model, options()).map_err(|e| {
-                EmbedError::Load {
-                    name: spec.name.clone(),
-                    reason: e.to_string(),
-                }
-            })
-        };
-        let query = match (&query_onnx, threads) {
-            (Some(q), Threads::AllCores) => Some(load(q.clone(), tokenizer_files.clone())?),
-            _ => None,
-        };
-        let inner = load(onnx, tokenizer_files)?;
-        let mut e = Self::wrap(spec, hash, inner);
-        e.query = query;
-        Ok(e)
+        }
+        let inner = source.session(onnx)?;
+        Ok(Self::wrap(spec, hash, Some(inner)))
     }
 
     /// Downloads a fastembed catalogue model by name (needs internet and `online-models`).
@@ -181,10 +204,10 @@ impl FastEmbedder {
             name: spec.name.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Self::wrap(spec, format!("catalogue:{name}"), inner))
+        Ok(Self::wrap(spec, format!("catalogue:{name}"), Some(inner)))
     }
 
-    fn wrap(spec: &ModelSpec, hash: String, inner: TextEmbedding) -> Self {
+    fn wrap(spec: &ModelSpec, hash: String, inner: Option<TextEmbedding>) -> Self {
         FastEmbedder {
             id: ModelId {
                 name: spec.name.clone(),
@@ -194,6 +217,7 @@ impl FastEmbedder {
             spec: spec.clone(),
             inner,
             query: None,
+            source: None,
             queries: LruCache::new(
                 NonZeroUsize::new(QUERY_CACHE_SIZE).unwrap_or(NonZeroUsize::MIN),
             ),
@@ -211,9 +235,18 @@ impl FastEmbedder {
         let mut out = Vec::with_capacity(texts.len());
         let batch = Some(self.spec.batch_size.max(1));
         for chunk in texts.chunks(EMBED_CHUNK) {
-            let session = match (&mut self.query, query) {
-                (Some(q), true) => q,
-                _ => &mut self.inner,
+            if !query && self.inner.is_none() {
+                if let Some(src) = &self.source {
+                    let onnx = src.read("model.onnx")?;
+                    self.inner = Some(src.session(onnx)?);
+                }
+            }
+            let session = match (&mut self.query, &mut self.inner, query) {
+                (Some(q), _, true) => q,
+                (_, Some(p), _) => p,
+                (_, None, _) => {
+                    return Err(EmbedError::Embed("no passage session loaded".into()));
+                }
             };
             let mut vecs = session
                 .embed(chunk, batch)

@@ -36,6 +36,8 @@ pub const BATCH: usize = 16;
 pub const IDLE_POLL: Duration = Duration::from_secs(2);
 /// Wait after a failed batch before trying again.
 pub const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// How long the worker keeps its model sessions with nothing to embed.
+pub const UNLOAD_AFTER: Duration = Duration::from_secs(60);
 /// File beside the index (in its directory) with the last progress of a background run.
 pub const PROGRESS_FILE: &str = "embed-progress.json";
 
@@ -219,29 +221,50 @@ fn write_progress(index_dir: &Path, report: &CoverageReport) {
     }
 }
 
-/// Runs the worker until [`EmbedProgress::request_stop`]: claims the embedder's model for the
-/// index (an index with another model's vectors is an error), then embeds in batches.
-/// Blocking: run it on its own thread.
+/// Runs the worker until [`EmbedProgress::request_stop`]: while papers lack a vector it
+/// embeds them in batches with the embedders `load` builds (claiming their model for the
+/// index: an index with another model's vectors is an error); after [`UNLOAD_AFTER`] with
+/// nothing to do it drops them (their memory goes back) and loads them again when papers
+/// arrive. Blocking: run it on its own thread.
 pub fn run(
     index: &PaperIndex,
     writer: &Mutex<PaperWriter>,
-    embedders: &mut [Box<dyn Embedder>],
+    load: &mut dyn FnMut() -> Result<Vec<Box<dyn Embedder>>, String>,
     progress: &EmbedProgress,
-) -> Result<(), BackgroundError> {
-    let Some(first) = embedders.first() else {
-        return Ok(());
-    };
-    index.claim_embedding_model(first.id())?;
+) -> Result<(), String> {
     let mut last_log = Instant::now();
     let mut failed = HashSet::new();
+    let mut embedders: Option<Vec<Box<dyn Embedder>>> = None;
+    let mut idle_since: Option<Instant> = None;
     while !progress.stopping() {
-        match run_batch(index, writer, embedders, progress, &mut failed) {
+        if embedders.is_none() {
+            if !work_left(index, progress).map_err(|e| e.to_string())? {
+                idle(index, progress);
+                continue;
+            }
+            let e = load()?;
+            if let Some(first) = e.first() {
+                index
+                    .claim_embedding_model(first.id())
+                    .map_err(|e| e.to_string())?;
+            }
+            embedders = Some(e);
+        }
+        let Some(e) = embedders.as_mut() else {
+            continue;
+        };
+        match run_batch(index, writer, e, progress, &mut failed) {
             Ok(0) => {
-                progress.set_state(EmbedState::Idle);
-                write_progress(index.dir(), &progress.report());
-                sleep_unless_stopped(progress, IDLE_POLL);
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= UNLOAD_AFTER {
+                    embedders = None;
+                    idle_since = None;
+                    tracing::info!("background embedding idle: model sessions released until new papers arrive");
+                }
+                idle(index, progress);
             }
             Ok(_) => {
+                idle_since = None;
                 progress.set_error(None);
                 let r = progress.report();
                 write_progress(index.dir(), &r);
@@ -268,6 +291,23 @@ pub fn run(
     progress.set_state(EmbedState::Stopped);
     write_progress(index.dir(), &progress.report());
     Ok(())
+}
+
+/// Idle: nothing to embed now; look again after [`IDLE_POLL`].
+fn idle(index: &PaperIndex, progress: &EmbedProgress) {
+    progress.set_state(EmbedState::Idle);
+    write_progress(index.dir(), &progress.report());
+    sleep_unless_stopped(progress, IDLE_POLL);
+}
+
+/// Whether some paper lacks a vector (and the live counts, into `progress`).
+fn work_left(index: &PaperIndex, progress: &EmbedProgress) -> Result<bool, IndexError> {
+    index.reload()?;
+    let searcher = index.reader().searcher();
+    let papers = searcher.num_docs();
+    let with = crate::index::stats::count_vectors(&searcher)?;
+    progress.set_counts(papers, with);
+    Ok(with < papers)
 }
 
 fn sleep_unless_stopped(progress: &EmbedProgress, total: Duration) {
@@ -433,26 +473,24 @@ fn write_batch(
 }
 
 /// Starts the worker on its own thread; returns the shared progress and the thread handle.
-/// `load` builds the worker's embedders on that thread (model sessions take seconds to load:
-/// the server answers meanwhile); if it fails, the worker stops with the error in its report.
+/// `load` builds the worker's embedders on that thread when there is work (model sessions
+/// take seconds to load: the server answers meanwhile), again after an idle release; if it
+/// fails, the worker stops with the error in its report.
 pub fn spawn<F>(
     index: Arc<PaperIndex>,
     writer: Arc<Mutex<PaperWriter>>,
     model: &str,
-    load: F,
+    mut load: F,
 ) -> std::io::Result<(Arc<EmbedProgress>, std::thread::JoinHandle<()>)>
 where
-    F: FnOnce() -> Result<Vec<Box<dyn Embedder>>, String> + Send + 'static,
+    F: FnMut() -> Result<Vec<Box<dyn Embedder>>, String> + Send + 'static,
 {
     let progress = Arc::new(EmbedProgress::new(model));
     let p = progress.clone();
     let handle = std::thread::Builder::new()
         .name("embed-background".into())
         .spawn(move || {
-            let outcome = load().and_then(|mut embedders| {
-                run(&index, &writer, &mut embedders, &p).map_err(|e| e.to_string())
-            });
-            if let Err(e) = outcome {
+            if let Err(e) = run(&index, &writer, &mut load, &p) {
                 tracing::error!(error = %e, "background embedding stopped");
                 p.set_error(Some(e));
                 p.set_state(EmbedState::Stopped);
