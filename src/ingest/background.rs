@@ -238,7 +238,7 @@ pub fn run(
     let mut idle_since: Option<Instant> = None;
     while !progress.stopping() {
         if embedders.is_none() {
-            if !work_left(index, progress).map_err(|e| e.to_string())? {
+            if !work_left(index, progress, failed.len()).map_err(|e| e.to_string())? {
                 idle(index, progress);
                 continue;
             }
@@ -300,14 +300,19 @@ fn idle(index: &PaperIndex, progress: &EmbedProgress) {
     sleep_unless_stopped(progress, IDLE_POLL);
 }
 
-/// Whether some paper lacks a vector (and the live counts, into `progress`).
-fn work_left(index: &PaperIndex, progress: &EmbedProgress) -> Result<bool, IndexError> {
+/// Whether more papers lack a vector than the `skipped` ones the model failed on (and the
+/// live counts, into `progress`).
+fn work_left(
+    index: &PaperIndex,
+    progress: &EmbedProgress,
+    skipped: usize,
+) -> Result<bool, IndexError> {
     index.reload()?;
     let searcher = index.reader().searcher();
     let papers = searcher.num_docs();
     let with = crate::index::stats::count_vectors(&searcher)?;
     progress.set_counts(papers, with);
-    Ok(with < papers)
+    Ok(with + (skipped as u64) < papers)
 }
 
 fn sleep_unless_stopped(progress: &EmbedProgress, total: Duration) {
