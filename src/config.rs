@@ -83,7 +83,7 @@ mod tests {
     fn example_file_parses() {
         let text = include_str!("../academichub.example.toml");
         let c: Config = toml::from_str(text).expect("example config parses");
-        assert_eq!(c.models.default.as_deref(), Some("minilm-l6"));
+        assert_eq!(c.models.default.as_deref(), Some("me5-small"));
         assert_eq!(c.server, crate::http::ServerConfig::default());
     }
 
