@@ -24,11 +24,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let s = index_stats(&index)?;
     // What a serving process embedding in the background last wrote beside the index.
     let background = academichub::ingest::background::read_progress(&a.index);
-    let coverage = if s.papers == 0 {
-        1.0
-    } else {
-        s.with_vectors as f64 / s.papers as f64
-    };
+    let coverage = academichub::index::stats::coverage(s.with_vectors, s.papers);
     if a.json {
         let mut v = serde_json::to_value(&s)?;
         v["semantic_coverage"] = serde_json::json!(coverage);
@@ -57,8 +53,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .map(|d| d.as_secs().saturating_sub(b.updated_unix))
             .unwrap_or(0);
         println!(
-            "background:     {:?} ({}), {:.1} papers/s, eta {} (reported {age}s ago by serve)",
-            b.state,
+            "background:     {} ({}), {:.1} papers/s, eta {} (reported {age}s ago by serve)",
+            b.state.as_str(),
             b.model,
             b.rate_per_sec,
             b.eta_secs

@@ -234,10 +234,7 @@ pub struct BackgroundEmbedding {
 impl From<&crate::ingest::background::CoverageReport> for BackgroundEmbedding {
     fn from(r: &crate::ingest::background::CoverageReport) -> Self {
         BackgroundEmbedding {
-            state: serde_json::to_value(r.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            state: r.state.as_str().to_string(),
             model: r.model.clone(),
             embedded: r.embedded,
             rate_per_sec: r.rate_per_sec,

@@ -171,11 +171,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
         writes: state.token.is_some() && state.writer.is_some(),
         ingest: state.ingest.is_some(),
         with_vectors,
-        semantic_coverage: if papers == 0 {
-            1.0
-        } else {
-            with_vectors as f64 / papers as f64
-        },
+        semantic_coverage: crate::index::stats::coverage(with_vectors, papers),
         background_embedding: background.as_ref().map(Into::into),
     })
 }

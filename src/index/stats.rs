@@ -20,6 +20,16 @@ pub fn count_vectors(searcher: &Searcher) -> Result<u64, IndexError> {
     Ok(n)
 }
 
+/// The share of `papers` that have a vector (1 for an empty index): what dense and hybrid
+/// search can rank by meaning.
+pub fn coverage(with_vectors: u64, papers: u64) -> f64 {
+    if papers == 0 {
+        1.0
+    } else {
+        with_vectors.min(papers) as f64 / papers as f64
+    }
+}
+
 /// The earliest and latest publication date of the live papers (`None` without dates).
 pub fn published_range(searcher: &Searcher) -> Result<(Option<Date>, Option<Date>), IndexError> {
     let (mut min, mut max): (Option<i64>, Option<i64>) = (None, None);

@@ -57,6 +57,19 @@ pub enum EmbedState {
     Stopped,
 }
 
+impl EmbedState {
+    /// The name JSON uses (`embedding`, `idle`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmbedState::Starting => "starting",
+            EmbedState::Embedding => "embedding",
+            EmbedState::Idle => "idle",
+            EmbedState::Retrying => "retrying",
+            EmbedState::Stopped => "stopped",
+        }
+    }
+}
+
 /// A snapshot of background embedding, as `/healthz`, `/metrics`, `stats --json` and the web
 /// page show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,11 +189,7 @@ impl EmbedProgress {
             model: self.model.clone(),
             papers,
             with_vectors,
-            coverage: if papers == 0 {
-                1.0
-            } else {
-                with_vectors as f64 / papers as f64
-            },
+            coverage: crate::index::stats::coverage(with_vectors, papers),
             embedded: self.embedded.load(Ordering::SeqCst),
             rate_per_sec: rate,
             eta_secs: (left > 0 && rate > 0.0).then(|| left as f64 / rate),
