@@ -14,7 +14,7 @@
 //!
 //! Needs the models of `scripts/fetch-models`; prints a skip line otherwise. `BENCH_MODELS`
 //! (default `me5-small,minilm-l6`), `BENCH_TEXTS` (default 64) texts from
-//! `tests/fixtures/scifact-mini/corpus.jsonl`, `BENCH_PASSES` (default 2).
+//! `tests/fixtures/scifact-mini/corpus.jsonl`, `BENCH_PASSES` (default 3): rounds, each running every loop once in turn.
 
 use std::path::Path;
 use std::time::Instant;
@@ -115,15 +115,6 @@ impl BareOrt {
     }
 }
 
-/// docs/s of `f` over `docs`, `passes` times.
-fn rate(docs: &[String], passes: usize, mut f: impl FnMut(&[String])) -> f64 {
-    let t = Instant::now();
-    for _ in 0..passes {
-        f(docs);
-    }
-    (docs.len() * passes) as f64 / t.elapsed().as_secs_f64()
-}
-
 fn throughput(
     spec: &ModelSpec,
     root: &Path,
@@ -152,60 +143,92 @@ fn throughput(
     let a = ours.embed_passages(&docs[..1]).expect("embed");
     let b = bare.embed(&prefixed[0]);
     let cos = academichub::embed::dot(&a[0], &b);
-    let mut rows: Vec<(String, f64)> = Vec::new();
+    // Every loop runs once per round, in turn, so drift of a shared machine hits them alike;
+    // each row is its total rate and its ratio the median of the per-round ratios.
+    type Loop<'a> = Box<dyn FnMut() + 'a>;
     let baseline_dir = root.join("baseline").join("models").join(&spec.dir);
     let mut previous = load_baseline(spec, root);
+    let mut background = FastEmbedder::load_with(spec, root, Threads::Background).ok();
+    let mut loops: Vec<(String, Loop)> = Vec::new();
     if let Some(p) = previous.as_mut() {
-        rows.push((
+        loops.push((
             "previous graph".into(),
-            rate(docs, passes, |d| {
-                std::hint::black_box(p.embed_passages(d).expect("embed"));
+            Box::new(|| {
+                std::hint::black_box(p.embed_passages(docs).expect("embed"));
             }),
         ));
     }
-    rows.push((
+    loops.push((
         "academichub".into(),
-        rate(docs, passes, |d| {
-            std::hint::black_box(ours.embed_passages(d).expect("embed"));
+        Box::new(|| {
+            std::hint::black_box(ours.embed_passages(docs).expect("embed"));
         }),
     ));
-    rows.push((
+    let prefixed = &prefixed;
+    loops.push((
         "bare ort".into(),
-        rate(&prefixed, passes, |d| {
-            for t in d {
+        Box::new(move || {
+            for t in prefixed {
                 std::hint::black_box(bare.embed(t));
             }
         }),
     ));
-    if let Ok(mut bg) = FastEmbedder::load_with(spec, root, Threads::Background) {
-        rows.push((
+    if let Some(bg) = background.as_mut() {
+        loops.push((
             "background (1 thread)".into(),
-            rate(docs, passes, |d| {
-                std::hint::black_box(bg.embed_passages(d).expect("embed"));
+            Box::new(|| {
+                std::hint::black_box(bg.embed_passages(docs).expect("embed"));
             }),
         ));
     }
-    let base = rows.iter().find(|r| r.0 == "previous graph").map(|r| r.1);
+    let mut secs = vec![Vec::with_capacity(passes); loops.len()];
+    for _ in 0..passes {
+        for (i, (_, run)) in loops.iter_mut().enumerate() {
+            let t = Instant::now();
+            run();
+            secs[i].push(t.elapsed().as_secs_f64());
+        }
+    }
+    let has_base = previous_present(&loops);
+    let labels: Vec<String> = loops.into_iter().map(|(l, _)| l).collect();
+    let rows: Vec<(String, f64, Option<f64>)> = labels
+        .into_iter()
+        .enumerate()
+        .map(|(i, label)| {
+            let total: f64 = secs[i].iter().sum();
+            let ratio = has_base.then(|| {
+                let mut r: Vec<f64> = secs[0].iter().zip(&secs[i]).map(|(b, x)| b / x).collect();
+                r.sort_by(f64::total_cmp);
+                r[r.len() / 2]
+            });
+            (label, (docs.len() * passes) as f64 / total, ratio)
+        })
+        .collect();
     println!(
-        "embedding {name} ({}), {} texts x {passes} passes, {per_doc:.0} tokens/text; academichub vs bare ort cosine {cos:.6}",
+        "embedding {name} ({}), {} texts x {passes} rounds, {per_doc:.0} tokens/text; academichub vs bare ort cosine {cos:.6}",
         ours.id().hash,
         docs.len()
     );
-    for (label, docs_s) in &rows {
+    for (label, docs_s, ratio) in &rows {
         println!(
             "  {label:<22} {docs_s:>7.1} docs/s {:>8.0} tokens/s{}",
             docs_s * per_doc,
-            base.map(|b| format!("  {:.2}x previous graph", docs_s / b))
+            ratio
+                .map(|r| format!("  {r:.2}x previous graph (median of rounds)"))
                 .unwrap_or_default()
         );
     }
-    if base.is_none() {
+    if !has_base {
         println!(
             "  (no previous graph: scripts/fetch-models --baseline installs it under {})",
             baseline_dir.display()
         );
     }
     Some(ours)
+}
+
+fn previous_present<T>(loops: &[(String, T)]) -> bool {
+    loops.first().is_some_and(|(l, _)| l == "previous graph")
 }
 
 /// The graph the installed one replaced: `scripts/fetch-models --baseline` lays it out as a
@@ -227,7 +250,7 @@ fn bench(c: &mut Criterion) {
     let root = default_cache_root();
     let models = std::env::var("BENCH_MODELS").unwrap_or_else(|_| "me5-small,minilm-l6".into());
     let docs = texts(env_usize("BENCH_TEXTS", 64));
-    let passes = env_usize("BENCH_PASSES", 2);
+    let passes = env_usize("BENCH_PASSES", 3).max(1);
     for name in models.split(',').filter(|s| !s.is_empty()) {
         let Ok(spec) = ModelSpec::named(name) else {
             println!("unknown model {name}");

@@ -11,7 +11,7 @@ Usage (the fetch-models venv has onnxruntime, numpy and tokenizers):
       --tokenizer ~/.cache/academichub/models/me5-small/tokenizer.json \\
       q4=~/.cache/academichub/baseline/models/me5-small/model.onnx \\
       int8=~/.cache/academichub/models/me5-small/model.onnx \\
-      fp32=~/.cache/academichub/models/me5-small/query.onnx
+      [LABEL=ANY/OTHER/model.onnx ...]
 Embeddings are cached in --cache (default /tmp/zh-sample-graphs) by label.
 """
 import argparse

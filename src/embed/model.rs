@@ -111,8 +111,8 @@ pub struct FastEmbedder {
     inner: Option<TextEmbedding>,
     /// Where to load the passage graph from when it is not loaded yet.
     source: Option<GraphSource>,
-    /// The graph for queries when the model directory has one (`query.onnx`: me5-small's fp32
-    /// graph beside its int8 passage graph; short queries lose most under int8).
+    /// The graph for queries when the model directory has one (`query.onnx`, for example a
+    /// float graph beside an int8 passage graph; the default builds have none).
     query: Option<TextEmbedding>,
     queries: LruCache<String, Vec<f32>>,
 }
