@@ -148,6 +148,7 @@ fn throughput(
     type Loop<'a> = Box<dyn FnMut() + 'a>;
     let baseline_dir = root.join("baseline").join("models").join(&spec.dir);
     let mut previous = load_baseline(spec, root);
+    let has_base = previous.is_some();
     let mut background = FastEmbedder::load_with(spec, root, Threads::Background).ok();
     let mut loops: Vec<(String, Loop)> = Vec::new();
     if let Some(p) = previous.as_mut() {
@@ -189,7 +190,6 @@ fn throughput(
             secs[i].push(t.elapsed().as_secs_f64());
         }
     }
-    let has_base = previous_present(&loops);
     let labels: Vec<String> = loops.into_iter().map(|(l, _)| l).collect();
     let rows: Vec<(String, f64, Option<f64>)> = labels
         .into_iter()
@@ -225,10 +225,6 @@ fn throughput(
         );
     }
     Some(ours)
-}
-
-fn previous_present<T>(loops: &[(String, T)]) -> bool {
-    loops.first().is_some_and(|(l, _)| l == "previous graph")
 }
 
 /// The graph the installed one replaced: `scripts/fetch-models --baseline` lays it out as a
