@@ -277,6 +277,150 @@ pub fn keyword_analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// The words of a run of CJK text as jieba cuts it (dictionary words, no HMM guesses for
+/// unknown ones: those come out as single characters), as slices of `text`.
+pub fn cut_cjk(text: &str) -> Vec<&str> {
+    jieba().cut(text, false)
+}
+
+/// English function words (lowercase, unstemmed): articles, pronouns, auxiliaries,
+/// prepositions, conjunctions and question words; the Snowball English list without its
+/// negations (`no`, `not`, `nor`, `against`), which can carry a claim's meaning.
+pub const ENGLISH_STOPWORDS: &[&str] = &[
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "all",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "me",
+    "more",
+    "most",
+    "my",
+    "myself",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "ought",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+];
+
+/// True when `word` (any case, unstemmed) is one of [`ENGLISH_STOPWORDS`].
+pub fn is_english_stopword(word: &str) -> bool {
+    if word.len() > 10 || !word.is_ascii() {
+        return false;
+    }
+    let lower = word.to_ascii_lowercase();
+    ENGLISH_STOPWORDS.binary_search(&lower.as_str()).is_ok()
+}
+
 /// Registers this module's analyzers on an index.
 pub fn register(index: &tantivy::Index) {
     let manager = index.tokenizers();
@@ -298,6 +442,14 @@ pub fn terms(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stopword_list_is_sorted_and_lowercase() {
+        assert!(ENGLISH_STOPWORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(is_english_stopword("How") && is_english_stopword("do"));
+        assert!(!is_english_stopword("not") && !is_english_stopword("speech"));
+        assert!(!is_english_stopword("注意"));
+    }
 
     fn offsets(text: &str) -> Vec<(String, usize, usize)> {
         let mut analyzer = mixed_analyzer();

@@ -23,6 +23,7 @@ const I18N = {
     radar_status: (n, c, m) => `${n} 篇（${c} 篇候选，模式：${m}）`, why: "入选原因",
     themes: "主题", links: "跨领域关联", picks: "重点论文", narrative: "综述", notes: "说明",
     briefing_status: (n, ms) => `简报覆盖 ${n} 篇论文 · 用时 ${ms} 毫秒`,
+    translated: (q) => `英文检索词：${q}`,
     coverage: (p, eta) => `语义覆盖 ${p}%` + (eta ? `（后台向量化中，约 ${eta} 完成）` : ""),
     minutes: (m) => (m >= 120 ? `${Math.round(m / 60)} 小时` : `${Math.max(1, Math.round(m))} 分钟`),
   },
@@ -44,6 +45,7 @@ const I18N = {
     radar_status: (n, c, m) => `${n} papers (${c} candidates, mode: ${m})`, why: "why",
     themes: "Themes", links: "Cross-domain links", picks: "Top papers", narrative: "Overview", notes: "Notes",
     briefing_status: (n, ms) => `briefing over ${n} papers · ${ms} ms`,
+    translated: (q) => `searched in English as: ${q}`,
     coverage: (p, eta) => `semantic coverage ${p}%` + (eta ? ` (embedding in the background, about ${eta} left)` : ""),
     minutes: (m) => (m >= 120 ? `${Math.round(m / 60)} h` : `${Math.max(1, Math.round(m))} min`),
   },
@@ -308,8 +310,16 @@ async function runRadar() {
   } catch (e) {
     if (seq !== state.seq) return;
     renderList([], false, false);
+    setTranslation(null);
     setStatus(t("error") + e.message);
   }
+}
+
+// The English the BM25 leg searched for a Chinese query, under the search box.
+function setTranslation(text) {
+  const box = $("translation");
+  box.hidden = !text;
+  box.textContent = text ? t("translated", text) : "";
 }
 
 async function runBriefing() {
@@ -404,6 +414,7 @@ async function runSearch(offset) {
     renderList(r.hits, true, false);
     renderFacets(r.facets);
     setWarnings(r.warnings);
+    setTranslation(r.translation);
     const a = r.hits.length ? r.offset + 1 : 0;
     setStatus(`${t("results", r.total, a, r.offset + r.hits.length)} · ${t("took", r.took_ms.toFixed(1))} · ${t("mode_used", r.mode)}`);
     renderPager();

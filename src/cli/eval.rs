@@ -47,6 +47,9 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Search Chinese queries' words as they are, without their English translation.
+    #[arg(long)]
+    no_translate: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -73,6 +76,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         index_dir,
         queries: a.queries,
         progress: !a.json,
+        translate: !a.no_translate,
     };
     let mut embedder = if mode == Mode::Bm25 {
         None

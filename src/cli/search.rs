@@ -49,6 +49,9 @@ pub struct Args {
     /// Show how each hit was ranked (bm25 / dense ranks and scores).
     #[arg(long)]
     explain: bool,
+    /// Search the query's Chinese words as they are, without their English translation.
+    #[arg(long)]
+    no_translate: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -101,6 +104,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         hybrid: a.hybrid.params()?,
         query_vector,
         facets: false,
+        translate: !a.no_translate,
     };
     let res = engine.search(&req)?;
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -120,6 +124,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else {
         ("[", "]")
     };
+    if let (true, Some(t)) = (res.hits.is_empty(), &res.translation) {
+        println!("translated: {t}");
+    }
     if res.hits.is_empty() {
         println!(
             "no results ({} matching papers, {took_ms:.1} ms)",
@@ -128,12 +135,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{} matching papers ({}); showing {}-{} ({took_ms:.1} ms)\n",
+        "{} matching papers ({}); showing {}-{} ({took_ms:.1} ms)",
         res.total,
         res.mode,
         a.offset + 1,
         a.offset + res.hits.len()
     );
+    if let Some(t) = &res.translation {
+        println!("translated: {t}");
+    }
+    println!();
     for h in &res.hits {
         let p = &h.paper;
         println!(

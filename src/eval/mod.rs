@@ -205,6 +205,8 @@ pub struct EvalOptions {
     /// Also score hybrid with every alpha in 0.0, 0.1, .., 1.0, with RRF, with plain two-leg
     /// fusion and with feedback weights 0.0, 0.25, .., 1.0.
     pub sweep: bool,
+    /// Translate Chinese queries for the BM25 leg (see [`crate::search::translate`]).
+    pub translate: bool,
 }
 
 /// The result of an evaluation.
@@ -360,7 +362,7 @@ pub fn run_eval(
     };
     let mut legs: Vec<QueryLegs> = Vec::with_capacity(dataset.queries.len());
     for (qid, text) in &dataset.queries {
-        let query = engine.plain_query(text);
+        let query = engine.plain_query_with(text, opts.translate);
         let vector = match embedder.as_mut() {
             Some(e) if opts.mode != Mode::Bm25 => {
                 Some(e.embed_query(text).map_err(|err| EvalError::Dataset {

@@ -88,6 +88,11 @@ pub struct SearchResponse {
     pub facets: FacetCounts,
     /// Problems found in the query; the search ran on what could be used.
     pub warnings: Vec<String>,
+    /// The English the BM25 leg searched for the query's Chinese words (absent when nothing
+    /// was translated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "reinforce learn")]
+    pub translation: Option<String>,
     /// Server time spent on this request, in milliseconds.
     pub took_ms: f64,
 }

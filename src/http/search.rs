@@ -219,6 +219,7 @@ fn run_search(state: &AppState, p: SearchParams, mode: Mode) -> Result<SearchRes
         hybrid: Default::default(),
         query_vector,
         facets: true,
+        translate: true,
     };
     let res = QueryEngine::new(&state.index).search(&req)?;
     let facets = res.facets.unwrap_or_default();
@@ -232,6 +233,7 @@ fn run_search(state: &AppState, p: SearchParams, mode: Mode) -> Result<SearchRes
         hits: res.hits.into_iter().map(search_hit).collect(),
         facets: facet_counts(facets),
         warnings: res.warnings,
+        translation: res.translation,
         took_ms: 0.0,
     })
 }

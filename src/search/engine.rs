@@ -41,6 +41,11 @@ impl<'a> QueryEngine<'a> {
         parse::plain_query(self.index, text)
     }
 
+    /// [`QueryEngine::plain_query`] with Chinese words translated or not.
+    pub fn plain_query_with(&self, text: &str, translate: bool) -> Box<dyn Query> {
+        parse::plain_query_with(self.index, text, translate)
+    }
+
     /// `filters` as the queries every leg applies.
     pub fn filters(&self, filters: &Filters) -> FilterSet {
         FilterSet::new(self.index, filters)

@@ -35,6 +35,7 @@ use super::filters::FilterSet;
 use super::fusion::{self, Fusion, FusionError};
 use super::request::HybridParams;
 use super::topk::Leg;
+use super::translate;
 use crate::analysis;
 use crate::index::PaperIndex;
 
@@ -148,11 +149,22 @@ pub fn legs(
 
 /// Share of the analyzed terms of `query` (title, abstract and combined text fields) that
 /// occur in at least one paper; 1.0 for a query without such terms.
+///
+/// A translated query ([`translate::Translated`]) counts by source words: its Chinese terms
+/// give way to its translation units, each known when it has a translation the index holds
+/// (each group), unknown when it has none.
 pub fn term_coverage(
     index: &PaperIndex,
     searcher: &Searcher,
     query: &dyn Query,
 ) -> Result<f32, QueryError> {
+    let (query, units) = match query.downcast_ref::<translate::Translated>() {
+        Some(t) => {
+            let tr = t.translation();
+            (t.original(), Some((tr.groups.len(), tr.untranslated.len())))
+        }
+        None => (query, None),
+    };
     let f = index.fields();
     let fields = [f.text, f.title, f.abstract_text];
     let mut terms: Vec<Term> = Vec::new();
@@ -160,22 +172,27 @@ pub fn term_coverage(
         if fields.contains(&term.field()) {
             // Coverage is judged on the combined field, which holds every title/abstract word.
             if let Some(text) = term.value().as_str() {
+                if units.is_some() && translate::has_cjk(text) {
+                    return;
+                }
                 terms.push(Term::from_field_text(f.text, text));
             }
         }
     });
     terms.sort();
     terms.dedup();
-    if terms.is_empty() {
-        return Ok(1.0);
-    }
-    let mut known = 0usize;
+    let (mut known, mut total) = units.unwrap_or((0, 0));
+    total += known;
     for t in &terms {
+        total += 1;
         if searcher.doc_freq(t)? > 0 {
             known += 1;
         }
     }
-    Ok(known as f32 / terms.len() as f32)
+    if total == 0 {
+        return Ok(1.0);
+    }
+    Ok(known as f32 / total as f32)
 }
 
 /// Terms shared by the top dense hits, weighted RM3-style: for each term,

@@ -27,6 +27,7 @@ pub mod run;
 pub mod snippets;
 pub mod taat;
 pub mod topk;
+pub mod translate;
 
 pub use engine::QueryEngine;
 pub use error::{InvalidParam, QueryError};
@@ -41,3 +42,4 @@ pub use request::{
 pub use response::{Hit, SearchResults, Snippet, Sources};
 pub use snippets::SNIPPET_CHARS;
 pub use topk::Leg;
+pub use translate::Translation;

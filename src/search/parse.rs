@@ -23,16 +23,42 @@ use crate::index::{PaperIndex, QUERYABLE_FIELDS};
 /// an unspaced Chinese sentence or `GPT-4`, becomes several OR-ed terms, not a phrase);
 /// quoted text is a phrase; `+`/`-` make a clause required/excluded; `field:word` searches
 /// one field. `name:value` where `name` is not a field is searched as plain words.
+///
+/// Chinese words are also translated into English (see [`super::translate`]).
 pub fn parse(index: &PaperIndex, query: &str) -> (Box<dyn Query>, Vec<String>) {
-    Parser { index }.parse(query)
+    parse_with(index, query, true)
 }
 
-/// A plain OR query of every analyzed word of `text`: no syntax at all (evaluation runs).
-pub fn plain_query(index: &PaperIndex, text: &str) -> Box<dyn Query> {
+/// [`parse`], with query translation on or off.
+pub fn parse_with(
+    index: &PaperIndex,
+    query: &str,
+    translate: bool,
+) -> (Box<dyn Query>, Vec<String>) {
+    let (q, mut warnings) = Parser { index }.parse(query);
+    if !translate {
+        return (q, warnings);
+    }
+    let q = super::translate::translate_query(index, q, query, &mut warnings);
+    (q, warnings)
+}
+
+/// A plain OR query of every analyzed word of `text`: no syntax at all (evaluation runs);
+/// Chinese words translated when `translate` is set.
+pub fn plain_query_with(index: &PaperIndex, text: &str, translate: bool) -> Box<dyn Query> {
     let parser = Parser { index };
-    parser
+    let q = parser
         .words_query(index.fields().text, text, false, 0)
-        .unwrap_or_else(|| Box::new(EmptyQuery))
+        .unwrap_or_else(|| Box::new(EmptyQuery));
+    if !translate {
+        return q;
+    }
+    super::translate::translate_query(index, q, text, &mut Vec::new())
+}
+
+/// [`plain_query_with`] with translation on.
+pub fn plain_query(index: &PaperIndex, text: &str) -> Box<dyn Query> {
+    plain_query_with(index, text, true)
 }
 
 /// The fields a query may score on with BM25: the queryable text fields indexed with term

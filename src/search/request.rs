@@ -175,6 +175,9 @@ pub struct SearchRequest {
     /// the BM25 matches (every paper passing the filters in dense mode). In bm25 mode the
     /// facet pass also gives the total, so the ranking pass need not count.
     pub facets: bool,
+    /// Translate the query's Chinese words into English for the BM25 leg (on by default;
+    /// see [`super::translate`]).
+    pub translate: bool,
 }
 
 impl SearchRequest {
@@ -191,6 +194,7 @@ impl SearchRequest {
             hybrid: HybridParams::default(),
             query_vector: None,
             facets: false,
+            translate: true,
         }
     }
 

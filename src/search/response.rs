@@ -26,6 +26,10 @@ pub struct Sources {
     pub feedback_score: Option<Score>,
     /// The fused score (hybrid mode only).
     pub fused_score: Option<Score>,
+    /// The English the BM25 leg searched for the query's Chinese words, when it was
+    /// translated (`"reinforce learn"` for 强化学习).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub translation: Option<String>,
 }
 
 /// Text with highlighted byte ranges (always on UTF-8 boundaries).
@@ -84,6 +88,9 @@ pub struct SearchResults {
     pub ranked_by_meaning: Option<usize>,
     /// Problems found in the query (the search still ran on what could be used).
     pub warnings: Vec<String>,
+    /// The English the BM25 leg searched for the query's Chinese words, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub translation: Option<String>,
     /// Counts by source and primary category, when the request asked for them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub facets: Option<Facets>,

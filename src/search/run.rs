@@ -52,7 +52,7 @@ struct Ranked {
 pub fn search(index: &PaperIndex, req: &SearchRequest) -> Result<SearchResults, QueryError> {
     req.validate()?;
     let searcher = index.reader().searcher();
-    let (parsed, mut warnings) = parse::parse(index, &req.query);
+    let (parsed, mut warnings) = parse::parse_with(index, &req.query, req.translate);
     let plan = resolve_plan(req, &mut warnings)?;
     let filters = FilterSet::new(index, &req.filters);
     let want = req.offset + req.k;
@@ -61,13 +61,20 @@ pub fn search(index: &PaperIndex, req: &SearchRequest) -> Result<SearchResults, 
         Plan::Dense(v) => rank_dense(index, &searcher, v, &filters, want, req)?,
         Plan::Hybrid(v) => rank_hybrid(index, &searcher, parsed.as_ref(), v, &filters, want, req)?,
     };
-    let hits = page(index, &searcher, parsed.as_ref(), ranked.list, req)?;
+    let translation = super::translate::of(parsed.as_ref()).map(|t| t.text.clone());
+    let mut hits = page(index, &searcher, parsed.as_ref(), ranked.list, req)?;
+    if translation.is_some() && plan.mode() != Mode::Dense {
+        for h in &mut hits {
+            h.sources.translation.clone_from(&translation);
+        }
+    }
     Ok(SearchResults {
         hits,
         total: ranked.total,
         ranked_by_meaning: ranked.by_meaning,
         mode: plan.mode(),
         warnings,
+        translation: translation.filter(|_| plan.mode() != Mode::Dense),
         facets: ranked.facets,
     })
 }
@@ -184,6 +191,7 @@ fn rank_hybrid(
                 feedback_rank: f.map(|x| x.0),
                 feedback_score: f.map(|x| x.1),
                 fused_score: Some(s),
+                translation: None,
             };
             (a, s, src)
         })

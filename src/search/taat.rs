@@ -18,20 +18,76 @@ use tantivy::collector::Collector;
 use tantivy::directory::OwnedBytes;
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{BlockSegmentPostings, TermInfo};
-use tantivy::query::{Bm25Weight, BooleanQuery, EnableScoring, Occur, Query, TermQuery};
+use tantivy::query::{
+    Bm25Weight, BooleanQuery, BoostQuery, EnableScoring, Occur, Query, TermQuery, Weight,
+};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 
 use super::facets::{Facets, OrdinalFacets, OrdinalFacetsSegment};
 use super::topk::TopK;
 
-/// A query that is a sum of BM25 term scores: its scored terms in clause order, the terms a
-/// match must contain (`+word`, also scored) and those it must not (`-word`).
+/// A query that is a sum of BM25 term scores: its scored terms in clause order with their
+/// boosts, the terms a match must contain (`+word`, also scored) and those it must not
+/// (`-word`).
 #[derive(Debug, Clone)]
 pub struct TermDisjunction {
     terms: Vec<Term>,
+    boosts: Vec<Score>,
     required: Vec<Term>,
     excluded: Vec<Term>,
+}
+
+/// An OR of term queries, each with its own boost: the BM25 score of a document is the sum
+/// of `boost * bm25(term)` over the terms it contains. What query translation adds (a
+/// word's translations, weighted), ranked term at a time like plain words.
+#[derive(Debug, Clone)]
+pub struct WeightedTerms {
+    terms: Vec<(Term, Score)>,
+}
+
+impl WeightedTerms {
+    /// The weighted OR of `terms` (boosts must be finite and positive; others are dropped).
+    pub fn new(terms: Vec<(Term, Score)>) -> WeightedTerms {
+        WeightedTerms {
+            terms: terms
+                .into_iter()
+                .filter(|(_, b)| b.is_finite() && *b > 0.0)
+                .collect(),
+        }
+    }
+
+    /// Its terms and boosts.
+    pub fn terms(&self) -> &[(Term, Score)] {
+        &self.terms
+    }
+
+    fn as_boolean(&self) -> BooleanQuery {
+        BooleanQuery::new(
+            self.terms
+                .iter()
+                .map(|(t, b)| {
+                    let q: Box<dyn Query> = Box::new(BoostQuery::new(
+                        Box::new(TermQuery::new(t.clone(), IndexRecordOption::WithFreqs)),
+                        *b,
+                    ));
+                    (Occur::Should, q)
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Query for WeightedTerms {
+    fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        self.as_boolean().weight(enable_scoring)
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        for (term, _) in &self.terms {
+            visitor(term, false);
+        }
+    }
 }
 
 impl TermDisjunction {
@@ -41,6 +97,7 @@ impl TermDisjunction {
     pub fn of(query: &dyn Query, fields: &[Field]) -> Option<TermDisjunction> {
         let mut out = TermDisjunction {
             terms: Vec::new(),
+            boosts: Vec::new(),
             required: Vec::new(),
             excluded: Vec::new(),
         };
@@ -48,11 +105,12 @@ impl TermDisjunction {
             Some(q) if q.clauses().iter().any(|(o, _)| *o != Occur::Should) => {
                 for (occur, sub) in q.clauses() {
                     match occur {
-                        Occur::Should => collect_terms(sub.as_ref(), fields, &mut out.terms)?,
+                        Occur::Should => collect_terms(sub.as_ref(), fields, &mut out)?,
                         Occur::Must => {
                             let term = single_term(sub.as_ref(), fields)?;
                             out.required.push(term.clone());
                             out.terms.push(term);
+                            out.boosts.push(1.0);
                         }
                         Occur::MustNot => {
                             out.excluded.push(single_term(sub.as_ref(), fields)?);
@@ -60,7 +118,7 @@ impl TermDisjunction {
                     }
                 }
             }
-            _ => collect_terms(query, fields, &mut out.terms)?,
+            _ => collect_terms(query, fields, &mut out)?,
         }
         if out.terms.is_empty() {
             return None;
@@ -74,9 +132,30 @@ fn single_term(query: &dyn Query, fields: &[Field]) -> Option<Term> {
     fields.contains(&term.field()).then(|| term.clone())
 }
 
-fn collect_terms(query: &dyn Query, fields: &[Field], out: &mut Vec<Term>) -> Option<()> {
+fn collect_terms(query: &dyn Query, fields: &[Field], out: &mut TermDisjunction) -> Option<()> {
     if let Some(term) = single_term(query, fields) {
-        out.push(term);
+        out.terms.push(term);
+        out.boosts.push(1.0);
+        return Some(());
+    }
+    if let Some(t) = query.downcast_ref::<super::translate::Translated>() {
+        // Its original query must itself be plain words (no +/-) to be ranked here.
+        if t.original()
+            .downcast_ref::<tantivy::query::EmptyQuery>()
+            .is_none()
+        {
+            collect_terms(t.original(), fields, out)?;
+        }
+        return collect_terms(t.terms(), fields, out);
+    }
+    if let Some(weighted) = query.downcast_ref::<WeightedTerms>() {
+        for (term, boost) in weighted.terms() {
+            if !fields.contains(&term.field()) {
+                return None;
+            }
+            out.terms.push(term.clone());
+            out.boosts.push(*boost);
+        }
         return Some(());
     }
     let q = query.downcast_ref::<BooleanQuery>()?;
@@ -131,7 +210,7 @@ pub fn search(
         .map(|s| u64::from(s.max_doc()))
         .sum();
     let mut weights = Vec::with_capacity(query.terms.len());
-    for term in &query.terms {
+    for (term, &boost) in query.terms.iter().zip(&query.boosts) {
         let mut infos = Vec::with_capacity(searcher.segment_readers().len());
         let mut doc_freq = 0u64;
         let mut tokens = 0u64;
@@ -144,8 +223,11 @@ pub fn search(
         }
         // As `Bm25Weight::for_terms` computes it for a term query.
         let average_fieldnorm = tokens as Score / total_docs as Score;
-        let weight =
+        let mut weight =
             Bm25Weight::for_one_term_without_explain(doc_freq, total_docs, average_fieldnorm);
+        if boost != 1.0 {
+            weight = weight.boost_by(boost);
+        }
         weights.push(TermScores::new(weight, infos));
     }
     let filter_weights = filters

@@ -1,0 +1,645 @@
+//! Query translation for the BM25 leg: the Chinese words of a query rendered in English with
+//! CC-CEDICT ([`crate::translate`]), so that a Chinese question finds English papers without
+//! any vector.
+//!
+//! 1. **Units.** Each run of CJK text is cut by jieba (the index's own analysis); adjacent
+//!    words whose concatenation is a dictionary headword are joined (神经 + 网络 = 神经网络),
+//!    and a word the dictionary lacks is split into the fewest dictionary words (强化学习 =
+//!    强化 + 学习, 大语言模型 = 大 + 语言 + 模型). Function words (的, 了, 吗, 基于, ...) are
+//!    no units.
+//! 2. **Candidates.** A unit's candidate translations are its cleaned glosses, common sense
+//!    first, and, at a lower prior, the glosses that share a headword with its main ones (the
+//!    dictionary's own synonyms: 强化 "strengthen" gives "reinforce" through 加强). A
+//!    candidate is kept only when each of its content words occurs in the index.
+//! 3. **The index decides.** Between adjacent units, every pair of candidates is counted as a
+//!    phrase in the papers ("reinforcement learning" thousands of times, "strengthen
+//!    learning" hardly): a candidate's score is its prior times `1 + ln(1 + best phrase
+//!    count)`. Candidates far below the best are dropped.
+//! 4. **One synonym group per unit** (Pirkola): the kept candidates share one unit of weight
+//!    in proportion to their scores, so a word with ten glosses weighs what a word with one
+//!    does; the terms of a multi-word gloss each carry the gloss's weight.
+//!
+//! The query keeps its own words too (a Chinese paper still matches its Chinese words); the
+//! translation is OR-ed to it as weighted terms, ranked term at a time like plain words.
+
+use std::collections::HashMap;
+
+use tantivy::query::{BooleanQuery, EmptyQuery, EnableScoring, Occur, PhraseQuery, Query, Weight};
+use tantivy::{Searcher, Term};
+
+use super::error::QueryError;
+use super::taat::WeightedTerms;
+use crate::analysis;
+use crate::index::PaperIndex;
+use crate::translate::Dictionary;
+
+/// Direct glosses considered per unit (common senses first).
+const MAX_GLOSSES: usize = 8;
+/// Dictionary synonyms considered per unit, and the prior they start from relative to the
+/// gloss they come from.
+const MAX_SYNONYMS: usize = 16;
+const SYNONYM_PRIOR: f32 = 0.2;
+/// Glosses of a headword that count as its senses when looking for synonyms.
+const SYNONYM_SENSES: usize = 4;
+/// Direct glosses and synonyms per unit (each, best base score first) whose phrases with the
+/// neighbouring unit are counted.
+const PAIR_GLOSSES: usize = 4;
+const PAIR_SYNONYMS: usize = 4;
+/// A candidate scoring below this share of its unit's best is dropped.
+const KEEP_RATIO: f32 = 0.25;
+/// Longest query (in characters) whose CJK is translated; the rest is searched as it is.
+pub const MAX_TRANSLATED_CHARS: usize = 200;
+
+/// Chinese function words: particles, prepositions, conjunctions and academic fillers whose
+/// glosses are English stopwords or generic noise.
+const FUNCTION_WORDS: &[&str] = &[
+    "的",
+    "了",
+    "吗",
+    "呢",
+    "吧",
+    "啊",
+    "之",
+    "和",
+    "与",
+    "及",
+    "或",
+    "并",
+    "而",
+    "也",
+    "都",
+    "在",
+    "于",
+    "对",
+    "从",
+    "向",
+    "由",
+    "把",
+    "被",
+    "为",
+    "以",
+    "将",
+    "其",
+    "该",
+    "这",
+    "那",
+    "是",
+    "有",
+    "中",
+    "上",
+    "下",
+    "里",
+    "等",
+    "个",
+    "种",
+    "一种",
+    "一个",
+    "基于",
+    "通过",
+    "进行",
+    "使用",
+    "利用",
+    "如何",
+    "什么",
+    "哪些",
+    "怎样",
+    "为什么",
+    "关于",
+    "面向",
+    "针对",
+    "及其",
+    "以及",
+    "或者",
+    "并且",
+    "还是",
+    "我们",
+    "它们",
+    "一些",
+    "这些",
+    "那些",
+    "之间",
+];
+
+/// A query's translation: what is searched and what is shown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Translation {
+    /// The query with each CJK unit replaced by its best translation
+    /// ("reinforce learn for robot"), as shown to the user.
+    pub text: String,
+    /// One synonym group per translated unit.
+    pub groups: Vec<Group>,
+    /// Units with no translation the index holds.
+    pub untranslated: Vec<String>,
+}
+
+/// The translations of one Chinese unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// The unit (强化学习 is two: 强化 and 学习).
+    pub source: String,
+    /// Its best translation, as the dictionary spells it.
+    pub shown: String,
+    /// Analyzed English terms (the index's stems) with their weights in the group.
+    pub terms: Vec<(String, f32)>,
+}
+
+impl Translation {
+    /// Every translated term with its weight, summed over groups.
+    pub fn weighted_terms(&self) -> Vec<(String, f32)> {
+        let mut out: Vec<(String, f32)> = Vec::new();
+        for g in &self.groups {
+            for (t, w) in &g.terms {
+                match out.iter_mut().find(|(u, _)| u == t) {
+                    Some((_, v)) => *v += w,
+                    None => out.push((t.clone(), *w)),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A candidate translation of one unit.
+#[derive(Debug, Clone)]
+struct Candidate {
+    gloss: String,
+    terms: Vec<String>,
+    /// From the dictionary alone: sense order, synonym or not.
+    prior: f32,
+    synonym: bool,
+    /// `prior * ln(1 + df)`, `df` that of its rarest term: senses the papers use rise.
+    base: f32,
+    /// `base * (1 + best phrase count with a neighbouring unit's candidate)`.
+    score: f32,
+}
+
+/// True when `text` has a character query translation reads.
+pub fn has_cjk(text: &str) -> bool {
+    text.chars().any(analysis::is_cjk)
+}
+
+/// The translation of the CJK words of `text` over `index`, `None` when `text` has none or
+/// none of them translates into words the index holds.
+pub fn translate(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    dict: &Dictionary,
+    text: &str,
+) -> Result<Option<Translation>, QueryError> {
+    if !has_cjk(text) {
+        return Ok(None);
+    }
+    let text: String = text.chars().take(MAX_TRANSLATED_CHARS).collect();
+    let mut stats = Stats::new(index, searcher);
+    let mut shown = String::new();
+    let mut groups = Vec::new();
+    let mut untranslated = Vec::new();
+    for piece in split_runs(&text) {
+        match piece {
+            Piece::Other(s) => shown.push_str(s),
+            Piece::Cjk(run) => {
+                let units = units(dict, run);
+                let mut cands: Vec<Vec<Candidate>> = Vec::with_capacity(units.len());
+                for u in &units {
+                    cands.push(candidates(dict, &mut stats, u)?);
+                }
+                score_by_phrases(&mut stats, &mut cands)?;
+                let mut words = Vec::new();
+                for (unit, c) in units.into_iter().zip(cands) {
+                    if c.is_empty() {
+                        untranslated.push(unit);
+                    } else if let Some(g) = group(unit, c) {
+                        words.push(g.shown.clone());
+                        groups.push(g);
+                    }
+                }
+                if !words.is_empty() {
+                    if !shown.is_empty() && !shown.ends_with(' ') {
+                        shown.push(' ');
+                    }
+                    shown.push_str(&words.join(" "));
+                    shown.push(' ');
+                }
+            }
+        }
+    }
+    if groups.is_empty() {
+        return Ok(None);
+    }
+    let text = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    Ok(Some(Translation {
+        text,
+        groups,
+        untranslated,
+    }))
+}
+
+enum Piece<'a> {
+    Cjk(&'a str),
+    Other(&'a str),
+}
+
+/// `text` as alternating runs of CJK and other characters.
+fn split_runs(text: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut in_cjk = None;
+    for (i, c) in text.char_indices() {
+        let cjk = analysis::is_cjk(c);
+        if in_cjk != Some(cjk) {
+            if i > start {
+                let s = &text[start..i];
+                out.push(if in_cjk == Some(true) {
+                    Piece::Cjk(s)
+                } else {
+                    Piece::Other(s)
+                });
+            }
+            start = i;
+            in_cjk = Some(cjk);
+        }
+    }
+    if start < text.len() {
+        let s = &text[start..];
+        out.push(if in_cjk == Some(true) {
+            Piece::Cjk(s)
+        } else {
+            Piece::Other(s)
+        });
+    }
+    out
+}
+
+/// The translation units of one CJK run (see the module doc), function words left out.
+pub fn units(dict: &Dictionary, run: &str) -> Vec<String> {
+    let words = analysis::cut_cjk(run);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        // The longest run of jieba words that is one headword (two words at least).
+        let mut joined = None;
+        let mut acc = String::from(words[i]);
+        for (j, w) in words.iter().enumerate().skip(i + 1).take(3) {
+            acc.push_str(w);
+            if acc.chars().count() > dict.longest_word() {
+                break;
+            }
+            if dict.contains(&acc) {
+                joined = Some((j, acc.clone()));
+            }
+        }
+        let (next, word) = match joined {
+            Some((j, w)) => (j + 1, w),
+            None => (i + 1, words[i].to_string()),
+        };
+        i = next;
+        if dict.contains(&word) {
+            out.push(word);
+        } else {
+            out.extend(split_word(dict, &word));
+        }
+    }
+    out.retain(|u| !FUNCTION_WORDS.contains(&u.as_str()));
+    out
+}
+
+/// `word` as the fewest dictionary headwords (characters the dictionary lacks stand alone),
+/// ties to the split whose first piece is longest.
+fn split_word(dict: &Dictionary, word: &str) -> Vec<String> {
+    let chars: Vec<char> = word.chars().collect();
+    let n = chars.len();
+    // best[i]: (pieces, cost) for chars[i..]; a piece outside the dictionary costs more.
+    let mut best: Vec<Option<(u32, usize)>> = vec![None; n + 1];
+    best[n] = Some((0, n));
+    for i in (0..n).rev() {
+        for len in (1..=dict.longest_word().min(n - i)).rev() {
+            let piece: String = chars[i..i + len].iter().collect();
+            let known = dict.contains(&piece);
+            if !known && len > 1 {
+                continue;
+            }
+            let Some((cost, _)) = best[i + len] else {
+                continue;
+            };
+            let cost = cost + if known { 1 } else { 3 };
+            if best[i].is_none_or(|(c, _)| cost < c) {
+                best[i] = Some((cost, i + len));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let Some((_, next)) = best[i] else { break };
+        out.push(chars[i..next].iter().collect());
+        i = next;
+    }
+    out
+}
+
+/// Document frequencies and phrase counts of the index, each looked up once per query.
+struct Stats<'a> {
+    index: &'a PaperIndex,
+    searcher: &'a Searcher,
+    df: HashMap<String, u64>,
+    phrases: HashMap<(String, String), u64>,
+}
+
+impl<'a> Stats<'a> {
+    fn new(index: &'a PaperIndex, searcher: &'a Searcher) -> Self {
+        Stats {
+            index,
+            searcher,
+            df: HashMap::new(),
+            phrases: HashMap::new(),
+        }
+    }
+
+    fn term(&self, text: &str) -> Term {
+        Term::from_field_text(self.index.fields().text, text)
+    }
+
+    fn df(&mut self, term: &str) -> Result<u64, QueryError> {
+        if let Some(&n) = self.df.get(term) {
+            return Ok(n);
+        }
+        let n = self.searcher.doc_freq(&self.term(term))?;
+        self.df.insert(term.to_string(), n);
+        Ok(n)
+    }
+
+    /// Papers in which `a` is immediately followed by `b`.
+    fn phrase(&mut self, a: &str, b: &str) -> Result<u64, QueryError> {
+        let key = (a.to_string(), b.to_string());
+        if let Some(&n) = self.phrases.get(&key) {
+            return Ok(n);
+        }
+        let q = PhraseQuery::new(vec![self.term(a), self.term(b)]);
+        let n = q.count(self.searcher)? as u64;
+        self.phrases.insert(key, n);
+        Ok(n)
+    }
+}
+
+/// A gloss's content terms as the index analyzes them (English stopwords left out).
+fn gloss_terms(gloss: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    analysis::raw_words(gloss, |_, _, word| {
+        if analysis::is_english_stopword(word) {
+            return;
+        }
+        if let Some(t) = analysis::normalize_word(word) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    });
+    out
+}
+
+/// The candidate translations of `unit` whose terms all occur in the index, best prior first.
+fn candidates(
+    dict: &Dictionary,
+    stats: &mut Stats<'_>,
+    unit: &str,
+) -> Result<Vec<Candidate>, QueryError> {
+    let glosses = dict.glosses(unit);
+    let mut offered: Vec<(String, f32, bool)> = Vec::new();
+    for (rank, g) in glosses.iter().take(MAX_GLOSSES).enumerate() {
+        offered.push((g.to_string(), 1.0 / (1.0 + 0.5 * rank as f32), false));
+    }
+    let mut synonyms = 0;
+    for (rank, g) in glosses.iter().take(3).enumerate() {
+        let from = 1.0 / (1.0 + 0.5 * rank as f32);
+        for (s, shared) in dict.synonyms(g, SYNONYM_SENSES, MAX_SYNONYMS) {
+            if synonyms >= MAX_SYNONYMS {
+                break;
+            }
+            if offered.iter().any(|(o, _, _)| o == s) {
+                continue;
+            }
+            let prior = SYNONYM_PRIOR * from * (1.0 + 0.25 * (shared as f32 - 1.0)).min(2.0);
+            offered.push((s.to_string(), prior, true));
+            synonyms += 1;
+        }
+    }
+    let mut out: Vec<Candidate> = Vec::new();
+    for (gloss, prior, synonym) in offered {
+        let terms = gloss_terms(&gloss);
+        if terms.is_empty() {
+            continue;
+        }
+        let mut rarest = u64::MAX;
+        for t in &terms {
+            rarest = rarest.min(stats.df(t)?);
+        }
+        if rarest == 0 {
+            continue;
+        }
+        let base = prior * (1.0 + rarest as f32).ln();
+        // Two glosses analyzing to the same terms ("to learn", "learning") are one candidate.
+        if let Some(c) = out.iter_mut().find(|c| c.terms == terms) {
+            if base > c.base {
+                (c.prior, c.base, c.score, c.synonym) = (prior, base, base, synonym);
+            }
+            continue;
+        }
+        out.push(Candidate {
+            gloss,
+            terms,
+            prior,
+            synonym,
+            base,
+            score: base,
+        });
+    }
+    out.sort_by(|a, b| b.base.total_cmp(&a.base));
+    Ok(out)
+}
+
+/// The candidates of a unit whose phrases are counted: its best direct glosses and its best
+/// synonyms (by base score), as indices.
+fn pair_pool(cands: &[Candidate]) -> Vec<usize> {
+    let direct = (0..cands.len())
+        .filter(|&i| !cands[i].synonym)
+        .take(PAIR_GLOSSES);
+    let synonyms = (0..cands.len())
+        .filter(|&i| cands[i].synonym)
+        .take(PAIR_SYNONYMS);
+    direct.chain(synonyms).collect()
+}
+
+/// Raises each candidate's score by its best phrase count with a candidate of a neighbouring
+/// unit: `score = base * (1 + count)`, the base a smoothed prior and the count the
+/// likelihood the papers give the pair.
+fn score_by_phrases(stats: &mut Stats<'_>, cands: &mut [Vec<Candidate>]) -> Result<(), QueryError> {
+    let mut best: Vec<Vec<u64>> = cands.iter().map(|c| vec![0; c.len()]).collect();
+    for i in 1..cands.len() {
+        let (left, right) = (&cands[i - 1], &cands[i]);
+        let right_pool = pair_pool(right);
+        for a in pair_pool(left) {
+            for &b in &right_pool {
+                let (Some(last), Some(first)) = (left[a].terms.last(), right[b].terms.first())
+                else {
+                    continue;
+                };
+                if last == first {
+                    continue;
+                }
+                let n = stats.phrase(last, first)?;
+                best[i - 1][a] = best[i - 1][a].max(n);
+                best[i][b] = best[i][b].max(n);
+            }
+        }
+    }
+    for (c, counts) in cands.iter_mut().zip(best) {
+        for (cand, n) in c.iter_mut().zip(counts) {
+            cand.score = cand.base * (1.0 + n as f32);
+        }
+    }
+    Ok(())
+}
+
+/// The synonym group of `unit` from its scored candidates: those within [`KEEP_RATIO`] of
+/// the best share one unit of weight by score.
+fn group(unit: String, mut cands: Vec<Candidate>) -> Option<Group> {
+    cands.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let best = cands.first()?.score;
+    cands.retain(|c| c.score >= KEEP_RATIO * best);
+    let sum: f32 = cands.iter().map(|c| c.score).sum();
+    let mut terms: Vec<(String, f32)> = Vec::new();
+    for c in &cands {
+        let w = c.score / sum;
+        for t in &c.terms {
+            match terms.iter_mut().find(|(u, _)| u == t) {
+                Some((_, v)) => *v = (*v + w).min(1.0),
+                None => terms.push((t.clone(), w)),
+            }
+        }
+    }
+    Some(Group {
+        source: unit,
+        shown: cands[0].gloss.clone(),
+        terms,
+    })
+}
+
+/// A query with its translation: `query` OR-ed with the translated terms, each boosted by
+/// its group weight. Ranks as that OR (term at a time when `query` is plain words); the
+/// translation is kept for coverage, `--explain` and the JSON `sources`.
+#[derive(Debug)]
+pub struct Translated {
+    query: Box<dyn Query>,
+    terms: WeightedTerms,
+    translation: Translation,
+}
+
+impl Translated {
+    /// `query` with `translation`'s terms OR-ed to it.
+    pub fn new(index: &PaperIndex, query: Box<dyn Query>, translation: Translation) -> Self {
+        let field = index.fields().text;
+        let terms = WeightedTerms::new(
+            translation
+                .weighted_terms()
+                .into_iter()
+                .map(|(t, w)| (Term::from_field_text(field, &t), w))
+                .collect(),
+        );
+        Translated {
+            query,
+            terms,
+            translation,
+        }
+    }
+
+    /// The query as the user wrote it.
+    pub fn original(&self) -> &dyn Query {
+        self.query.as_ref()
+    }
+
+    /// The translated terms.
+    pub fn terms(&self) -> &WeightedTerms {
+        &self.terms
+    }
+
+    /// The translation.
+    pub fn translation(&self) -> &Translation {
+        &self.translation
+    }
+
+    fn combined(&self) -> Box<dyn Query> {
+        let translated: Box<dyn Query> = Box::new(self.terms.clone());
+        if self.query.downcast_ref::<EmptyQuery>().is_some() {
+            return translated;
+        }
+        // `+required` and `-excluded` words keep their meaning: the translation only scores.
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            match self.query.downcast_ref::<BooleanQuery>() {
+                Some(b) if b.clauses().iter().any(|(o, _)| *o != Occur::Should) => b
+                    .clauses()
+                    .iter()
+                    .map(|(o, q)| (*o, q.box_clone()))
+                    .collect(),
+                _ => vec![(Occur::Should, self.query.box_clone())],
+            };
+        clauses.push((Occur::Should, translated));
+        Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+impl Clone for Translated {
+    fn clone(&self) -> Self {
+        Translated {
+            query: self.query.box_clone(),
+            terms: self.terms.clone(),
+            translation: self.translation.clone(),
+        }
+    }
+}
+
+impl Query for Translated {
+    fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        self.combined().weight(enable_scoring)
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        self.query.query_terms(visitor);
+        self.terms.query_terms(visitor);
+    }
+}
+
+/// The translation carried by `query`, if it is a [`Translated`] query.
+pub fn of(query: &dyn Query) -> Option<&Translation> {
+    query
+        .downcast_ref::<Translated>()
+        .map(Translated::translation)
+}
+
+/// `query` with the translation of `text`'s Chinese words, when it has any and the process's
+/// dictionary is loaded (a warning says so when it is not).
+pub fn translate_query(
+    index: &PaperIndex,
+    query: Box<dyn Query>,
+    text: &str,
+    warnings: &mut Vec<String>,
+) -> Box<dyn Query> {
+    if !has_cjk(text) {
+        return query;
+    }
+    let dict = match crate::translate::shared() {
+        Ok(d) => d,
+        Err(why) => {
+            warnings.push(format!("Chinese words were not translated: {why}"));
+            return query;
+        }
+    };
+    let searcher = index.reader().searcher();
+    match translate(index, &searcher, dict, text) {
+        Ok(Some(t)) => Box::new(Translated::new(index, query, t)),
+        Ok(None) => query,
+        Err(e) => {
+            warnings.push(format!("Chinese words were not translated: {e}"));
+            query
+        }
+    }
+}
