@@ -151,6 +151,54 @@ fn raw(index: &PaperIndex, parser: &QueryParser, q: &str) -> usize {
         .count()
 }
 
+/// The short Chinese technical terms of `scripts/zh-terms/terms.tsv`.
+static CHINESE_TERMS: std::sync::LazyLock<Vec<&str>> = std::sync::LazyLock::new(|| {
+    include_str!("../scripts/zh-terms/terms.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split('\t').nth(1))
+        .collect()
+});
+
+/// bm25 search (k=10, snippets) of the Chinese terms with and without query translation, in
+/// the same run: the first round (the translation's corpus statistics not yet cached) and the
+/// rounds after. The dictionary is loaded before timing, as `serve` loads it at start-up.
+fn translation_latency(engine: &QueryEngine, rounds: usize) {
+    if let Err(why) = academichub::translate::shared() {
+        println!("  (translation latency skipped: {why})");
+        return;
+    }
+    let run = |q: &str, translate: bool| {
+        let mut req = SearchRequest::new(q);
+        req.k = 10;
+        req.translate = translate;
+        let t = Instant::now();
+        std::hint::black_box(engine.search(&req).map(|r| r.hits.len()).unwrap_or(0));
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    let (mut cold, mut warm, mut plain) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds.max(2) {
+        for q in CHINESE_TERMS.iter() {
+            let ms = run(q, true);
+            if round == 0 {
+                cold.push(ms);
+            } else {
+                warm.push(ms);
+            }
+            plain.push(run(q, false));
+        }
+    }
+    let (c50, c99) = percentiles(cold);
+    let (w50, w99) = percentiles(warm);
+    let (p50, p99) = percentiles(plain);
+    println!(
+        "  Chinese terms ({} queries), bm25 k=10 with snippets:\n    translated, first round  p50 {c50:.3} ms p99 {c99:.3} ms (+{:.3} ms p50)\n    translated, later rounds p50 {w50:.3} ms p99 {w99:.3} ms (+{:.3} ms p50)\n    untranslated             p50 {p50:.3} ms p99 {p99:.3} ms",
+        CHINESE_TERMS.len(),
+        c50 - p50,
+        w50 - p50,
+    );
+}
+
 fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
@@ -242,6 +290,7 @@ fn bench(c: &mut Criterion) {
         mean(&two_ms),
         mean(&two_ms) / mean(&one_ms),
     );
+    translation_latency(&engine, rounds);
     let skip_dense = std::env::var_os("BENCH_SKIP_DENSE").is_some();
     if skip_dense {
         println!("  (BENCH_SKIP_DENSE: dense/hybrid latency skipped)");

@@ -4,7 +4,8 @@
 Usage: python3 scripts/trec_reference.py RUN QRELS_TSV > expected.json
 (`pip install pytrec_eval-terrier`; the package `pytrec_eval` does not build here.)
 
-Prints {"per_query": {qid: {"ndcg@10", "recall@100", "mrr@10", "map@100"}}, "mean": {...}}.
+Prints {"per_query": {qid: {"ndcg@10", "recall@100", "mrr@10", "map@100", "p@10"}},
+"mean": {...}}.
 MRR@10 is trec_eval's recip_rank when the first relevant document is within rank 10, else 0.
 Queries of the qrels that are absent from the run count as zeros (trec_eval -c).
 """
@@ -27,13 +28,13 @@ with open(run_path) as f:
         q, _, d, _, s, _ = line.split()
         run.setdefault(q, {})[d] = float(s)
 judged = {q: j for q, j in qrels.items() if any(r >= 1 for r in j.values())}
-ev = pytrec_eval.RelevanceEvaluator(judged, {"ndcg_cut.10", "recall.100", "recip_rank", "map_cut.100"})
+ev = pytrec_eval.RelevanceEvaluator(judged, {"ndcg_cut.10", "recall.100", "recip_rank", "map_cut.100", "P.10"})
 res = ev.evaluate({q: run.get(q, {}) for q in judged})
 per = {}
 for q in judged:
     m = res.get(q)
     if m is None:
-        per[q] = {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0, "map@100": 0.0}
+        per[q] = {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0, "map@100": 0.0, "p@10": 0.0}
         continue
     rr = m["recip_rank"]
     per[q] = {
@@ -41,8 +42,9 @@ for q in judged:
         "recall@100": m["recall_100"],
         "mrr@10": rr if rr >= 0.1 - 1e-12 else 0.0,
         "map@100": m["map_cut_100"],
+        "p@10": m["P_10"],
     }
-keys = ["ndcg@10", "recall@100", "mrr@10", "map@100"]
+keys = ["ndcg@10", "recall@100", "mrr@10", "map@100", "p@10"]
 mean = {k: sum(p[k] for p in per.values()) / len(per) for k in keys}
 json.dump({"tool": "pytrec_eval-terrier " + getattr(pytrec_eval, "__version__", "0.5.11"), "per_query": per, "mean": mean}, sys.stdout, indent=1, sort_keys=True)
 print()

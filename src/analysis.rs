@@ -421,6 +421,20 @@ pub fn is_english_stopword(word: &str) -> bool {
     ENGLISH_STOPWORDS.binary_search(&lower.as_str()).is_ok()
 }
 
+/// True when `term` (as [`mixed_analyzer`] outputs it: lowercased and stemmed) is the term of
+/// an English stopword ("does" is `doe`, "this" `thi`).
+pub fn is_stop_term(term: &str) -> bool {
+    static STEMS: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+    STEMS
+        .get_or_init(|| {
+            ENGLISH_STOPWORDS
+                .iter()
+                .filter_map(|w| normalize_word(w))
+                .collect()
+        })
+        .contains(term)
+}
+
 /// Registers this module's analyzers on an index.
 pub fn register(index: &tantivy::Index) {
     let manager = index.tokenizers();

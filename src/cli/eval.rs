@@ -50,6 +50,10 @@ pub struct Args {
     /// Search Chinese queries' words as they are, without their English translation.
     #[arg(long)]
     no_translate: bool,
+    /// Write each query's legs (BM25, dense and feedback ids with scores, and the term
+    /// coverage) to this file as JSON lines.
+    #[arg(long)]
+    legs_file: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -77,6 +81,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         queries: a.queries,
         progress: !a.json,
         translate: !a.no_translate,
+        legs_file: a.legs_file,
     };
     let mut embedder = if mode == Mode::Bm25 {
         None
@@ -114,6 +119,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("Recall@100 {:.4}", r.metrics.recall_100);
         println!("MRR@10     {:.4}", r.metrics.mrr_10);
         println!("MAP@100    {:.4}", r.metrics.map_100);
+        println!("P@10       {:.4}", r.metrics.p_10);
         println!(
             "time       {:.2}s searching ({:.1} ms/query){}",
             r.search_seconds,

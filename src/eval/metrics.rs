@@ -98,7 +98,17 @@ pub fn average_precision_at(ranked: &[(String, f64)], qrels: &Judgements, k: usi
     sum / n as f64
 }
 
-/// The four headline metrics for one query.
+/// Relevant documents among the first `k` of a ranked run, divided by `k`.
+pub fn precision_at(ranked: &[(String, f64)], qrels: &Judgements, k: usize) -> f64 {
+    let hits = ranked
+        .iter()
+        .take(k)
+        .filter(|(d, _)| qrels.get(d).is_some_and(|&r| r >= 1))
+        .count();
+    hits as f64 / k.max(1) as f64
+}
+
+/// The headline metrics for one query.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct QueryMetrics {
     #[serde(rename = "ndcg@10")]
@@ -109,6 +119,10 @@ pub struct QueryMetrics {
     pub mrr_10: f64,
     #[serde(rename = "map@100")]
     pub map_100: f64,
+    /// Share of the top ten that is relevant (trec_eval's P_10: a shorter run still
+    /// divides by ten).
+    #[serde(rename = "p@10")]
+    pub p_10: f64,
 }
 
 /// Scores one query's run (any order; it is put in trec_eval order first).
@@ -120,6 +134,7 @@ pub fn evaluate_query(run: &[(String, f64)], qrels: &Judgements) -> QueryMetrics
         recall_100: recall_at(&ranked, qrels, 100),
         mrr_10: reciprocal_rank_at(&ranked, qrels, 10),
         map_100: average_precision_at(&ranked, qrels, 100),
+        p_10: precision_at(&ranked, qrels, 10),
     }
 }
 
@@ -132,11 +147,13 @@ pub fn mean(per_query: &[QueryMetrics]) -> QueryMetrics {
         m.recall_100 += q.recall_100;
         m.mrr_10 += q.mrr_10;
         m.map_100 += q.map_100;
+        m.p_10 += q.p_10;
     }
     m.ndcg_10 /= n;
     m.recall_100 /= n;
     m.mrr_10 /= n;
     m.map_100 /= n;
+    m.p_10 /= n;
     m
 }
 
@@ -163,6 +180,7 @@ mod tests {
         assert!((m.recall_100 - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(m.mrr_10, 1.0);
         assert!((m.map_100 - (1.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+        assert!((m.p_10 - 0.2).abs() < 1e-12, "two relevant in the top ten");
     }
 
     #[test]

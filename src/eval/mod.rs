@@ -207,6 +207,9 @@ pub struct EvalOptions {
     pub sweep: bool,
     /// Translate Chinese queries for the BM25 leg (see [`crate::search::translate`]).
     pub translate: bool,
+    /// Write each query's legs (ids and scores of BM25, dense and feedback, and the term
+    /// coverage) here as JSON lines, to study fusion outside the engine.
+    pub legs_file: Option<PathBuf>,
 }
 
 /// The result of an evaluation.
@@ -277,6 +280,7 @@ fn score_runs(dataset: &Dataset, runs: &[QueryRun]) -> QueryMetrics {
 }
 
 /// One query's legs, keyed by paper id.
+#[derive(Serialize)]
 struct QueryLegs {
     qid: String,
     bm25: IdList,
@@ -464,6 +468,18 @@ pub fn run_eval(
     }
     if let Some(path) = &opts.run_file {
         write_run_file(path, &runs, "academichub")?;
+    }
+    if let Some(path) = &opts.legs_file {
+        let werr = |source| EvalError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut w = BufWriter::new(std::fs::File::create(path).map_err(werr)?);
+        for l in &legs {
+            let line = serde_json::to_string(l).map_err(|e| werr(std::io::Error::other(e)))?;
+            writeln!(w, "{line}").map_err(werr)?;
+        }
+        w.flush().map_err(werr)?;
     }
     Ok(EvalReport {
         dataset: dataset.dir.display().to_string(),

@@ -150,7 +150,8 @@ pub fn legs(
 /// Share of the analyzed terms of `query` (title, abstract and combined text fields) that
 /// occur in at least one paper; 1.0 for a query without such terms.
 ///
-/// A translated query ([`translate::Translated`]) counts by source words: its Chinese terms
+/// Within one script, the terms count as known together once any of them is known (see the
+/// body). A translated query ([`translate::Translated`]) counts by source words: its Chinese terms
 /// give way to its translation units, each known when it has a translation the index holds
 /// (each group), unknown when it has none.
 pub fn term_coverage(
@@ -183,11 +184,24 @@ pub fn term_coverage(
     terms.dedup();
     let (mut known, mut total) = units.unwrap_or((0, 0));
     total += known;
+    // Per script: a word of the query's script that the papers lack is a rare word, not a
+    // sign that the papers are in another language, once some word of that script matches
+    // (an English claim with one unknown name keeps its full BM25 weight); when none of
+    // them matches, each counts against coverage.
+    let (mut latin, mut latin_known, mut cjk, mut cjk_known) = (0, 0, 0, 0);
     for t in &terms {
-        total += 1;
-        if searcher.doc_freq(t)? > 0 {
-            known += 1;
+        let is_known = searcher.doc_freq(t)? > 0;
+        if t.value().as_str().is_some_and(translate::has_cjk) {
+            cjk += 1;
+            cjk_known += usize::from(is_known);
+        } else {
+            latin += 1;
+            latin_known += usize::from(is_known);
         }
+    }
+    for (n, k) in [(latin, latin_known), (cjk, cjk_known)] {
+        total += n;
+        known += if k > 0 { n } else { 0 };
     }
     if total == 0 {
         return Ok(1.0);

@@ -85,6 +85,28 @@ fn is_keyword_field(index: &PaperIndex, field: Field) -> bool {
     [f.id, f.doi, f.categories, f.primary_category, f.source].contains(&field)
 }
 
+/// True for the term of an English stopword ("how", "do", "the") in a text field.
+fn is_stop(term: &Term) -> bool {
+    term.value().as_str().is_some_and(analysis::is_stop_term)
+}
+
+/// Drops the optional single-stopword clauses of a clause list when an optional clause with
+/// a content word remains: a question's function words match nearly every paper and add
+/// noise to its ranking (and to its highlights). `+the`, phrases and an all-stopword query
+/// ("to be or not to be" keeps `not`) are left alone.
+fn drop_stopwords(clauses: &mut Vec<(Occur, Box<dyn Query>)>) {
+    let stop = |q: &dyn Query| {
+        q.downcast_ref::<TermQuery>()
+            .is_some_and(|t| is_stop(t.term()))
+    };
+    let content = clauses
+        .iter()
+        .any(|(o, q)| *o == Occur::Should && !stop(q.as_ref()));
+    if content {
+        clauses.retain(|(o, q)| *o != Occur::Should || !stop(q.as_ref()));
+    }
+}
+
 struct Parser<'a> {
     index: &'a PaperIndex,
 }
@@ -137,6 +159,7 @@ impl Parser<'_> {
                         out.push((occur, q));
                     }
                 }
+                drop_stopwords(&mut out);
                 match out.len() {
                     0 => None,
                     1 if out[0].0 == Occur::Should => out.pop().map(|(_, q)| q),
@@ -218,6 +241,9 @@ impl Parser<'_> {
         while stream.advance() {
             let t = stream.token();
             terms.push((t.position, Term::from_field_text(field, &t.text)));
+        }
+        if !keyword && !phrase && terms.iter().any(|(_, t)| !is_stop(t)) {
+            terms.retain(|(_, t)| !is_stop(t));
         }
         let record = if keyword {
             IndexRecordOption::Basic

@@ -139,6 +139,7 @@ fn collect_terms(query: &dyn Query, fields: &[Field], out: &mut TermDisjunction)
         return Some(());
     }
     if let Some(t) = query.downcast_ref::<super::translate::Translated>() {
+        // Its phrases are not terms: `bm25::leg` adds their scores to the top documents.
         // Its original query must itself be plain words (no +/-) to be ranked here.
         if t.original()
             .downcast_ref::<tantivy::query::EmptyQuery>()

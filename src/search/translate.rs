@@ -34,7 +34,7 @@ use crate::index::PaperIndex;
 use crate::translate::Dictionary;
 
 /// Direct glosses considered per unit (common senses first).
-const MAX_GLOSSES: usize = 8;
+const MAX_GLOSSES: usize = 12;
 /// Dictionary synonyms considered per unit, and the prior they start from relative to the
 /// gloss they come from.
 const MAX_SYNONYMS: usize = 16;
@@ -43,8 +43,15 @@ const SYNONYM_PRIOR: f32 = 0.2;
 const SYNONYM_SENSES: usize = 4;
 /// Direct glosses and synonyms per unit (each, best base score first) whose phrases with the
 /// neighbouring unit are counted.
-const PAIR_GLOSSES: usize = 4;
+const PAIR_GLOSSES: usize = 6;
 const PAIR_SYNONYMS: usize = 4;
+/// How much a phrase raises a candidate: its score is `base * (1 + PHRASE_GAIN * share)`,
+/// `share` the part of the rarer term's papers that hold the phrase (smoothed by
+/// [`PHRASE_SMOOTHING`] papers): a phrase in one paper in a hundred of its term doubles it.
+const PHRASE_GAIN: f32 = 100.0;
+const PHRASE_SMOOTHING: f32 = 5.0;
+/// Fewer papers than this holding a phrase are chance, not evidence.
+const MIN_PHRASE_PAPERS: u64 = 2;
 /// A candidate scoring below this share of its unit's best is dropped.
 const KEEP_RATIO: f32 = 0.25;
 /// Longest query (in characters) whose CJK is translated; the rest is searched as it is.
@@ -130,6 +137,9 @@ pub struct Translation {
     pub groups: Vec<Group>,
     /// Units with no translation the index holds.
     pub untranslated: Vec<String>,
+    /// Runs of adjacent units whose best translations the papers use as one phrase
+    /// ("graph neural network"), as analyzed terms: papers holding the phrase rank higher.
+    pub phrases: Vec<Vec<String>>,
 }
 
 /// The translations of one Chinese unit.
@@ -164,13 +174,14 @@ impl Translation {
 struct Candidate {
     gloss: String,
     terms: Vec<String>,
-    /// From the dictionary alone: sense order, synonym or not.
-    prior: f32,
+    /// A dictionary synonym rather than one of the unit's own glosses.
     synonym: bool,
     /// `prior * ln(1 + df)`, `df` that of its rarest term: senses the papers use rise.
     base: f32,
-    /// `base * (1 + best phrase count with a neighbouring unit's candidate)`.
+    /// `base * (1 + PHRASE_GAIN * best phrase share with a neighbouring unit's candidate)`.
     score: f32,
+    /// Papers holding its rarest term.
+    df: u64,
 }
 
 /// True when `text` has a character query translation reads.
@@ -194,6 +205,7 @@ pub fn translate(
     let mut shown = String::new();
     let mut groups = Vec::new();
     let mut untranslated = Vec::new();
+    let mut phrases = Vec::new();
     for piece in split_runs(&text) {
         match piece {
             Piece::Other(s) => shown.push_str(s),
@@ -203,12 +215,13 @@ pub fn translate(
                 for u in &units {
                     cands.push(candidates(dict, &mut stats, u)?);
                 }
-                score_by_phrases(&mut stats, &mut cands)?;
+                let shares = score_by_phrases(&mut stats, &mut cands)?;
+                phrases.extend(run_phrases(&cands, &shares));
                 let mut words = Vec::new();
                 for (unit, c) in units.into_iter().zip(cands) {
                     if c.is_empty() {
                         untranslated.push(unit);
-                    } else if let Some(g) = group(unit, c) {
+                    } else if let Some(g) = group(&mut stats, unit, c)? {
                         words.push(g.shown.clone());
                         groups.push(g);
                     }
@@ -231,6 +244,7 @@ pub fn translate(
         text,
         groups,
         untranslated,
+        phrases,
     }))
 }
 
@@ -337,12 +351,50 @@ fn split_word(dict: &Dictionary, word: &str) -> Vec<String> {
     out
 }
 
-/// Document frequencies and phrase counts of the index, each looked up once per query.
+/// Document frequencies and phrase counts of one index state, shared by every query of the
+/// process (a technical vocabulary repeats across questions): looked up under a lock, computed
+/// outside it, forgotten when the index changes or the cache outgrows [`CACHE_ENTRIES`].
+#[derive(Default)]
+struct SharedStats {
+    /// Hash of the searcher's segments (ids and deletions): which index state this is.
+    key: u64,
+    df: HashMap<String, u64>,
+    phrases: HashMap<(String, String), u64>,
+}
+
+const CACHE_ENTRIES: usize = 200_000;
+
+static CACHE: std::sync::Mutex<Option<SharedStats>> = std::sync::Mutex::new(None);
+
+fn searcher_key(searcher: &Searcher) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for r in searcher.segment_readers() {
+        r.segment_id().uuid_string().hash(&mut h);
+        r.num_deleted_docs().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Runs `f` on the shared statistics of the index state `key`.
+fn with_cache<T>(key: u64, f: impl FnOnce(&mut SharedStats) -> T) -> T {
+    // A poisoned lock only means a panic elsewhere mid-insert: the maps are still valid.
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let stats = guard.get_or_insert_with(SharedStats::default);
+    if stats.key != key || stats.df.len() + stats.phrases.len() > CACHE_ENTRIES {
+        *stats = SharedStats {
+            key,
+            ..SharedStats::default()
+        };
+    }
+    f(stats)
+}
+
+/// Document frequencies and phrase counts of the index, through the shared cache.
 struct Stats<'a> {
     index: &'a PaperIndex,
     searcher: &'a Searcher,
-    df: HashMap<String, u64>,
-    phrases: HashMap<(String, String), u64>,
+    key: u64,
 }
 
 impl<'a> Stats<'a> {
@@ -350,8 +402,7 @@ impl<'a> Stats<'a> {
         Stats {
             index,
             searcher,
-            df: HashMap::new(),
-            phrases: HashMap::new(),
+            key: searcher_key(searcher),
         }
     }
 
@@ -360,23 +411,23 @@ impl<'a> Stats<'a> {
     }
 
     fn df(&mut self, term: &str) -> Result<u64, QueryError> {
-        if let Some(&n) = self.df.get(term) {
+        if let Some(n) = with_cache(self.key, |c| c.df.get(term).copied()) {
             return Ok(n);
         }
         let n = self.searcher.doc_freq(&self.term(term))?;
-        self.df.insert(term.to_string(), n);
+        with_cache(self.key, |c| c.df.insert(term.to_string(), n));
         Ok(n)
     }
 
     /// Papers in which `a` is immediately followed by `b`.
     fn phrase(&mut self, a: &str, b: &str) -> Result<u64, QueryError> {
         let key = (a.to_string(), b.to_string());
-        if let Some(&n) = self.phrases.get(&key) {
+        if let Some(n) = with_cache(self.key, |c| c.phrases.get(&key).copied()) {
             return Ok(n);
         }
         let q = PhraseQuery::new(vec![self.term(a), self.term(b)]);
         let n = q.count(self.searcher)? as u64;
-        self.phrases.insert(key, n);
+        with_cache(self.key, |c| c.phrases.insert(key, n));
         Ok(n)
     }
 }
@@ -437,20 +488,21 @@ fn candidates(
             continue;
         }
         let base = prior * (1.0 + rarest as f32).ln();
+
         // Two glosses analyzing to the same terms ("to learn", "learning") are one candidate.
         if let Some(c) = out.iter_mut().find(|c| c.terms == terms) {
             if base > c.base {
-                (c.prior, c.base, c.score, c.synonym) = (prior, base, base, synonym);
+                (c.base, c.score, c.synonym, c.df) = (base, base, synonym, rarest);
             }
             continue;
         }
         out.push(Candidate {
             gloss,
             terms,
-            prior,
             synonym,
             base,
             score: base,
+            df: rarest,
         });
     }
     out.sort_by(|a, b| b.base.total_cmp(&a.base));
@@ -469,11 +521,19 @@ fn pair_pool(cands: &[Candidate]) -> Vec<usize> {
     direct.chain(synonyms).collect()
 }
 
-/// Raises each candidate's score by its best phrase count with a candidate of a neighbouring
-/// unit: `score = base * (1 + count)`, the base a smoothed prior and the count the
-/// likelihood the papers give the pair.
-fn score_by_phrases(stats: &mut Stats<'_>, cands: &mut [Vec<Candidate>]) -> Result<(), QueryError> {
-    let mut best: Vec<Vec<u64>> = cands.iter().map(|c| vec![0; c.len()]).collect();
+/// Raises each candidate's score by its best phrase with a candidate of a neighbouring unit:
+/// `score = base * (1 + PHRASE_GAIN * share)`, `share` the smoothed part of the rarer term's
+/// papers holding the phrase (how much the papers treat the pair as one term, whatever the
+/// words' own frequencies).
+/// Returns, per boundary between units `i - 1` and `i` (index `i - 1`), the phrase share of
+/// each counted pair of candidates `(a, b)`.
+fn score_by_phrases(
+    stats: &mut Stats<'_>,
+    cands: &mut [Vec<Candidate>],
+) -> Result<Vec<HashMap<(usize, usize), f32>>, QueryError> {
+    let mut shares: Vec<HashMap<(usize, usize), f32>> =
+        vec![HashMap::new(); cands.len().saturating_sub(1)];
+    let mut best: Vec<Vec<f32>> = cands.iter().map(|c| vec![0.0; c.len()]).collect();
     for i in 1..cands.len() {
         let (left, right) = (&cands[i - 1], &cands[i]);
         let right_pool = pair_pool(right);
@@ -487,29 +547,84 @@ fn score_by_phrases(stats: &mut Stats<'_>, cands: &mut [Vec<Candidate>]) -> Resu
                     continue;
                 }
                 let n = stats.phrase(last, first)?;
-                best[i - 1][a] = best[i - 1][a].max(n);
-                best[i][b] = best[i][b].max(n);
+                if n < MIN_PHRASE_PAPERS {
+                    continue;
+                }
+                let rarer = stats.df(last)?.min(stats.df(first)?) as f32;
+                let share = n as f32 / (rarer + PHRASE_SMOOTHING);
+                shares[i - 1].insert((a, b), share);
+                best[i - 1][a] = best[i - 1][a].max(share);
+                best[i][b] = best[i][b].max(share);
             }
         }
     }
     for (c, counts) in cands.iter_mut().zip(best) {
-        for (cand, n) in c.iter_mut().zip(counts) {
-            cand.score = cand.base * (1.0 + n as f32);
+        for (cand, share) in c.iter_mut().zip(counts) {
+            cand.score = cand.base * (1.0 + PHRASE_GAIN * share);
         }
     }
-    Ok(())
+    Ok(shares)
+}
+
+/// A phrase share from which two translations read as one term: where the phrase doubles
+/// a candidate's score.
+const PHRASE_SHARE: f32 = 1.0 / PHRASE_GAIN;
+
+/// The phrases of one run: maximal chains of adjacent units whose best candidates form
+/// phrases of at least [`PHRASE_SHARE`], as the terms of those candidates in order.
+fn run_phrases(
+    cands: &[Vec<Candidate>],
+    shares: &[HashMap<(usize, usize), f32>],
+) -> Vec<Vec<String>> {
+    let best: Vec<Option<usize>> = cands
+        .iter()
+        .map(|c| (0..c.len()).max_by(|&x, &y| c[x].score.total_cmp(&c[y].score).then(y.cmp(&x))))
+        .collect();
+    let mut out = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    for i in 0..cands.len() {
+        let joined = i > 0
+            && matches!((best[i - 1], best[i]), (Some(a), Some(b))
+                if shares[i - 1].get(&(a, b)).is_some_and(|&s| s >= PHRASE_SHARE));
+        if !joined {
+            if current.len() > 1 {
+                out.push(std::mem::take(&mut current));
+            }
+            current.clear();
+        }
+        if let Some(b) = best[i] {
+            current.extend(cands[i][b].terms.iter().cloned());
+        }
+    }
+    if current.len() > 1 {
+        out.push(current);
+    }
+    out
 }
 
 /// The synonym group of `unit` from its scored candidates: those within [`KEEP_RATIO`] of
 /// the best share one unit of weight by score.
-fn group(unit: String, mut cands: Vec<Candidate>) -> Option<Group> {
+///
+/// The group's weight is the share of English among the papers naming the unit, `df(best
+/// translation) / (df(best translation) + df(unit))`: 1 over English papers, little over
+/// Chinese ones, which the Chinese words already match.
+fn group(
+    stats: &mut Stats<'_>,
+    unit: String,
+    mut cands: Vec<Candidate>,
+) -> Result<Option<Group>, QueryError> {
     cands.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let best = cands.first()?.score;
+    let Some(best) = cands.first().map(|c| c.score) else {
+        return Ok(None);
+    };
+    let english = cands[0].df as f32;
+    let chinese = stats.df(&unit)? as f32;
+    let weight = english / (english + chinese);
     cands.retain(|c| c.score >= KEEP_RATIO * best);
     let sum: f32 = cands.iter().map(|c| c.score).sum();
     let mut terms: Vec<(String, f32)> = Vec::new();
     for c in &cands {
-        let w = c.score / sum;
+        let w = weight * c.score / sum;
         for t in &c.terms {
             match terms.iter_mut().find(|(u, _)| u == t) {
                 Some((_, v)) => *v = (*v + w).min(1.0),
@@ -517,11 +632,11 @@ fn group(unit: String, mut cands: Vec<Candidate>) -> Option<Group> {
             }
         }
     }
-    Some(Group {
+    Ok(Some(Group {
         source: unit,
         shown: cands[0].gloss.clone(),
         terms,
-    })
+    }))
 }
 
 /// A query with its translation: `query` OR-ed with the translated terms, each boosted by
@@ -569,12 +684,10 @@ impl Translated {
 
     fn combined(&self) -> Box<dyn Query> {
         let translated: Box<dyn Query> = Box::new(self.terms.clone());
-        if self.query.downcast_ref::<EmptyQuery>().is_some() {
-            return translated;
-        }
         // `+required` and `-excluded` words keep their meaning: the translation only scores.
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =
             match self.query.downcast_ref::<BooleanQuery>() {
+                _ if self.query.downcast_ref::<EmptyQuery>().is_some() => Vec::new(),
                 Some(b) if b.clauses().iter().any(|(o, _)| *o != Occur::Should) => b
                     .clauses()
                     .iter()
@@ -583,7 +696,22 @@ impl Translated {
                 _ => vec![(Occur::Should, self.query.box_clone())],
             };
         clauses.push((Occur::Should, translated));
+        for phrase in self.phrase_queries() {
+            clauses.push((Occur::Should, Box::new(phrase)));
+        }
         Box::new(BooleanQuery::new(clauses))
+    }
+
+    /// The translation's phrases as phrase queries on the translated terms' field.
+    pub fn phrase_queries(&self) -> Vec<PhraseQuery> {
+        let Some(field) = self.terms.terms().first().map(|(t, _)| t.field()) else {
+            return Vec::new();
+        };
+        self.translation
+            .phrases
+            .iter()
+            .map(|p| PhraseQuery::new(p.iter().map(|t| Term::from_field_text(field, t)).collect()))
+            .collect()
     }
 }
 
@@ -626,7 +754,22 @@ pub fn translate_query(
     if !has_cjk(text) {
         return query;
     }
-    let dict = match crate::translate::shared() {
+    translate_query_with(index, query, text, crate::translate::shared(), warnings)
+}
+
+/// [`translate_query`] with a given dictionary, or the reason there is none (the query is
+/// then searched as it is, with a warning).
+pub fn translate_query_with(
+    index: &PaperIndex,
+    query: Box<dyn Query>,
+    text: &str,
+    dict: Result<&Dictionary, &str>,
+    warnings: &mut Vec<String>,
+) -> Box<dyn Query> {
+    if !has_cjk(text) {
+        return query;
+    }
+    let dict = match dict {
         Ok(d) => d,
         Err(why) => {
             warnings.push(format!("Chinese words were not translated: {why}"));

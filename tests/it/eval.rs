@@ -15,6 +15,7 @@ fn metric(m: &QueryMetrics, key: &str) -> f64 {
         "recall@100" => m.recall_100,
         "mrr@10" => m.mrr_10,
         "map@100" => m.map_100,
+        "p@10" => m.p_10,
         _ => unreachable!(),
     }
 }
@@ -37,7 +38,7 @@ fn metrics_match_pytrec_eval_reference() {
         assert_eq!(per.len(), 50);
         for (qid, exp) in per {
             let got = evaluate_query(run.get(qid).map(Vec::as_slice).unwrap_or(&[]), &qrels[qid]);
-            for key in ["ndcg@10", "recall@100", "mrr@10", "map@100"] {
+            for key in ["ndcg@10", "recall@100", "mrr@10", "map@100", "p@10"] {
                 let want = exp[key].as_f64().unwrap();
                 assert!(
                     (metric(&got, key) - want).abs() < 1e-4,
@@ -59,6 +60,7 @@ fn eval_fixture(dir: &Path, run_file: Option<std::path::PathBuf>) -> academichub
         hybrid: Default::default(),
         sweep: false,
         translate: true,
+        legs_file: None,
         k: 100,
         run_file,
         index_dir: tmp.path().join("idx"),
@@ -121,7 +123,7 @@ fn live_pytrec_eval_agrees_on_a_fresh_run() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in ["ndcg@10", "recall@100", "mrr@10", "map@100"] {
+    for key in ["ndcg@10", "recall@100", "mrr@10", "map@100", "p@10"] {
         let want = v["mean"][key].as_f64().unwrap();
         assert!(
             (metric(&r.metrics, key) - want).abs() < 1e-4,
@@ -145,6 +147,7 @@ fn dataset_target(rel: &str, split: &str, min_ndcg: f64) {
         hybrid: Default::default(),
         sweep: false,
         translate: true,
+        legs_file: None,
         k: 100,
         run_file: None,
         index_dir: tmp.path().join("idx"),

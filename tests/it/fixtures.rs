@@ -34,8 +34,30 @@ pub fn datasets(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// The committed CC-CEDICT excerpt, loaded once.
+pub fn dictionary() -> &'static academichub::translate::Dictionary {
+    static DICT: std::sync::OnceLock<academichub::translate::Dictionary> =
+        std::sync::OnceLock::new();
+    DICT.get_or_init(|| {
+        academichub::translate::Dictionary::load(&fixture("cedict-mini.txt"))
+            .expect("tests/fixtures/cedict-mini.txt loads")
+    })
+}
+
+/// Makes the committed CC-CEDICT excerpt the process's dictionary of query translation (the
+/// fixture indexes call it, so searches in this test binary never read the cache).
+pub fn install_dictionary() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dict = academichub::translate::Dictionary::load(&fixture("cedict-mini.txt"))
+            .expect("tests/fixtures/cedict-mini.txt loads");
+        academichub::translate::install(dict);
+    });
+}
+
 /// A fresh index in a temp dir with one fixture file imported.
 pub fn index_with(format: Format, rel: &str) -> (tempfile::TempDir, PaperIndex) {
+    install_dictionary();
     let dir = tempfile::tempdir().expect("temp dir");
     let index = PaperIndex::open_or_create(&dir.path().join("idx")).expect("create index");
     let mut opts = ImportOptions::new(format);
@@ -47,6 +69,7 @@ pub fn index_with(format: Format, rel: &str) -> (tempfile::TempDir, PaperIndex) 
 /// A temp index of the 250-paper arXiv capture; with `vectors`, every paper embedded by
 /// `HashEmbedder` (64 dims).
 pub fn fixture_index(vectors: bool) -> (tempfile::TempDir, Arc<PaperIndex>) {
+    install_dictionary();
     let dir = tempfile::tempdir().unwrap();
     let index = PaperIndex::open_or_create(&dir.path().join("idx")).unwrap();
     let mut opts = ImportOptions::new(Format::ArxivJsonl);

@@ -15,3 +15,4 @@ mod import;
 mod layout;
 mod radar;
 mod search;
+mod translate;

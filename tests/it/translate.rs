@@ -1,0 +1,143 @@
+//! Query translation: Chinese questions find English papers in bm25 mode (no vectors), with
+//! the committed CC-CEDICT excerpt, over the 250-paper arXiv capture.
+
+use academichub::ingest::Format;
+use academichub::search::translate::{self, translate_query_with, Translated};
+use academichub::search::{Mode, SearchRequest};
+use academichub::QueryEngine;
+
+use crate::fixtures::{dictionary, index_with};
+
+fn bm25(engine: &QueryEngine, q: &str, k: usize) -> academichub::SearchResults {
+    let mut req = SearchRequest::new(q);
+    req.k = k;
+    req.mode = Mode::Bm25;
+    engine.search(&req).expect("search runs")
+}
+
+fn text_of(h: &academichub::search::Hit) -> String {
+    format!("{} {}", h.paper.title, h.paper.abstract_text).to_lowercase()
+}
+
+#[test]
+fn chinese_terms_find_english_papers_without_vectors() {
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let engine = QueryEngine::new(&index);
+    // Untranslated, the Chinese words match nothing in English abstracts.
+    let mut plain = SearchRequest::new("强化学习");
+    plain.translate = false;
+    assert_eq!(engine.search(&plain).unwrap().total, 0);
+    for (q, english, shown) in [
+        ("强化学习", "reinforcement learning", "reinforce learn"),
+        ("大语言模型", "language model", "large language model"),
+    ] {
+        let res = bm25(&engine, q, 5);
+        assert_eq!(res.translation.as_deref(), Some(shown), "{q}");
+        assert!(!res.hits.is_empty(), "{q}: no hits");
+        let top: Vec<bool> = res
+            .hits
+            .iter()
+            .map(|h| text_of(h).contains(english))
+            .collect();
+        assert!(
+            top.iter().all(|&b| b),
+            "{q}: top 5 not all about {english}: {top:?}"
+        );
+        // The JSON sources carry the translation; snippets highlight the English words.
+        assert_eq!(res.hits[0].sources.translation.as_deref(), Some(shown));
+        let marked = res.hits[0]
+            .abstract_snippet
+            .render("[", "]", |s, o| o.push_str(s));
+        assert!(
+            marked.to_lowercase().contains("[learning]") || marked.contains("[language]"),
+            "{marked}"
+        );
+    }
+}
+
+#[test]
+fn the_index_picks_the_sense_a_compound_needs() {
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let searcher = index.reader().searcher();
+    let dict = dictionary();
+    // 强化 glosses "strengthen/intensify"; "reinforce" comes from the dictionary's synonyms
+    // (加强) and wins because the papers say "reinforcement learning".
+    let t = translate::translate(&index, &searcher, dict, "强化学习")
+        .unwrap()
+        .unwrap();
+    let units: Vec<&str> = t.groups.iter().map(|g| g.source.as_str()).collect();
+    assert_eq!(units, ["强化", "学习"]);
+    let first = &t.groups[0].terms;
+    let best = first.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+    assert_eq!(best.0, "reinforc", "{first:?}");
+    // One synonym group per unit: its weights sum to at most one.
+    for g in &t.groups {
+        let sum: f32 = g.terms.iter().map(|(_, w)| w).sum();
+        assert!(sum <= 1.0 + 1e-4, "{}: {sum}", g.source);
+    }
+    assert_eq!(
+        t.phrases,
+        vec![vec!["reinforc".to_string(), "learn".to_string()]]
+    );
+    // Traditional characters translate the same way.
+    let trad = translate::translate(&index, &searcher, dict, "強化學習")
+        .unwrap()
+        .unwrap();
+    assert_eq!(trad.text, t.text);
+}
+
+#[test]
+fn bad_chinese_input_is_searched_without_panic() {
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let engine = QueryEngine::new(&index);
+    // Only particles: nothing to translate, nothing found, no error.
+    let res = bm25(&engine, "的了吗", 5);
+    assert_eq!(res.translation, None);
+    assert!(res.hits.is_empty());
+    // Full-width punctuation and mixed scripts: the Latin word is kept as it is.
+    let res = bm25(&engine, "强化学习，robot？", 5);
+    assert_eq!(
+        res.translation.as_deref(),
+        Some("reinforce learn ，robot？")
+    );
+    assert!(!res.hits.is_empty());
+    // A 1,000-character Chinese query (the request limit) is translated from its start.
+    let long: String = "语音识别的大语言模型".chars().cycle().take(1000).collect();
+    let res = bm25(&engine, &long, 5);
+    assert!(res.translation.is_some());
+    // Without a dictionary the query is searched as it is, with a warning saying why.
+    let mut warnings = Vec::new();
+    let (q, _) = engine.parse("强化学习");
+    let q = translate_query_with(&index, q, "强化学习", Err("no such file"), &mut warnings);
+    assert!(q.downcast_ref::<Translated>().is_none());
+    assert_eq!(
+        warnings,
+        ["Chinese words were not translated: no such file"]
+    );
+}
+
+#[test]
+fn english_questions_drop_function_words_from_the_query_and_highlights() {
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let engine = QueryEngine::new(&index);
+    let res = bm25(&engine, "how do speech tokens affect LLM reasoning?", 5);
+    assert!(!res.hits.is_empty());
+    for h in &res.hits {
+        for s in [&h.title_snippet, &h.abstract_snippet] {
+            for r in &s.highlights {
+                let w = s.text[r.clone()].to_lowercase();
+                assert!(!["how", "do"].contains(&w.as_str()), "highlighted {w:?}");
+            }
+        }
+    }
+    // "not" carries a claim's meaning and stays; a query of stopwords only keeps them all
+    // (there is nothing else to search).
+    let terms = |q: &str| {
+        let (q, _) = engine.parse(q);
+        let mut out = Vec::new();
+        q.query_terms(&mut |t, _| out.push(t.value().as_str().unwrap_or("").to_string()));
+        out
+    };
+    assert_eq!(terms("to be or not"), ["not"]);
+    assert_eq!(terms("to be or"), ["to", "be", "or"]);
+}
