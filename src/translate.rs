@@ -206,7 +206,7 @@ impl Dictionary {
             }
         }
         // Stable: equal counts keep the order met.
-        found.sort_by(|a, b| b.1.cmp(&a.1));
+        found.sort_by_key(|f| std::cmp::Reverse(f.1));
         found
             .into_iter()
             .take(limit)

@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 
 use tantivy::query::{BooleanQuery, EmptyQuery, EnableScoring, Occur, PhraseQuery, Query, Weight};
-use tantivy::{Searcher, Term};
+use tantivy::{DocSet, Searcher, Term};
 
 use super::error::QueryError;
 use super::taat::WeightedTerms;
@@ -50,7 +50,9 @@ const PAIR_SYNONYMS: usize = 4;
 /// [`PHRASE_SMOOTHING`] papers): a phrase in one paper in a hundred of its term doubles it.
 const PHRASE_GAIN: f32 = 100.0;
 const PHRASE_SMOOTHING: f32 = 5.0;
-/// Fewer papers than this holding a phrase are chance, not evidence.
+/// Documents a phrase count reads (the first ones of the index), scaled up to the index.
+const PHRASE_SAMPLE_DOCS: u64 = 200_000;
+/// Fewer sampled papers than this holding a phrase are chance, not evidence.
 const MIN_PHRASE_PAPERS: u64 = 2;
 /// A candidate scoring below this share of its unit's best is dropped.
 const KEEP_RATIO: f32 = 0.25;
@@ -419,14 +421,39 @@ impl<'a> Stats<'a> {
         Ok(n)
     }
 
-    /// Papers in which `a` is immediately followed by `b`.
+    /// Papers in which `a` is immediately followed by `b`, estimated from the first
+    /// [`PHRASE_SAMPLE_DOCS`] documents (exact on a smaller index): the cost of a count stays
+    /// the same however large the index grows.
     fn phrase(&mut self, a: &str, b: &str) -> Result<u64, QueryError> {
         let key = (a.to_string(), b.to_string());
         if let Some(n) = with_cache(self.key, |c| c.phrases.get(&key).copied()) {
             return Ok(n);
         }
         let q = PhraseQuery::new(vec![self.term(a), self.term(b)]);
-        let n = q.count(self.searcher)? as u64;
+        let weight = q.weight(EnableScoring::disabled_from_searcher(self.searcher))?;
+        let (mut found, mut sampled, mut total) = (0u64, 0u64, 0u64);
+        for segment in self.searcher.segment_readers() {
+            total += u64::from(segment.max_doc());
+            let budget = PHRASE_SAMPLE_DOCS.saturating_sub(sampled);
+            if budget == 0 {
+                continue;
+            }
+            let end = u64::from(segment.max_doc()).min(budget);
+            sampled += end;
+            let mut scorer = weight.scorer(segment, 1.0)?;
+            while u64::from(scorer.doc()) < end {
+                if !segment.is_deleted(scorer.doc()) {
+                    found += 1;
+                }
+                scorer.advance();
+            }
+        }
+        // Fewer sampled papers than MIN_PHRASE_PAPERS are chance, however they scale up.
+        let n = if sampled == 0 || found < MIN_PHRASE_PAPERS {
+            0
+        } else {
+            (found as f64 * total as f64 / sampled as f64).round() as u64
+        };
         with_cache(self.key, |c| c.phrases.insert(key, n));
         Ok(n)
     }
@@ -530,9 +557,8 @@ fn pair_pool(cands: &[Candidate]) -> Vec<usize> {
 fn score_by_phrases(
     stats: &mut Stats<'_>,
     cands: &mut [Vec<Candidate>],
-) -> Result<Vec<HashMap<(usize, usize), f32>>, QueryError> {
-    let mut shares: Vec<HashMap<(usize, usize), f32>> =
-        vec![HashMap::new(); cands.len().saturating_sub(1)];
+) -> Result<Vec<PairShares>, QueryError> {
+    let mut shares: Vec<PairShares> = vec![HashMap::new(); cands.len().saturating_sub(1)];
     let mut best: Vec<Vec<f32>> = cands.iter().map(|c| vec![0.0; c.len()]).collect();
     for i in 1..cands.len() {
         let (left, right) = (&cands[i - 1], &cands[i]);
@@ -547,7 +573,7 @@ fn score_by_phrases(
                     continue;
                 }
                 let n = stats.phrase(last, first)?;
-                if n < MIN_PHRASE_PAPERS {
+                if n == 0 {
                     continue;
                 }
                 let rarer = stats.df(last)?.min(stats.df(first)?) as f32;
@@ -566,16 +592,16 @@ fn score_by_phrases(
     Ok(shares)
 }
 
+/// Phrase shares of counted candidate pairs `(left, right)` at one boundary between units.
+type PairShares = HashMap<(usize, usize), f32>;
+
 /// A phrase share from which two translations read as one term: where the phrase doubles
 /// a candidate's score.
 const PHRASE_SHARE: f32 = 1.0 / PHRASE_GAIN;
 
 /// The phrases of one run: maximal chains of adjacent units whose best candidates form
 /// phrases of at least [`PHRASE_SHARE`], as the terms of those candidates in order.
-fn run_phrases(
-    cands: &[Vec<Candidate>],
-    shares: &[HashMap<(usize, usize), f32>],
-) -> Vec<Vec<String>> {
+fn run_phrases(cands: &[Vec<Candidate>], shares: &[PairShares]) -> Vec<Vec<String>> {
     let best: Vec<Option<usize>> = cands
         .iter()
         .map(|c| (0..c.len()).max_by(|&x, &y| c[x].score.total_cmp(&c[y].score).then(y.cmp(&x))))
