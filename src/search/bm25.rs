@@ -19,9 +19,14 @@ use super::topk::Leg;
 use super::translate::Translated;
 use crate::index::PaperIndex;
 
-/// The query as a plain OR of scored terms, when it is one.
+/// The query as a plain OR of scored terms, when it is one (a translated query without its
+/// phrases, which re-rank its top documents after).
 fn term_disjunction(index: &PaperIndex, query: &dyn Query) -> Option<TermDisjunction> {
-    TermDisjunction::of(query, &scored_text_fields(index))
+    let fields = scored_text_fields(index);
+    match query.downcast_ref::<Translated>() {
+        Some(t) => TermDisjunction::of(t.without_phrases().as_ref(), &fields),
+        None => TermDisjunction::of(query, &fields),
+    }
 }
 
 /// Candidates ranked term at a time before a translated query's phrases re-rank them: the

@@ -138,17 +138,6 @@ fn collect_terms(query: &dyn Query, fields: &[Field], out: &mut TermDisjunction)
         out.boosts.push(1.0);
         return Some(());
     }
-    if let Some(t) = query.downcast_ref::<super::translate::Translated>() {
-        // Its phrases are not terms: `bm25::leg` adds their scores to the top documents.
-        // Its original query must itself be plain words (no +/-) to be ranked here.
-        if t.original()
-            .downcast_ref::<tantivy::query::EmptyQuery>()
-            .is_none()
-        {
-            collect_terms(t.original(), fields, out)?;
-        }
-        return collect_terms(t.terms(), fields, out);
-    }
     if let Some(weighted) = query.downcast_ref::<WeightedTerms>() {
         for (term, boost) in weighted.terms() {
             if !fields.contains(&term.field()) {

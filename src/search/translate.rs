@@ -708,6 +708,19 @@ impl Translated {
         &self.translation
     }
 
+    /// The query without its phrases: the original OR the weighted terms (what term-at-a-time
+    /// ranking reads; the phrases then re-rank its top documents, see `bm25::leg`).
+    pub fn without_phrases(&self) -> Box<dyn Query> {
+        let terms: Box<dyn Query> = Box::new(self.terms.clone());
+        if self.query.downcast_ref::<EmptyQuery>().is_some() {
+            return terms;
+        }
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Should, self.query.box_clone()),
+            (Occur::Should, terms),
+        ]))
+    }
+
     fn combined(&self) -> Box<dyn Query> {
         let translated: Box<dyn Query> = Box::new(self.terms.clone());
         // `+required` and `-excluded` words keep their meaning: the translation only scores.

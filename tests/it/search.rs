@@ -347,7 +347,9 @@ fn term_at_a_time_ranks_like_tantivy() {
         "+language",
         "contrastive learning -image -vision",
     ] {
-        let parsed = engine.parse(q).0;
+        // Untranslated: `translate::translated_queries_rank_as_tantivy_scores_them` checks
+        // translated ones.
+        let parsed = academichub::search::parse::parse_with(&index, q, false).0;
         let terms = TermDisjunction::of(parsed.as_ref(), &fields)
             .unwrap_or_else(|| panic!("{q}: plain words are a term disjunction"));
         for flt in [Filters::default(), filters.clone()] {

@@ -6,6 +6,8 @@ use academichub::search::translate::{self, translate_query_with, Translated};
 use academichub::search::{Mode, SearchRequest};
 use academichub::QueryEngine;
 
+use tantivy::collector::TopDocs;
+
 use crate::fixtures::{dictionary, index_with};
 
 fn bm25(engine: &QueryEngine, q: &str, k: usize) -> academichub::SearchResults {
@@ -107,7 +109,7 @@ fn bad_chinese_input_is_searched_without_panic() {
     assert!(res.translation.is_some());
     // Without a dictionary the query is searched as it is, with a warning saying why.
     let mut warnings = Vec::new();
-    let (q, _) = engine.parse("强化学习");
+    let (q, _) = academichub::search::parse::parse_with(&index, "强化学习", false);
     let q = translate_query_with(&index, q, "强化学习", Err("no such file"), &mut warnings);
     assert!(q.downcast_ref::<Translated>().is_none());
     assert_eq!(
@@ -140,4 +142,40 @@ fn english_questions_drop_function_words_from_the_query_and_highlights() {
     };
     assert_eq!(terms("to be or not"), ["not"]);
     assert_eq!(terms("to be or"), ["to", "be", "or"]);
+}
+
+#[test]
+fn translated_queries_rank_as_tantivy_scores_them() {
+    // Term at a time over the original words and the weighted translations, then the phrases
+    // re-rank the top: the same scores and order as tantivy's scorers over the whole query.
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let engine = QueryEngine::new(&index);
+    let searcher = index.reader().searcher();
+    for q in ["强化学习", "大语言模型 speech", "语音识别的大语言模型"] {
+        let (parsed, _) = engine.parse(q);
+        let t = parsed.downcast_ref::<Translated>().expect("translated");
+        assert!(!t.translation().phrases.is_empty(), "{q}: a phrase");
+        let (ours, _) = engine
+            .bm25_leg(&searcher, parsed.box_clone(), &Default::default(), 10)
+            .unwrap();
+        let reference = searcher
+            .search(parsed.as_ref(), &TopDocs::with_limit(10))
+            .unwrap();
+        assert_eq!(ours.len(), reference.len(), "{q}");
+        for (i, ((_, score), (ref_score, _))) in ours.iter().zip(&reference).enumerate() {
+            assert!(
+                (score - ref_score).abs() <= 1e-4 * ref_score.abs().max(1.0),
+                "{q} #{i}: {score} vs {ref_score}"
+            );
+        }
+        // Each paper scores the same both ways (ties may order differently).
+        for (addr, score) in &ours {
+            if let Some((ref_score, _)) = reference.iter().find(|(_, a)| a == addr) {
+                assert!(
+                    (score - ref_score).abs() <= 1e-4 * ref_score.abs().max(1.0),
+                    "{q}"
+                );
+            }
+        }
+    }
 }
