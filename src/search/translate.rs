@@ -475,6 +475,28 @@ fn gloss_terms(gloss: &str) -> Vec<String> {
     out
 }
 
+/// Prior of a derived form relative to the gloss it comes from.
+const DERIVED_PRIOR: f32 = 0.8;
+
+/// Noun and adjective forms of an English word by regular suffixes (`discover` gives
+/// `discovery`, `retrieve` `retrieval`, `generate` `generative`); only those whose stem the
+/// index holds become candidates.
+fn derived_forms(word: &str) -> Vec<String> {
+    const SUFFIXES: &[&str] = &[
+        "y", "ion", "ation", "al", "ive", "ity", "ment", "ance", "ence",
+    ];
+    let lower = word.to_lowercase();
+    if lower.len() < 4 || !lower.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Vec::new();
+    }
+    let stem = lower.strip_suffix('e').unwrap_or(&lower);
+    SUFFIXES
+        .iter()
+        .map(|s| format!("{stem}{s}"))
+        .filter(|f| *f != lower)
+        .collect()
+}
+
 /// The candidate translations of `unit` whose terms all occur in the index, best prior first.
 fn candidates(
     dict: &Dictionary,
@@ -501,6 +523,32 @@ fn candidates(
             synonyms += 1;
         }
     }
+    // Derived forms of one-word glosses: the dictionary glosses verbs ("to discover", "to
+    // retrieve", "to generate"), papers name things ("discovery", "retrieval", "generative").
+    let mut derived: Vec<(String, f32, bool)> = Vec::new();
+    for (gloss, prior, synonym) in &offered {
+        if gloss.contains(' ') {
+            continue;
+        }
+        let Some(own) = analysis::normalize_word(gloss) else {
+            continue;
+        };
+        for form in derived_forms(gloss) {
+            let Some(stem) = analysis::normalize_word(&form) else {
+                continue;
+            };
+            if stem == own
+                || offered.iter().any(|(o, _, _)| *o == form)
+                || derived.iter().any(|(d, _, _)| *d == form)
+            {
+                continue;
+            }
+            if stats.df(&stem)? > 0 {
+                derived.push((form, prior * DERIVED_PRIOR, *synonym));
+            }
+        }
+    }
+    offered.extend(derived);
     let mut out: Vec<Candidate> = Vec::new();
     for (gloss, prior, synonym) in offered {
         let terms = gloss_terms(&gloss);
@@ -823,5 +871,48 @@ pub fn translate_query_with(
             warnings.push(format!("Chinese words were not translated: {e}"));
             query
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dict() -> Dictionary {
+        let text = "強化 强化 [qiang2 hua4] /to strengthen/to intensify/\n\
+            學習 学习 [xue2 xi2] /to learn/to study/\n\
+            語言 语言 [yu3 yan2] /language/\n\
+            模型 模型 [mo2 xing2] /model/mold/\n\
+            大 大 [da4] /big/large/\n\
+            神經網絡 神经网络 [shen2 jing1 wang3 luo4] /neural network/\n\
+            的 的 [de5] /of/\n";
+        Dictionary::parse(text, std::path::Path::new("t")).expect("parses")
+    }
+
+    #[test]
+    fn units_follow_the_dictionary_and_skip_function_words() {
+        let d = dict();
+        assert_eq!(units(&d, "强化学习"), ["强化", "学习"]);
+        assert_eq!(
+            units(&d, "大语言模型的神经网络"),
+            ["大", "语言", "模型", "神经网络"]
+        );
+        assert!(units(&d, "的了吗").is_empty());
+        // A character the dictionary lacks stands alone (and finds no translation later).
+        assert_eq!(split_word(&d, "强化x学习"), ["强化", "x", "学习"]);
+    }
+
+    #[test]
+    fn derived_forms_name_what_verbs_do() {
+        for (verb, noun) in [
+            ("discover", "discovery"),
+            ("retrieve", "retrieval"),
+            ("generate", "generative"),
+            ("generate", "generation"),
+        ] {
+            assert!(derived_forms(verb).contains(&noun.to_string()), "{verb}");
+        }
+        assert!(derived_forms("map").is_empty(), "too short");
+        assert!(derived_forms("x-ray").is_empty());
     }
 }
