@@ -317,7 +317,7 @@ pub fn shared() -> Result<&'static Dictionary, &'static str> {
         .map_err(String::as_str)
 }
 
-/// Installs `dict` as the process's dictionary (tests, a `--cedict` flag) when none is loaded
+/// Installs `dict` as the process's dictionary (the tests' excerpt) when none is loaded
 /// yet; returns false when one already was.
 pub fn install(dict: Dictionary) -> bool {
     SHARED.set(Ok(dict)).is_ok()

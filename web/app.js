@@ -249,6 +249,7 @@ function showView(view) {
   $("latest-bar").hidden = view !== "latest";
   $("radar-bar").hidden = view !== "radars";
   $("facets").hidden = view !== "search";
+  if (view !== "search") setTranslation(null);
   $("briefing").hidden = true;
   $("pager").hidden = true;
 }

@@ -58,6 +58,9 @@ const MIN_PHRASE_PAPERS: u64 = 2;
 const KEEP_RATIO: f32 = 0.25;
 /// Longest query (in characters) whose CJK is translated; the rest is searched as it is.
 pub const MAX_TRANSLATED_CHARS: usize = 200;
+/// Units translated per query (a long title has about 15); later ones are searched as
+/// they are.
+pub const MAX_UNITS: usize = 40;
 
 /// Chinese function words: particles, prepositions, conjunctions and academic fillers whose
 /// glosses are English stopwords or generic noise.
@@ -212,7 +215,9 @@ pub fn translate(
         match piece {
             Piece::Other(s) => shown.push_str(s),
             Piece::Cjk(run) => {
-                let units = units(dict, run);
+                let mut units = units(dict, run);
+                let room = MAX_UNITS.saturating_sub(groups.len() + untranslated.len());
+                units.truncate(room);
                 let mut cands: Vec<Vec<Candidate>> = Vec::with_capacity(units.len());
                 for u in &units {
                     cands.push(candidates(dict, &mut stats, u)?);
@@ -392,11 +397,18 @@ fn with_cache<T>(key: u64, f: impl FnOnce(&mut SharedStats) -> T) -> T {
     f(stats)
 }
 
+/// Phrase counts one query may compute (cached ones are free): a long question's later
+/// units are then chosen by their base scores alone, and no query costs more than this many
+/// counts.
+const PHRASE_COUNT_BUDGET: usize = 400;
+
 /// Document frequencies and phrase counts of the index, through the shared cache.
 struct Stats<'a> {
     index: &'a PaperIndex,
     searcher: &'a Searcher,
     key: u64,
+    /// Phrase counts this query may still compute.
+    budget: usize,
 }
 
 impl<'a> Stats<'a> {
@@ -405,6 +417,7 @@ impl<'a> Stats<'a> {
             index,
             searcher,
             key: searcher_key(searcher),
+            budget: PHRASE_COUNT_BUDGET,
         }
     }
 
@@ -429,6 +442,10 @@ impl<'a> Stats<'a> {
         if let Some(n) = with_cache(self.key, |c| c.phrases.get(&key).copied()) {
             return Ok(n);
         }
+        if self.budget == 0 {
+            return Ok(0);
+        }
+        self.budget -= 1;
         let q = PhraseQuery::new(vec![self.term(a), self.term(b)]);
         let weight = q.weight(EnableScoring::disabled_from_searcher(self.searcher))?;
         let (mut found, mut sampled, mut total) = (0u64, 0u64, 0u64);

@@ -346,6 +346,22 @@ async fn browser_types_a_query_and_sees_results() {
     )
     .await;
 
+    // A Chinese query: the English its BM25 leg searched shows under the search box (hidden
+    // for the English query above).
+    cdp.eval("document.getElementById('nav-search').click()")
+        .await;
+    cdp.eval(
+        "document.getElementById('q').value = '强化学习'; document.getElementById('search-form').requestSubmit()",
+    )
+    .await;
+    let shown = cdp
+        .wait_for(
+            "(() => { const t = document.getElementById('translation'); return t.hidden ? null : t.textContent })()",
+            "the translation",
+        )
+        .await;
+    assert_eq!(shown, "searched in English as: reinforce learn");
+
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
 }
