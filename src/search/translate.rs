@@ -43,7 +43,7 @@ const SYNONYM_PRIOR: f32 = 0.2;
 const SYNONYM_SENSES: usize = 4;
 /// Direct glosses and synonyms per unit (each, best base score first) whose phrases with the
 /// neighbouring unit are counted.
-const PAIR_GLOSSES: usize = 6;
+const PAIR_GLOSSES: usize = 12;
 const PAIR_SYNONYMS: usize = 4;
 /// How much a phrase raises a candidate: its score is `base * (1 + PHRASE_GAIN * share)`,
 /// `share` the part of the rarer term's papers that hold the phrase (smoothed by
@@ -500,13 +500,17 @@ const DERIVED_PRIOR: f32 = 0.8;
 /// index holds become candidates.
 fn derived_forms(word: &str) -> Vec<String> {
     const SUFFIXES: &[&str] = &[
-        "y", "ion", "ation", "al", "ive", "ity", "ment", "ance", "ence",
+        "y", "ion", "ation", "al", "ar", "ic", "ical", "ive", "ity", "ment", "ance", "ence",
     ];
     let lower = word.to_lowercase();
     if lower.len() < 4 || !lower.chars().all(|c| c.is_ascii_alphabetic()) {
         return Vec::new();
     }
-    let stem = lower.strip_suffix('e').unwrap_or(&lower);
+    // "molecule" -> "molecular", "topology" -> "topological".
+    let stem = lower
+        .strip_suffix('e')
+        .or_else(|| lower.strip_suffix('y'))
+        .unwrap_or(&lower);
     SUFFIXES
         .iter()
         .map(|s| format!("{stem}{s}"))
@@ -926,6 +930,8 @@ mod tests {
             ("retrieve", "retrieval"),
             ("generate", "generative"),
             ("generate", "generation"),
+            ("molecule", "molecular"),
+            ("topology", "topological"),
         ] {
             assert!(derived_forms(verb).contains(&noun.to_string()), "{verb}");
         }
