@@ -213,7 +213,15 @@ fn an_interrupted_run_resumes_from_the_index_without_embedding_twice() {
     let writer = Mutex::new(index.writer().unwrap());
     let progress = EmbedProgress::new("hash-trigram");
     until_done(&index, &writer, &mut e, &progress);
-    assert_eq!(texts.lock().unwrap().len(), 250);
+    let t = texts.lock().unwrap();
+    let mut seen = HashSet::new();
+    let twice: Vec<&str> = t
+        .iter()
+        .filter(|x| !seen.insert(x.as_str()))
+        .map(|x| &x[..x.len().min(60)])
+        .collect();
+    assert_eq!(t.len(), 250, "embedded twice: {twice:?}");
+    drop(t);
     assert_eq!(progress.report().embedded, 250 - 3 * BATCH as u64);
 }
 
