@@ -8,16 +8,25 @@
 //!    强化 + 学习, 大语言模型 = 大 + 语言 + 模型). Function words (的, 了, 吗, 基于, ...) are
 //!    no units.
 //! 2. **Candidates.** A unit's candidate translations are its cleaned glosses, common sense
-//!    first, and, at a lower prior, the glosses that share a headword with its main ones (the
-//!    dictionary's own synonyms: 强化 "strengthen" gives "reinforce" through 加强). A
-//!    candidate is kept only when each of its content words occurs in the index.
-//! 3. **The index decides.** Between adjacent units, every pair of candidates is counted as a
-//!    phrase in the papers ("reinforcement learning" thousands of times, "strengthen
-//!    learning" hardly): a candidate's score is its prior times `1 + ln(1 + best phrase
-//!    count)`. Candidates far below the best are dropped.
+//!    first; at a lower prior, the glosses that share a headword with its main ones (the
+//!    dictionary's own synonyms: 强化 "strengthen" gives "reinforce" through 加强); and the
+//!    derived forms of one-word glosses ("discover" gives "discovery"). A candidate is kept
+//!    only when each of its content words occurs in the index; its base score is its prior
+//!    times `ln(1 + df)`.
+//! 3. **The index decides.** Between adjacent units, pairs of candidates are counted as
+//!    phrases in the papers ("reinforcement learning" thousands of times, "strengthen
+//!    learning" hardly): a candidate's score is its base times `1 + 100 * share`, `share` the
+//!    part of the rarer term's papers holding its best phrase. Candidates far below the best
+//!    are dropped. A query computes at most `PHRASE_COUNT_BUDGET` (400) counts; counts and
+//!    document frequencies are cached per index state.
 //! 4. **One synonym group per unit** (Pirkola): the kept candidates share one unit of weight
 //!    in proportion to their scores, so a word with ten glosses weighs what a word with one
-//!    does; the terms of a multi-word gloss each carry the gloss's weight.
+//!    does; the terms of a multi-word gloss each carry the gloss's weight. The group is
+//!    scaled by the share of English among the papers naming the unit (Chinese papers are
+//!    matched by the Chinese words already).
+//! 5. **Phrases.** Adjacent units whose best translations form a phrase of the papers
+//!    ("graph neural network") add that phrase: the BM25 leg ranks the words term at a time
+//!    and the phrases re-rank its top documents.
 //!
 //! The query keeps its own words too (a Chinese paper still matches its Chinese words); the
 //! translation is OR-ed to it as weighted terms, ranked term at a time like plain words.
