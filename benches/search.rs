@@ -164,7 +164,7 @@ static CHINESE_TERMS: std::sync::LazyLock<Vec<&str>> = std::sync::LazyLock::new(
 /// the same run: the first round (the translation's corpus statistics not yet cached) and the
 /// rounds after. The dictionary is loaded before timing, as `serve` loads it at start-up.
 fn translation_latency(engine: &QueryEngine, rounds: usize) {
-    if let Err(why) = academichub::translate::shared() {
+    if let Err(why) = academichub::search::translate::shared() {
         println!("  (translation latency skipped: {why})");
         return;
     }

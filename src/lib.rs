@@ -10,7 +10,6 @@
 pub mod analysis;
 pub mod normalize;
 pub mod paper;
-pub mod translate;
 
 // Configuration and embeddings, used by the stages below.
 pub mod config;

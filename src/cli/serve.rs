@@ -187,7 +187,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     // The dictionary of query translation, loaded once before the first request.
-    match academichub::translate::shared() {
+    match academichub::search::translate::shared() {
         Ok(d) => eprintln!("query translation: CC-CEDICT, {} Chinese words", d.len()),
         Err(why) => eprintln!("warning: Chinese queries will not be translated: {why}"),
     }

@@ -35,11 +35,11 @@ pub fn datasets(test: &str) -> Option<PathBuf> {
 }
 
 /// The committed CC-CEDICT excerpt, loaded once.
-pub fn dictionary() -> &'static academichub::translate::Dictionary {
-    static DICT: std::sync::OnceLock<academichub::translate::Dictionary> =
+pub fn dictionary() -> &'static academichub::search::translate::Dictionary {
+    static DICT: std::sync::OnceLock<academichub::search::translate::Dictionary> =
         std::sync::OnceLock::new();
     DICT.get_or_init(|| {
-        academichub::translate::Dictionary::load(&fixture("cedict-mini.txt"))
+        academichub::search::translate::Dictionary::load(&fixture("cedict-mini.txt"))
             .expect("tests/fixtures/cedict-mini.txt loads")
     })
 }
@@ -49,9 +49,9 @@ pub fn dictionary() -> &'static academichub::translate::Dictionary {
 pub fn install_dictionary() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let dict = academichub::translate::Dictionary::load(&fixture("cedict-mini.txt"))
+        let dict = academichub::search::translate::Dictionary::load(&fixture("cedict-mini.txt"))
             .expect("tests/fixtures/cedict-mini.txt loads");
-        academichub::translate::install(dict);
+        academichub::search::translate::install(dict);
     });
 }
 

@@ -12,7 +12,7 @@
 //! `reinforce` both translate 加强): the English synonyms query translation offers when the
 //! glosses of a word part do not form a term the papers use (强化 + 学习 is "reinforcement
 //! learning", not "strengthen learn"). Which candidate wins is the index's call, see
-//! [`crate::search::translate`].
+//! [`super`].
 //!
 //! Nothing here panics on bad input: a file that is not CC-CEDICT is an error.
 

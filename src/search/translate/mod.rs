@@ -1,5 +1,5 @@
 //! Query translation for the BM25 leg: the Chinese words of a query rendered in English with
-//! CC-CEDICT ([`crate::translate`]), so that a Chinese question finds English papers without
+//! CC-CEDICT ([`cedict`]), so that a Chinese question finds English papers without
 //! any vector.
 //!
 //! 1. **Units.** Each run of CJK text is cut by jieba (the index's own analysis); adjacent
@@ -31,6 +31,8 @@
 //! The query keeps its own words too (a Chinese paper still matches its Chinese words); the
 //! translation is OR-ed to it as weighted terms, ranked term at a time like plain words.
 
+pub mod cedict;
+
 use std::collections::HashMap;
 
 use tantivy::query::{BooleanQuery, EmptyQuery, EnableScoring, Occur, PhraseQuery, Query, Weight};
@@ -40,7 +42,8 @@ use super::error::QueryError;
 use super::taat::WeightedTerms;
 use crate::analysis;
 use crate::index::PaperIndex;
-use crate::translate::Dictionary;
+
+pub use cedict::{default_path, install, shared, DictError, Dictionary, CEDICT_FILE};
 
 /// Direct glosses considered per unit (common senses first).
 const MAX_GLOSSES: usize = 12;
@@ -871,7 +874,7 @@ pub fn translate_query(
     if !has_cjk(text) {
         return query;
     }
-    translate_query_with(index, query, text, crate::translate::shared(), warnings)
+    translate_query_with(index, query, text, cedict::shared(), warnings)
 }
 
 /// [`translate_query`] with a given dictionary, or the reason there is none (the query is
