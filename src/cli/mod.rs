@@ -97,7 +97,7 @@ fn date_and_categories(p: &academichub::Paper) -> (String, String) {
 
 /// Parses `YYYY-MM-DD` for clap.
 fn parse_date_arg(s: &str) -> Result<time::Date, String> {
-    academichub::paper::parse_date(s)
+    academichub::paper::parse_date_unbounded(s)
         .filter(|_| s.trim().len() == 10)
         .ok_or_else(|| format!("{s:?} is not a date in YYYY-MM-DD form"))
 }

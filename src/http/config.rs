@@ -20,8 +20,15 @@ pub struct ServerConfig {
     /// Origins allowed to call the API from a browser page served elsewhere (`"*"` for any).
     /// The page at `/` is same-origin and needs none.
     pub cors_origins: Vec<String>,
+    /// Host names (`name` or `name:port`) the server answers in the `Host` header, against
+    /// DNS rebinding; `"*"` allows any. Empty, the default: the bound address and `localhost`
+    /// (any host when bound to every interface).
+    pub allowed_hosts: Vec<String>,
     /// Results cached per query (0 disables the cache); cleared whenever the index changes.
     pub cache_entries: usize,
+    /// Most memory the result cache may use, in bytes of response JSON (least recently used
+    /// results go first).
+    pub cache_bytes: usize,
     /// Threads running searches and the other index reads (papers, similar, latest, radar
     /// papers); further reads wait their turn, first come first served. 0, the default, means
     /// one per CPU core: more at once only share the cores, and evict each other's per-thread
@@ -45,6 +52,15 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Time a request may take before it is answered with 503 `timeout`, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Reads that may wait for a read thread, per lane (quick lookups; searches and
+    /// briefings); further ones are answered 503 `overloaded` at once.
+    pub read_queue: usize,
+    /// Time a client has to send a request's headers, and the longest an idle keep-alive
+    /// connection stays open, in milliseconds (slow or silent clients are disconnected).
+    pub header_timeout_ms: u64,
+    /// On shutdown (Ctrl-C, SIGTERM), the time requests in flight get to finish before the
+    /// remaining connections are closed, in milliseconds.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -55,6 +71,9 @@ impl Default for Limits {
             max_offset: crate::search::MAX_OFFSET,
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout_ms: 10_000,
+            read_queue: 64,
+            header_timeout_ms: 15_000,
+            shutdown_timeout_ms: 10_000,
         }
     }
 }
@@ -65,7 +84,9 @@ impl Default for ServerConfig {
             addr: DEFAULT_ADDR.to_string(),
             token: None,
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             cache_entries: 4096,
+            cache_bytes: 64 * 1024 * 1024,
             search_threads: 0,
             limits: Limits::default(),
         }
@@ -92,8 +113,12 @@ impl ServerConfig {
             .filter(|t| !t.is_empty())
     }
 
-    /// Checks the limits against what the query layer accepts.
+    /// Checks the limits against what the query layer accepts, and the host list.
     pub fn check(&self) -> Result<(), String> {
+        super::host::HostPolicy::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            &self.allowed_hosts,
+        )?;
         let l = &self.limits;
         let bad = |key: &str, max: usize, got: usize| {
             Err(format!(
@@ -116,8 +141,15 @@ impl ServerConfig {
         if l.max_body_bytes == 0 {
             return bad("max_body_bytes", usize::MAX, 0);
         }
-        if l.request_timeout_ms == 0 {
-            return Err("[server.limits] request_timeout_ms must be positive".into());
+        for (key, v) in [
+            ("request_timeout_ms", l.request_timeout_ms),
+            ("header_timeout_ms", l.header_timeout_ms),
+            ("shutdown_timeout_ms", l.shutdown_timeout_ms),
+            ("read_queue", l.read_queue as u64),
+        ] {
+            if v == 0 {
+                return Err(format!("[server.limits] {key} must be positive"));
+            }
         }
         Ok(())
     }

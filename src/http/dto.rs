@@ -62,7 +62,7 @@ pub struct FacetValue {
 
 /// Counts over every paper matching the query and filters (not just the page), most frequent
 /// first. Categories count each paper's primary category.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct FacetCounts {
     pub category: Vec<FacetValue>,
     pub source: Vec<FacetValue>,
@@ -375,7 +375,7 @@ pub(crate) fn to_detail(p: Paper, has_vector: bool) -> PaperDetail {
         source: p.source,
         published: p.published.map(format_date),
         updated: p.updated.map(format_date),
-        url: p.url,
+        url: p.url.as_deref().and_then(crate::normalize::web_url),
         doi: p.doi,
         comment: p.comment,
         journal_ref: p.journal_ref,
@@ -449,7 +449,7 @@ fn list_item(rank: usize, p: Paper, score: f32, highlight: Highlight) -> PaperHi
         source: p.source,
         published: p.published.map(format_date),
         updated: p.updated.map(format_date),
-        url: p.url,
+        url: p.url.as_deref().and_then(crate::normalize::web_url),
         doi: p.doi,
         score,
         bm25_score: None,

@@ -14,6 +14,8 @@ pub struct ApiError {
     /// Stable machine-readable code (`invalid_k`, `paper_not_found`, ...).
     pub code: String,
     pub message: String,
+    /// Seconds for a `Retry-After` header (503s the client should retry).
+    pub retry_after: Option<u32>,
 }
 
 /// The JSON body of every error response.
@@ -29,7 +31,8 @@ pub struct ErrorDetail {
     /// `invalid_mode`, `invalid_from`, ...), `query_too_long`, `invalid_json`, `invalid_body`,
     /// `payload_too_large`, `paper_not_found`, `no_vectors`, `paper_has_no_vector`,
     /// `dense_unavailable`, `unauthorized`, `writes_disabled`, `ingest_unavailable`,
-    /// `ingest_failed`, `index_busy`, `timeout`, `not_found`, `method_not_allowed`, `internal`.
+    /// `ingest_failed`, `index_busy`, `overloaded`, `storage_full`, `write_failed`, `writer_unavailable`,
+    /// `timeout`, `not_found`, `method_not_allowed`, `internal`.
     pub code: String,
     /// Human-readable explanation naming what was wrong.
     pub message: String,
@@ -42,7 +45,14 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After: secs` header.
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// 400 for a bad value of query parameter `name`: code `invalid_<name>`.
@@ -104,6 +114,10 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

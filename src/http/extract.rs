@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::paper::parse_date;
+use crate::paper::parse_date_unbounded;
 
 /// Splits a raw query string into pairs (repeated keys kept); 400 on bad encoding.
 pub(crate) fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
@@ -40,7 +40,7 @@ pub(crate) fn count(name: &str, v: &str, min: usize, max: usize) -> Result<usize
 
 /// Parses a `YYYY-MM-DD` parameter.
 pub(crate) fn date(name: &str, v: &str) -> Result<time::Date, ApiError> {
-    parse_date(v)
+    parse_date_unbounded(v)
         .filter(|_| v.trim().len() == 10)
         .ok_or_else(|| {
             ApiError::param(
@@ -76,13 +76,22 @@ pub(crate) async fn blocking<T: Send + 'static>(
     crate::index::blocking::run_blocking(f).await
 }
 
-/// [`blocking`] for an index read (a search, a paper, a list): runs on the read threads
-/// ([`super::pool`]), at most `[server] search_threads` at once, the others waiting their turn.
+/// [`blocking`] for a quick index read (one paper, the latest list): runs on the read threads
+/// ([`super::pool`]) ahead of heavy reads, with a thread of its own.
 pub(crate) async fn read_blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    state.reads.run(f).await
+    state.reads.run(super::pool::Lane::Quick, f).await
+}
+
+/// [`blocking`] for a heavy read (a search, similar papers, radar papers, a briefing): runs on
+/// the read threads, at most `[server] search_threads` at once, a bounded number waiting.
+pub(crate) async fn heavy_blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    state.reads.run(super::pool::Lane::Heavy, f).await
 }
 
 /// Checks the bearer token of a write request: 403 when writes are disabled, 401 when the
@@ -100,8 +109,9 @@ pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Api
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
+            // The scheme is case-insensitive (RFC 9110 §11.1): `Bearer`, `bearer`, `BEARER`.
+            let (scheme, token) = v.trim_start().split_once([' ', '\t'])?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
         })
         .map(str::trim);
     match given {

@@ -65,6 +65,13 @@ pub struct IndexFigures {
     pub with_vectors: u64,
     /// Background embedding, when the server runs it.
     pub background: Option<crate::ingest::background::CoverageReport>,
+    /// The read queues (waiting jobs, refusals, abandoned jobs skipped).
+    pub reads: super::pool::PoolCounters,
+    /// The result cache: entries and the bytes they are counted for.
+    pub cache_entries: usize,
+    pub cache_bytes: usize,
+    /// Writes that failed and reset the index writer since the server started.
+    pub write_failures: u64,
 }
 
 impl Metrics {
@@ -290,6 +297,55 @@ impl Metrics {
             "academichub_search_cache_misses_total {}",
             self.cache_misses.load(Ordering::Relaxed)
         )?;
+        writeln!(out, "# HELP academichub_search_cache_bytes Bytes of response JSON held by the result cache.")?;
+        writeln!(out, "# TYPE academichub_search_cache_bytes gauge")?;
+        writeln!(out, "academichub_search_cache_bytes {}", index.cache_bytes)?;
+        writeln!(
+            out,
+            "# HELP academichub_search_cache_entries Responses held by the result cache."
+        )?;
+        writeln!(out, "# TYPE academichub_search_cache_entries gauge")?;
+        writeln!(
+            out,
+            "academichub_search_cache_entries {}",
+            index.cache_entries
+        )?;
+        writeln!(
+            out,
+            "# HELP academichub_read_queue_jobs Reads waiting for a read thread, by lane."
+        )?;
+        writeln!(out, "# TYPE academichub_read_queue_jobs gauge")?;
+        writeln!(
+            out,
+            "academichub_read_queue_jobs{{lane=\"quick\"}} {}",
+            index.reads.queued_quick
+        )?;
+        writeln!(
+            out,
+            "academichub_read_queue_jobs{{lane=\"heavy\"}} {}",
+            index.reads.queued_heavy
+        )?;
+        writeln!(out, "# HELP academichub_read_refused_total Reads answered 503 overloaded because their queue was full.")?;
+        writeln!(out, "# TYPE academichub_read_refused_total counter")?;
+        writeln!(
+            out,
+            "academichub_read_refused_total {}",
+            index.reads.refused
+        )?;
+        writeln!(out, "# HELP academichub_read_abandoned_total Queued reads not run because their request was gone.")?;
+        writeln!(out, "# TYPE academichub_read_abandoned_total counter")?;
+        writeln!(
+            out,
+            "academichub_read_abandoned_total {}",
+            index.reads.skipped
+        )?;
+        writeln!(out, "# HELP academichub_index_write_failures_total Index writes that failed (nothing of them kept; the writer was rebuilt).")?;
+        writeln!(out, "# TYPE academichub_index_write_failures_total counter")?;
+        writeln!(
+            out,
+            "academichub_index_write_failures_total {}",
+            index.write_failures
+        )?;
         writeln!(
             out,
             "# HELP academichub_uptime_seconds Seconds since the server started."
@@ -349,7 +405,18 @@ pub async fn metrics_endpoint(
     use axum::response::IntoResponse;
     let index = state.index.clone();
     let background = state.background.as_ref().map(|b| b.report());
-    let figures = tokio::task::spawn_blocking(move || -> Result<IndexFigures, super::ApiError> {
+    let (cache_entries, cache_bytes) = state
+        .cache
+        .lock()
+        .map(|c| (c.len(), c.bytes()))
+        .unwrap_or_default();
+    let reads = state.reads.counters();
+    let write_failures = state
+        .write_failures
+        .as_ref()
+        .map_or(0, |f| f.load(std::sync::atomic::Ordering::Relaxed));
+    // Counting facets over every paper is a heavy read: it waits its turn like a search.
+    let figures = super::extract::heavy_blocking(&state, move || {
         let all = crate::search::browse::facets(&index, "", &crate::search::Filters::default())?;
         let with_vectors = crate::index::stats::count_vectors(&index.reader().searcher())
             .map_err(super::ApiError::internal)?;
@@ -361,10 +428,13 @@ pub async fn metrics_endpoint(
             segments: index.reader().searcher().segment_readers().len(),
             by_source: all.by_source,
             has_vectors: index.embedding_model().is_some(),
+            reads,
+            cache_entries,
+            cache_bytes,
+            write_failures,
         })
     })
-    .await
-    .map_err(super::ApiError::internal)??;
+    .await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -11,10 +11,12 @@
 //! [`router`] builds the whole application from an [`AppState`] (tested without a socket
 //! through `tower::ServiceExt::oneshot`); [`serve`] runs it with graceful shutdown.
 
+pub mod cache;
 pub mod config;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod host;
 pub mod html;
 pub mod metrics;
 pub mod openapi;
@@ -98,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), cors))
+        .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
@@ -109,6 +112,17 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let bound = listener.local_addr()?;
+    let hosts =
+        host::HostPolicy::new(bound, &state.config.allowed_hosts).map_err(std::io::Error::other)?;
+    if hosts == host::HostPolicy::Any && state.config.allowed_hosts.is_empty() {
+        tracing::warn!(
+            %bound,
+            "bound to every interface with no [server] allowed_hosts: requests for any Host are answered \
+             (list the names clients use to guard against DNS rebinding)"
+        );
+    }
+    let state = state.with_hosts(hosts);
     let index = state.index.clone();
     let reloader = tokio::spawn(async move {
         let mut tick = tokio::time::interval(RELOAD_INTERVAL);
@@ -124,11 +138,71 @@ pub async fn serve(
             }
         }
     });
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = state.config.limits.clone();
+    let result = serve_connections(
+        listener,
+        router(state),
+        Duration::from_millis(limits.header_timeout_ms),
+        Duration::from_millis(limits.shutdown_timeout_ms),
+        shutdown,
+    )
+    .await;
     reloader.abort();
     result
+}
+
+/// The accept loop: HTTP/1.1 connections with a header-read timeout that also closes idle
+/// keep-alive connections (a client that sends half a request, or nothing, is disconnected
+/// after `header_timeout`); on `shutdown` it stops accepting, lets requests in flight finish,
+/// and closes whatever is still open after `drain`.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    drain: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            after_ms = drain.as_millis() as u64,
+            "requests still in flight at the shutdown deadline: closing their connections"
+        );
+    }
+    Ok(())
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -160,8 +234,26 @@ async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Res
                 limit.as_millis()
             ),
         )
+        .retry_after(1)
         .into_response(),
     }
+}
+
+/// 421 `host_not_allowed` for a `Host` header that does not name this server (DNS rebinding).
+async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    if !state.hosts.allows(host) {
+        return ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            "this server does not answer for that Host (see [server] allowed_hosts)",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// CORS for the configured origins (`"*"` allows any). Preflight requests are answered here.

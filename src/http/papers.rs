@@ -9,7 +9,7 @@ use axum::Json;
 
 use super::dto::{list, to_detail, Health, PaperDetail, PaperList};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{count, date, pairs, push_list, read_blocking, unknown};
+use super::extract::{count, date, heavy_blocking, pairs, push_list, read_blocking, unknown};
 use super::state::AppState;
 use crate::search::browse::{self, SimilarError};
 use crate::search::Filters;
@@ -76,7 +76,7 @@ pub async fn similar(
         }
     }
     let index = state.index.clone();
-    let page = read_blocking(&state, move || {
+    let page = heavy_blocking(&state, move || {
         browse::similar(&index, &id, &filters, k).map_err(|e| match e {
             SimilarError::UnknownPaper(id) => ApiError::paper_not_found(&id),
             SimilarError::NoVectors => {

@@ -14,7 +14,7 @@ use axum::Json;
 use super::dto::{Deleted, RadarBody, RadarList, RadarPapersResponse, RadarSpecBody};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{
-    authorize, blocking, count, date, pairs, push_list, read_blocking, read_json, unknown,
+    authorize, blocking, count, date, heavy_blocking, pairs, push_list, read_json, unknown,
 };
 use super::state::AppState;
 use crate::briefing::{self, BriefingFormat, BriefingRequest, Lang, DEFAULT_BRIEFING_K};
@@ -215,7 +215,7 @@ pub async fn papers(
     }
     req.validate(radar::rank::today_utc())?;
     let st = state.clone();
-    let result = read_blocking(&state, move || {
+    let result = heavy_blocking(&state, move || {
         st.with_query_embedder(|mut e| Ok(radar::radar_papers(&st.index, &id, &req, e.embedder())?))
     })
     .await?;
@@ -290,17 +290,38 @@ pub async fn briefing(
         }
     }
     let st = state.clone();
-    let mut b = blocking(move || {
-        // Radars need query embeddings; the all-papers briefing needs none.
-        if req.radars.is_empty() {
-            Ok(briefing::build_briefing(&st.index, &req, None)?)
-        } else {
-            st.with_query_embedder(|mut e| {
-                Ok(briefing::build_briefing(&st.index, &req, e.embedder())?)
-            })
+    // A heavy read: at most `search_threads` briefings are built at once (each reads up to
+    // thousands of papers), a bounded number wait, and one that waited past the request
+    // timeout is answered 503 `timeout` and never built.
+    let limit = std::time::Duration::from_millis(state.config.limits.request_timeout_ms);
+    let built = tokio::time::timeout(
+        limit,
+        heavy_blocking(&state, move || {
+            // Radars need query embeddings; the all-papers briefing needs none.
+            if req.radars.is_empty() {
+                Ok(briefing::build_briefing(&st.index, &req, None)?)
+            } else {
+                st.with_query_embedder(|mut e| {
+                    Ok(briefing::build_briefing(&st.index, &req, e.embedder())?)
+                })
+            }
+        }),
+    )
+    .await;
+    let mut b = match built {
+        Ok(b) => b?,
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                "the briefing was not built within {} ms; retry later or ask for fewer papers (k)",
+                limit.as_millis()
+            ),
+            )
+            .retry_after(1))
         }
-    })
-    .await?;
+    };
     if let (Some((client, budget)), true, None) = (&state.llm, use_llm, &b.empty) {
         let narrated =
             tokio::time::timeout(*budget, briefing::llm::add_narrative(client, &mut b)).await;

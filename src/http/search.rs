@@ -9,7 +9,7 @@ use axum::Json;
 
 use super::dto::{facet_counts, search_hit, SearchResponse};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{count, date, pairs, push_list, read_blocking, unknown};
+use super::extract::{count, date, heavy_blocking, pairs, push_list, unknown};
 use super::state::AppState;
 use crate::search::{Filters, Mode, QueryEngine, QueryVector, SearchRequest, DEFAULT_K};
 
@@ -166,14 +166,10 @@ pub async fn search(
             ));
         }
     }
-    let caching = state.config.cache_entries > 0;
+    let caching = state.config.cache_entries > 0 && state.config.cache_bytes > 0;
     let key = caching.then(|| params.cache_key(mode, state.index.generation()));
     if let Some(key) = &key {
-        let hit = state
-            .cache
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(key).cloned());
+        let hit = state.cache.lock().ok().and_then(|mut c| c.get(key));
         if let Some(cached) = hit {
             state
                 .metrics
@@ -189,7 +185,7 @@ pub async fn search(
         .cache_misses
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let st = state.clone();
-    let mut resp = read_blocking(&state, move || run_search(&st, params, mode)).await?;
+    let mut resp = heavy_blocking(&state, move || run_search(&st, params, mode)).await?;
     if let Some(key) = key {
         // A fallback (embedding failed) may be transient: never cache it.
         if resp.mode == mode.to_string() {

@@ -2,7 +2,6 @@
 //! writer, the ingest trigger, the configuration, the metrics and the result cache.
 
 use std::future::Future;
-use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +11,6 @@ use crate::ingest::background::EmbedProgress;
 use crate::search::{Mode, QueryEmbedder};
 
 use super::config::ServerConfig;
-use super::dto::SearchResponse;
 use super::metrics::Metrics;
 
 /// The future an [`IngestTrigger`] returns.
@@ -33,9 +31,6 @@ pub type SharedEmbedder = Arc<Mutex<Box<dyn Embedder>>>;
 /// The shared index writer; used from blocking threads only.
 pub type SharedWriter = Arc<Mutex<PaperWriter>>;
 
-/// A cached search response body and the index generation it was computed on.
-pub(crate) type CachedSearch = Arc<SearchResponse>;
-
 /// Application state, cloned (cheaply) into every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -47,13 +42,15 @@ pub struct AppState {
     pub embedder_error: Option<String>,
     /// The index writer; opened when writes are enabled (a token is configured).
     pub writer: Option<SharedWriter>,
+    /// The writer's count of failed writes (for `/metrics`, read without its lock).
+    pub(crate) write_failures: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Wired by the binary when feed ingestion is available.
     pub ingest: Option<Arc<dyn IngestTrigger>>,
     pub config: Arc<ServerConfig>,
     /// The resolved write token (`$ACADEMICHUB_TOKEN` or `[server] token`).
     pub token: Option<Arc<str>>,
     pub metrics: Arc<Metrics>,
-    pub(crate) cache: Arc<Mutex<lru::LruCache<String, CachedSearch>>>,
+    pub(crate) cache: Arc<Mutex<super::cache::ResultCache>>,
     /// The threads that run index reads (`[server] search_threads` of them).
     pub(crate) reads: super::pool::ReadPool,
     /// The LLM that writes briefing narratives (`[llm]` configured), and the most time one
@@ -61,27 +58,33 @@ pub struct AppState {
     pub llm: Option<(Arc<crate::briefing::llm::LlmClient>, std::time::Duration)>,
     /// Background embedding (`serve` embeds papers without a vector while it answers).
     pub background: Option<Arc<EmbedProgress>>,
+    /// Which `Host` headers are answered; set by [`super::serve`] from the bound address
+    /// (any host until then, as for tests that call the router directly).
+    pub hosts: Arc<super::host::HostPolicy>,
 }
 
 impl AppState {
     /// State over `index` with no embedder, no writer and no ingest trigger.
     pub fn new(index: Arc<PaperIndex>, config: ServerConfig) -> Self {
         let token = config.resolved_token().map(Arc::from);
-        let cap = NonZeroUsize::new(config.cache_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
         let read_threads = config.resolved_search_threads();
+        let read_queue = config.limits.read_queue;
+        let cache = super::cache::ResultCache::new(config.cache_entries, config.cache_bytes);
         AppState {
             index,
             embedder: None,
             embedder_error: None,
             writer: None,
+            write_failures: None,
             ingest: None,
             config: Arc::new(config),
             token,
             metrics: Arc::new(Metrics::default()),
-            cache: Arc::new(Mutex::new(lru::LruCache::new(cap))),
-            reads: super::pool::ReadPool::new(read_threads),
+            cache: Arc::new(Mutex::new(cache)),
+            reads: super::pool::ReadPool::new(read_threads, read_queue),
             llm: None,
             background: None,
+            hosts: Arc::new(super::host::HostPolicy::Any),
         }
     }
 
@@ -105,8 +108,15 @@ impl AppState {
         self
     }
 
+    /// Answers only requests whose `Host` the policy allows.
+    pub fn with_hosts(mut self, hosts: super::host::HostPolicy) -> Self {
+        self.hosts = Arc::new(hosts);
+        self
+    }
+
     /// Sets the shared writer.
     pub fn with_writer(mut self, writer: SharedWriter) -> Self {
+        self.write_failures = writer.lock().ok().map(|w| w.failure_counter());
         self.writer = Some(writer);
         self
     }

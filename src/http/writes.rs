@@ -14,6 +14,7 @@ use super::dto::{IngestRequest, PaperInput, UpsertResponse};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{authorize, blocking, read_json};
 use super::state::{AppState, SharedWriter};
+use crate::index::IndexError;
 use crate::ingest::{upsert_papers, UpsertError, UpsertReport};
 use crate::normalize::collapse_whitespace;
 use crate::paper::{parse_date, Paper, PaperId};
@@ -28,8 +29,8 @@ fn to_paper(i: usize, input: PaperInput) -> Result<Paper, ApiError> {
         )
     };
     let id = input.id.trim().to_string();
-    if id.is_empty() {
-        return Err(bad("id", "must not be empty".into()));
+    if let Some(why) = PaperId::problem(&id) {
+        return Err(bad("id", why));
     }
     let title = collapse_whitespace(&input.title);
     let abstract_text = collapse_whitespace(&input.abstract_text);
@@ -39,9 +40,16 @@ fn to_paper(i: usize, input: PaperInput) -> Result<Paper, ApiError> {
     let day = |field: &str, v: Option<String>| -> Result<Option<time::Date>, ApiError> {
         match v.as_deref().map(str::trim) {
             None | Some("") => Ok(None),
-            Some(s) => parse_date(s)
-                .map(Some)
-                .ok_or_else(|| bad(field, format!("{s:?} is not a date in YYYY-MM-DD form"))),
+            Some(s) => parse_date(s).map(Some).ok_or_else(|| {
+                bad(
+                    field,
+                    format!(
+                        "{s:?} is not a date in YYYY-MM-DD form between {} and {}",
+                        crate::paper::MIN_DATE,
+                        crate::paper::MAX_DATE
+                    ),
+                )
+            }),
         }
     };
     let mut p = Paper::new(PaperId::new(id), title, abstract_text);
@@ -66,7 +74,13 @@ fn to_paper(i: usize, input: PaperInput) -> Result<Paper, ApiError> {
     p.published = day("published", input.published)?;
     p.updated = day("updated", input.updated)?.or(p.published);
     let opt = |v: Option<String>| v.map(|s| collapse_whitespace(&s)).filter(|s| !s.is_empty());
-    p.url = opt(input.url);
+    p.url = match opt(input.url) {
+        None => None,
+        Some(u) => Some(
+            crate::normalize::web_url(&u)
+                .ok_or_else(|| bad("url", format!("{u:?} is not an http:// or https:// link")))?,
+        ),
+    };
     p.doi = opt(input.doi);
     p.comment = opt(input.comment);
     p.journal_ref = opt(input.journal_ref);
@@ -87,6 +101,7 @@ fn to_paper(i: usize, input: PaperInput) -> Result<Paper, ApiError> {
         (status = 403, description = "Writes disabled: no token configured (writes_disabled)", body = ErrorBody),
         (status = 413, description = "Body over the limit (payload_too_large)", body = ErrorBody),
         (status = 415, description = "Not JSON (unsupported_media_type)", body = ErrorBody),
+        (status = 503, description = "Nothing stored: the index cannot take writes now (storage_full, write_failed, writer_unavailable) or its writer is held by another process (index_busy); retry later", body = ErrorBody),
     )
 )]
 pub async fn post_papers(
@@ -184,10 +199,29 @@ fn upsert(
         .as_mut()
         .map(|g| &mut ***g as &mut dyn crate::embed::Embedder);
     let report = upsert_papers(&state.index, &mut w, papers, embedder).map_err(|e| match e {
-        UpsertError::Index(e) => ApiError::internal(e),
+        UpsertError::Index(e) => write_error(e),
         UpsertError::Embed(e) => ApiError::internal(e),
     })?;
     Ok((report, warnings))
+}
+
+/// A failed write: 503 while the index cannot take writes (`storage_full` when the disk is
+/// full, `write_failed` for another I/O failure, `writer_unavailable` when the writer could not
+/// be reopened), each saying that nothing of the request was kept; 500 for anything else.
+pub(crate) fn write_error(e: IndexError) -> ApiError {
+    let code = match &e {
+        IndexError::WriteFailed { storage_full, .. } if *storage_full => "storage_full",
+        IndexError::WriteFailed { .. } => "write_failed",
+        IndexError::WriterUnavailable { .. } => "writer_unavailable",
+        e if e.is_storage_full() => "storage_full",
+        _ => return ApiError::internal(e),
+    };
+    tracing::warn!(error = %e, code, "write refused");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code,
+        format!("{e}; none of the request's papers were stored"),
+    )
 }
 
 /// Triggers a feed poll and answers its report.

@@ -12,8 +12,14 @@ use super::error::IndexError;
 use super::schema::Fields;
 use crate::paper::{Paper, PaperId};
 
-/// A date (midnight UTC) in tantivy's representation, for stored fields and filter bounds.
+/// A date (midnight UTC) in tantivy's representation, for stored fields and filter bounds;
+/// clamped to [`MIN_DATE`]..=[`MAX_DATE`], the span tantivy's nanoseconds hold (a wider date
+/// would wrap around to another century).
+///
+/// [`MIN_DATE`]: crate::paper::MIN_DATE
+/// [`MAX_DATE`]: crate::paper::MAX_DATE
 pub fn date_to_tantivy(d: Date) -> DateTime {
+    let d = d.clamp(crate::paper::MIN_DATE, crate::paper::MAX_DATE);
     DateTime::from_timestamp_secs(d.midnight().assume_utc().unix_timestamp())
 }
 

@@ -20,6 +20,23 @@ pub enum IndexError {
     },
     #[error("another process is writing to the index at {dir}; wait for it to finish (tantivy allows one writer)")]
     Locked { dir: PathBuf },
+    /// A write or commit failed (for example the disk is full). Nothing since the last
+    /// successful commit was kept, and the writer was rebuilt from the last commit, so the
+    /// next write starts clean and succeeds once the cause is gone.
+    #[error(
+        "writing the index at {dir} failed{}: {source}; nothing since the last commit was kept \
+         (retry once the cause is fixed)",
+        if *storage_full { " (no space left on the device)" } else { "" }
+    )]
+    WriteFailed {
+        dir: PathBuf,
+        storage_full: bool,
+        #[source]
+        source: tantivy::TantivyError,
+    },
+    /// The writer could not be rebuilt after a failed write; each later write tries again.
+    #[error("the index writer at {dir} is unavailable after a failed write ({reason}); writes are refused until it can be reopened")]
+    WriterUnavailable { dir: PathBuf, reason: String },
     #[error("index I/O at {dir}: {source}")]
     Io {
         dir: PathBuf,
@@ -45,6 +62,56 @@ pub enum IndexError {
     },
     #[error("the index at {dir} has no vectors: run `academichub embed --index {dir}` (or import with --embed) first")]
     NoVectors { dir: PathBuf },
+}
+
+impl IndexError {
+    /// Whether the error comes from a full disk (or quota): `ENOSPC`, `EDQUOT`, `EFBIG`.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            IndexError::WriteFailed { storage_full, .. } => *storage_full,
+            IndexError::Io { source, .. } => io_is_storage_full(source),
+            IndexError::Tantivy(e) => tantivy_is_storage_full(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether an I/O error means the device (or a quota) is full.
+pub(crate) fn io_is_storage_full(e: &std::io::Error) -> bool {
+    // ENOSPC 28, EFBIG 27, EDQUOT 122 on Linux.
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge
+    ) || matches!(e.raw_os_error(), Some(27 | 28 | 122))
+}
+
+/// Whether a tantivy error (or anything in its source chain) is a full device. Errors from an
+/// indexing thread arrive as text, so the text is checked too.
+pub(crate) fn tantivy_is_storage_full(e: &tantivy::TantivyError) -> bool {
+    use tantivy::directory::error::OpenWriteError;
+    match e {
+        tantivy::TantivyError::IoError(io) if io_is_storage_full(io) => return true,
+        tantivy::TantivyError::OpenWriteError(OpenWriteError::IoError { io_error, .. })
+            if io_is_storage_full(io_error) =>
+        {
+            return true
+        }
+        _ => {}
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io_is_storage_full(io) {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    let text = e.to_string();
+    text.contains("No space left on device")
+        || text.contains("os error 28")
+        || text.contains("Disk quota exceeded")
+        || text.contains("File too large")
 }
 
 /// An [`IndexError::Io`] for `dir`.

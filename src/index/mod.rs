@@ -14,6 +14,7 @@ pub mod blocking;
 pub mod codec;
 pub mod error;
 pub mod facet_ords;
+pub mod files;
 pub mod lookup;
 pub mod schema;
 pub mod segment_cache;
@@ -38,6 +39,7 @@ pub use codec::{
 };
 pub use error::IndexError;
 pub use facet_ords::{FacetOrdCache, SegmentFacetOrds};
+pub use files::write_atomic;
 pub use lookup::StoredPaper;
 pub use schema::{Fields, SchemaDef, QUERYABLE_FIELDS};
 pub use vectors::{SegmentVectors, VectorCache};
@@ -79,9 +81,7 @@ fn write_meta(dir: &Path, meta: &IndexMeta) -> Result<(), IndexError> {
         source: std::io::Error::other(e),
     })?;
     // Write-then-rename: a crash never leaves a half-written meta file.
-    let tmp = dir.join(format!("{META_FILE}.tmp"));
-    std::fs::write(&tmp, json).map_err(io_err(dir))?;
-    std::fs::rename(&tmp, dir.join(META_FILE)).map_err(io_err(dir))
+    files::write_atomic(&dir.join(META_FILE), &json).map_err(io_err(dir))
 }
 
 impl PaperIndex {
@@ -91,12 +91,23 @@ impl PaperIndex {
             return Self::open(dir);
         }
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let def = SchemaDef::builtin();
         let mmap = MmapDirectory::open(dir).map_err(|e| IndexError::Io {
             dir: dir.to_path_buf(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        let index = Index::create(mmap, def.to_tantivy(), Default::default())?;
+        Self::create_with_directory(dir, Box::new(mmap))
+    }
+
+    /// Creates a new index whose tantivy files go through `directory` (our own metadata file
+    /// is written to `dir`, which must exist). For tests that inject I/O faults; everything
+    /// else opens indexes with [`open_or_create`](Self::open_or_create).
+    #[doc(hidden)]
+    pub fn create_with_directory(
+        dir: &Path,
+        directory: Box<dyn tantivy::Directory>,
+    ) -> Result<Self, IndexError> {
+        let def = SchemaDef::builtin();
+        let index = Index::create(directory, def.to_tantivy(), Default::default())?;
         let meta = IndexMeta {
             schema_version: def.version,
             created_by: format!("academichub {}", env!("CARGO_PKG_VERSION")),
@@ -278,7 +289,14 @@ impl PaperIndex {
                 },
                 other => IndexError::Tantivy(other),
             })?;
-        Ok(PaperWriter::new(writer, self.fields))
+        Ok(PaperWriter::new(
+            writer,
+            self.index.clone(),
+            threads,
+            WRITER_MEMORY_BYTES,
+            self.dir.clone(),
+            self.fields,
+        ))
     }
 
     /// The term that identifies a paper (ids match case-insensitively).

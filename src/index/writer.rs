@@ -1,9 +1,20 @@
 //! The index's single writer: upserts by our own paper id; nothing is visible before a commit.
+//!
+//! A failed write never poisons later ones. tantivy's `IndexWriter` does not recover by itself:
+//! after an indexing thread fails (a full disk, say), `commit` joins the threads that are left,
+//! starts no new ones, and from then on accepts documents that nothing indexes and "commits"
+//! them as nothing. So on any error from adding or committing, [`PaperWriter`] drops the
+//! tantivy writer (which discards everything since the last commit) and opens a new one on the
+//! last commit; the caller gets [`IndexError::WriteFailed`] and the next write starts clean.
 
-use tantivy::{IndexWriter, Term};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tantivy::{Index, IndexWriter, Term};
 
 use super::codec::{encode_vector, paper_to_doc};
-use super::error::IndexError;
+use super::error::{tantivy_is_storage_full, IndexError};
 use super::schema::Fields;
 use crate::paper::{Paper, PaperId};
 
@@ -14,13 +25,93 @@ use crate::paper::{Paper, PaperId};
 ///
 /// [`commit`]: PaperWriter::commit
 pub struct PaperWriter {
-    writer: IndexWriter,
+    /// `None` after a failed write whose writer could not be reopened (tried again on the
+    /// next write).
+    writer: Option<IndexWriter>,
+    /// What a new writer is opened on, and how.
+    index: Index,
+    threads: usize,
+    memory_bytes: usize,
+    dir: PathBuf,
     fields: Fields,
+    /// Writes that failed since the writer was opened (each reset the writer); shared so a
+    /// server can report it without taking the writer's lock.
+    failures: Arc<AtomicU64>,
 }
 
 impl PaperWriter {
-    pub(super) fn new(writer: IndexWriter, fields: Fields) -> PaperWriter {
-        PaperWriter { writer, fields }
+    pub(super) fn new(
+        writer: IndexWriter,
+        index: Index,
+        threads: usize,
+        memory_bytes: usize,
+        dir: PathBuf,
+        fields: Fields,
+    ) -> PaperWriter {
+        PaperWriter {
+            writer: Some(writer),
+            index,
+            threads,
+            memory_bytes,
+            dir,
+            fields,
+            failures: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// How many writes failed (and reset the writer) since it was opened.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// The counter behind [`failures`](Self::failures), readable without this writer.
+    pub fn failure_counter(&self) -> Arc<AtomicU64> {
+        self.failures.clone()
+    }
+
+    /// The live tantivy writer, reopening it when an earlier failure left none.
+    fn live(&mut self) -> Result<&mut IndexWriter, IndexError> {
+        if self.writer.is_none() {
+            let w = self
+                .index
+                .writer_with_num_threads(self.threads, self.memory_bytes)
+                .map_err(|e| IndexError::WriterUnavailable {
+                    dir: self.dir.clone(),
+                    reason: e.to_string(),
+                })?;
+            tracing::info!(dir = %self.dir.display(), "index writer reopened after a failed write");
+            self.writer = Some(w);
+        }
+        self.writer
+            .as_mut()
+            .ok_or_else(|| IndexError::WriterUnavailable {
+                dir: self.dir.clone(),
+                reason: "no writer".into(),
+            })
+    }
+
+    /// After `source` failed a write: drops the writer (and with it everything since the last
+    /// commit), opens a fresh one on the last commit, and returns the error for the caller.
+    fn reset(&mut self, source: tantivy::TantivyError) -> IndexError {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let storage_full = tantivy_is_storage_full(&source);
+        tracing::error!(
+            dir = %self.dir.display(),
+            error = %source,
+            storage_full,
+            "index write failed: discarding the uncommitted batch and rebuilding the writer"
+        );
+        // Dropping kills the old writer's threads and releases the directory lock before the
+        // new writer takes it.
+        drop(self.writer.take());
+        if let Err(e) = self.live() {
+            tracing::warn!(error = %e, "the index writer cannot be reopened yet; the next write tries again");
+        }
+        IndexError::WriteFailed {
+            dir: self.dir.clone(),
+            storage_full,
+            source,
+        }
     }
 
     /// Adds `paper`, replacing any paper with the same id.
@@ -34,24 +125,34 @@ impl PaperWriter {
         paper: &Paper,
         vector: Option<&[f32]>,
     ) -> Result<(), IndexError> {
-        self.writer.delete_term(id_term(&self.fields, &paper.id));
+        let term = id_term(&self.fields, &paper.id);
         let mut doc = paper_to_doc(&self.fields, paper);
         if let Some(v) = vector {
             doc.add_bytes(self.fields.embedding, &encode_vector(v));
         }
-        self.writer.add_document(doc)?;
-        Ok(())
+        let w = self.live()?;
+        w.delete_term(term);
+        match w.add_document(doc) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.reset(e)),
+        }
     }
 
-    /// Makes every change since the last commit durable and atomic. Blocks.
+    /// Makes every change since the last commit durable and atomic. Blocks. On failure
+    /// nothing since the last commit is kept and the writer is rebuilt
+    /// ([`IndexError::WriteFailed`]).
     pub fn commit(&mut self) -> Result<(), IndexError> {
-        self.writer.commit()?;
-        Ok(())
+        match self.live()?.commit() {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.reset(e)),
+        }
     }
 
     /// Waits for background merges to finish (call before exiting after a large import).
-    pub fn wait_merging_threads(self) -> Result<(), IndexError> {
-        self.writer.wait_merging_threads()?;
+    pub fn wait_merging_threads(mut self) -> Result<(), IndexError> {
+        if let Some(w) = self.writer.take() {
+            w.wait_merging_threads()?;
+        }
         Ok(())
     }
 }

@@ -222,10 +222,7 @@ fn write_progress(index_dir: &Path, report: &CoverageReport) {
     let Ok(json) = serde_json::to_vec_pretty(report) else {
         return;
     };
-    let tmp = index_dir.join(format!("{PROGRESS_FILE}.tmp"));
-    let ok = std::fs::write(&tmp, json)
-        .and_then(|_| std::fs::rename(&tmp, index_dir.join(PROGRESS_FILE)));
-    if let Err(e) = ok {
+    if let Err(e) = crate::index::write_atomic(&index_dir.join(PROGRESS_FILE), &json) {
         tracing::debug!(error = %e, "cannot write {PROGRESS_FILE}");
     }
 }

@@ -8,7 +8,6 @@
 //! silently replaced.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fs4::fs_std::FileExt;
@@ -110,21 +109,13 @@ impl RadarStore {
 
     fn write(&self, file: &StoreFile) -> Result<(), RadarError> {
         let path = self.path();
-        let tmp = self.dir.join(format!("{RADARS_FILE}.tmp"));
         let json = serde_json::to_vec_pretty(file).map_err(|e| RadarError::Corrupt {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let mut f = File::create(&tmp).map_err(self.io(tmp.clone()))?;
-        f.write_all(&json).map_err(self.io(tmp.clone()))?;
-        f.write_all(b"\n").map_err(self.io(tmp.clone()))?;
-        f.sync_all().map_err(self.io(tmp.clone()))?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(self.io(path.clone()))?;
-        // The rename itself is durable only once the directory entry is.
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
+        let mut bytes = json;
+        bytes.push(b'\n');
+        crate::index::write_atomic(&path, &bytes).map_err(self.io(path.clone()))?;
         Ok(())
     }
 

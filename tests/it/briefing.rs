@@ -192,7 +192,7 @@ fn empty_results_give_an_explained_empty_briefing() {
         &index,
         &BriefingRequest {
             radars: vec![id],
-            since: parse_date("2999-01-01"),
+            since: parse_date("2200-01-01"),
             ..Default::default()
         },
         None,
@@ -383,7 +383,7 @@ fn llm_request_shape_and_claim_validation() {
     let mut b = small_briefing(Lang::Zh);
     let first = b.papers[0].id.to_string();
     let answer = format!(
-        "## 概述\n\n流式大语言模型是重点 [{first}]。这里有一个编造的结论 [9999.99999]。没有引用的句子。\n\n另一个合法的观点【{first}】。"
+        "## 概述\n\n流式大语言模型是重点 [{first}]。这里有一个编造的结论 [9999.99999]。没有引用的句子。\n\n## 主题【{first}】\n\n另一个合法的观点【{first}】。"
     );
     let (url, seen) = stub(vec![ok(&answer)]);
     std::env::set_var("ACADEMICHUB_TEST_LLM_KEY", "sk-test-123");
@@ -393,10 +393,11 @@ fn llm_request_shape_and_claim_validation() {
     run(add_narrative(&client, &mut b));
     let n = b.narrative.as_ref().expect("narrative");
     assert_eq!(n.model, "stub-model");
-    assert_eq!(n.dropped_sentences, 2);
+    // The uncited heading goes with the two bad sentences; the cited one stays.
+    assert_eq!(n.dropped_sentences, 3);
     assert_eq!(
         n.text,
-        format!("## 概述\n\n流式大语言模型是重点 [{first}]。\n\n另一个合法的观点【{first}】。")
+        format!("流式大语言模型是重点 [{first}]。\n\n## 主题【{first}】\n\n另一个合法的观点【{first}】。")
     );
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
@@ -503,10 +504,12 @@ fn llm_retries_server_errors_then_succeeds_or_falls_back() {
     assert!(b.narrative.is_none());
     assert_note(&b.notes, "HTTP 503");
 
-    // A 400 is not retried.
+    // A 400 is not retried, and its body (which may hold a key or an internal address)
+    // stays out of the briefing.
     let (url, seen) = stub(vec![Reply {
         status: 400,
-        body: "bad".into(),
+        body: "{\"error\": \"invalid key sk-live-SECRET for http://10.0.0.7:8000/internal\"}"
+            .into(),
         hold: None,
     }]);
     let mut b = b0.clone();
@@ -516,6 +519,36 @@ fn llm_retries_server_errors_then_succeeds_or_falls_back() {
     ));
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert_note(&b.notes, "HTTP 400");
+    let all = format!("{:?}", b.notes);
+    assert!(
+        !all.contains("SECRET") && !all.contains("10.0.0.7"),
+        "{all}"
+    );
+}
+
+#[test]
+fn llm_answers_over_the_size_cap_are_refused() {
+    let b0 = small_briefing(Lang::En);
+    let first = b0.papers[0].id.to_string();
+    // A valid completion padded past 1 MiB.
+    let pad = "x".repeat(academichub::briefing::llm::MAX_ANSWER_BYTES);
+    let body = serde_json::json!({
+        "choices": [{"message": {"role": "assistant",
+            "content": format!("The survey defines streaming LLMs [{first}]. {pad}")}}]
+    })
+    .to_string();
+    let (url, _) = stub(vec![Reply {
+        status: 200,
+        body,
+        hold: None,
+    }]);
+    let mut b = b0.clone();
+    run(add_narrative(
+        &LlmClient::new(&config(&url, 5, 0)).unwrap(),
+        &mut b,
+    ));
+    assert!(b.narrative.is_none());
+    assert_note(&b.notes, "larger than 1024 KiB");
 }
 
 #[test]

@@ -1040,3 +1040,81 @@ fn killed_mid_ingest_the_index_is_its_last_commit_and_a_rerun_converges() {
     assert_eq!(ids_of(&a), ids_of(&b));
     assert_eq!(a, b);
 }
+
+#[test]
+fn redirects_are_followed_on_the_same_host_only() {
+    // The "internal" host a hostile feed points the fetcher at: it must never be asked.
+    let internal_body = bytes("arxiv-rss/cs.CL-2026-06-17.xml");
+    let internal = Server::start(move |_, _| ok(internal_body.clone()));
+    let target = internal.url("/admin/export.xml");
+    let good = bytes("arxiv-rss/cs.CL-2026-06-17.xml");
+    let server = Server::start(move |req, _| match req.path.as_str() {
+        "/away" => Resp {
+            status: 302,
+            headers: vec![("Location".into(), target.clone())],
+            ..Default::default()
+        },
+        "/script" => Resp {
+            status: 302,
+            headers: vec![("Location".into(), "file:///etc/passwd".into())],
+            ..Default::default()
+        },
+        "/moved" => Resp {
+            status: 301,
+            headers: vec![("Location".into(), "/rss/cs.CL".into())],
+            ..Default::default()
+        },
+        _ => ok(good.clone()),
+    });
+    let e = env();
+    let reports = e.poll(&[
+        source("away", "arxiv-rss", &server.url("/away")),
+        source("script", "arxiv-rss", &server.url("/script")),
+        source("moved", "arxiv-rss", &server.url("/moved")),
+    ]);
+    assert!(!reports[0].ok);
+    let err = reports[0].error.as_deref().unwrap_or("");
+    assert!(err.contains("redirect to another host"), "{err}");
+    assert!(
+        err.contains("1 attempt"),
+        "a refused redirect is not retried: {err}"
+    );
+    assert!(
+        internal.requests().is_empty(),
+        "the other host was never asked"
+    );
+    // reqwest does not follow a non-web scheme at all: the 302 itself is the answer.
+    assert!(!reports[1].ok);
+    assert!(
+        reports[1].error.as_deref().unwrap_or("").contains("302"),
+        "{:?}",
+        reports[1].error
+    );
+    assert!(reports[2].ok, "{:?}", reports[2].error);
+    assert_eq!(reports[2].new, 20);
+}
+
+#[test]
+fn only_web_links_are_stored_from_a_feed() {
+    // The real bioRxiv item, its link turned into a script URL.
+    let xml = String::from_utf8(bytes("biorxiv/feed-rs_rss_1.0_biorxiv.xml"))
+        .unwrap()
+        .replace(
+            "http://biorxiv.org/cgi/content/short/2023.12.16.571984v1?rss=1\n        </link>",
+            "javascript:alert(document.cookie)\n        </link>",
+        );
+    assert!(xml.contains("javascript:"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.xml");
+    std::fs::write(&path, xml).unwrap();
+    let e = env();
+    let r = e.file(&path, SourceKind::Rss, "biorxiv-genomics");
+    assert_eq!(r.new, 1, "the paper itself is kept");
+    let p = e.get("10.1101/2023.12.16.571984").expect("doi id");
+    assert_eq!(
+        p.url.as_deref(),
+        Some("https://doi.org/10.1101/2023.12.16.571984"),
+        "the script link gives way to the DOI's"
+    );
+    assert!(p.title.starts_with("Complete genome"));
+}

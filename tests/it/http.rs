@@ -39,7 +39,7 @@ pub fn state(
     s
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &axum::Router,
     req: Request<Body>,
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
@@ -52,14 +52,14 @@ async fn send(
     (status, headers, body.to_vec())
 }
 
-async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
+pub(crate) async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
     let (s, _, b) = send(app, Request::get(uri).body(Body::empty()).unwrap()).await;
     let v = serde_json::from_slice(&b)
         .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&b)));
     (s, v)
 }
 
-async fn post(
+pub(crate) async fn post(
     app: &axum::Router,
     uri: &str,
     token: Option<&str>,
@@ -77,7 +77,7 @@ async fn post(
     )
 }
 
-fn code(v: &Value) -> &str {
+pub(crate) fn code(v: &Value) -> &str {
     v["error"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {v}"))

@@ -14,5 +14,6 @@ mod http;
 mod import;
 mod layout;
 mod radar;
+mod reliability;
 mod search;
 mod translate;

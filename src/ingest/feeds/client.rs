@@ -122,6 +122,43 @@ enum Attempt {
     Fail(FetchError),
 }
 
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Redirects are followed only to the same host (and port), never from https to http, and at
+/// most [`MAX_REDIRECTS`] times: a feed must not be able to point the fetcher at another host
+/// (an internal address, say) and have that page indexed.
+fn same_host_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        let next = attempt.url();
+        let same_host = next.host_str() == first.host_str()
+            && next.port_or_known_default() == first.port_or_known_default();
+        let downgrade = first.scheme() == "https" && next.scheme() != "https";
+        let upgrade_only = first.scheme() == "http"
+            && next.scheme() == "https"
+            && next.host_str() == first.host_str();
+        let refusal = if attempt.previous().len() > MAX_REDIRECTS {
+            Some(format!("more than {MAX_REDIRECTS} redirects"))
+        } else if !matches!(next.scheme(), "http" | "https") || downgrade {
+            Some(format!("redirect to {}:// refused", next.scheme()))
+        } else if same_host || upgrade_only {
+            None
+        } else {
+            Some(format!(
+                "redirect to another host ({}) refused",
+                next.host_str().unwrap_or("?")
+            ))
+        };
+        match refusal {
+            None => attempt.follow(),
+            Some(why) => attempt.error(why),
+        }
+    })
+}
+
 impl FeedClient {
     /// Builds the client.
     pub fn new(config: ClientConfig) -> Result<Self, FetchError> {
@@ -131,6 +168,7 @@ impl FeedClient {
             .read_timeout(config.read_timeout)
             .timeout(config.total_timeout)
             .gzip(true)
+            .redirect(same_host_redirects())
             .build()
             .map_err(|e| FetchError::Build(e.to_string()))?;
         Ok(FeedClient {
@@ -209,6 +247,14 @@ impl FeedClient {
         }
         let resp = match req.send().await {
             Ok(r) => r,
+            // A refused redirect is refused again next time: not retried.
+            Err(e) if e.is_redirect() => {
+                return Attempt::Fail(FetchError::Transport {
+                    url: url.to_string(),
+                    reason: describe(&e),
+                    attempts: attempt,
+                })
+            }
             Err(e) => {
                 return Attempt::Retry {
                     error: FetchError::Transport {

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::embed::{EmbedError, Embedder};
 use crate::index::{IndexError, PaperIndex, PaperWriter};
-use crate::paper::Paper;
+use crate::paper::{Paper, PaperId};
 
 pub use apply::{merge, ApplyStats, Merge};
 pub use client::{ClientConfig, FeedClient, FetchError, Fetched, Validators};
@@ -139,6 +139,9 @@ pub enum EntryError {
         raw: String,
         kind: &'static str,
     },
+    /// An id the index could not look up again (too long, say).
+    #[error("entry id {start:?}…: {why}")]
+    UnusableId { start: String, why: String },
     #[error("{item} {id} has no title")]
     NoTitle { item: Item, id: String },
     #[error("{item} {id} has no abstract")]
@@ -171,6 +174,21 @@ impl ParsedFeed {
         parsed: Result<(FeedEntry, bool), EntryError>,
         label: impl FnOnce() -> String,
     ) {
+        // Checks every parser shares: an id the index can look up again, and only web links.
+        let parsed = parsed.and_then(|(mut entry, capped)| {
+            if let Some(why) = PaperId::problem(entry.paper.id.as_str()) {
+                return Err(EntryError::UnusableId {
+                    start: entry.paper.id.as_str().chars().take(40).collect(),
+                    why,
+                });
+            }
+            entry.paper.url = entry
+                .paper
+                .url
+                .as_deref()
+                .and_then(crate::normalize::web_url);
+            Ok((entry, capped))
+        });
         match parsed {
             Ok((entry, capped)) => {
                 if capped {
@@ -846,9 +864,17 @@ pub async fn run_pollers(
             _ = &mut shutdown => return Ok(()),
             _ = tokio::time::sleep_until(when.into()) => {}
         }
-        let summary = poll_once(ctx, sources, Some(&sources[i].name)).await?;
-        for r in &summary.sources {
-            tracing::info!(source = %r.source, result = %r.one_line(), "scheduled poll done");
+        // One failed run (the state file cannot be written, say) must not stop every poller:
+        // it is logged and this source tried again at its next interval.
+        match poll_once(ctx, sources, Some(&sources[i].name)).await {
+            Ok(summary) => {
+                for r in &summary.sources {
+                    tracing::info!(source = %r.source, result = %r.one_line(), "scheduled poll done");
+                }
+            }
+            Err(e) => {
+                tracing::error!(source = %sources[i].name, error = %e, "scheduled poll failed; retrying at the next interval");
+            }
         }
         due[i] = Instant::now() + sources[i].interval;
     }

@@ -182,7 +182,11 @@ fn entry_to_paper(
         .and_then(|d| parse_date(&d.format("%Y-%m-%d").to_string()))
         .filter(|u| date.is_none_or(|d| *u >= d))
         .or(date);
-    p.url = link.or_else(|| doi.as_ref().map(|d| format!("https://doi.org/{d}")));
+    // A link that is not a web page (`javascript:`, say) gives way to the DOI's.
+    p.url = link
+        .as_deref()
+        .and_then(crate::normalize::web_url)
+        .or_else(|| doi.as_ref().map(|d| format!("https://doi.org/{d}")));
     p.doi = doi;
     Ok((p, capped))
 }

@@ -83,18 +83,13 @@ impl FeedState {
 
     /// Writes the state atomically (temp file, fsync, rename).
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
-        use std::io::Write;
         let path = dir.join(STATE_FILE);
-        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
         let werr = |source| StateError::Write {
             path: path.clone(),
             source,
         };
         let json = serde_json::to_vec_pretty(self).map_err(|e| werr(std::io::Error::other(e)))?;
-        let mut f = std::fs::File::create(&tmp).map_err(werr)?;
-        f.write_all(&json).map_err(werr)?;
-        f.sync_all().map_err(werr)?;
-        std::fs::rename(&tmp, &path).map_err(werr)
+        crate::index::write_atomic(&path, &json).map_err(werr)
     }
 }
 

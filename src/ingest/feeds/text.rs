@@ -17,7 +17,10 @@ pub fn parse_feed_date(s: &str) -> Option<Date> {
         return parse_date(s);
     }
     let fmt = time::format_description::well_known::Rfc2822;
-    time::OffsetDateTime::parse(s, &fmt).ok().map(|t| t.date())
+    time::OffsetDateTime::parse(s, &fmt)
+        .ok()
+        .map(|t| t.date())
+        .filter(|d| crate::paper::date_in_range(*d))
 }
 
 /// Extracts a DOI (`10.<registrant>/<suffix>`) from `doi:10...`, `https://doi.org/10...`,
