@@ -32,20 +32,25 @@ pub fn canonical_arxiv_id(raw: &str) -> (String, Option<u64>) {
     (s.to_string(), None)
 }
 
-/// `raw` as a paper link when it is an absolute `http`/`https` URL with a host (trimmed);
-/// `None` for anything else (`javascript:`, `data:`, relative paths, text), which is never
-/// stored or shown as a link.
+/// `raw` as a paper link when it is an absolute `http`/`https` URL with a host, in its
+/// canonical form (as a browser would resolve it: `HTTPS:/x.org` is `https://x.org/`); `None`
+/// for anything else (`javascript:`, `data:`, relative paths, text), which is never stored or
+/// shown as a link.
 pub fn web_url(raw: &str) -> Option<String> {
-    let t = raw.trim();
-    let u = url::Url::parse(t).ok()?;
+    let u = url::Url::parse(raw.trim()).ok()?;
     (matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
-        .then(|| t.to_string())
+        .then(|| u.to_string())
 }
 
-/// Collapses all runs of whitespace (including arXiv's hard line breaks) into single spaces.
+/// Collapses all runs of whitespace (including arXiv's hard line breaks) into single spaces;
+/// control characters (NUL, escape sequences' ESC, DEL) count as whitespace, so none reaches
+/// a stored paper, a terminal or a page.
 pub fn collapse_whitespace(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for word in s.split_whitespace() {
+    for word in s
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+    {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -332,12 +337,23 @@ mod tests {
 
     #[test]
     fn only_http_links_are_paper_urls() {
-        for ok in [
-            "https://arxiv.org/abs/2606.00001",
-            " http://www.biorxiv.org/content/10.1101/x ",
-            "HTTPS://doi.org/10.1/x",
+        for (raw, stored) in [
+            (
+                "https://arxiv.org/abs/2606.00001",
+                "https://arxiv.org/abs/2606.00001",
+            ),
+            (
+                " http://www.biorxiv.org/content/10.1101/x ",
+                "http://www.biorxiv.org/content/10.1101/x",
+            ),
+            ("HTTPS://doi.org/10.1/x", "https://doi.org/10.1/x"),
+            // Found by the paper_body fuzz target: a browser reads one slash as two.
+            (
+                "https:/+arxiv.org/sa60/62b.00001",
+                "https://+arxiv.org/sa60/62b.00001",
+            ),
         ] {
-            assert_eq!(web_url(ok).as_deref(), Some(ok.trim()), "{ok}");
+            assert_eq!(web_url(raw).as_deref(), Some(stored), "{raw}");
         }
         for bad in [
             "javascript:alert(1)",

@@ -87,6 +87,31 @@ fn to_paper(i: usize, input: PaperInput) -> Result<Paper, ApiError> {
     Ok(p)
 }
 
+/// The papers of a `POST /api/papers` body, validated, the last of each id kept in the place
+/// of its first (400 `invalid_body` naming the item and field). Pure.
+pub fn papers_from_inputs(inputs: Vec<PaperInput>) -> Result<Vec<Paper>, ApiError> {
+    if inputs.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "expected a non-empty JSON array of papers",
+        ));
+    }
+    let mut papers: Vec<Paper> = Vec::with_capacity(inputs.len());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, input) in inputs.into_iter().enumerate() {
+        let p = to_paper(i, input)?;
+        match seen.get(&p.id.as_str().to_lowercase()) {
+            Some(&at) => papers[at] = p,
+            None => {
+                seen.insert(p.id.as_str().to_lowercase(), papers.len());
+                papers.push(p);
+            }
+        }
+    }
+    Ok(papers)
+}
+
 /// Adds or replaces papers (by id), embedding them when the index has vectors.
 #[utoipa::path(
     post,
@@ -114,25 +139,7 @@ pub async fn post_papers(
     let inputs: Vec<PaperInput> = read_json(&state, &headers, body, false)
         .await?
         .unwrap_or_default();
-    if inputs.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "expected a non-empty JSON array of papers",
-        ));
-    }
-    let mut papers: Vec<Paper> = Vec::with_capacity(inputs.len());
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (i, input) in inputs.into_iter().enumerate() {
-        let p = to_paper(i, input)?;
-        match seen.get(&p.id.as_str().to_lowercase()) {
-            Some(&at) => papers[at] = p,
-            None => {
-                seen.insert(p.id.as_str().to_lowercase(), papers.len());
-                papers.push(p);
-            }
-        }
-    }
+    let papers = papers_from_inputs(inputs)?;
     let Some(writer) = state.writer.clone() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -37,6 +37,8 @@ pub struct PaperWriter {
     /// Writes that failed since the writer was opened (each reset the writer); shared so a
     /// server can report it without taking the writer's lock.
     failures: Arc<AtomicU64>,
+    /// Whether the last failure was a full disk (see [`PaperWriter::reset`]).
+    last_failure_storage_full: bool,
 }
 
 impl PaperWriter {
@@ -56,6 +58,7 @@ impl PaperWriter {
             dir,
             fields,
             failures: Arc::new(AtomicU64::new(0)),
+            last_failure_storage_full: false,
         }
     }
 
@@ -94,7 +97,13 @@ impl PaperWriter {
     /// commit), opens a fresh one on the last commit, and returns the error for the caller.
     fn reset(&mut self, source: tantivy::TantivyError) -> IndexError {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        let storage_full = tantivy_is_storage_full(&source);
+        // When an indexing thread dies (on a full disk, say), tantivy logs its error and hands
+        // the next caller only "an index writer was killed": such a failure has the cause of
+        // the failure before it.
+        let killed = matches!(source, tantivy::TantivyError::ErrorInThread(_));
+        let storage_full =
+            tantivy_is_storage_full(&source) || (killed && self.last_failure_storage_full);
+        self.last_failure_storage_full = storage_full;
         tracing::error!(
             dir = %self.dir.display(),
             error = %source,

@@ -177,6 +177,9 @@ pub fn parse_beir_line(line: &str, source: &str) -> Result<Paper, String> {
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => return Err("record without \"_id\"".into()),
     };
+    if let Some(why) = PaperId::problem(&id) {
+        return Err(format!("record \"_id\": {why}"));
+    }
     let title = collapse_whitespace(rec.title.as_deref().unwrap_or(""));
     let text = collapse_whitespace(rec.text.as_deref().unwrap_or(""));
     if title.is_empty() && text.is_empty() {
@@ -194,6 +197,9 @@ pub fn parse_arxiv_line(line: &str) -> Result<Paper, String> {
     let (id, version) = canonical_arxiv_id(&raw_id);
     if id.is_empty() {
         return Err("record without \"id\"".into());
+    }
+    if let Some(why) = PaperId::problem(&id) {
+        return Err(format!("record \"id\": {why}"));
     }
     let mut p = arxiv_paper(
         &id,

@@ -13,6 +13,7 @@ mod fixtures;
 mod http;
 mod import;
 mod layout;
+mod props;
 mod radar;
 mod reliability;
 mod search;
