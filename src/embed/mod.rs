@@ -1,11 +1,13 @@
 //! Dense embeddings: model descriptions (`schema/models.toml`), the [`Embedder`] trait, the
-//! fastembed/ONNX Runtime implementation and a deterministic fake for tests.
+//! ONNX Runtime implementation (our encoder, `onnx.rs`; fastembed for catalogue models) and a
+//! deterministic fake for tests.
 //!
 //! Passages and queries are separate calls because models such as e5 need different prefixes.
 //! Embedding is blocking, CPU-bound work: callers keep it off async runtimes.
 
 mod fake;
 mod model;
+pub mod onnx;
 
 use std::path::{Path, PathBuf};
 

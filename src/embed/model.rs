@@ -1,18 +1,15 @@
-//! fastembed over a dynamically loaded ONNX Runtime, with models laid out by
-//! `scripts/fetch-models` (or, with the `online-models` feature, from fastembed's catalogue).
+//! Text embedding over a dynamically loaded ONNX Runtime, with models laid out by
+//! `scripts/fetch-models` and run by our own [`Encoder`] (sessions of one model share its
+//! tokenizer; see `onnx.rs`), or, with the `online-models` feature, fastembed's catalogue.
 
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use fastembed::{
-    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
-};
 use lru::LruCache;
 
-use super::{
-    normalize, runtime_library, EmbedError, Embedder, ModelId, ModelSpec, PoolingKind, EMBED_CHUNK,
-};
+use super::onnx::{shared_tokenizer, Encoder};
+use super::{normalize, runtime_library, EmbedError, Embedder, ModelId, ModelSpec, EMBED_CHUNK};
 
 /// Query vectors remembered by each embedder.
 pub const QUERY_CACHE_SIZE: usize = 1024;
@@ -66,31 +63,49 @@ impl GraphSource {
         })
     }
 
-    /// A session over `onnx` with the model's tokenizer files, pooling, length and threads.
-    fn session(&self, onnx: Vec<u8>) -> Result<TextEmbedding, EmbedError> {
-        let files = TokenizerFiles {
-            tokenizer_file: self.read("tokenizer.json")?,
-            config_file: self.read("config.json")?,
-            special_tokens_map_file: self.read("special_tokens_map.json")?,
-            tokenizer_config_file: self.read("tokenizer_config.json")?,
+    /// A session over `onnx` with the model's (shared) tokenizer, pooling, length and threads.
+    fn session(&self, onnx: Vec<u8>) -> Result<Session, EmbedError> {
+        let tokenizer = shared_tokenizer(&self.dir, self.spec.max_length)?;
+        let (threads, config): (Option<usize>, &[(&str, &str)]) = match self.threads {
+            Threads::AllCores => (None, &[]),
+            Threads::Background => (Some(1), &[("session.intra_op.allow_spinning", "0")]),
         };
-        let pooling = match self.spec.pooling {
-            PoolingKind::Mean => Pooling::Mean,
-            PoolingKind::Cls => Pooling::Cls,
-        };
-        let mut options = InitOptionsUserDefined::new()
-            .with_max_length(self.spec.max_length)
-            .with_environment(self.environment.clone());
-        if self.threads == Threads::Background {
-            options = options
-                .with_intra_threads(1)
-                .with_session_config("session.intra_op.allow_spinning", "0");
+        let encoder = Encoder::new(
+            &self.environment,
+            &onnx,
+            tokenizer,
+            self.spec.pooling,
+            threads,
+            config,
+        )
+        .map_err(|e| match e {
+            EmbedError::Load { reason, .. } => EmbedError::Load {
+                name: self.spec.name.clone(),
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(Session::Own(encoder))
+    }
+}
+
+/// A loaded graph: ours, or (with `online-models`) a fastembed catalogue model.
+enum Session {
+    Own(Encoder),
+    #[cfg(feature = "online-models")]
+    Catalogue(fastembed::TextEmbedding),
+}
+
+impl Session {
+    /// Pooled vectors of `texts`, `batch` per run.
+    fn embed(&mut self, texts: &[String], batch: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
+        match self {
+            Session::Own(e) => e.embed(texts, batch),
+            #[cfg(feature = "online-models")]
+            Session::Catalogue(t) => t
+                .embed(texts, Some(batch))
+                .map_err(|e| EmbedError::Embed(e.to_string())),
         }
-        let model = UserDefinedEmbeddingModel::new(onnx, files).with_pooling(pooling);
-        TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| EmbedError::Load {
-            name: self.spec.name.clone(),
-            reason: e.to_string(),
-        })
     }
 }
 
@@ -108,12 +123,12 @@ pub struct FastEmbedder {
     spec: ModelSpec,
     id: ModelId,
     /// The passage graph (loaded at the first passage when the model has a query graph).
-    inner: Option<TextEmbedding>,
+    inner: Option<Session>,
     /// Where to load the passage graph from when it is not loaded yet.
     source: Option<GraphSource>,
     /// The graph for queries when the model directory has one (`query.onnx`, for example a
     /// float graph beside an int8 passage graph; the default builds have none).
-    query: Option<TextEmbedding>,
+    query: Option<Session>,
     queries: LruCache<String, Vec<f32>>,
 }
 
@@ -200,14 +215,18 @@ impl FastEmbedder {
             .with_max_length(spec.max_length)
             .with_cache_dir(cache_root.join("hub"))
             .with_environment(environment);
-        let inner = TextEmbedding::try_new(options).map_err(|e| EmbedError::Load {
+        let inner = fastembed::TextEmbedding::try_new(options).map_err(|e| EmbedError::Load {
             name: spec.name.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Self::wrap(spec, format!("catalogue:{name}"), Some(inner)))
+        Ok(Self::wrap(
+            spec,
+            format!("catalogue:{name}"),
+            Some(Session::Catalogue(inner)),
+        ))
     }
 
-    fn wrap(spec: &ModelSpec, hash: String, inner: Option<TextEmbedding>) -> Self {
+    fn wrap(spec: &ModelSpec, hash: String, inner: Option<Session>) -> Self {
         FastEmbedder {
             id: ModelId {
                 name: spec.name.clone(),
@@ -233,7 +252,7 @@ impl FastEmbedder {
     /// and the model has one).
     fn embed_raw(&mut self, texts: &[String], query: bool) -> Result<Vec<Vec<f32>>, EmbedError> {
         let mut out = Vec::with_capacity(texts.len());
-        let batch = Some(self.spec.batch_size.max(1));
+        let batch = self.spec.batch_size.max(1);
         for chunk in texts.chunks(EMBED_CHUNK) {
             if !query && self.inner.is_none() {
                 if let Some(src) = &self.source {
@@ -248,9 +267,7 @@ impl FastEmbedder {
                     return Err(EmbedError::Embed("no passage session loaded".into()));
                 }
             };
-            let mut vecs = session
-                .embed(chunk, batch)
-                .map_err(|e| EmbedError::Embed(e.to_string()))?;
+            let mut vecs = session.embed(chunk, batch)?;
             for v in &mut vecs {
                 if v.len() != self.spec.dims {
                     return Err(EmbedError::Embed(format!(

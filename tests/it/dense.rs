@@ -642,3 +642,65 @@ fn real_models_embed_any_text_without_failing() {
         assert!(dot(&h[0], &v[3]) > 0.999, "{name}: truncation");
     }
 }
+
+/// Our encoder (embed/onnx.rs: a tokenizer shared by a model's sessions) gives the vectors
+/// fastembed's own pipeline gives on the same graph and texts, for both models.
+#[test]
+fn real_models_match_fastembeds_pipeline() {
+    use fastembed::{
+        InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+    };
+    for name in ["minilm-l6", "me5-small"] {
+        let test = "real_models_match_fastembeds_pipeline";
+        let Some(mut ours) = real_model(name, test) else {
+            continue;
+        };
+        let Some((texts, _)) = reference(if name == "me5-small" {
+            "me5-small-q4.json"
+        } else {
+            "minilm-l6.json"
+        }) else {
+            eprintln!("SKIPPED {test}: reference texts not found");
+            return;
+        };
+        let spec = ours.spec().clone();
+        let root = default_cache_root();
+        let dir = root.join("models").join(&spec.dir);
+        let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+        let files = TokenizerFiles {
+            tokenizer_file: read("tokenizer.json"),
+            config_file: read("config.json"),
+            special_tokens_map_file: read("special_tokens_map.json"),
+            tokenizer_config_file: read("tokenizer_config.json"),
+        };
+        let model = UserDefinedEmbeddingModel::new(read("model.onnx"), files).with_pooling(
+            match spec.pooling {
+                academichub::embed::PoolingKind::Mean => Pooling::Mean,
+                academichub::embed::PoolingKind::Cls => Pooling::Cls,
+            },
+        );
+        let options = InitOptionsUserDefined::new()
+            .with_max_length(spec.max_length)
+            .with_environment(academichub::embed::ort_environment(&root).unwrap());
+        let mut theirs = TextEmbedding::try_new_from_user_defined(model, options).unwrap();
+        let prefixed: Vec<String> = texts
+            .iter()
+            .map(|t| format!("{}{t}", spec.passage_prefix))
+            .collect();
+        let want = theirs.embed(&prefixed, Some(1)).unwrap();
+        let got = ours.embed_passages(&texts).unwrap();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let mut w = w.clone();
+            academichub::embed::normalize(&mut w);
+            let cos = dot(g, &w);
+            assert!(
+                cos > 0.99999,
+                "{name} text #{i}: cosine {cos} to fastembed's vector"
+            );
+        }
+        eprintln!(
+            "{name}: {} texts agree with fastembed's pipeline",
+            texts.len()
+        );
+    }
+}

@@ -467,3 +467,57 @@ async fn half_sent_and_silent_connections_are_closed_at_the_header_timeout() {
     assert!(t.elapsed().as_secs_f64() < 5.0, "{:?}", t.elapsed());
     drop(pending);
 }
+
+#[test]
+fn background_embedding_on_a_full_disk_fails_its_batch_and_resumes_after() {
+    use academichub::embed::{Embedder, HashEmbedder};
+    use academichub::ingest::background::{run_batch, EmbedProgress, BATCH};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let (index, full) = fullable_index(&dir);
+    let ids: Vec<String> = (0..40).map(|i| format!("bg{i}")).collect();
+    let writer = std::sync::Mutex::new(index.writer().unwrap());
+    {
+        let mut w = writer.lock().unwrap();
+        for id in &ids {
+            w.upsert(&paper(id)).unwrap();
+        }
+        w.commit().unwrap();
+    }
+    let e = HashEmbedder::new(32);
+    index.claim_embedding_model(e.id()).unwrap();
+    let mut embedders: Vec<Box<dyn Embedder>> = vec![Box::new(e)];
+    let progress = EmbedProgress::new("hash-trigram");
+    let mut failed = std::collections::HashSet::new();
+    let with_vectors = |index: &PaperIndex| {
+        index.reload().unwrap();
+        let s = index.reader().searcher();
+        ids.iter()
+            .filter(|id| {
+                index
+                    .stored(&s, &PaperId::new(id.as_str()))
+                    .unwrap()
+                    .expect("never lost")
+                    .vector
+                    .is_some()
+            })
+            .count()
+    };
+    assert_eq!(
+        run_batch(&index, &writer, &mut embedders, &progress, &mut failed).unwrap(),
+        BATCH as u64
+    );
+    full.store(true, Ordering::SeqCst);
+    let err = run_batch(&index, &writer, &mut embedders, &progress, &mut failed)
+        .expect_err("the disk is full");
+    assert!(err.to_string().contains("no space left"), "{err}");
+    assert_eq!(with_vectors(&index), BATCH, "the failed batch kept nothing");
+    full.store(false, Ordering::SeqCst);
+    while run_batch(&index, &writer, &mut embedders, &progress, &mut failed).unwrap() > 0 {}
+    assert_eq!(
+        with_vectors(&index),
+        40,
+        "every paper got its vector once space was back"
+    );
+    assert_eq!(index.num_papers(), 40);
+}
