@@ -245,11 +245,15 @@ impl academichub::http::state::IngestTrigger for FeedTrigger {
         Box::pin(async move {
             let summary = academichub::ingest::feeds::poll_once(&ctx, &sources, source.as_deref())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| academichub::http::IngestFailure {
+                    message: e.to_string(),
+                    storage_full: e.is_storage_full(),
+                })?;
             for r in &summary.sources {
                 metrics.record_ingest(&r.source, r.new + r.updated);
             }
-            serde_json::to_value(&summary).map_err(|e| e.to_string())
+            serde_json::to_value(&summary)
+                .map_err(|e| academichub::http::IngestFailure::from(e.to_string()))
         })
     }
 }

@@ -40,7 +40,9 @@ use axum::Router;
 
 pub use config::{Limits, ServerConfig};
 pub use error::ApiError;
-pub use state::{AppState, IngestFuture, IngestTrigger, SharedEmbedder, SharedWriter};
+pub use state::{
+    AppState, IngestFailure, IngestFuture, IngestTrigger, SharedEmbedder, SharedWriter,
+};
 
 /// Every route the server answers (method, path pattern): the OpenAPI document lists the same.
 pub const ROUTES: &[(&str, &str)] = &[

@@ -14,11 +14,31 @@ use super::config::ServerConfig;
 use super::metrics::Metrics;
 
 /// The future an [`IngestTrigger`] returns.
-pub type IngestFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>>;
+pub type IngestFuture =
+    Pin<Box<dyn Future<Output = Result<serde_json::Value, IngestFailure>> + Send>>;
+
+/// Why a poll as a whole failed (per-source failures are in its report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestFailure {
+    pub message: String,
+    /// The index or the feeds' state could not be written for lack of space: answered 503
+    /// `storage_full` (else 502 `ingest_failed`).
+    pub storage_full: bool,
+}
+
+impl From<String> for IngestFailure {
+    fn from(message: String) -> Self {
+        IngestFailure {
+            message,
+            storage_full: false,
+        }
+    }
+}
 
 /// Something that polls feeds on demand (`POST /api/ingest`). The server calls
 /// [`trigger`](IngestTrigger::trigger) with the `source` the client named (or `None` for all)
-/// and answers its JSON report, or 502 `ingest_failed` with its message. An implementation
+/// and answers its JSON report, or 502 `ingest_failed` with its message (503 `storage_full`
+/// when nothing could be written for lack of space). An implementation
 /// writes through [`AppState::writer`] (the process's single writer), reloads the index after
 /// committing, and may record per-source figures with [`Metrics::record_ingest`].
 pub trait IngestTrigger: Send + Sync {

@@ -272,9 +272,25 @@ pub async fn ingest(
             blocking(move || index.reload_if_changed().map_err(ApiError::internal)).await?;
             Ok(Json(report))
         }
-        Err(msg) => {
-            tracing::warn!(error = %msg, "ingest failed");
-            Err(ApiError::new(StatusCode::BAD_GATEWAY, "ingest_failed", msg))
+        Err(failure) if failure.storage_full => {
+            tracing::warn!(error = %failure.message, "ingest failed: storage full");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_full",
+                format!(
+                    "{}; nothing after the last commit was kept, retry once space is freed",
+                    failure.message
+                ),
+            )
+            .retry_after(30))
+        }
+        Err(failure) => {
+            tracing::warn!(error = %failure.message, "ingest failed");
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "ingest_failed",
+                failure.message,
+            ))
         }
     }
 }

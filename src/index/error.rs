@@ -77,7 +77,7 @@ impl IndexError {
 }
 
 /// Whether an I/O error means the device (or a quota) is full.
-pub(crate) fn io_is_storage_full(e: &std::io::Error) -> bool {
+pub fn io_is_storage_full(e: &std::io::Error) -> bool {
     // ENOSPC 28, EFBIG 27, EDQUOT 122 on Linux.
     matches!(
         e.kind(),

@@ -694,7 +694,13 @@ impl IngestTrigger for FakePoller {
     fn trigger(&self, source: Option<String>) -> IngestFuture {
         Box::pin(async move {
             match source.as_deref() {
-                Some("broken") => Err("feed https://feeds.invalid/broken answered 500".to_string()),
+                Some("broken") => Err("feed https://feeds.invalid/broken answered 500"
+                    .to_string()
+                    .into()),
+                Some("full") => Err(http::IngestFailure {
+                    message: "cannot write feed state: No space left on device".into(),
+                    storage_full: true,
+                }),
                 s => Ok(json!({"polled": s.unwrap_or("all"), "new": 2})),
             }
         })
@@ -730,6 +736,14 @@ async fn ingest_is_pluggable() {
     )
     .await;
     assert_error(s, &e, StatusCode::BAD_GATEWAY, "ingest_failed");
+    let (s, e) = post(
+        &app,
+        "/api/ingest",
+        Some(TOKEN),
+        json!({"source": "full"}).to_string(),
+    )
+    .await;
+    assert_error(s, &e, StatusCode::SERVICE_UNAVAILABLE, "storage_full");
     let (s, e) = post(&app, "/api/ingest", Some(TOKEN), "{\"feed\": 1}").await;
     assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid_body");
     let (_, h) = get(&app, "/healthz").await;

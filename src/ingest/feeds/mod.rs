@@ -258,6 +258,19 @@ pub enum IngestError {
     Join(String),
 }
 
+impl IngestError {
+    /// Whether the run failed because the disk (or a quota) is full.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            IngestError::Index(e) => e.is_storage_full(),
+            IngestError::State(StateError::Write { source, .. }) => {
+                crate::index::error::io_is_storage_full(source)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Parses a response body of `kind`. `source` labels papers of generic feeds.
 pub fn parse_body(
     kind: SourceKind,
