@@ -79,6 +79,9 @@ pub fn scored_text_fields(index: &PaperIndex) -> Vec<Field> {
         .collect()
 }
 
+/// The largest term boost a query may ask for (`word^100`); larger ones are lowered to it.
+pub const MAX_BOOST: f64 = 100.0;
+
 /// Fields matched as one whole lowercased value (ids, categories, sources).
 fn is_keyword_field(index: &PaperIndex, field: Field) -> bool {
     let f = index.fields();
@@ -166,9 +169,23 @@ impl Parser<'_> {
                     _ => Some(Box::new(BooleanQuery::new(out))),
                 }
             }
-            UserInputAst::Boost(sub, boost) => self
-                .convert(sub, warnings)
-                .map(|q| Box::new(BoostQuery::new(q, *boost as Score)) as Box<dyn Query>),
+            UserInputAst::Boost(sub, boost) => {
+                let q = self.convert(sub, warnings)?;
+                let boost = *boost;
+                // `word^1e99` would overflow every score to infinity (and break the ranking).
+                let b = if boost.is_finite() && boost > 0.0 {
+                    if boost > MAX_BOOST {
+                        warnings.push(format!(
+                            "boost ^{boost} is over the largest allowed ({MAX_BOOST}); used {MAX_BOOST}"
+                        ));
+                    }
+                    boost.min(MAX_BOOST)
+                } else {
+                    warnings.push(format!("boost ^{boost} is not a positive number; ignored"));
+                    1.0
+                };
+                Some(Box::new(BoostQuery::new(q, b as Score)) as Box<dyn Query>)
+            }
             UserInputAst::Leaf(leaf) => match leaf.as_ref() {
                 UserInputLeaf::Literal(lit) => self.literal(lit, warnings),
                 UserInputLeaf::All => Some(Box::new(AllQuery)),

@@ -243,3 +243,25 @@ fn regression_links_are_stored_in_canonical_form() {
         Some("https://+arxiv.org/sa60/62b.00001")
     );
 }
+
+/// Found by the query fuzz target: a boost of `^999…9` (a 1e80-odd number) overflowed every
+/// score to infinity; boosts are now capped (with a warning) at `MAX_BOOST`.
+#[test]
+fn regression_huge_boosts_keep_scores_finite() {
+    checks::query(
+        "c\u{16}\0C99999999nation999999999999999999999999999\u{10}\0^99999999999999999999999999999999999999999999999999999999999999999999999999999999999L.2s99999 c强学习",
+    );
+    let index = checks::query_index();
+    let mut req = academichub::search::SearchRequest::new(format!("language^{}", "9".repeat(90)));
+    req.mode = academichub::search::Mode::Bm25;
+    let res = academichub::search::QueryEngine::new(index)
+        .search(&req)
+        .unwrap();
+    assert!(!res.hits.is_empty());
+    assert!(res.hits.iter().all(|h| h.score.is_finite()));
+    assert!(
+        res.warnings.iter().any(|w| w.contains("largest allowed")),
+        "{:?}",
+        res.warnings
+    );
+}
