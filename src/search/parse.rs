@@ -79,6 +79,27 @@ pub fn scored_text_fields(index: &PaperIndex) -> Vec<Field> {
         .collect()
 }
 
+/// `text` with every whitespace and control character replaced by an ASCII space.
+fn ascii_spaces(text: &str) -> std::borrow::Cow<'_, str> {
+    if text
+        .chars()
+        .all(|c| c == ' ' || !(c.is_whitespace() || c.is_control()))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_whitespace() || c.is_control() {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect(),
+    )
+}
+
 /// The largest term boost a query may ask for (`word^100`); larger ones are lowered to it.
 pub const MAX_BOOST: f64 = 100.0;
 
@@ -116,7 +137,13 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn parse(&self, query: &str) -> (Box<dyn Query>, Vec<String>) {
-        let trimmed = query.trim();
+        // tantivy's query grammar (0.25) splits words on Unicode whitespace but skips only
+        // ASCII whitespace between set elements: `IN[` followed by a vertical tab, a no-break
+        // or an ideographic space (U+3000, common in Chinese text) loops forever, allocating
+        // gigabytes (found by the query fuzz target). Every whitespace or control character
+        // is an ASCII space before the grammar sees the query; the analyzer splits on either.
+        let spaced = ascii_spaces(query);
+        let trimmed = spaced.trim();
         if trimmed.is_empty() {
             return (Box::new(AllQuery), Vec::new());
         }

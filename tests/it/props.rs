@@ -265,3 +265,31 @@ fn regression_huge_boosts_keep_scores_finite() {
         res.warnings
     );
 }
+
+/// Found by the query fuzz target: `IN[` followed by a Unicode space that is not ASCII (a
+/// vertical tab, U+00A0, the ideographic space U+3000) made tantivy's query grammar loop
+/// forever, allocating gigabytes: five characters from an anonymous search could take the
+/// server down. The parser now hands the grammar ASCII spaces only. Each query runs on its own
+/// thread with a deadline, so a regression fails instead of hanging the suite.
+#[test]
+fn regression_unicode_spaces_in_set_syntax_do_not_hang_the_parser() {
+    for q in [
+        "IN[\u{b}",
+        "a IN [\u{3000}]",
+        "IN[\u{a0}x",
+        "IN[\u{2028}",
+        "+a+atim IN[\0cy \u{b}\u{b}\u{b}\u{b}\u{b}\u{b}\u{b}w-Ttur n\u{f}\0rfacA\0dN\0",
+    ] {
+        checks::query_index();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let query = q.to_string();
+        std::thread::spawn(move || {
+            checks::query(&query);
+            let _ = tx.send(());
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_secs(20)).is_ok(),
+            "{q:?} did not parse within 20 s"
+        );
+    }
+}
