@@ -175,6 +175,15 @@ class Server:
                 self.proc.wait()
 
 
+def count_refusal(ledger, what, status, body):
+    """Counts an unacknowledged request by its status and error code (None: the kill cut it)."""
+    if status is None:
+        ledger.count("%s cut by a kill" % what)
+        return
+    code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+    ledger.count("%s answered %s%s" % (what, status, " (%s)" % code if code else ""))
+
+
 NEXT_PAPER = itertools.count(1)  # ids and title words never repeat, across cycles too
 
 
@@ -195,12 +204,8 @@ def writer_papers(server, ledger, stop, seed):
                 for p in batch:
                     ledger.papers[p["title"].split()[2]] = p["id"]
             ledger.count("papers acknowledged", len(batch))
-        elif s == 503:
-            ledger.count("writes answered 503 (%s)" % (r.get("error", {}).get("code") if isinstance(r, dict) else "?"))
-        elif s is None:
-            ledger.count("writes cut by a kill")
         else:
-            ledger.count("writes answered %s" % s)
+            count_refusal(ledger, "writes", s, r)
         time.sleep(rnd.uniform(0.0, 0.2))
 
 
@@ -217,10 +222,8 @@ def ingester(server, ledger, feed, stop):
                 ledger.count("ingests acknowledged")
             else:
                 ledger.count("ingests answered 200 with a failed source")
-        elif s is None:
-            ledger.count("ingests cut by a kill")
         else:
-            ledger.count("ingests answered %s" % s)
+            count_refusal(ledger, "ingests", s, r)
         time.sleep(random.uniform(0.5, 2.0))
 
 
