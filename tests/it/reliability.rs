@@ -521,3 +521,46 @@ fn background_embedding_on_a_full_disk_fails_its_batch_and_resumes_after() {
     );
     assert_eq!(index.num_papers(), 40);
 }
+
+#[test]
+fn feed_ingestion_on_a_full_disk_fails_whole_and_lands_once_space_is_back() {
+    use academichub::ingest::feeds::{
+        self, ClientConfig, FeedClient, IngestContext, IngestOptions, Source, SourceKind,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (index, full) = fullable_index(&tmp.path().join("idx"));
+    let index = Arc::new(index);
+    let writer = Arc::new(std::sync::Mutex::new(index.writer().unwrap()));
+    let client = Arc::new(FeedClient::new(ClientConfig::default()).unwrap());
+    let ctx = IngestContext::new(
+        index.clone(),
+        writer,
+        None,
+        client,
+        IngestOptions::default(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A real listing: 20 new cs.CL papers.
+    let capture = crate::fixtures::fixture("feeds/arxiv-rss/cs.CL-2026-06-17.xml");
+    let source = Source::for_file("cs.CL", SourceKind::ArxivRss);
+    full.store(true, Ordering::SeqCst);
+    let err = rt
+        .block_on(feeds::ingest_file(&ctx, &capture, &source))
+        .expect_err("the disk is full");
+    assert!(err.is_storage_full(), "{err}");
+    assert_eq!(
+        index.num_papers(),
+        0,
+        "nothing of the failed run is visible"
+    );
+    full.store(false, Ordering::SeqCst);
+    let summary = rt
+        .block_on(feeds::ingest_file(&ctx, &capture, &source))
+        .expect("space is back");
+    assert_eq!(summary.sources[0].new, 20);
+    index.reload().unwrap();
+    assert_eq!(index.num_papers(), 20);
+}
