@@ -73,6 +73,9 @@ pub struct PaperIndex {
     meta: Mutex<IndexMeta>,
     vectors: Arc<VectorCache>,
     facet_ords: Arc<FacetOrdCache>,
+    /// The directory the index's files are written through, for the writer's free-space
+    /// probe after a failure (see [`PaperWriter`]).
+    storage: Box<dyn tantivy::Directory>,
 }
 
 fn write_meta(dir: &Path, meta: &IndexMeta) -> Result<(), IndexError> {
@@ -107,6 +110,7 @@ impl PaperIndex {
         directory: Box<dyn tantivy::Directory>,
     ) -> Result<Self, IndexError> {
         let def = SchemaDef::builtin();
+        let storage = directory.box_clone();
         let index = Index::create(directory, def.to_tantivy(), Default::default())?;
         let meta = IndexMeta {
             schema_version: def.version,
@@ -114,7 +118,7 @@ impl PaperIndex {
             embedding: None,
         };
         write_meta(dir, &meta)?;
-        Self::from_index(index, dir, meta)
+        Self::from_index(index, dir, meta, storage)
     }
 
     /// Opens an existing index; fails with [`IndexError::Missing`] or
@@ -150,10 +154,19 @@ impl PaperIndex {
             )));
         }
         let meta = meta.ok_or_else(|| mismatch("unknown".into()))?;
-        Self::from_index(index, dir, meta)
+        let storage = MmapDirectory::open(dir).map_err(|e| IndexError::Io {
+            dir: dir.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Self::from_index(index, dir, meta, Box::new(storage))
     }
 
-    fn from_index(index: Index, dir: &Path, meta: IndexMeta) -> Result<Self, IndexError> {
+    fn from_index(
+        index: Index,
+        dir: &Path,
+        meta: IndexMeta,
+        storage: Box<dyn tantivy::Directory>,
+    ) -> Result<Self, IndexError> {
         analysis::register(&index);
         let fields = Fields::resolve(&index.schema())?;
         let reader = index
@@ -169,6 +182,7 @@ impl PaperIndex {
             meta: Mutex::new(meta),
             vectors: Arc::new(VectorCache::default()),
             facet_ords: Arc::new(FacetOrdCache::default()),
+            storage,
         })
     }
 
@@ -292,6 +306,7 @@ impl PaperIndex {
         Ok(PaperWriter::new(
             writer,
             self.index.clone(),
+            self.storage.box_clone(),
             threads,
             WRITER_MEMORY_BYTES,
             self.dir.clone(),

@@ -14,9 +14,12 @@ use std::sync::Arc;
 use tantivy::{Index, IndexWriter, Term};
 
 use super::codec::{encode_vector, paper_to_doc};
-use super::error::{tantivy_is_storage_full, IndexError};
+use super::error::{io_is_storage_full, tantivy_is_storage_full, IndexError};
 use super::schema::Fields;
 use crate::paper::{Paper, PaperId};
+
+/// Bytes of the free-space probe: about what the smallest segment file needs.
+const WRITE_PROBE_BYTES: usize = 64 * 1024;
 
 /// The index's single writer: upserts papers by id; nothing is visible until [`commit`].
 ///
@@ -30,6 +33,8 @@ pub struct PaperWriter {
     writer: Option<IndexWriter>,
     /// What a new writer is opened on, and how.
     index: Index,
+    /// The index's directory, for the free-space probe of [`PaperWriter::reset`].
+    storage: Box<dyn tantivy::Directory>,
     threads: usize,
     memory_bytes: usize,
     dir: PathBuf,
@@ -45,6 +50,7 @@ impl PaperWriter {
     pub(super) fn new(
         writer: IndexWriter,
         index: Index,
+        storage: Box<dyn tantivy::Directory>,
         threads: usize,
         memory_bytes: usize,
         dir: PathBuf,
@@ -53,6 +59,7 @@ impl PaperWriter {
         PaperWriter {
             writer: Some(writer),
             index,
+            storage,
             threads,
             memory_bytes,
             dir,
@@ -93,16 +100,25 @@ impl PaperWriter {
             })
     }
 
+    /// Whether the index's directory refuses a small write for lack of space (a probe file,
+    /// written and removed).
+    fn storage_refuses_writes(&self) -> bool {
+        let probe = std::path::Path::new(".academichub-write-probe");
+        let written = self.storage.atomic_write(probe, &[0u8; WRITE_PROBE_BYTES]);
+        let _ = self.storage.delete(probe);
+        matches!(written, Err(e) if io_is_storage_full(&e))
+    }
+
     /// After `source` failed a write: drops the writer (and with it everything since the last
     /// commit), opens a fresh one on the last commit, and returns the error for the caller.
     fn reset(&mut self, source: tantivy::TantivyError) -> IndexError {
         self.failures.fetch_add(1, Ordering::Relaxed);
         // When an indexing thread dies (on a full disk, say), tantivy logs its error and hands
-        // the next caller only "an index writer was killed": such a failure has the cause of
-        // the failure before it.
+        // the caller only "an index writer was killed": then the directory is asked whether
+        // it can take a write now, and the cause of the failure before counts too.
         let killed = matches!(source, tantivy::TantivyError::ErrorInThread(_));
-        let storage_full =
-            tantivy_is_storage_full(&source) || (killed && self.last_failure_storage_full);
+        let storage_full = tantivy_is_storage_full(&source)
+            || (killed && (self.last_failure_storage_full || self.storage_refuses_writes()));
         self.last_failure_storage_full = storage_full;
         tracing::error!(
             dir = %self.dir.display(),
