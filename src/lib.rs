@@ -22,6 +22,7 @@ pub mod search;
 
 // Built on search.
 pub mod briefing;
+pub mod delivery;
 pub mod eval;
 pub mod radar;
 

@@ -96,6 +96,11 @@ fn date_and_categories(p: &academichub::Paper) -> (String, String) {
 }
 
 /// Parses `YYYY-MM-DD` for clap.
+/// `--format bibtex|ris`.
+fn parse_export_arg(s: &str) -> Result<academichub::delivery::ExportFormat, String> {
+    s.parse()
+}
+
 fn parse_date_arg(s: &str) -> Result<time::Date, String> {
     academichub::paper::parse_date_unbounded(s)
         .filter(|_| s.trim().len() == 10)

@@ -88,8 +88,11 @@ struct ShowArgs {
     #[command(flatten)]
     model: super::ModelArgs,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// Print the papers as citations instead: bibtex or ris (for Zotero, JabRef, EndNote).
+    #[arg(long, value_parser = super::parse_export_arg)]
+    format: Option<academichub::delivery::ExportFormat>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -214,6 +217,14 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         embedder.as_mut().map(|e| e as &mut dyn Embedder),
     )?;
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(format) = a.format {
+        for n in &res.notes {
+            eprintln!("note: {n}");
+        }
+        let papers: Vec<_> = res.papers.into_iter().map(|h| h.paper).collect();
+        print!("{}", academichub::delivery::export(&papers, format));
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.json {
         let mut v = serde_json::to_value(&res)?;
         v["took_ms"] = serde_json::json!(took_ms);

@@ -53,8 +53,11 @@ pub struct Args {
     #[arg(long)]
     no_translate: bool,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// Print the results as citations instead: bibtex or ris (for Zotero, JabRef, EndNote).
+    #[arg(long, value_parser = super::parse_export_arg)]
+    format: Option<academichub::delivery::ExportFormat>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -98,7 +101,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             from: a.from,
             to: a.to,
         },
-        snippets: true,
+        snippets: a.format.is_none(),
         mode,
         fusion: super::fusion_arg(&a.fusion, a.alpha)?,
         hybrid: a.hybrid.params()?,
@@ -108,6 +111,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let res = engine.search(&req)?;
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(format) = a.format {
+        for w in &res.warnings {
+            eprintln!("warning: {w}");
+        }
+        let papers: Vec<_> = res.hits.into_iter().map(|h| h.paper).collect();
+        print!("{}", academichub::delivery::export(&papers, format));
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.json {
         let mut v = serde_json::to_value(&res)?;
         v["query"] = serde_json::json!(a.query);

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod config;
 pub mod dto;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod host;
 pub mod html;

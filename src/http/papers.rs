@@ -5,12 +5,14 @@ use std::time::Instant;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::dto::{list, to_detail, Health, PaperDetail, PaperList};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{count, date, heavy_blocking, pairs, push_list, read_blocking, unknown};
 use super::state::AppState;
+use crate::delivery::ExportFormat;
 use crate::search::browse::{self, SimilarError};
 use crate::search::Filters;
 
@@ -22,20 +24,47 @@ pub const DEFAULT_LIST_K: usize = 20;
     get,
     path = "/api/papers/{id}",
     tag = "papers",
-    params(("id" = String, Path, description = "Paper id (percent-encode a `/`, as in `hep-th%2F9901001`)")),
+    params(("id" = String, Path, description = "Paper id (percent-encode a `/`, as in `hep-th%2F9901001`); `ID.bib` or `ID.ris` for the paper as BibTeX or RIS")),
     responses(
-        (status = 200, description = "The paper", body = PaperDetail),
+        (status = 200, description = "The paper (for `ID.bib` / `ID.ris`: application/x-bibtex / application/x-research-info-systems)", body = PaperDetail),
         (status = 404, description = "Unknown id (paper_not_found)", body = ErrorBody),
     )
 )]
 pub async fn get_paper(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<PaperDetail>, ApiError> {
+) -> Result<Response, ApiError> {
+    // `/api/papers/{id}.bib` and `.ris`: the paper as a citation (an id that itself ends so
+    // is served as JSON first).
+    let export = [ExportFormat::Bibtex, ExportFormat::Ris]
+        .into_iter()
+        .find_map(|f| {
+            id.strip_suffix(&format!(".{}", f.extension()))
+                .map(|stem| (f, stem.to_string()))
+        });
     let index = state.index.clone();
-    let found = read_blocking(&state, move || Ok(browse::paper(&index, &id)?.ok_or(id))).await?;
+    let found = read_blocking(&state, move || {
+        if let Some(p) = browse::paper(&index, &id)? {
+            return Ok(Ok((p, None)));
+        }
+        match export {
+            Some((format, stem)) => Ok(browse::paper(&index, &stem)?
+                .map(|p| (p, Some(format)))
+                .ok_or(stem)),
+            None => Ok(Err(id)),
+        }
+    })
+    .await?;
     match found {
-        Ok((p, v)) => Ok(Json(to_detail(p, v))),
+        Ok(((p, _), Some(format))) => {
+            let stem = p.id.to_string();
+            Ok(super::export::export_response(
+                std::slice::from_ref(&p),
+                format,
+                &stem,
+            ))
+        }
+        Ok(((p, v), None)) => Ok(Json(to_detail(p, v)).into_response()),
         Err(id) => Err(ApiError::paper_not_found(&id)),
     }
 }

@@ -188,6 +188,7 @@ pub async fn delete(
         ("since" = Option<String>, Query, description = "Only papers published on or after this date (YYYY-MM-DD, not in the future)"),
         ("until" = Option<String>, Query, description = "Only papers published on or before this date (YYYY-MM-DD)"),
         ("k" = Option<usize>, Query, description = "Number of papers (1..=1000, default 20)"),
+        ("format" = Option<String>, Query, description = "json (default), or bibtex / ris: the papers as a BibTeX or RIS download"),
     ),
     responses(
         (status = 200, description = "`{radar, since, until, k, mode, candidates, notes, papers: [{rank, score, id, title, abstract, authors, categories, ..., reason: {query, queries_matched, positive, negative, text}}], took_ms}`", body = serde_json::Value),
@@ -199,18 +200,20 @@ pub async fn papers(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<RadarPapersResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let mut req = RankRequest {
         k: DEFAULT_RADAR_K,
         ..RankRequest::default()
     };
+    let mut export = None;
     for (key, v) in pairs(raw.as_deref())? {
         match key.as_str() {
             "since" => req.since = Some(date("since", &v)?),
             "until" => req.until = Some(date("until", &v)?),
             "k" => req.k = count("k", &v, 1, MAX_RADAR_K)?,
-            other => return Err(unknown(other, &["since", "until", "k"])),
+            "format" => export = super::export::format_param(&v)?,
+            other => return Err(unknown(other, &["since", "until", "k", "format"])),
         }
     }
     req.validate(radar::rank::today_utc())?;
@@ -219,10 +222,16 @@ pub async fn papers(
         st.with_query_embedder(|mut e| Ok(radar::radar_papers(&st.index, &id, &req, e.embedder())?))
     })
     .await?;
+    if let Some(format) = export {
+        let papers: Vec<_> = result.papers.iter().map(|h| h.paper.clone()).collect();
+        let stem = format!("radar-{}", result.radar.id);
+        return Ok(super::export::export_response(&papers, format, &stem));
+    }
     Ok(Json(RadarPapersResponse {
         result,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
-    }))
+    })
+    .into_response())
 }
 
 /// A briefing over one or more radars (or every paper of the date range without any): top

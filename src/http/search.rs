@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::dto::{facet_counts, search_hit, SearchResponse};
@@ -36,6 +37,8 @@ pub struct SearchQueryDoc {
     from: Option<String>,
     /// Published on or before (YYYY-MM-DD).
     to: Option<String>,
+    /// json (default), or bibtex / ris: the page's papers as a BibTeX or RIS download.
+    format: Option<String>,
 }
 
 /// Parsed and validated search parameters.
@@ -46,13 +49,15 @@ pub(crate) struct SearchParams {
     k: usize,
     offset: usize,
     filters: Filters,
+    /// `format=bibtex|ris`: the page's papers as an export instead of JSON.
+    export: Option<crate::delivery::ExportFormat>,
 }
 
 impl SearchParams {
     /// Parses the query string against the server's limits.
     pub(crate) fn parse(raw: Option<&str>, state: &AppState) -> Result<Self, ApiError> {
         const KNOWN: &[&str] = &[
-            "q", "mode", "k", "offset", "category", "source", "from", "to",
+            "q", "mode", "k", "offset", "category", "source", "from", "to", "format",
         ];
         let limits = &state.config.limits;
         let mut p = SearchParams {
@@ -61,6 +66,7 @@ impl SearchParams {
             k: DEFAULT_K.min(limits.max_k),
             offset: 0,
             filters: Filters::default(),
+            export: None,
         };
         for (key, v) in pairs(raw)? {
             match key.as_str() {
@@ -78,6 +84,7 @@ impl SearchParams {
                 "source" => push_list(&mut p.filters.sources, &v),
                 "from" => p.filters.from = Some(date("from", &v)?),
                 "to" => p.filters.to = Some(date("to", &v)?),
+                "format" => p.export = super::export::format_param(&v)?,
                 other => return Err(unknown(other, KNOWN)),
             }
         }
@@ -130,7 +137,7 @@ impl SearchParams {
     tag = "search",
     params(SearchQueryDoc),
     responses(
-        (status = 200, description = "A page of ranked papers with facets", body = SearchResponse),
+        (status = 200, description = "A page of ranked papers with facets (with format=bibtex|ris: those papers as application/x-bibtex or application/x-research-info-systems)", body = SearchResponse),
         (status = 400, description = "Bad parameter (code names it: invalid_k, invalid_mode, invalid_from, query_too_long, unknown_param ...)", body = ErrorBody),
         (status = 409, description = "Dense search asked for but unavailable (dense_unavailable)", body = ErrorBody),
         (status = 503, description = "The request took too long (timeout)", body = ErrorBody),
@@ -139,10 +146,21 @@ impl SearchParams {
 pub async fn search(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<SearchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let params = SearchParams::parse(raw.as_deref(), &state)?;
     let mode = params.mode.unwrap_or_else(|| state.default_mode());
+    if let Some(format) = params.export {
+        let st = state.clone();
+        let stem = format!("search-{}", params.q.trim());
+        let papers = heavy_blocking(&state, move || {
+            let req = search_request(&st, &params, mode, false);
+            let res = QueryEngine::new(&st.index).search(&req)?;
+            Ok(res.hits.into_iter().map(|h| h.paper).collect::<Vec<_>>())
+        })
+        .await?;
+        return Ok(super::export::export_response(&papers, format, &stem));
+    }
     if mode == Mode::Dense {
         if state.index.embedding_model().is_none() {
             return Err(ApiError::new(
@@ -177,7 +195,7 @@ pub async fn search(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut resp = (*cached).clone();
             resp.took_ms = started.elapsed().as_secs_f64() * 1000.0;
-            return Ok(Json(resp));
+            return Ok(Json(resp).into_response());
         }
     }
     state
@@ -195,28 +213,12 @@ pub async fn search(
         }
     }
     resp.took_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(Json(resp))
+    Ok(Json(resp).into_response())
 }
 
 /// The blocking part: embed the query when needed, rank, count facets.
 fn run_search(state: &AppState, p: SearchParams, mode: Mode) -> Result<SearchResponse, ApiError> {
-    let query_vector = match mode {
-        Mode::Bm25 => None,
-        _ => Some(embed_query(state, &p.q)),
-    };
-    let req = SearchRequest {
-        query: p.q.clone(),
-        k: p.k,
-        offset: p.offset,
-        filters: p.filters.clone(),
-        snippets: true,
-        mode,
-        fusion: Default::default(),
-        hybrid: Default::default(),
-        query_vector,
-        facets: true,
-        translate: true,
-    };
+    let req = search_request(state, &p, mode, true);
     let res = QueryEngine::new(&state.index).search(&req)?;
     let facets = res.facets.unwrap_or_default();
     Ok(SearchResponse {
@@ -232,6 +234,28 @@ fn run_search(state: &AppState, p: SearchParams, mode: Mode) -> Result<SearchRes
         translation: res.translation,
         took_ms: 0.0,
     })
+}
+
+/// The request of a search: the query embedded when the mode needs it; snippets and facets
+/// for a page of results (an export needs neither).
+fn search_request(state: &AppState, p: &SearchParams, mode: Mode, page: bool) -> SearchRequest {
+    let query_vector = match mode {
+        Mode::Bm25 => None,
+        _ => Some(embed_query(state, &p.q)),
+    };
+    SearchRequest {
+        query: p.q.clone(),
+        k: p.k,
+        offset: p.offset,
+        filters: p.filters.clone(),
+        snippets: page,
+        mode,
+        fusion: Default::default(),
+        hybrid: Default::default(),
+        query_vector,
+        facets: page,
+        translate: true,
+    }
 }
 
 /// The query's vector with the server's embedder, or why it could not be computed.

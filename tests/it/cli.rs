@@ -63,6 +63,67 @@ fn import_search_stats_eval_end_to_end() {
     }
     assert!(v["total"].as_u64().unwrap() >= 3);
 
+    // The same results as citations: BibTeX read back by an independent parser, RIS by tag.
+    let want: Vec<&str> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    let q = "streaming large language models survey";
+    let (ok, out, err) = run(&["search", q, "--index", idx, "-k", "3", "--format", "bibtex"]);
+    assert!(ok, "{err}");
+    let bib = biblatex::Bibliography::parse(&out).expect("valid BibTeX");
+    let eprints: Vec<String> = bib
+        .iter()
+        .map(|e| biblatex::ChunksExt::format_verbatim(e.fields.get("eprint").unwrap().as_slice()))
+        .collect();
+    assert_eq!(eprints, want, "{out}");
+    let (ok, out, err) = run(&["search", q, "--index", idx, "-k", "3", "--format", "ris"]);
+    assert!(ok, "{err}");
+    let notes: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("N1  - arXiv:"))
+        .collect();
+    assert_eq!(notes.len(), 3, "{out}");
+    assert!(
+        notes[0].starts_with(&format!("N1  - arXiv:{}v", want[0])),
+        "{out}"
+    );
+    assert_eq!(out.lines().filter(|l| l.starts_with("TY  - ")).count(), 3);
+    let (ok, _, err) = run(&["search", q, "--index", idx, "--format", "csv"]);
+    assert!(!ok && err.contains("unknown export format"), "{err}");
+    let (ok, _, err) = run(&["search", q, "--index", idx, "--format", "ris", "--json"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    let (ok, _, err) = run(&[
+        "radar",
+        "add",
+        "--name",
+        "Streaming",
+        "--query",
+        q,
+        "--index",
+        idx,
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&[
+        "radar",
+        "show",
+        "streaming",
+        "--index",
+        idx,
+        "-k",
+        "2",
+        "--format",
+        "ris",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("TY  - ")).count(),
+        2,
+        "{out}"
+    );
+
     let (ok, out, _) = run(&[
         "search",
         "streaming",

@@ -912,7 +912,7 @@ impl Embedder for HeldEmbedder {
 }
 
 /// Any request with an optional bearer token and JSON body.
-async fn call(
+pub(crate) async fn call(
     app: &axum::Router,
     method: &str,
     uri: &str,

@@ -227,13 +227,22 @@ fn no_import_cycles_between_files_and_stages_import_only_earlier_ones() {
     let later: &[(&str, &[&str])] = &[
         (
             "index",
-            &["ingest", "search", "radar", "briefing", "eval", "http"],
+            &[
+                "ingest", "search", "radar", "briefing", "delivery", "eval", "http",
+            ],
         ),
-        ("search", &["ingest", "radar", "briefing", "eval", "http"]),
-        ("ingest", &["search", "radar", "briefing", "eval", "http"]),
-        ("radar", &["briefing", "eval", "http"]),
-        ("briefing", &["eval", "http"]),
-        ("eval", &["http", "radar", "briefing"]),
+        (
+            "search",
+            &["ingest", "radar", "briefing", "delivery", "eval", "http"],
+        ),
+        (
+            "ingest",
+            &["search", "radar", "briefing", "delivery", "eval", "http"],
+        ),
+        ("radar", &["briefing", "delivery", "eval", "http"]),
+        ("briefing", &["delivery", "eval", "http"]),
+        ("delivery", &["eval", "http"]),
+        ("eval", &["http", "radar", "briefing", "delivery"]),
         ("normalize", &["index", "ingest", "search", "http"]),
         ("paper", &["index", "ingest", "search", "http"]),
     ];

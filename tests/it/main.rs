@@ -8,6 +8,7 @@ mod cli;
 mod dense;
 mod e2e;
 mod eval;
+mod export;
 mod feeds;
 mod fixtures;
 mod http;
