@@ -24,6 +24,9 @@ const I18N = {
     themes: "主题", links: "跨领域关联", picks: "重点论文", narrative: "综述", notes: "说明",
     briefing_status: (n, ms) => `简报覆盖 ${n} 篇论文 · 用时 ${ms} 毫秒`,
     translated: (q) => `英文检索词：${q}`,
+    unread_only: "只看未读", mark_read: "全部标为已读", feed: "订阅（Atom）", copy: "复制", copied: "已复制",
+    export: "导出", token_prompt: "标记已读需要写入令牌（ACADEMICHUB_TOKEN）：",
+    marked: (n) => `已将 ${n} 篇标为已读`, left_out: (n) => `（${n} 篇已读未显示）`, updated_tag: "有更新",
     coverage: (p, eta) => `语义覆盖 ${p}%` + (eta ? `（后台向量化中，约 ${eta} 完成）` : ""),
     minutes: (m) => (m >= 120 ? `${Math.round(m / 60)} 小时` : `${Math.max(1, Math.round(m))} 分钟`),
   },
@@ -46,6 +49,9 @@ const I18N = {
     themes: "Themes", links: "Cross-domain links", picks: "Top papers", narrative: "Overview", notes: "Notes",
     briefing_status: (n, ms) => `briefing over ${n} papers · ${ms} ms`,
     translated: (q) => `searched in English as: ${q}`,
+    unread_only: "Unread only", mark_read: "Mark all as read", feed: "Feed (Atom)", copy: "Copy", copied: "Copied",
+    export: "Export", token_prompt: "Marking as read needs the write token (ACADEMICHUB_TOKEN):",
+    marked: (n) => `${n} papers marked as read`, left_out: (n) => ` (${n} read papers hidden)`, updated_tag: "updated",
     coverage: (p, eta) => `semantic coverage ${p}%` + (eta ? ` (embedding in the background, about ${eta} left)` : ""),
     minutes: (m) => (m >= 120 ? `${Math.round(m / 60)} h` : `${Math.max(1, Math.round(m))} min`),
   },
@@ -290,6 +296,8 @@ async function runRadar() {
   markRadar();
   const params = new URLSearchParams({ k: "20" });
   if ($("r-since").value) params.set("since", $("r-since").value);
+  if ($("r-unread").checked) params.set("unread", "true");
+  setDeliveryLinks(params);
   const shown = new URLSearchParams({ view: "radars", radar: state.radar });
   if ($("r-since").value) shown.set("since", $("r-since").value);
   syncUrl(shown);
@@ -305,13 +313,69 @@ async function runRadar() {
       highlight: { title: escapeHtml(p.title), abstract: escapeHtml((p.abstract || "").slice(0, 200)) },
     }));
     renderList(hits, false, false);
-    hits.forEach((h, i) => state.items[i].querySelector(".item-head").append(el("span", "why", `${t("why")}: ${h.reason.text}`)));
+    const updated = new Set((r.unread && r.unread.updated) || []);
+    hits.forEach((h, i) => {
+      const head = state.items[i].querySelector(".item-head");
+      if (updated.has(h.id)) head.append(el("span", "updated", t("updated_tag")));
+      head.append(el("span", "why", `${t("why")}: ${h.reason.text}`));
+    });
+    state.radarIds = r.papers.map((p) => p.id);
     setWarnings(r.notes);
-    setStatus(t("radar_status", r.papers.length, r.candidates, r.mode));
+    setStatus(t("radar_status", r.papers.length, r.candidates, r.mode) + (r.unread && r.unread.delivered_left_out ? t("left_out", r.unread.delivered_left_out) : ""));
   } catch (e) {
     if (seq !== state.seq) return;
     renderList([], false, false);
     setTranslation(null);
+    setStatus(t("error") + e.message);
+  }
+}
+
+// The radar's Atom feed URL (to copy into a feed reader) and its export links.
+function setDeliveryLinks(params) {
+  const id = encodeURIComponent(state.radar);
+  $("r-feed-url").value = new URL(`/api/radars/${id}/feed.atom`, location.href).href;
+  for (const [fmt, a] of [["bibtex", "r-export-bib"], ["ris", "r-export-ris"]]) {
+    const p = new URLSearchParams(params);
+    p.set("format", fmt);
+    p.set("k", "100");
+    $(a).href = `/api/radars/${id}/papers?${p}`;
+  }
+}
+
+async function copyFeedUrl() {
+  const input = $("r-feed-url");
+  try {
+    await navigator.clipboard.writeText(input.value);
+  } catch (_) {
+    input.select();
+    document.execCommand("copy");
+  }
+  setStatus(t("copied"));
+}
+
+// "Mark all as read": the listed papers leave this radar's unread list, feed and digests.
+async function markAllRead() {
+  if (!state.radar || !(state.radarIds || []).length) return;
+  let token = sessionStorage.getItem("academichub.token");
+  if (!token) {
+    token = window.prompt(t("token_prompt"));
+    if (!token) return;
+  }
+  try {
+    const resp = await fetch(`/api/radars/${encodeURIComponent(state.radar)}/read`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ ids: state.radarIds }),
+    });
+    const body = await resp.json().catch(() => null);
+    if (!resp.ok) {
+      if (resp.status === 401) sessionStorage.removeItem("academichub.token");
+      throw new Error(body && body.error ? body.error.message : `HTTP ${resp.status}`);
+    }
+    sessionStorage.setItem("academichub.token", token);
+    await runRadar();
+    setStatus(t("marked", body.marked));
+  } catch (e) {
     setStatus(t("error") + e.message);
   }
 }
@@ -587,6 +651,9 @@ function init() {
   $("nav-radars").addEventListener("click", showRadars);
   $("r-papers").addEventListener("click", runRadar);
   $("r-briefing").addEventListener("click", runBriefing);
+  $("r-unread").addEventListener("change", runRadar);
+  $("r-mark-read").addEventListener("click", markAllRead);
+  $("r-feed-copy").addEventListener("click", copyFeedUrl);
   $("r-since").addEventListener("change", () => { if (state.view === "radars") runRadar(); });
   $("home").addEventListener("click", (e) => { e.preventDefault(); $("q").value = ""; syncUrl(new URLSearchParams()); runLatest(0); });
   $("f-clear").addEventListener("click", () => {

@@ -23,8 +23,22 @@ enum Command {
     List(ListArgs),
     /// Show a radar and its ranked papers, each with the reason it matched.
     Show(ShowArgs),
-    /// Delete a radar.
+    /// Delete a radar (and forget which papers it delivered).
     Rm(RmArgs),
+    /// Mark papers as read by the radar's reader: its feed, digests and `show --unread` leave
+    /// them out from now on (a later version comes back as updated).
+    Read(ReadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReadArgs {
+    /// Radar id.
+    id: String,
+    /// A paper id (repeatable).
+    #[arg(long = "paper", required = true)]
+    papers: Vec<String>,
+    #[command(flatten)]
+    index: IndexArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +97,9 @@ struct ShowArgs {
     /// Number of papers.
     #[arg(short = 'k', long = "k", default_value_t = DEFAULT_RADAR_K)]
     k: usize,
+    /// Leave out papers already delivered (marked read, sent in a digest).
+    #[arg(long)]
+    unread: bool,
     #[command(flatten)]
     index: IndexArg,
     #[command(flatten)]
@@ -112,6 +129,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Command::List(a) => list(a),
         Command::Show(a) => show(a),
         Command::Rm(a) => rm(a),
+        Command::Read(a) => read(a),
     }
 }
 
@@ -210,12 +228,18 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
     req.validate(radar::rank::today_utc())?;
     let mut embedder = query_embedder(&a.model, &index);
     let started = std::time::Instant::now();
-    let res = radar::rank(
-        &index,
-        &radar,
-        &req,
-        embedder.as_mut().map(|e| e as &mut dyn Embedder),
-    )?;
+    let embedder = embedder.as_mut().map(|e| e as &mut dyn Embedder);
+    let res = if a.unread {
+        let (res, left_out, updated) =
+            academichub::delivery::unread_papers(&index, &radar.id, &req, embedder)?;
+        eprintln!(
+            "note: {left_out} papers already delivered left out; {} revised since delivered",
+            updated.len()
+        );
+        res
+    } else {
+        radar::rank(&index, &radar, &req, embedder)?
+    };
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Some(format) = a.format {
         for n in &res.notes {
@@ -267,9 +291,17 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn read(a: ReadArgs) -> anyhow::Result<ExitCode> {
+    let index = PaperIndex::open(&a.index.index)?;
+    let ids: Vec<PaperId> = a.papers.iter().map(|p| PaperId::new(p.trim())).collect();
+    let n = academichub::delivery::mark_read(&index, &a.id, &ids)?;
+    println!("marked {n} papers as read for radar {}", a.id);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn rm(a: RmArgs) -> anyhow::Result<ExitCode> {
     let index = PaperIndex::open(&a.index.index)?;
-    let r = radar::delete_radar(&index, &a.id)?;
+    let r = academichub::delivery::delete_radar(&index, &a.id)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

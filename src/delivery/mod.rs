@@ -1,7 +1,167 @@
-//! Delivery: what takes papers out of AcademicHub to a reader's own tools. `export`: BibTeX
-//! and RIS of papers (one, a radar's, a search's). Pure rendering; the HTTP and CLI layers
-//! choose the papers and the format.
+//! Delivery: what takes papers out of AcademicHub to their readers, after search, radars and
+//! briefings. `export`: BibTeX and RIS of papers (one, a radar's, a search's). `delivered`:
+//! which papers each radar has delivered (so each reaches its reader once). `feed`: Atom feeds
+//! of radars. Rendering is pure; the service functions below read the stores and the index
+//! and block (call them from a blocking thread). Nothing here knows HTTP or the CLI.
 
+pub mod delivered;
 pub mod export;
+pub mod feed;
 
+pub use delivered::{DeliveredError, DeliveryLog, RadarMarks, Status, Via};
 pub use export::{export, ExportFormat};
+pub use feed::{FeedLinks, FeedRequest, RadarFeed};
+
+use crate::embed::Embedder;
+use crate::index::PaperIndex;
+use crate::paper::PaperId;
+use crate::radar::{self, ErrorKind, Radar, RadarError};
+
+/// Errors of delivery: the radar's (not found, bad parameter, index) or the delivery log's.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Radar(#[from] RadarError),
+    #[error(transparent)]
+    Log(#[from] DeliveredError),
+}
+
+impl DeliveryError {
+    /// What kind of failure this is, for a status code.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DeliveryError::Radar(e) => e.kind(),
+            DeliveryError::Log(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeliveryError::Radar(e) => e.code(),
+            DeliveryError::Log(_) => "store_error",
+        }
+    }
+}
+
+/// A radar, its delivery marks, and a tag that changes whenever its feed could change (the
+/// radar's definition, its marks, the index, the day, the request): the feed's `ETag`.
+pub fn feed_state(
+    index: &PaperIndex,
+    id: &str,
+    req: &FeedRequest,
+    today: time::Date,
+) -> Result<(Radar, RadarMarks, String), DeliveryError> {
+    req.validate()?;
+    let radar = radar::get_radar(index, id)?;
+    let marks = DeliveryLog::new(index.dir()).marks(&radar)?;
+    let tag = format!(
+        "{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}",
+        radar.id,
+        radar.created,
+        radar.updated,
+        marks.revision,
+        index.generation(),
+        crate::paper::format_date(today),
+        req.k,
+        req.days,
+        req.all
+    );
+    Ok((
+        radar,
+        marks,
+        format!("\"{:016x}{:016x}\"", fnv(&tag, 0), fnv(&tag, 1)),
+    ))
+}
+
+/// FNV-1a over `s`, from a seed (an ETag needs no cryptographic hash).
+fn fnv(s: &str, seed: u8) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in std::iter::once(seed).chain(s.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The radar's feed (see [`feed::select`]).
+pub fn radar_feed(
+    index: &PaperIndex,
+    radar: &Radar,
+    marks: &RadarMarks,
+    req: &FeedRequest,
+    today: time::Date,
+    embedder: Option<&mut dyn Embedder>,
+) -> Result<RadarFeed, DeliveryError> {
+    Ok(feed::select(index, radar, marks, req, today, embedder)?)
+}
+
+/// A radar's papers without those already delivered to its reader (a revision of one comes
+/// back); returns the ranking (ranks renumbered from 1), how many delivered papers were left
+/// out, and the ids of the revisions.
+pub fn unread_papers(
+    index: &PaperIndex,
+    id: &str,
+    req: &radar::RankRequest,
+    embedder: Option<&mut dyn Embedder>,
+) -> Result<(radar::RadarPapers, usize, Vec<PaperId>), DeliveryError> {
+    let found = radar::get_radar(index, id)?;
+    let marks = DeliveryLog::new(index.dir()).marks(&found)?;
+    let wide = radar::RankRequest {
+        k: (req.k + marks.papers.len()).min(radar::MAX_RADAR_K),
+        ..req.clone()
+    };
+    let mut ranked = radar::rank(index, &found, &wide, embedder)?;
+    let mut left_out = 0;
+    let mut updated = Vec::new();
+    ranked.papers.retain(|h| match marks.status(&h.paper) {
+        Status::Delivered => {
+            left_out += 1;
+            false
+        }
+        Status::Updated { .. } => {
+            updated.push(h.paper.id.clone());
+            true
+        }
+        Status::New => true,
+    });
+    ranked.papers.truncate(req.k);
+    updated.retain(|u| ranked.papers.iter().any(|h| &h.paper.id == u));
+    for (i, h) in ranked.papers.iter_mut().enumerate() {
+        h.rank = i + 1;
+    }
+    ranked.k = req.k;
+    Ok((ranked, left_out, updated))
+}
+
+/// Marks papers of the index as read by the radar's reader; unknown ids are an error before
+/// anything is marked. Returns how many marks were new or raised to a later version.
+pub fn mark_read(index: &PaperIndex, id: &str, papers: &[PaperId]) -> Result<usize, DeliveryError> {
+    let radar = radar::get_radar(index, id)?;
+    let mut versions = Vec::with_capacity(papers.len());
+    for pid in papers {
+        match index.get(pid).map_err(RadarError::from)? {
+            Some(p) => versions.push((p.id.clone(), p.version)),
+            None => {
+                return Err(RadarError::UnknownPaper {
+                    kind: "read",
+                    id: pid.clone(),
+                }
+                .into())
+            }
+        }
+    }
+    Ok(DeliveryLog::new(index.dir()).mark(&radar, &versions, Via::Read)?)
+}
+
+/// Deletes a radar and forgets what it delivered (a radar created again under the same id
+/// starts with nothing delivered). Returns the deleted radar. The radar is gone once this
+/// returns `Ok`; marks that cannot be forgotten are logged (a later radar of the same id
+/// ignores them anyway unless created within the same second).
+pub fn delete_radar(index: &PaperIndex, id: &str) -> Result<Radar, RadarError> {
+    let radar = radar::delete_radar(index, id)?;
+    if let Err(e) = DeliveryLog::new(index.dir()).forget(&radar.id) {
+        tracing::warn!(radar = %radar.id, error = %e, "cannot forget the deleted radar's delivery marks");
+    }
+    Ok(radar)
+}

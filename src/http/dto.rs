@@ -269,7 +269,19 @@ pub struct Deleted {
 pub struct RadarPapersResponse {
     #[serde(flatten)]
     pub result: RadarPapers,
+    /// With `unread=true`: what was left out, and which papers are revisions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<UnreadInfo>,
     pub took_ms: f64,
+}
+
+/// `unread=true` on a radar's papers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnreadInfo {
+    /// Papers of the ranking left out because they were delivered (read, or sent in a digest).
+    pub delivered_left_out: usize,
+    /// Listed papers delivered before at an earlier version (revisions).
+    pub updated: Vec<String>,
 }
 
 /// A saved research radar.

@@ -13,6 +13,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod delivery;
 pub mod dto;
 pub mod error;
 pub mod export;
@@ -60,6 +61,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/radars/{id}"),
     ("DELETE", "/api/radars/{id}"),
     ("GET", "/api/radars/{id}/papers"),
+    ("GET", "/api/radars/{id}/feed.atom"),
+    ("POST", "/api/radars/{id}/read"),
     ("GET", "/api/briefings"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
@@ -79,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/radars", get(radars::list))
         .route("/api/radars/{id}", get(radars::get_one))
         .route("/api/radars/{id}/papers", get(radars::papers))
+        .route("/api/radars/{id}/feed.atom", get(delivery::feed))
         .route("/healthz", get(papers::healthz))
         .route("/metrics", get(metrics::metrics_endpoint))
         .route("/api/openapi.json", get(openapi::openapi_json))
@@ -92,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/papers", post(writes::post_papers))
         .route("/api/ingest", post(writes::ingest))
         .route("/api/radars", post(radars::create))
+        .route("/api/radars/{id}/read", post(delivery::read))
         .route(
             "/api/radars/{id}",
             axum::routing::put(radars::update).delete(radars::delete),

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{dto, error, metrics, papers, radars, search, web, writes};
+use super::{delivery, dto, error, metrics, papers, radars, search, web, writes};
 
 /// The API description served at `/api/openapi.json`.
 #[derive(OpenApi)]
@@ -26,6 +26,8 @@ use super::{dto, error, metrics, papers, radars, search, web, writes};
         radars::update,
         radars::delete,
         radars::papers,
+        delivery::feed,
+        delivery::read,
         radars::briefing,
         papers::healthz,
         metrics::metrics_endpoint,

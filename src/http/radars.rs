@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::dto::{Deleted, RadarBody, RadarList, RadarPapersResponse, RadarSpecBody};
+use super::dto::{Deleted, RadarBody, RadarList, RadarPapersResponse, RadarSpecBody, UnreadInfo};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{
     authorize, blocking, count, date, heavy_blocking, pairs, push_list, read_json, unknown,
@@ -170,7 +170,7 @@ pub async fn delete(
 ) -> Result<Json<Deleted>, ApiError> {
     authorize(&state, &headers)?;
     let index = state.index.clone();
-    let deleted = blocking(move || Ok(radar::delete_radar(&index, &id)?)).await?;
+    let deleted = blocking(move || Ok(crate::delivery::delete_radar(&index, &id)?)).await?;
     tracing::info!(radar = %deleted.id, "radar deleted");
     Ok(Json(Deleted {
         deleted: deleted.into(),
@@ -189,6 +189,7 @@ pub async fn delete(
         ("until" = Option<String>, Query, description = "Only papers published on or before this date (YYYY-MM-DD)"),
         ("k" = Option<usize>, Query, description = "Number of papers (1..=1000, default 20)"),
         ("format" = Option<String>, Query, description = "json (default), or bibtex / ris: the papers as a BibTeX or RIS download"),
+        ("unread" = Option<bool>, Query, description = "true: leave out papers already delivered to the radar's reader (marked read, sent in a digest); revisions of them stay, listed in `unread.updated`"),
     ),
     responses(
         (status = 200, description = "`{radar, since, until, k, mode, candidates, notes, papers: [{rank, score, id, title, abstract, authors, categories, ..., reason: {query, queries_matched, positive, negative, text}}], took_ms}`", body = serde_json::Value),
@@ -207,19 +208,36 @@ pub async fn papers(
         ..RankRequest::default()
     };
     let mut export = None;
+    let mut only_unread = false;
     for (key, v) in pairs(raw.as_deref())? {
         match key.as_str() {
             "since" => req.since = Some(date("since", &v)?),
             "until" => req.until = Some(date("until", &v)?),
             "k" => req.k = count("k", &v, 1, MAX_RADAR_K)?,
             "format" => export = super::export::format_param(&v)?,
-            other => return Err(unknown(other, &["since", "until", "k", "format"])),
+            "unread" => only_unread = super::delivery::bool_param("unread", &v)?,
+            other => return Err(unknown(other, &["since", "until", "k", "format", "unread"])),
         }
     }
     req.validate(radar::rank::today_utc())?;
     let st = state.clone();
-    let result = heavy_blocking(&state, move || {
-        st.with_query_embedder(|mut e| Ok(radar::radar_papers(&st.index, &id, &req, e.embedder())?))
+    let (result, unread) = heavy_blocking(&state, move || {
+        st.with_query_embedder(|mut e| {
+            if only_unread {
+                let (r, left_out, updated) =
+                    crate::delivery::unread_papers(&st.index, &id, &req, e.embedder())?;
+                let info = UnreadInfo {
+                    delivered_left_out: left_out,
+                    updated: updated.iter().map(|i| i.to_string()).collect(),
+                };
+                Ok((r, Some(info)))
+            } else {
+                Ok((
+                    radar::radar_papers(&st.index, &id, &req, e.embedder())?,
+                    None,
+                ))
+            }
+        })
     })
     .await?;
     if let Some(format) = export {
@@ -229,6 +247,7 @@ pub async fn papers(
     }
     Ok(Json(RadarPapersResponse {
         result,
+        unread,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
     .into_response())

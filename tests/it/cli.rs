@@ -123,6 +123,52 @@ fn import_search_stats_eval_end_to_end() {
         2,
         "{out}"
     );
+    // Reading the first paper leaves it out of `show --unread`.
+    let show = |extra: &[&str]| {
+        let mut args = vec![
+            "radar",
+            "show",
+            "streaming",
+            "--index",
+            idx,
+            "-k",
+            "3",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = run(&args);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["papers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = show(&[]);
+    let (ok, out, err) = run(&[
+        "radar",
+        "read",
+        "streaming",
+        "--paper",
+        &before[0],
+        "--index",
+        idx,
+    ]);
+    assert!(ok && out.contains("marked 1 papers"), "{out}{err}");
+    let after = show(&["--unread"]);
+    assert_eq!(after[..2], before[1..], "{after:?}");
+    let (ok, _, err) = run(&[
+        "radar",
+        "read",
+        "streaming",
+        "--paper",
+        "9999.99999",
+        "--index",
+        idx,
+    ]);
+    assert!(!ok && err.contains("9999.99999"), "{err}");
 
     let (ok, out, _) = run(&[
         "search",

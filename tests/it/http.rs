@@ -820,6 +820,20 @@ async fn page_cors_and_timeout() {
         .starts_with("text/html"));
     let html = String::from_utf8(b).unwrap();
     assert!(html.contains("<script src=\"/app.js\"") && html.contains("搜索"));
+    // Each radar shows its feed URL with a copy button, export links and "mark all as read".
+    for id in [
+        "r-feed-url",
+        "r-feed-copy",
+        "r-export-bib",
+        "r-export-ris",
+        "r-mark-read",
+        "r-unread",
+    ] {
+        assert!(
+            html.contains(&format!("id=\"{id}\"")),
+            "{id} missing from the page"
+        );
+    }
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "no external resources"

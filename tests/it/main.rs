@@ -5,6 +5,7 @@
 mod background;
 mod briefing;
 mod cli;
+mod delivery;
 mod dense;
 mod e2e;
 mod eval;
