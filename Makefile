@@ -7,7 +7,7 @@ FIXTURE  := tests/fixtures/arxiv-mini.jsonl.gz
 # takes 12-13 minutes on this 2-core machine, a rebuild after a code change about 6½.
 BIN      := target/dist/academichub
 
-.PHONY: run test build models fmt clippy unit bench-build eval bench
+.PHONY: run test build models test-tools fmt clippy unit bench-build eval bench
 # Where `make run` / `make serve` serve the API and the web page.
 ADDR ?= 127.0.0.1:8080
 
@@ -34,7 +34,11 @@ run: build models
 	$(BIN) serve --index $(INDEX) --addr $(ADDR)
 
 # Every gate CI runs.
-test: models fmt clippy unit bench-build
+test: models test-tools fmt clippy unit bench-build
+
+# Pinned Python helpers of the tests (aiosmtpd, the SMTP server of the digest tests).
+test-tools:
+	scripts/test-tools
 
 fmt:
 	cargo fmt --all -- --check

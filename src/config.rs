@@ -49,6 +49,12 @@ pub struct Config {
     pub llm: crate::briefing::llm::LlmConfig,
     #[serde(default)]
     pub server: crate::http::ServerConfig,
+    /// `[smtp]`: the mail server of email digests (absent: no email).
+    #[serde(default)]
+    pub smtp: Option<crate::delivery::mail::SmtpConfig>,
+    /// `[[digest]]`: digests `serve` sends every day.
+    #[serde(default)]
+    pub digest: Vec<crate::delivery::schedule::DigestSchedule>,
 }
 
 impl Config {

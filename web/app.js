@@ -24,7 +24,7 @@ const I18N = {
     themes: "主题", links: "跨领域关联", picks: "重点论文", narrative: "综述", notes: "说明",
     briefing_status: (n, ms) => `简报覆盖 ${n} 篇论文 · 用时 ${ms} 毫秒`,
     translated: (q) => `英文检索词：${q}`,
-    unread_only: "只看未读", mark_read: "全部标为已读", feed: "订阅（Atom）", copy: "复制", copied: "已复制",
+    digest_preview: "邮件摘要预览", unread_only: "只看未读", mark_read: "全部标为已读", feed: "订阅（Atom）", copy: "复制", copied: "已复制",
     export: "导出", token_prompt: "标记已读需要写入令牌（ACADEMICHUB_TOKEN）：",
     marked: (n) => `已将 ${n} 篇标为已读`, left_out: (n) => `（${n} 篇已读未显示）`, updated_tag: "有更新",
     coverage: (p, eta) => `语义覆盖 ${p}%` + (eta ? `（后台向量化中，约 ${eta} 完成）` : ""),
@@ -49,7 +49,7 @@ const I18N = {
     themes: "Themes", links: "Cross-domain links", picks: "Top papers", narrative: "Overview", notes: "Notes",
     briefing_status: (n, ms) => `briefing over ${n} papers · ${ms} ms`,
     translated: (q) => `searched in English as: ${q}`,
-    unread_only: "Unread only", mark_read: "Mark all as read", feed: "Feed (Atom)", copy: "Copy", copied: "Copied",
+    digest_preview: "Digest preview", unread_only: "Unread only", mark_read: "Mark all as read", feed: "Feed (Atom)", copy: "Copy", copied: "Copied",
     export: "Export", token_prompt: "Marking as read needs the write token (ACADEMICHUB_TOKEN):",
     marked: (n) => `${n} papers marked as read`, left_out: (n) => ` (${n} read papers hidden)`, updated_tag: "updated",
     coverage: (p, eta) => `semantic coverage ${p}%` + (eta ? ` (embedding in the background, about ${eta} left)` : ""),
@@ -340,6 +340,8 @@ function setDeliveryLinks(params) {
     p.set("k", "100");
     $(a).href = `/api/radars/${id}/papers?${p}`;
   }
+  // The email digest's HTML, as it would be sent now (nothing is sent or marked).
+  $("r-digest").href = `/api/digest?${new URLSearchParams({ radar: state.radar, lang: state.lang })}`;
 }
 
 async function copyFeedUrl() {

@@ -24,7 +24,7 @@ use crate::index::PaperIndex;
 use crate::paper::{format_date, Paper, PaperId};
 use crate::radar::rank::today_utc;
 use crate::radar::text::{idf, positioned_terms, SparseVec};
-use crate::radar::{self, Radar, RadarError, RankRequest};
+use crate::radar::{self, Radar, RadarError, RadarPapers, RankRequest};
 use crate::search::{FilterSet, Filters, Mode};
 
 use cluster::{cluster, dense_point, similarity_matrix, Point};
@@ -438,11 +438,43 @@ pub fn build_briefing(
 ) -> Result<Briefing, RadarError> {
     let (rank_req, radars) = resolve(index, req)?;
     let mut notes: Vec<String> = Vec::new();
-    let mut selection = if radars.is_empty() {
+    let selection = if radars.is_empty() {
         select_all(index, &rank_req, req, &mut notes)?
     } else {
         select_by_radars(index, &radars, &rank_req, embedder)?
     };
+    let empty = empty_message(req, radars.is_empty());
+    Ok(assemble(index, req, selection, notes, empty))
+}
+
+/// The briefing of radar rankings made elsewhere (a digest's unread papers): the same themes,
+/// key sentences and cross-domain links as [`build_briefing`] over exactly these papers, in
+/// the given order per radar. `req` gives the language and the date range shown.
+pub fn briefing_of(
+    index: &PaperIndex,
+    req: &BriefingRequest,
+    ranked: Vec<(Radar, RadarPapers)>,
+) -> Briefing {
+    let mut selection = Selection {
+        sections: Vec::new(),
+        selected: Vec::new(),
+        picks: Vec::new(),
+    };
+    for (r, res) in ranked {
+        add_section(&mut selection, &r, res);
+    }
+    let empty = empty_message(req, false);
+    assemble(index, req, selection, Vec::new(), empty)
+}
+
+/// Themes, key sentences and links of a selection.
+fn assemble(
+    index: &PaperIndex,
+    req: &BriefingRequest,
+    mut selection: Selection,
+    mut notes: Vec<String>,
+    empty_message: String,
+) -> Briefing {
     selection
         .selected
         .sort_by(|a, b| a.paper.id.cmp(&b.paper.id));
@@ -478,10 +510,8 @@ pub fn build_briefing(
             LINK_MIN_SIMILARITY_TFIDF
         },
     );
-    let empty = selected
-        .is_empty()
-        .then(|| empty_message(req, radars.is_empty()));
-    Ok(Briefing {
+    let empty = selected.is_empty().then_some(empty_message);
+    Briefing {
         lang: req.lang,
         since: req.since.map(format_date),
         until: req.until.map(format_date),
@@ -511,7 +541,7 @@ pub fn build_briefing(
         empty,
         notes,
         narrative: None,
-    })
+    }
 }
 
 /// Each selected paper's abstract sentences with their tf-idf vectors.
@@ -580,27 +610,32 @@ fn select_by_radars(
             rank_req,
             embedder.as_mut().map(|e| &mut **e as &mut dyn Embedder),
         )?;
-        let mut picks = Vec::new();
-        for h in res.papers {
-            picks.push((
-                h.paper.id.clone(),
-                h.paper.title.clone(),
-                h.score,
-                h.reason.text.clone(),
-            ));
-            selection.add(h.paper, h.vector, &r.id);
-        }
-        selection.picks.push(picks);
-        selection.sections.push(RadarSection {
-            id: r.id.clone(),
-            name: r.name.clone(),
-            mode: res.mode,
-            candidates: res.candidates,
-            notes: res.notes,
-            papers: Vec::new(),
-        });
+        add_section(&mut selection, r, res);
     }
     Ok(selection)
+}
+
+/// One radar's ranked papers as a section of the selection.
+fn add_section(selection: &mut Selection, r: &Radar, res: RadarPapers) {
+    let mut picks = Vec::new();
+    for h in res.papers {
+        picks.push((
+            h.paper.id.clone(),
+            h.paper.title.clone(),
+            h.score,
+            h.reason.text.clone(),
+        ));
+        selection.add(h.paper, h.vector, &r.id);
+    }
+    selection.picks.push(picks);
+    selection.sections.push(RadarSection {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        mode: res.mode,
+        candidates: res.candidates,
+        notes: res.notes,
+        papers: Vec::new(),
+    });
 }
 
 /// Without radars: every paper of the date range, newest first, in one section (a note when

@@ -1,6 +1,7 @@
 //! Command-line flags (clap) and their dispatch. Each subcommand has its own file.
 
 mod briefing;
+mod digest;
 mod embed;
 mod eval;
 mod import;
@@ -42,6 +43,8 @@ enum Command {
     Radar(radar::Args),
     /// A briefing of what radars found since a date: top papers, themes, cross-domain links.
     Briefing(briefing::Args),
+    /// Email the unread papers of radars (with a briefing) through [smtp]; each paper once.
+    Digest(digest::Args),
     /// Serve the HTTP API and the web page.
     Serve(serve::Args),
 }
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(a) => ingest::run(a),
         Command::Radar(a) => radar::run(a),
         Command::Briefing(a) => briefing::run(a),
+        Command::Digest(a) => digest::run(a),
         Command::Serve(a) => serve::run(a),
     }
 }

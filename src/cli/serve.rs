@@ -186,6 +186,32 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
+    // Scheduled digests, checked now: a bad address, time or [smtp] stops the start.
+    let digest_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let digests = if config.digest.is_empty() {
+        None
+    } else {
+        academichub::delivery::schedule::validate(&config.digest)?;
+        let smtp = config.smtp.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("[[digest]] needs an [smtp] section (host, from, tls)")
+        })?;
+        let mailer = academichub::delivery::mail::Mailer::new(smtp)?;
+        let st = state.clone();
+        let base = format!("http://{addr}");
+        eprintln!(
+            "email digests: {} scheduled through {}:{}",
+            config.digest.len(),
+            smtp.host,
+            smtp.port
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "default port".into())
+        );
+        Some(academichub::delivery::schedule::spawn(
+            config.digest.clone(),
+            digest_stop.clone(),
+            move |s| scheduled_digest(&st, s, &mailer, &base),
+        )?)
+    };
     // The dictionary of query translation, loaded once before the first request.
     match academichub::search::translate::shared() {
         Ok(d) => eprintln!("query translation: CC-CEDICT, {} Chinese words", d.len()),
@@ -219,6 +245,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(true);
         if let Some(p) = pollers {
             let _ = p.await;
+        }
+        if let Some(handle) = digests {
+            digest_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
         // The worker commits what it has embedded, then stops.
         if let Some((progress, handle)) = background {
@@ -259,6 +289,33 @@ impl academichub::http::state::IngestTrigger for FeedTrigger {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
+/// One scheduled digest: built with the query embedder (released before the network), sent
+/// with the mailer's retries, logged; a deleted radar is skipped with a log line.
+fn scheduled_digest(
+    state: &AppState,
+    s: &academichub::delivery::schedule::DigestSchedule,
+    mailer: &academichub::delivery::mail::Mailer,
+    base: &str,
+) {
+    let today = academichub::radar::rank::today_utc();
+    let built = state.with_query_embedder(|mut e| {
+        academichub::delivery::digest::build(&state.index, &s.request(), today, e.embedder(), true)
+    });
+    let result =
+        built.and_then(|d| academichub::delivery::deliver(&state.index, &d, &s.to, mailer, base));
+    match result {
+        Ok(o) if o.sent => {
+            tracing::info!(radars = ?s.radars, papers = o.papers, to = ?o.recipients, "digest sent")
+        }
+        Ok(o) => {
+            tracing::info!(radars = ?s.radars, missing = ?o.missing, "digest: nothing new, no message sent")
+        }
+        Err(e) => {
+            tracing::error!(radars = ?s.radars, error = %e, "digest not sent; its papers stay undelivered")
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {

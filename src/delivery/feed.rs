@@ -1,7 +1,8 @@
-//! Atom 1.0 feeds of radars (`GET /api/radars/{id}/feed.atom`): a radar's best matches among
-//! the papers of its last `days` days, newest first, each with its abstract and the reason it
-//! matched; papers already delivered to the radar's reader (a digest, "mark as read") are left
-//! out unless asked for, and a revised paper comes back titled as updated.
+//! Atom 1.0 feeds of radars (`GET /api/radars/{id}/feed.atom`): a radar's best `k` matches
+//! among the papers of its last `days` days, newest first, each with its abstract and the
+//! reason it matched; papers already delivered to the radar's reader (a digest, "mark as
+//! read") are left out unless asked for (not replaced by lower matches: once everything is
+//! read, nothing shows until new papers rank), and a revised paper comes back as updated.
 //!
 //! The window ends at the newest paper the radar's filters admit (not after today), so a feed
 //! over an archive that stopped growing still lists that archive's last days. Rendering goes
@@ -39,6 +40,8 @@ pub struct FeedRequest {
     pub days: u32,
     /// Papers already delivered too.
     pub all: bool,
+    /// First day of the window instead of `days` back (a digest's `--since`).
+    pub since: Option<Date>,
 }
 
 impl Default for FeedRequest {
@@ -47,6 +50,7 @@ impl Default for FeedRequest {
             k: DEFAULT_FEED_K,
             days: DEFAULT_FEED_DAYS,
             all: false,
+            since: None,
         }
     }
 }
@@ -124,15 +128,26 @@ pub fn select(
             delivered: 0,
         });
     };
-    let since = until
-        .checked_sub(Duration::days(i64::from(req.days) - 1))
-        .unwrap_or(until);
-    // Ask for enough that `k` remain after leaving out what was delivered.
-    let k = if req.all {
-        req.k
-    } else {
-        (req.k + marks.papers.len()).min(MAX_RADAR_K)
+    let since = match req.since {
+        Some(s) if s > until => {
+            // Nothing the filters admit is that new.
+            return Ok(RadarFeed {
+                radar: radar.clone(),
+                since: Some(s),
+                until: Some(s),
+                mode: Mode::Bm25,
+                entries: Vec::new(),
+                delivered: 0,
+            });
+        }
+        Some(s) => s,
+        None => until
+            .checked_sub(Duration::days(i64::from(req.days) - 1))
+            .unwrap_or(until),
     };
+    // The radar's top `k` of the window; what was delivered is left out, not replaced by
+    // lower matches: a reader who has read everything sees nothing until new papers rank.
+    let k = req.k.min(MAX_RADAR_K);
     let ranked = radar::rank(
         index,
         radar,
@@ -151,9 +166,7 @@ pub fn select(
             delivered += 1;
             continue;
         }
-        if entries.len() < req.k {
-            entries.push(FeedEntry { hit, status });
-        }
+        entries.push(FeedEntry { hit, status });
     }
     entries.sort_by(|a, b| {
         b.hit

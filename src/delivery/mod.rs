@@ -5,8 +5,11 @@
 //! and block (call them from a blocking thread). Nothing here knows HTTP or the CLI.
 
 pub mod delivered;
+pub mod digest;
 pub mod export;
 pub mod feed;
+pub mod mail;
+pub mod schedule;
 
 pub use delivered::{DeliveredError, DeliveryLog, RadarMarks, Status, Via};
 pub use export::{export, ExportFormat};
@@ -24,6 +27,8 @@ pub enum DeliveryError {
     Radar(#[from] RadarError),
     #[error(transparent)]
     Log(#[from] DeliveredError),
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
 }
 
 impl DeliveryError {
@@ -31,7 +36,7 @@ impl DeliveryError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             DeliveryError::Radar(e) => e.kind(),
-            DeliveryError::Log(_) => ErrorKind::Internal,
+            DeliveryError::Log(_) | DeliveryError::Mail(_) => ErrorKind::Internal,
         }
     }
 
@@ -40,6 +45,7 @@ impl DeliveryError {
         match self {
             DeliveryError::Radar(e) => e.code(),
             DeliveryError::Log(_) => "store_error",
+            DeliveryError::Mail(_) => "mail_failed",
         }
     }
 }
@@ -96,8 +102,8 @@ pub fn radar_feed(
     Ok(feed::select(index, radar, marks, req, today, embedder)?)
 }
 
-/// A radar's papers without those already delivered to its reader (a revision of one comes
-/// back); returns the ranking (ranks renumbered from 1), how many delivered papers were left
+/// A radar's top papers without those already delivered to its reader (a revision of one
+/// comes back); returns the ranking (ranks renumbered from 1), how many delivered papers were left
 /// out, and the ids of the revisions.
 pub fn unread_papers(
     index: &PaperIndex,
@@ -107,11 +113,8 @@ pub fn unread_papers(
 ) -> Result<(radar::RadarPapers, usize, Vec<PaperId>), DeliveryError> {
     let found = radar::get_radar(index, id)?;
     let marks = DeliveryLog::new(index.dir()).marks(&found)?;
-    let wide = radar::RankRequest {
-        k: (req.k + marks.papers.len()).min(radar::MAX_RADAR_K),
-        ..req.clone()
-    };
-    let mut ranked = radar::rank(index, &found, &wide, embedder)?;
+    // The radar's top `k`, delivered ones left out (not replaced by lower matches).
+    let mut ranked = radar::rank(index, &found, req, embedder)?;
     let mut left_out = 0;
     let mut updated = Vec::new();
     ranked.papers.retain(|h| match marks.status(&h.paper) {
@@ -125,12 +128,9 @@ pub fn unread_papers(
         }
         Status::New => true,
     });
-    ranked.papers.truncate(req.k);
-    updated.retain(|u| ranked.papers.iter().any(|h| &h.paper.id == u));
     for (i, h) in ranked.papers.iter_mut().enumerate() {
         h.rank = i + 1;
     }
-    ranked.k = req.k;
     Ok((ranked, left_out, updated))
 }
 
@@ -164,4 +164,82 @@ pub fn delete_radar(index: &PaperIndex, id: &str) -> Result<Radar, RadarError> {
         tracing::warn!(radar = %radar.id, error = %e, "cannot forget the deleted radar's delivery marks");
     }
     Ok(radar)
+}
+
+/// What sending a digest did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DigestOutcome {
+    /// Whether a message went out (nothing is sent when nothing is new).
+    pub sent: bool,
+    /// Papers in the message.
+    pub papers: usize,
+    /// Papers newly marked as delivered.
+    pub marked: usize,
+    /// Radars asked for that no longer exist (skipped).
+    pub missing: Vec<String>,
+    pub subject: String,
+    pub recipients: Vec<String>,
+}
+
+/// Builds a digest and sends it to `to` through `mailer` (see [`deliver`]). Every address is
+/// checked before anything is built or sent.
+#[allow(clippy::too_many_arguments)]
+pub fn send_digest(
+    index: &PaperIndex,
+    req: &digest::DigestRequest,
+    to: &[String],
+    mailer: &mail::Mailer,
+    base: &str,
+    today: time::Date,
+    embedder: Option<&mut dyn Embedder>,
+    skip_missing: bool,
+) -> Result<DigestOutcome, DeliveryError> {
+    check_recipients(to)?;
+    let d = digest::build(index, req, today, embedder, skip_missing)?;
+    deliver(index, &d, to, mailer, base)
+}
+
+fn check_recipients(to: &[String]) -> Result<Vec<lettre::message::Mailbox>, DeliveryError> {
+    let recipients = to
+        .iter()
+        .map(|a| mail::mailbox(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    if recipients.is_empty() {
+        return Err(mail::MailError::Build("no recipient (--to)".into()).into());
+    }
+    Ok(recipients)
+}
+
+/// Sends a built digest to `to` and marks its papers as delivered only after the SMTP server
+/// took the message. Nothing new: nothing sent, nothing marked.
+pub fn deliver(
+    index: &PaperIndex,
+    d: &digest::Digest,
+    to: &[String],
+    mailer: &mail::Mailer,
+    base: &str,
+) -> Result<DigestOutcome, DeliveryError> {
+    let recipients = check_recipients(to)?;
+    let subject = digest::subject(d);
+    let mut outcome = DigestOutcome {
+        sent: false,
+        papers: d.len(),
+        marked: 0,
+        missing: d.missing.clone(),
+        subject: subject.clone(),
+        recipients: recipients.iter().map(|m| m.to_string()).collect(),
+    };
+    if d.is_empty() {
+        return Ok(outcome);
+    }
+    let message = mailer.message(
+        &recipients,
+        &subject,
+        digest::render_text(d, base),
+        digest::render_html(d, base),
+    )?;
+    mailer.send(&message)?;
+    outcome.sent = true;
+    outcome.marked = digest::mark_sent(index, d)?;
+    Ok(outcome)
 }

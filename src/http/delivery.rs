@@ -22,7 +22,7 @@ impl From<DeliveryError> for ApiError {
     fn from(e: DeliveryError) -> Self {
         match e {
             DeliveryError::Radar(r) => r.into(),
-            DeliveryError::Log(_) => {
+            DeliveryError::Log(_) | DeliveryError::Mail(_) => {
                 debug_assert_eq!(e.kind(), ErrorKind::Internal);
                 ApiError::internal(e)
             }
@@ -260,4 +260,63 @@ pub async fn read(
     let marked = blocking(move || Ok(delivery::mark_read(&index, &radar, &ids)?)).await?;
     tracing::info!(radar = %id, marked, "papers marked as read");
     Ok(Json(ReadResponse { radar: id, marked }))
+}
+
+/// The email digest of radars as the HTML the email carries (a preview: nothing is sent or
+/// marked).
+#[utoipa::path(
+    get,
+    path = "/api/digest",
+    tag = "radars",
+    params(
+        ("radar" = Vec<String>, Query, description = "Radar id (repeatable, 1..=20)"),
+        ("since" = Option<String>, Query, description = "First publication date covered (YYYY-MM-DD); default: the last `days` days"),
+        ("days" = Option<u32>, Query, description = "Days of papers when `since` is not given (1..=366, default 7)"),
+        ("k" = Option<usize>, Query, description = "Papers per radar (1..=100, default 10)"),
+        ("lang" = Option<String>, Query, description = "zh (default) or en"),
+    ),
+    responses(
+        (status = 200, description = "text/html: the digest's email body", content_type = "text/html"),
+        (status = 400, description = "Bad parameter (invalid_radar, invalid_k, invalid_days, invalid_lang, invalid_since)", body = ErrorBody),
+        (status = 404, description = "Unknown radar (radar_not_found)", body = ErrorBody),
+    )
+)]
+pub async fn digest_preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut req = delivery::digest::DigestRequest::default();
+    for (key, v) in pairs(raw.as_deref())? {
+        match key.as_str() {
+            "radar" => req.radars.push(v.trim().to_string()),
+            "since" => req.since = Some(super::extract::date("since", &v)?),
+            "days" => req.days = count("days", &v, 1, MAX_FEED_DAYS as usize)? as u32,
+            "k" => req.k = count("k", &v, 1, 100)?,
+            "lang" => req.lang = v.parse().map_err(|e: String| ApiError::param("lang", e))?,
+            other => return Err(unknown(other, &["radar", "since", "days", "k", "lang"])),
+        }
+    }
+    let base = base_url(&headers);
+    let st = state.clone();
+    let html = heavy_blocking(&state, move || {
+        let today = crate::radar::rank::today_utc();
+        let d = st.with_query_embedder(|mut e| {
+            delivery::digest::build(&st.index, &req, today, e.embedder(), false)
+        })?;
+        Ok(delivery::digest::render_html(&d, &base))
+    })
+    .await?;
+    let mut resp = html.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // Inline styles only, no script: the page of an email.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+    );
+    Ok(resp)
 }

@@ -63,6 +63,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/radars/{id}/papers"),
     ("GET", "/api/radars/{id}/feed.atom"),
     ("POST", "/api/radars/{id}/read"),
+    ("GET", "/api/digest"),
     ("GET", "/api/briefings"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/radars/{id}", get(radars::get_one))
         .route("/api/radars/{id}/papers", get(radars::papers))
         .route("/api/radars/{id}/feed.atom", get(delivery::feed))
+        .route("/api/digest", get(delivery::digest_preview))
         .route("/healthz", get(papers::healthz))
         .route("/metrics", get(metrics::metrics_endpoint))
         .route("/api/openapi.json", get(openapi::openapi_json))

@@ -28,6 +28,7 @@ use super::{delivery, dto, error, metrics, papers, radars, search, web, writes};
         radars::papers,
         delivery::feed,
         delivery::read,
+        delivery::digest_preview,
         radars::briefing,
         papers::healthz,
         metrics::metrics_endpoint,

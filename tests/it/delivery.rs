@@ -218,7 +218,11 @@ async fn a_radar_feed_is_valid_atom_conditional_and_leaves_out_what_was_read() {
     assert_eq!(after.status, StatusCode::OK, "the marks change the feed");
     assert_ne!(after.etag, first.etag);
     let ids = entry_ids(&parse(&after.body));
-    assert_eq!(ids.len(), 10, "the next matches fill the feed");
+    assert_eq!(
+        ids.len(),
+        7,
+        "read papers are left out, not replaced by lower matches"
+    );
     assert!(read.iter().all(|r| !ids.iter().any(|i| i == r)), "{ids:?}");
     let all = entry_ids(&parse(
         &fetch(&app, &format!("{url}&all=true"), &[]).await.body,
@@ -234,7 +238,7 @@ async fn a_radar_feed_is_valid_atom_conditional_and_leaves_out_what_was_read() {
         .iter()
         .map(|p| p["id"].as_str().unwrap())
         .collect();
-    assert_eq!(listed.len(), 10);
+    assert_eq!(listed.len(), 7);
     assert!(read.iter().all(|r| !listed.contains(r)), "{listed:?}");
     assert_eq!(v["unread"]["delivered_left_out"], 3, "{}", v["unread"]);
     assert_eq!(v["papers"][0]["rank"], 1);
@@ -306,4 +310,58 @@ async fn a_radar_feed_is_valid_atom_conditional_and_leaves_out_what_was_read() {
             "{q}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_digest_preview_is_the_email_html() {
+    let (_d, index) = fixture_index(true);
+    let app = http::router(state(index, true, true, |_| {}));
+    let spec = json!({"name": "Streaming LLMs", "queries": ["streaming large language models"]});
+    let (s, _) = call(&app, "POST", "/api/radars", Some(TOKEN), Some(spec)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let r = fetch(
+        &app,
+        "/api/digest?radar=streaming-llms&days=30&k=3&lang=en",
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.ctype, "text/html; charset=utf-8");
+    assert!(r.body.starts_with("<!DOCTYPE html>"));
+    assert!(
+        r.body.contains("Streaming LLMs") && r.body.contains(">1. arXiv (CS."),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body.matches("Why: ").count(), 3);
+    for (q, status, code) in [
+        ("", StatusCode::BAD_REQUEST, "invalid_radar"),
+        ("radar=nope", StatusCode::NOT_FOUND, "radar_not_found"),
+        (
+            "radar=streaming-llms&lang=fr",
+            StatusCode::BAD_REQUEST,
+            "invalid_lang",
+        ),
+        (
+            "radar=streaming-llms&k=0",
+            StatusCode::BAD_REQUEST,
+            "invalid_k",
+        ),
+    ] {
+        let r = fetch(&app, &format!("/api/digest?{q}"), &[]).await;
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(
+            (r.status, v["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{q}"
+        );
+    }
+    // A preview marks nothing: the feed still lists every match.
+    let f = fetch(
+        &app,
+        "/api/radars/streaming-llms/feed.atom?days=30&k=3",
+        &[],
+    )
+    .await;
+    assert_eq!(parse(&f.body).entries.len(), 3);
 }

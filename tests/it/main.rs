@@ -7,6 +7,7 @@ mod briefing;
 mod cli;
 mod delivery;
 mod dense;
+mod digest;
 mod e2e;
 mod eval;
 mod export;
