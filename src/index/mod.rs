@@ -273,6 +273,13 @@ impl PaperIndex {
     /// Makes the latest commit visible to new searchers.
     pub fn reload(&self) -> Result<(), IndexError> {
         self.reader.reload()?;
+        // Forget what was decoded from segments merged away: every merge makes a new segment
+        // (its vectors alone are about 190 MB at 100K papers), and without this each stayed
+        // in memory until the next dense search (a server that only embedded grew without
+        // bound).
+        let searcher = self.reader.searcher();
+        self.vectors.retain_live(&searcher);
+        self.facet_ords.retain_live(&searcher);
         Ok(())
     }
 

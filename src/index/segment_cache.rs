@@ -41,6 +41,16 @@ impl<T: SegmentData> SegmentCache<T> {
         Ok(loaded)
     }
 
+    /// Segments held now.
+    pub fn len(&self) -> usize {
+        self.segments.lock().map_or(0, |m| m.len())
+    }
+
+    /// Whether no segment is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Forgets segments that `searcher` no longer sees (merged away).
     pub fn retain_live(&self, searcher: &Searcher) {
         let live: Vec<SegmentId> = searcher

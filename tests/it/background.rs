@@ -392,3 +392,25 @@ async fn the_server_reports_coverage_while_the_worker_embeds() {
         .unwrap();
     assert_eq!(progress.report().state, EmbedState::Stopped);
 }
+
+#[test]
+fn only_live_segments_stay_decoded_while_embedding() {
+    // Every batch commits a segment and merges make new ones; what was decoded from segments
+    // merged away must go (it once stayed until the next dense search: +170 KB per paper).
+    let (_d, index) = fixture_index(false);
+    let writer = Mutex::new(index.writer().unwrap());
+    let (e1, _) = Counting::new();
+    let mut e: Vec<Box<dyn Embedder>> = vec![Box::new(e1)];
+    index.claim_embedding_model(e[0].id()).unwrap();
+    let progress = EmbedProgress::new("hash-trigram");
+    let mut failed = HashSet::new();
+    let mut most = 0;
+    while run_batch(&index, &writer, &mut e, &progress, &mut failed).unwrap() > 0 {
+        index.reload().unwrap();
+        let live = index.reader().searcher().segment_readers().len();
+        let held = index.vectors().len();
+        assert!(held <= live, "{held} segments decoded, {live} live");
+        most = most.max(held);
+    }
+    assert!(most > 0, "the batches read the vectors through the cache");
+}
