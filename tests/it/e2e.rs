@@ -180,7 +180,7 @@ async fn browser_types_a_query_and_sees_results() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(
         listener,
-        state(index, true, false, |_| {}),
+        state(index, true, true, |_| {}),
         async {
             let _ = stop_rx.await;
         },
@@ -345,6 +345,55 @@ async fn browser_types_a_query_and_sees_results() {
         "the cited paper",
     )
     .await;
+
+    // Delivery on the radar view: the feed URL to copy, export links, the digest preview, and
+    // "mark all as read" (the token asked once) empties the unread list.
+    cdp.eval(
+        "document.getElementById('d-close').click(); document.getElementById('nav-radars').click()",
+    )
+    .await;
+    let feed = cdp
+        .wait_for(
+            "document.getElementById('r-feed-url').value || null",
+            "the feed URL",
+        )
+        .await;
+    assert_eq!(
+        feed.as_str().unwrap(),
+        format!("http://{addr}/api/radars/streaming-llms/feed.atom")
+    );
+    let bib = cdp
+        .eval("document.getElementById('r-export-bib').getAttribute('href')")
+        .await;
+    assert!(bib.as_str().unwrap().contains("format=bibtex"), "{bib}");
+    let digest = cdp
+        .eval("document.getElementById('r-digest').getAttribute('href')")
+        .await;
+    assert!(
+        digest
+            .as_str()
+            .unwrap()
+            .starts_with("/api/digest?radar=streaming-llms"),
+        "{digest}"
+    );
+    cdp.eval(&format!(
+        "window.prompt = () => '{}'; document.getElementById('r-mark-read').click()",
+        crate::http::TOKEN
+    ))
+    .await;
+    let status = cdp
+        .wait_for(
+            "/marked as read/.test(document.getElementById('status').textContent) ? document.getElementById('status').textContent : null",
+            "mark all as read",
+        )
+        .await;
+    assert_eq!(status, "20 papers marked as read");
+    assert_eq!(
+        cdp.eval("document.querySelectorAll('#results li.hit').length")
+            .await,
+        0,
+        "nothing unread is left"
+    );
 
     // A Chinese query: the English its BM25 leg searched shows under the search box (hidden
     // for the English query above).
