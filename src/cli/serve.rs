@@ -196,6 +196,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             anyhow::anyhow!("[[digest]] needs an [smtp] section (host, from, tls)")
         })?;
         let mailer = academichub::delivery::mail::Mailer::new(smtp)?;
+        for s in &config.digest {
+            for r in &s.radars {
+                if academichub::radar::get_radar(&index, r).is_err() {
+                    eprintln!("warning: [[digest]] names radar {r:?}, which does not exist (yet): skipped until it does");
+                }
+            }
+        }
         let st = state.clone();
         let base = format!("http://{addr}");
         eprintln!(
@@ -247,8 +254,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let _ = p.await;
         }
         if let Some(handle) = digests {
+            // The thread checks the flag every second; a digest in the middle of its SMTP
+            // retries is not waited for (its papers stay undelivered: they are marked only
+            // after a send succeeds).
             digest_stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+            let joined = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                tokio::task::spawn_blocking(move || handle.join()),
+            )
+            .await;
+            if joined.is_err() {
+                tracing::warn!("a digest was still being sent at shutdown; it was abandoned and its papers stay undelivered");
+            }
         }
         // The worker commits what it has embedded, then stops.
         if let Some((progress, handle)) = background {
