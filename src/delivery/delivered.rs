@@ -11,10 +11,9 @@
 //! and created again under the same id (a new `created` time) starts with nothing delivered.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
 use crate::paper::{Paper, PaperId};
@@ -133,19 +132,7 @@ impl DeliveryLog {
 
     fn lock(&self, exclusive: bool) -> Result<File, DeliveredError> {
         let path = self.dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(self.io(path.clone()))?;
-        if exclusive {
-            FileExt::lock_exclusive(&file).map_err(self.io(path))?;
-        } else {
-            FileExt::lock_shared(&file).map_err(self.io(path))?;
-        }
-        Ok(file)
+        crate::index::lock_file(&path, exclusive).map_err(self.io(path))
     }
 
     fn read(&self) -> Result<LogFile, DeliveredError> {

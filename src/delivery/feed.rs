@@ -233,8 +233,8 @@ fn xml_text(s: &str) -> String {
         .collect()
 }
 
-/// `s` percent-encoded except RFC 3986's unreserved characters (for ids in URIs).
-fn percent_encode(s: &str) -> String {
+/// `s` percent-encoded except RFC 3986's unreserved characters (for ids in URIs and paths).
+pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -121,8 +121,11 @@ pub async fn feed(
     let self_url = format!(
         "{base}{}",
         match &raw {
-            Some(q) if !q.is_empty() => format!("/api/radars/{}/feed.atom?{q}", percent(&id)),
-            _ => format!("/api/radars/{}/feed.atom", percent(&id)),
+            Some(q) if !q.is_empty() => format!(
+                "/api/radars/{}/feed.atom?{q}",
+                atom_feed::percent_encode(&id)
+            ),
+            _ => format!("/api/radars/{}/feed.atom", atom_feed::percent_encode(&id)),
         }
     );
     let st = state.clone();
@@ -183,19 +186,6 @@ fn not_modified(etag: &str, modified: Option<&str>) -> Response {
         set(resp.headers_mut(), header::LAST_MODIFIED, m);
     }
     resp
-}
-
-/// `s` percent-encoded for a path segment.
-fn percent(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// `POST /api/radars/{id}/read` body.

@@ -5,6 +5,26 @@
 use std::io::Write;
 use std::path::Path;
 
+/// Opens (creating it when missing) the lock file `path` and takes an advisory lock on it:
+/// exclusive for a writer, shared for a reader; blocks until granted. The lock is released when
+/// the returned file is dropped. Files replaced by rename (`radars.json`, `delivered.json`)
+/// are guarded by a separate lock file like this one.
+pub fn lock_file(path: &Path, exclusive: bool) -> std::io::Result<std::fs::File> {
+    use fs4::fs_std::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)?;
+    if exclusive {
+        FileExt::lock_exclusive(&file)?;
+    } else {
+        FileExt::lock_shared(&file)?;
+    }
+    Ok(file)
+}
+
 /// Writes `bytes` to `path` atomically and durably: to `path.tmp` first, flushed to disk, then
 /// renamed over `path`, then the directory entry flushed too (a rename is only durable once
 /// its directory is). A crash at any point leaves either the old file or the new one.

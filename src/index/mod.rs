@@ -39,7 +39,7 @@ pub use codec::{
 };
 pub use error::IndexError;
 pub use facet_ords::{FacetOrdCache, SegmentFacetOrds};
-pub use files::write_atomic;
+pub use files::{lock_file, write_atomic};
 pub use lookup::StoredPaper;
 pub use schema::{Fields, SchemaDef, QUERYABLE_FIELDS};
 pub use vectors::{SegmentVectors, VectorCache};

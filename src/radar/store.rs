@@ -7,10 +7,9 @@
 //! the new file, never a half-written one. A file that cannot be parsed is an error, never
 //! silently replaced.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
 use super::model::{now_rfc3339, unique_id, Radar, RadarSpec};
@@ -63,20 +62,8 @@ impl RadarStore {
                 ),
             });
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(self.io(path.clone()))?;
-        // Blocks until the other holder is done; released when `file` is dropped.
-        if exclusive {
-            FileExt::lock_exclusive(&file).map_err(self.io(path))?;
-        } else {
-            FileExt::lock_shared(&file).map_err(self.io(path))?;
-        }
-        Ok(file)
+        // Blocks until the other holder is done; released when the file is dropped.
+        crate::index::lock_file(&path, exclusive).map_err(self.io(path))
     }
 
     fn read(&self) -> Result<StoreFile, RadarError> {
