@@ -244,6 +244,14 @@ pub async fn read(
             ),
         ));
     }
+    if let Some((i, why)) = body
+        .ids
+        .iter()
+        .enumerate()
+        .find_map(|(i, id)| PaperId::problem(id).map(|why| (i, why)))
+    {
+        return Err(ApiError::param("ids", format!("ids[{i}]: {why}")));
+    }
     let ids: Vec<PaperId> = body.ids.iter().map(|s| PaperId::new(s.trim())).collect();
     let index = state.index.clone();
     let radar = id.clone();

@@ -191,6 +191,25 @@ async fn a_radar_feed_is_valid_atom_conditional_and_leaves_out_what_was_read() {
         Some(json!({"ids": ["9999.99999"]})),
     )
     .await;
+    for bad in [
+        json!({"ids": []}),
+        json!({"ids": [""]}),
+        json!({"ids": ["x".repeat(2000)]}),
+    ] {
+        let (s, v) = call(
+            &app,
+            "POST",
+            "/api/radars/streaming-llms/read",
+            Some(TOKEN),
+            Some(bad),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_ids")),
+            "{v}"
+        );
+    }
     assert_eq!(
         (s, v["error"]["code"].clone()),
         (StatusCode::BAD_REQUEST, json!("unknown_paper")),
