@@ -46,6 +46,27 @@ pub struct PaperWriter {
     last_failure_storage_full: bool,
 }
 
+/// Lets a tantivy writer go without leaving a merge behind. Plain `drop` kills the writer's
+/// segment updater but does not wait for a merge whose end is already scheduled: that merge
+/// then saves the old writer's view of the segments as `meta.json` and garbage-collects the
+/// files it does not know, after the directory lock went to the next writer — a commit of the
+/// next writer (in the same process: after a failed write, or a writer reopened) could vanish.
+/// Waiting for the merges first closes that window. (A writer whose indexing thread failed
+/// cannot be waited for this way; tantivy then only kills it.)
+fn retire(writer: IndexWriter, dir: &std::path::Path) {
+    if let Err(e) = writer.wait_merging_threads() {
+        tracing::warn!(dir = %dir.display(), error = %e, "the index writer stopped with an error (its merges were not all waited for)");
+    }
+}
+
+impl Drop for PaperWriter {
+    fn drop(&mut self) {
+        if let Some(w) = self.writer.take() {
+            retire(w, &self.dir);
+        }
+    }
+}
+
 impl PaperWriter {
     pub(super) fn new(
         writer: IndexWriter,
@@ -126,9 +147,11 @@ impl PaperWriter {
             storage_full,
             "index write failed: discarding the uncommitted batch and rebuilding the writer"
         );
-        // Dropping kills the old writer's threads and releases the directory lock before the
-        // new writer takes it.
-        drop(self.writer.take());
+        // The old writer goes (its merges waited for, its threads stopped, the directory
+        // lock released) before the new one takes the lock.
+        if let Some(old) = self.writer.take() {
+            retire(old, &self.dir);
+        }
         if let Err(e) = self.live() {
             tracing::warn!(error = %e, "the index writer cannot be reopened yet; the next write tries again");
         }
