@@ -306,8 +306,9 @@ impl academichub::http::state::IngestTrigger for FeedTrigger {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-/// One scheduled digest: built with the query embedder (released before the network), sent
-/// with the mailer's retries, logged; a deleted radar is skipped with a log line.
+/// One scheduled digest: built with the query embedder (lent per radar, released before the
+/// network), sent with the mailer's retries, logged; a deleted radar is skipped with a log
+/// line.
 fn scheduled_digest(
     state: &AppState,
     s: &academichub::delivery::schedule::DigestSchedule,
@@ -315,9 +316,14 @@ fn scheduled_digest(
     base: &str,
 ) {
     let today = academichub::radar::rank::today_utc();
-    let built = state.with_query_embedder(|mut e| {
-        academichub::delivery::digest::build(&state.index, &s.request(), today, e.embedder(), true)
-    });
+    // The query embedder is lent for one radar's ranking at a time.
+    let built = academichub::delivery::digest::build_with(
+        &state.index,
+        &s.request(),
+        today,
+        |rank| state.with_query_embedder(|mut e| rank(e.embedder())),
+        true,
+    );
     let result =
         built.and_then(|d| academichub::delivery::deliver(&state.index, &d, &s.to, mailer, base));
     match result {

@@ -95,6 +95,31 @@ pub fn build(
     mut embedder: Option<&mut dyn Embedder>,
     skip_missing: bool,
 ) -> Result<Digest, DeliveryError> {
+    build_with(
+        index,
+        req,
+        today,
+        |rank| rank(embedder.as_mut().map(|e| &mut **e as &mut dyn Embedder)),
+        skip_missing,
+    )
+}
+
+/// One radar's ranking, given the query embedder (or none).
+pub type RankWith<'a> =
+    dyn FnMut(Option<&mut dyn Embedder>) -> Result<feed::RadarFeed, RadarError> + 'a;
+
+/// [`build`] with the embedder lent per radar by `with_embedder` (a server's shared query
+/// embedder is then held for one radar's ranking at a time, never for the whole digest).
+pub fn build_with<W>(
+    index: &PaperIndex,
+    req: &DigestRequest,
+    today: Date,
+    mut with_embedder: W,
+    skip_missing: bool,
+) -> Result<Digest, DeliveryError>
+where
+    W: FnMut(&mut RankWith<'_>) -> Result<feed::RadarFeed, RadarError>,
+{
     if req.radars.is_empty() || req.radars.len() > MAX_DIGEST_RADARS {
         return Err(RadarError::InvalidParam {
             name: "radar",
@@ -129,14 +154,9 @@ pub fn build(
             all: false,
             since: req.since,
         };
-        let selected = feed::select(
-            index,
-            &radar,
-            &marks,
-            &feed_req,
-            today,
-            embedder.as_mut().map(|e| &mut **e as &mut dyn Embedder),
-        )?;
+        let selected = with_embedder(&mut |embedder| {
+            feed::select(index, &radar, &marks, &feed_req, today, embedder)
+        })?;
         since = min_date(since, selected.since);
         until = max_date(until, selected.until);
         sections.push(DigestSection {

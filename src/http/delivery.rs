@@ -299,9 +299,13 @@ pub async fn digest_preview(
     let st = state.clone();
     let html = heavy_blocking(&state, move || {
         let today = crate::radar::rank::today_utc();
-        let d = st.with_query_embedder(|mut e| {
-            delivery::digest::build(&st.index, &req, today, e.embedder(), false)
-        })?;
+        let d = delivery::digest::build_with(
+            &st.index,
+            &req,
+            today,
+            |rank| st.with_query_embedder(|mut e| rank(e.embedder())),
+            false,
+        )?;
         Ok(delivery::digest::render_html(&d, &base))
     })
     .await?;
