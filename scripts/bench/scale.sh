@@ -9,8 +9,7 @@
 set -euo pipefail
 WORK=${1:?usage: $0 WORK_DIR [COPIES ...]}
 shift
-COPIES=("${@:-1 5 23}")
-[[ $# -eq 0 ]] && COPIES=(1 5 23)
+if (($#)); then COPIES=("$@"); else COPIES=(1 5 23); fi
 BIN=${BIN:-target/release/academichub}
 mkdir -p "$WORK"
 for n in "${COPIES[@]}"; do
