@@ -42,6 +42,33 @@ pub fn web_url(raw: &str) -> Option<String> {
         .then(|| u.to_string())
 }
 
+/// Escapes text for HTML.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_html_escaped(s, &mut out);
+    out
+}
+
+/// Appends `s` to `out`, escaped for HTML.
+pub fn push_html_escaped(s: &str, out: &mut String) {
+    // The five specials are ASCII: the text between them is copied as is, on char boundaries.
+    let mut copied = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&s[copied..i]);
+        out.push_str(entity);
+        copied = i + 1;
+    }
+    out.push_str(&s[copied..]);
+}
+
 /// Collapses all runs of whitespace (including arXiv's hard line breaks) into single spaces;
 /// control characters (NUL, escape sequences' ESC, DEL) count as whitespace, so none reaches
 /// a stored paper, a terminal or a page.

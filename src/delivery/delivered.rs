@@ -10,7 +10,7 @@
 //! parsed is an error, never overwritten. Marks belong to one radar *instance*: a radar deleted
 //! and created again under the same id (a new `created` time) starts with nothing delivered.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -261,17 +261,6 @@ impl DeliveryLog {
         bytes.push(b'\n');
         crate::index::write_atomic(&path, &bytes).map_err(self.io(path))
     }
-}
-
-/// Statuses of `papers` for one radar, by id (convenience for renderers).
-pub fn statuses<'a>(
-    marks: &RadarMarks,
-    papers: impl IntoIterator<Item = &'a Paper>,
-) -> HashMap<PaperId, Status> {
-    papers
-        .into_iter()
-        .map(|p| (p.id.clone(), marks.status(p)))
-        .collect()
 }
 
 #[cfg(test)]

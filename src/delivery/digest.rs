@@ -14,7 +14,7 @@ use std::fmt::Write;
 use time::Date;
 
 use super::delivered::{DeliveryLog, Status, Via};
-use super::feed::{self, paper_link, FeedEntry, FeedRequest, DEFAULT_FEED_DAYS};
+use super::feed::{self, escape_html, paper_link, FeedRequest, RadarFeed, DEFAULT_FEED_DAYS};
 use super::DeliveryError;
 use crate::briefing::{self, Briefing, BriefingRequest, Lang};
 use crate::embed::Embedder;
@@ -52,22 +52,14 @@ impl Default for DigestRequest {
     }
 }
 
-/// One radar's part of a digest.
-#[derive(Debug, Clone)]
-pub struct DigestSection {
-    pub radar: Radar,
-    pub entries: Vec<FeedEntry>,
-    /// Papers of the window left out because they were delivered already.
-    pub delivered: usize,
-}
-
 /// A digest, before rendering.
 #[derive(Debug, Clone)]
 pub struct Digest {
     pub lang: Lang,
     pub since: Option<Date>,
     pub until: Option<Date>,
-    pub sections: Vec<DigestSection>,
+    /// Each radar's feed selection: its unread papers of the window, newest first.
+    pub sections: Vec<RadarFeed>,
     /// Radars asked for that no longer exist (skipped, with a log line).
     pub missing: Vec<String>,
     pub briefing: Briefing,
@@ -135,7 +127,7 @@ where
     let mut missing = Vec::new();
     let (mut since, mut until) = (None::<Date>, None::<Date>);
     for id in &req.radars {
-        if sections.iter().any(|s: &DigestSection| &s.radar.id == id) {
+        if sections.iter().any(|s: &RadarFeed| &s.radar.id == id) {
             continue;
         }
         let radar = match radar::get_radar(index, id) {
@@ -159,11 +151,7 @@ where
         })?;
         since = min_date(since, selected.since);
         until = max_date(until, selected.until);
-        sections.push(DigestSection {
-            radar,
-            entries: selected.entries,
-            delivered: selected.delivered,
-        });
+        sections.push(selected);
     }
     let ranked: Vec<(Radar, RadarPapers)> = sections
         .iter()
@@ -175,7 +163,7 @@ where
                     since: since.map(format_date),
                     until: until.map(format_date),
                     k: req.k,
-                    mode: crate::search::Mode::Hybrid,
+                    mode: s.mode,
                     candidates: s.entries.len(),
                     notes: Vec::new(),
                     papers: s.entries.iter().map(|e| e.hit.clone()).collect(),
@@ -314,22 +302,6 @@ pub fn subject(d: &Digest) -> String {
     .to_string()
 }
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Item numbers by paper id (first appearance), and the key sentence of each paper.
 fn numbering(d: &Digest) -> (HashMap<PaperId, usize>, HashMap<PaperId, String>) {
     let mut numbers = HashMap::new();
@@ -385,13 +357,13 @@ pub fn render_html(d: &Digest, base: &str) -> String {
          <body style=\"margin:0;padding:16px;background:#fafaf7;color:#1d1d1f;\
          font-family:-apple-system,'Segoe UI','PingFang SC','Microsoft YaHei',sans-serif;\
          font-size:15px;line-height:1.55\">\n<div style=\"max-width:720px;margin:0 auto\">\n",
-        escape(&subject(d))
+        escape_html(&subject(d))
     );
     let _ = writeln!(
         h,
         "<h1 style=\"font-size:20px;margin:0 0 4px\">{}</h1>\n<p style=\"color:#6b6b70;margin:0 0 16px\">{} · {}</p>",
         l.title,
-        escape(&window(d)),
+        escape_html(&window(d)),
         (l.papers)(d.len())
     );
     if d.is_empty() {
@@ -408,12 +380,12 @@ pub fn render_html(d: &Digest, base: &str) -> String {
             let summary: Vec<String> = t
                 .summary
                 .iter()
-                .map(|s| format!("{} {}", escape(&s.text), cite(&s.paper)))
+                .map(|s| format!("{} {}", escape_html(&s.text), cite(&s.paper)))
                 .collect();
             let _ = writeln!(
                 h,
                 "<li style=\"margin:4px 0\"><b>{}</b> {}<br><span style=\"color:#444\">{}</span></li>",
-                escape(&t.label),
+                escape_html(&t.label),
                 cited.join(""),
                 summary.join(" ")
             );
@@ -431,10 +403,10 @@ pub fn render_html(d: &Digest, base: &str) -> String {
                 h,
                 "<li style=\"margin:4px 0\">{} {} ↔ {} {}: {}</li>",
                 cite(&k.a),
-                escape(&k.category_a),
+                escape_html(&k.category_a),
                 cite(&k.b),
-                escape(&k.category_b),
-                escape(&k.shared_terms.join(", "))
+                escape_html(&k.category_b),
+                escape_html(&k.shared_terms.join(", "))
             );
         }
         h.push_str("</ul>\n");
@@ -444,7 +416,7 @@ pub fn render_html(d: &Digest, base: &str) -> String {
         let _ = writeln!(
             h,
             "<h2 style=\"font-size:17px;margin:20px 0 6px;border-bottom:1px solid #e3e1da\">{} <span style=\"color:#6b6b70;font-weight:normal;font-size:14px\">{}</span></h2>",
-            escape(&s.radar.name),
+            escape_html(&s.radar.name),
             (l.papers)(s.entries.len())
         );
         for e in &s.entries {
@@ -464,21 +436,21 @@ pub fn render_html(d: &Digest, base: &str) -> String {
                 "<div style=\"margin:12px 0;padding:10px 12px;background:#fff;border:1px solid #e3e1da;border-radius:8px\">\n\
                  <div style=\"color:#6b6b70;font-size:13px\">{n}. {} · {}{updated}</div>\n\
                  <div style=\"font-size:16px;font-weight:600;margin:2px 0\"><a href=\"{}\" style=\"color:#9b2c2c;text-decoration:none\">{}</a></div>",
-                escape(&source_line(p)),
-                escape(&date),
-                escape(&paper_link(p, base)),
-                escape(&p.title)
+                escape_html(&source_line(p)),
+                escape_html(&date),
+                escape_html(&paper_link(p, base)),
+                escape_html(&p.title)
             );
             if !again {
                 if let Some(k) = keys.get(&p.id) {
-                    let _ = writeln!(h, "<div style=\"margin:4px 0\">{}</div>", escape(k));
+                    let _ = writeln!(h, "<div style=\"margin:4px 0\">{}</div>", escape_html(k));
                 }
             }
             let _ = writeln!(
                 h,
                 "<div style=\"color:#6b6b70;font-size:13px\">{}: {}</div>\n</div>",
                 l.reason,
-                escape(&e.hit.reason.text)
+                escape_html(&e.hit.reason.text)
             );
         }
         if s.delivered > 0 {

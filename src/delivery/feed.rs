@@ -209,21 +209,10 @@ fn paper_updated(p: &Paper) -> Option<FixedDateTime> {
     p.updated.or(p.published).map(at_midnight)
 }
 
-/// HTML text of `s` (for `type="html"` content).
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => {}
-            c => out.push(c),
-        }
-    }
-    out
+/// HTML text of `s` (for `type="html"` content and the digest): control characters dropped,
+/// then the shared escaper.
+pub(super) fn escape_html(s: &str) -> String {
+    crate::normalize::html_escape(&xml_text(s))
 }
 
 /// Text XML 1.0 can carry: control characters other than tab and newline dropped.

@@ -90,18 +90,6 @@ fn fnv(s: &str, seed: u8) -> u64 {
     h
 }
 
-/// The radar's feed (see [`feed::select`]).
-pub fn radar_feed(
-    index: &PaperIndex,
-    radar: &Radar,
-    marks: &RadarMarks,
-    req: &FeedRequest,
-    today: time::Date,
-    embedder: Option<&mut dyn Embedder>,
-) -> Result<RadarFeed, DeliveryError> {
-    Ok(feed::select(index, radar, marks, req, today, embedder)?)
-}
-
 /// A radar's top papers without those already delivered to its reader (a revision of one
 /// comes back); returns the ranking (ranks renumbered from 1), how many delivered papers were left
 /// out, and the ids of the revisions.

@@ -136,9 +136,11 @@ pub async fn feed(
         if none_match(&if_none, &etag) == Some(true) {
             return Ok(Err(etag));
         }
-        let feed = st.with_query_embedder(|mut e| {
-            delivery::radar_feed(&st.index, &radar, &marks, &req, today, e.embedder())
-        })?;
+        let feed = st
+            .with_query_embedder(|mut e| {
+                atom_feed::select(&st.index, &radar, &marks, &req, today, e.embedder())
+            })
+            .map_err(DeliveryError::from)?;
         let modified = http_date(&atom_feed::last_modified(&feed, &marks));
         let xml = atom_feed::atom(&feed, &FeedLinks { base, self_url });
         Ok(Ok((xml, etag, modified)))

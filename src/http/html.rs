@@ -1,33 +1,7 @@
 //! HTML escaping of text the API returns as markup (highlighted snippets, titles).
 
+pub use crate::normalize::{html_escape, push_html_escaped};
 use crate::search::Snippet;
-
-/// Escapes text for HTML.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    push_html_escaped(s, &mut out);
-    out
-}
-
-/// Appends `s` to `out`, escaped for HTML.
-pub fn push_html_escaped(s: &str, out: &mut String) {
-    // The five specials are ASCII: the text between them is copied as is, on char boundaries.
-    let mut copied = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let entity = match b {
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'&' => "&amp;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
-            _ => continue,
-        };
-        out.push_str(&s[copied..i]);
-        out.push_str(entity);
-        copied = i + 1;
-    }
-    out.push_str(&s[copied..]);
-}
 
 /// A snippet as escaped HTML with `<mark>` around its highlights.
 pub fn marked(snippet: &Snippet) -> String {
