@@ -58,12 +58,15 @@ struct BareOrt {
 impl BareOrt {
     fn load(root: &Path, dir: &Path, max_length: usize) -> Option<BareOrt> {
         let env = academichub::embed::ort_environment(root).ok()?;
-        let session = ort::session::Session::builder(&env)
+        let mut builder = ort::session::Session::builder(&env)
             .ok()?
             .with_intra_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .ok()?
-            .commit_from_file(dir.join("model.onnx"))
             .ok()?;
+        // The same session options as the engine's sessions (the graph is what is compared).
+        for (k, v) in academichub::embed::SESSION_CONFIG {
+            builder = builder.with_config_entry(*k, *v).ok()?;
+        }
+        let session = builder.commit_from_file(dir.join("model.onnx")).ok()?;
         // As fastembed configures it: truncation at the model's length (a tokenizer.json may
         // carry its own, shorter one), no padding (one text per run).
         let mut tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).ok()?;

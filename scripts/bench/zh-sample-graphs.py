@@ -60,6 +60,8 @@ def main():
         if os.path.exists(cached):
             return np.load(cached)
         so = ort.SessionOptions()
+        # as the engine's sessions (src/embed/onnx.rs SESSION_CONFIG)
+        so.add_session_config_entry("optimization.disable_specified_optimizers", "SkipLayerNormFusion")
         so.intra_op_num_threads = 2
         so.log_severity_level = 3
         s = ort.InferenceSession(os.path.expanduser(path), so, providers=["CPUExecutionProvider"])

@@ -141,17 +141,24 @@ def build(model_dir: Path, out_path: Path, contrib: bool = False):
         const(f"l{i}_ln2_b", w[p + "output.LayerNorm.bias"].astype(f32))
 
         if contrib:
-            # ONNX Runtime contrib ops (com.microsoft): Attention, SkipLayerNormalization, BiasGelu
+            # ONNX Runtime contrib ops (com.microsoft): Attention, BiasGelu. The residual
+            # Add + LayerNormalization stay standard ops: ORT's fused SkipLayerNormalization
+            # kernel was the slower one on the int8 graph (src/embed/onnx.rs SESSION_CONFIG
+            # keeps ORT from fusing them at session creation).
             node("Attention", [h, f"l{i}_wqkv", f"l{i}_bqkv", "mask_i32"], [f"l{i}_ctx"],
                  domain="com.microsoft", num_heads=NH)
             node("MatMul", [f"l{i}_ctx", f"l{i}_wo"], [f"l{i}_ao_mm"])
-            h1 = node("SkipLayerNormalization", [f"l{i}_ao_mm", h, f"l{i}_ln1_g", f"l{i}_ln1_b", f"l{i}_bo"],
-                      [f"l{i}_h1"], domain="com.microsoft", epsilon=eps)
+            node("Add", [f"l{i}_ao_mm", f"l{i}_bo"], [f"l{i}_ao"])
+            node("Add", [f"l{i}_ao", h], [f"l{i}_res1"])
+            h1 = node("LayerNormalization", [f"l{i}_res1", f"l{i}_ln1_g", f"l{i}_ln1_b"], [f"l{i}_h1"],
+                      axis=-1, epsilon=eps)
             node("MatMul", [h1, f"l{i}_wi"], [f"l{i}_ff_mm"])
             node("BiasGelu", [f"l{i}_ff_mm", f"l{i}_bi"], [f"l{i}_gelu"], domain="com.microsoft")
             node("MatMul", [f"l{i}_gelu", f"l{i}_wo2"], [f"l{i}_out_mm"])
-            h = node("SkipLayerNormalization", [f"l{i}_out_mm", h1, f"l{i}_ln2_g", f"l{i}_ln2_b", f"l{i}_bo2"],
-                     [out_name], domain="com.microsoft", epsilon=eps)
+            node("Add", [f"l{i}_out_mm", f"l{i}_bo2"], [f"l{i}_out"])
+            node("Add", [f"l{i}_out", h1], [f"l{i}_res2"])
+            h = node("LayerNormalization", [f"l{i}_res2", f"l{i}_ln2_g", f"l{i}_ln2_b"], [out_name],
+                     axis=-1, epsilon=eps)
             continue
 
         node("MatMul", [h, f"l{i}_wqkv"], [f"l{i}_qkv_mm"])
@@ -207,7 +214,7 @@ def main():
     ap.add_argument("--out", required=True, type=Path, help="output .onnx file")
     ap.add_argument("--ops", choices=("standard", "contrib"), default="standard",
                     help="standard ONNX ops only (default), or ONNX Runtime contrib ops "
-                         "(Attention, SkipLayerNormalization, BiasGelu)")
+                         "(Attention, BiasGelu)")
     a = ap.parse_args()
     for f in ("model.safetensors", "config.json"):
         if not (a.model_dir / f).is_file():

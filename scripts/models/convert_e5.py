@@ -680,6 +680,8 @@ def verify(tmp, hp, w, log, accuracy_level):
         log("verify: onnxruntime not importable, skipping the model check")
         return
     so = ort.SessionOptions()
+    # as the engine's sessions (src/embed/onnx.rs SESSION_CONFIG)
+    so.add_session_config_entry("optimization.disable_specified_optimizers", "SkipLayerNormFusion")
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(os.path.join(tmp, "model.onnx"), so, providers=["CPUExecutionProvider"])
     first = tk.encode("passage: multilingual embeddings 多语言").ids if tk is not None else [0, 33600, 31, 8999, 2]

@@ -194,6 +194,8 @@ def main(argv=None):
         ref = json.load(f)
     texts = ref["texts"]
     so = ort.SessionOptions()
+    # as the engine's sessions (src/embed/onnx.rs SESSION_CONFIG)
+    so.add_session_config_entry("optimization.disable_specified_optimizers", "SkipLayerNormFusion")
     so.intra_op_num_threads = 2
     a = embed(ort.InferenceSession(args.src, so, providers=["CPUExecutionProvider"]), tk, texts, args.max_length)
     b = embed(ort.InferenceSession(args.out, so, providers=["CPUExecutionProvider"]), tk, texts, args.max_length)

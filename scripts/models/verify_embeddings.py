@@ -89,6 +89,8 @@ def main():
     want /= np.linalg.norm(want, axis=1, keepdims=True)
 
     so = ort.SessionOptions()
+    # as the engine's sessions (src/embed/onnx.rs SESSION_CONFIG)
+    so.add_session_config_entry("optimization.disable_specified_optimizers", "SkipLayerNormFusion")
     so.intra_op_num_threads = a.threads
     so.log_severity_level = 3
     t0 = time.time()

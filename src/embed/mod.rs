@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use fake::HashEmbedder;
 pub use model::{ort_environment, FastEmbedder, Threads, QUERY_CACHE_SIZE};
+pub use onnx::SESSION_CONFIG;
 
 use serde::{Deserialize, Serialize};
 

@@ -145,6 +145,20 @@ fn load_tokenizer(dir: &Path, max_length: usize) -> Result<Tokenizer, EmbedError
     Ok(tokenizer)
 }
 
+/// Session config entries every encoder session gets.
+///
+/// ONNX Runtime fuses each residual `Add` + `LayerNormalization` into its contrib
+/// `SkipLayerNormalization` at session creation; on the int8 graphs that fused CPU kernel took
+/// 15% of me5-small's run time, against under 5% for the two ops it replaces (ORT 1.32
+/// profiler, one thread). Without the fusion, int8 passages embed 1.16x (me5-small) and 1.19x
+/// (MiniLM, whose graph now keeps the ops unfused) as fast, vectors at cosine >= 0.9998 to the
+/// fused ones; the 4-bit and fp32 graphs are not affected (BENCHMARKS.md, "Embedding
+/// throughput"). `scripts/models/*.py` create their sessions the same way.
+pub const SESSION_CONFIG: &[(&str, &str)] = &[(
+    "optimization.disable_specified_optimizers",
+    "SkipLayerNormFusion",
+)];
+
 /// One ONNX Runtime session of a text encoder and the shared tokenizer it reads.
 pub struct Encoder {
     session: Session,
@@ -156,8 +170,8 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// A session over the graph `onnx` with `threads` intra-op threads (`None`: one per core)
-    /// and extra session config entries, built in `environment`.
+    /// A session over the graph `onnx` with `threads` intra-op threads (`None`: one per core),
+    /// [`SESSION_CONFIG`] and extra session config entries, built in `environment`.
     pub fn new(
         environment: &ort::environment::Environment,
         onnx: &[u8],
@@ -180,7 +194,7 @@ impl Encoder {
             .map_err(|e| load(e.to_string()))?
             .with_intra_threads(threads)
             .map_err(|e| load(e.to_string()))?;
-        for (k, v) in config {
+        for (k, v) in SESSION_CONFIG.iter().chain(config) {
             builder = builder
                 .with_config_entry(*k, *v)
                 .map_err(|e| load(e.to_string()))?;

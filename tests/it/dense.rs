@@ -679,9 +679,13 @@ fn real_models_match_fastembeds_pipeline() {
                 academichub::embed::PoolingKind::Cls => Pooling::Cls,
             },
         );
-        let options = InitOptionsUserDefined::new()
+        let mut options = InitOptionsUserDefined::new()
             .with_max_length(spec.max_length)
             .with_environment(academichub::embed::ort_environment(&root).unwrap());
+        // The same session options (the pipelines are compared, not ORT's graph fusions).
+        for (k, v) in academichub::embed::SESSION_CONFIG {
+            options = options.with_session_config(*k, *v);
+        }
         let mut theirs = TextEmbedding::try_new_from_user_defined(model, options).unwrap();
         let prefixed: Vec<String> = texts
             .iter()
