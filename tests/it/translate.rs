@@ -89,6 +89,37 @@ fn the_index_picks_the_sense_a_compound_needs() {
 }
 
 #[test]
+fn the_model_glossary_supplies_senses_the_dictionary_lacks() {
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let searcher = index.reader().searcher();
+    // CC-CEDICT's 对抗 is "to withstand/to resist/confrontation": nothing adversarial.
+    let text = std::fs::read_to_string(crate::fixtures::fixture("cedict-mini.txt")).unwrap();
+    let bare = translate::Dictionary::parse(&text, std::path::Path::new("cedict-mini")).unwrap();
+    assert!(!bare.glosses("对抗").contains(&"adversaries"));
+    let without = translate::translate(&index, &searcher, &bare, "对抗样本")
+        .unwrap()
+        .unwrap();
+    assert!(!without.text.contains("adversar"), "{}", without.text);
+    // Loaded, the dictionary carries the built-in glossary: 对抗 -> adversaries, which the
+    // papers' "adversarial" shares a stem with; it takes most of the word's weight.
+    let with = translate::translate(&index, &searcher, dictionary(), "对抗样本")
+        .unwrap()
+        .unwrap();
+    assert_eq!(with.text, "adversaries sample");
+    let engine = QueryEngine::new(&index);
+    let res = bm25(&engine, "对抗样本", 5);
+    assert_eq!(res.translation.as_deref(), Some("adversaries sample"));
+    let about: Vec<bool> = res
+        .hits
+        .iter()
+        .map(|h| text_of(h).contains("adversarial"))
+        .collect();
+    // Four of the five (the other is a thin-film paper full of "samples" and "resistance",
+    // the other senses of the two words).
+    assert!(about.iter().filter(|&&b| b).count() >= 4, "{about:?}");
+}
+
+#[test]
 fn bad_chinese_input_is_searched_without_panic() {
     let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
     let engine = QueryEngine::new(&index);

@@ -14,6 +14,9 @@
 //! learning", not "strengthen learn"). Which candidate wins is the index's call, see
 //! [`super`].
 //!
+//! CC-CEDICT lacks most technical senses; a glossary built with the multilingual embedding
+//! model ([`GLOSSARY`]) adds them after the dictionary's own.
+//!
 //! Nothing here panics on bad input: a file that is not CC-CEDICT is an error.
 
 use std::collections::HashMap;
@@ -22,6 +25,12 @@ use std::sync::OnceLock;
 
 /// File name of CC-CEDICT in the cache (`scripts/fetch-models` puts it in `ROOT/cedict/`).
 pub const CEDICT_FILE: &str = "cedict_1_0_ts_utf-8_mdbg.txt";
+/// The model glossary: English words the multilingual embedding model puts nearest to a
+/// CC-CEDICT headword, where the match is strong and clear (分割 -> segment, 对抗 ->
+/// adversaries, 驾驶 -> driving: technical senses the dictionary lacks). Built by
+/// `scripts/models/neural_glosses.py`; merged after the dictionary's own senses by
+/// [`Dictionary::load`], so corpus statistics choose between them as between any senses.
+pub const GLOSSARY: &str = include_str!("glossary.tsv");
 /// Glosses of more words than this explain rather than translate, and are not kept.
 pub const MAX_GLOSS_WORDS: usize = 4;
 /// Headwords longer than this (in characters) are not indexed: no query word is that long.
@@ -87,7 +96,39 @@ impl Dictionary {
         Ok(dict)
     }
 
-    /// Reads and parses the file at `path`.
+    /// Appends the glosses of a model glossary (`headword TAB gloss/gloss/...` lines, `#`
+    /// comments) after the CC-CEDICT senses of headwords the dictionary has; lines for other
+    /// headwords and malformed lines are skipped. Returns how many headwords gained a gloss.
+    pub fn merge_glossary(&mut self, text: &str) -> usize {
+        let mut merged = 0;
+        for line in text.lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let Some((word, glosses)) = line.split_once('\t') else {
+                continue;
+            };
+            let Some(&entry) = self.by_word.get(word) else {
+                continue;
+            };
+            let before = self.entries[entry as usize].len();
+            for gloss in glosses.split('/').filter_map(clean_gloss) {
+                let id = self.intern(gloss);
+                let list = &mut self.entries[entry as usize];
+                if !list.contains(&id) {
+                    list.push(id);
+                    self.by_gloss[id as usize].push(entry);
+                }
+            }
+            if self.entries[entry as usize].len() > before {
+                merged += 1;
+            }
+        }
+        merged
+    }
+
+    /// Reads and parses the file at `path`, then merges the built-in model glossary
+    /// ([`GLOSSARY`]) unless `ACADEMICHUB_GLOSSARY=0` (to measure or search without it).
     pub fn load(path: &Path) -> Result<Dictionary, DictError> {
         let bytes = std::fs::read(path).map_err(|source| DictError::Read {
             path: path.to_path_buf(),
@@ -97,7 +138,11 @@ impl Dictionary {
             path: path.to_path_buf(),
             reason: format!("not UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
         })?;
-        Dictionary::parse(&text, path)
+        let mut dict = Dictionary::parse(&text, path)?;
+        if std::env::var_os("ACADEMICHUB_GLOSSARY").is_none_or(|v| v != "0") {
+            dict.merge_glossary(GLOSSARY);
+        }
+        Ok(dict)
     }
 
     fn add(&mut self, trad: &str, simp: &str, raw: &str) {
@@ -399,6 +444,44 @@ mod tests {
         assert_eq!(clean_gloss("a very long explanation of what it is"), None);
         assert_eq!(clean_gloss("(dialect)"), None);
         assert_eq!(clean_gloss(""), None);
+    }
+
+    #[test]
+    fn the_glossary_adds_senses_after_the_dictionary_own() {
+        let mut d = sample();
+        let merged = d.merge_glossary(
+            "# comment\n网络\tnetwork/networks/networking\n学习\tlearning\n\
+             分割\tsegment\nmalformed line\n",
+        );
+        // 分割 is not a headword of the sample: skipped, not invented.
+        assert_eq!(merged, 2);
+        assert!(!d.contains("分割"));
+        assert_eq!(d.glosses("网络"), ["network", "networks", "networking"]);
+        assert_eq!(d.glosses("学习"), ["learn", "study", "learning"]);
+        // A merged gloss is a sense like any other: its headword is found from it.
+        assert_eq!(d.synonyms("learning", 3, 5), [("learn", 1), ("study", 1)]);
+    }
+
+    #[test]
+    fn the_shipped_glossary_is_well_formed_and_holds_technical_senses() {
+        let mut lines = 0;
+        for line in GLOSSARY.lines().filter(|l| !l.starts_with('#')) {
+            let (word, glosses) = line.split_once('\t').expect("headword TAB glosses");
+            assert!((2..=4).contains(&word.chars().count()), "{line}");
+            assert!(
+                !glosses.is_empty() && glosses.split('/').count() <= 3,
+                "{line}"
+            );
+            lines += 1;
+        }
+        assert!(lines > 1000, "{lines} glossary lines");
+        let find = |w: &str| {
+            GLOSSARY
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{w}\t")).map(str::to_owned))
+        };
+        assert!(find("分割").is_some_and(|g| g.contains("segment")));
+        assert!(find("驾驶").is_some_and(|g| g.contains("driving")));
     }
 
     #[test]
