@@ -171,6 +171,11 @@ def main(argv=None):
         del m
         log(f"{len(excluded)} nodes stay float (--exclude {args.exclude})")
     tk = tokenizers.Tokenizer.from_file(os.path.join(args.model_dir, "tokenizer.json"))
+    # As the engine tokenizes (src/embed/onnx.rs): no padding, truncation at the model's
+    # length. MiniLM's tokenizer.json pads to and truncates at 128, which padded short
+    # calibration and check texts with [PAD] rows that mean pooling then counted.
+    tk.no_padding()
+    tk.enable_truncation(args.max_length)
     src = args.src
     if args.smooth is not None:
         texts = calib_texts([p for p in args.calib.split(",") if p], args.prefix, args.calib_per_file)
