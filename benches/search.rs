@@ -10,7 +10,7 @@
 //! `tests/fixtures/arxiv-mini.jsonl` (with synthetic vectors).
 //! Besides criterion's estimates it prints p50/p99 over `BENCH_ROUNDS` passes of the query set
 //! for bm25, dense and hybrid; dense and hybrid include embedding the query with the real
-//! MiniLM model (cache missed on purpose) when it has been fetched (`BENCH_SKIP_DENSE=1` skips
+//! MiniLM model, or `BENCH_MODEL` (cache missed on purpose), when it has been fetched (`BENCH_SKIP_DENSE=1` skips
 //! them, e.g. to profile the BM25 path alone; `BENCH_PER_QUERY=1` prints each query's p50).
 
 use std::path::PathBuf;
@@ -206,7 +206,9 @@ fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
 }
 
 fn bench(c: &mut Criterion) {
-    let spec = ModelSpec::named("minilm-l6").expect("known model");
+    // `BENCH_MODEL=me5-small` for an index embedded with it (the query model must match).
+    let name = std::env::var("BENCH_MODEL").unwrap_or_else(|_| "minilm-l6".into());
+    let spec = ModelSpec::named(&name).expect("BENCH_MODEL names a model of schema/models.toml");
     let mut embedder: Box<dyn Embedder> = match FastEmbedder::load(&spec, &default_cache_root()) {
         Ok(e) => Box::new(e),
         Err(e) => {
