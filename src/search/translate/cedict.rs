@@ -111,18 +111,12 @@ impl Dictionary {
             let Some(&entry) = self.by_word.get(word) else {
                 continue;
             };
-            let before = self.entries[entry as usize].len();
+            let mut added = false;
             for gloss in glosses.split('/').filter_map(clean_gloss) {
                 let id = self.intern(gloss);
-                let list = &mut self.entries[entry as usize];
-                if !list.contains(&id) {
-                    list.push(id);
-                    self.by_gloss[id as usize].push(entry);
-                }
+                added |= self.push_gloss(entry, id);
             }
-            if self.entries[entry as usize].len() > before {
-                merged += 1;
-            }
+            merged += usize::from(added);
         }
         merged
     }
@@ -170,13 +164,20 @@ impl Dictionary {
             self.longest_word = self.longest_word.max(chars);
             self.by_word.entry(word.into()).or_insert(entry);
         }
-        let glosses = &mut self.entries[entry as usize];
         for id in ids {
-            if !glosses.contains(&id) {
-                glosses.push(id);
-                self.by_gloss[id as usize].push(entry);
-            }
+            self.push_gloss(entry, id);
         }
+    }
+
+    /// Adds gloss `id` to `entry` (after its others) unless it has it; true when added.
+    fn push_gloss(&mut self, entry: u32, id: u32) -> bool {
+        let glosses = &mut self.entries[entry as usize];
+        if glosses.contains(&id) {
+            return false;
+        }
+        glosses.push(id);
+        self.by_gloss[id as usize].push(entry);
+        true
     }
 
     fn intern(&mut self, gloss: String) -> u32 {
