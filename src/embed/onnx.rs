@@ -149,11 +149,12 @@ fn load_tokenizer(dir: &Path, max_length: usize) -> Result<Tokenizer, EmbedError
 ///
 /// ONNX Runtime fuses each residual `Add` + `LayerNormalization` into its contrib
 /// `SkipLayerNormalization` at session creation; on the int8 graphs that fused CPU kernel took
-/// 15% of me5-small's run time, against under 5% for the two ops it replaces (ORT 1.32
-/// profiler, one thread). Without the fusion, int8 passages embed 1.16x (me5-small) and 1.19x
-/// (MiniLM, whose graph now keeps the ops unfused) as fast, vectors at cosine >= 0.9998 to the
-/// fused ones; the 4-bit and fp32 graphs are not affected (BENCHMARKS.md, "Embedding
-/// throughput"). `scripts/models/*.py` create their sessions the same way.
+/// 15% of me5-small's run time, against under 5% for the unfused Add and LayerNormalization
+/// of the 4-bit graph (ORT 1.32 profiler, one thread: `scripts/bench/ort_fusion.py`). Without
+/// the fusion, me5-small's int8 passages embed 1.18x as fast, vectors at cosine >= 0.9998 to
+/// the fused ones; MiniLM (whose graph now keeps the ops unfused) went from 1.97x to 2.24x its
+/// fp32 graph (BENCHMARKS.md, "Embedding throughput"). `scripts/models/*.py` create their
+/// sessions the same way.
 pub const SESSION_CONFIG: &[(&str, &str)] = &[(
     "optimization.disable_specified_optimizers",
     "SkipLayerNormFusion",
