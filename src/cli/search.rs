@@ -4,7 +4,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use academichub::search::{default_mode, Filters, Mode, QueryEmbedder, SearchRequest, DEFAULT_K};
+use academichub::search::{
+    default_mode, embedding_text, Filters, Mode, QueryEmbedder, SearchRequest, DEFAULT_K,
+};
 use academichub::{PaperIndex, QueryEngine};
 
 #[derive(Debug, clap::Args)]
@@ -89,7 +91,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let query_vector = match (mode, embedder.as_mut()) {
         (Mode::Bm25, _) | (_, None) => None,
-        (_, Some(e)) => Some(e.embed(&a.query)),
+        (_, Some(e)) => Some(e.embed(&embedding_text(&index, &a.query, !a.no_translate))),
     };
     let req = SearchRequest {
         query: a.query.clone(),

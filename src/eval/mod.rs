@@ -369,7 +369,11 @@ pub fn run_eval(
         let query = engine.plain_query_with(text, opts.translate);
         let vector = match embedder.as_mut() {
             Some(e) if opts.mode != Mode::Bm25 => {
-                Some(e.embed_query(text).map_err(|err| EvalError::Dataset {
+                // The query's translation (when it informs the embedding) is embedded with it.
+                let text = crate::search::translate::of(query.as_ref())
+                    .and_then(|t| t.embedding_text(text))
+                    .unwrap_or_else(|| text.clone());
+                Some(e.embed_query(&text).map_err(|err| EvalError::Dataset {
                     path: dataset.dir.clone(),
                     reason: format!("query {qid}: {err}"),
                 })?)

@@ -12,7 +12,9 @@ use super::dto::{facet_counts, search_hit, SearchResponse};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{count, date, heavy_blocking, pairs, push_list, unknown};
 use super::state::AppState;
-use crate::search::{Filters, Mode, QueryEngine, QueryVector, SearchRequest, DEFAULT_K};
+use crate::search::{
+    embedding_text, Filters, Mode, QueryEngine, QueryVector, SearchRequest, DEFAULT_K,
+};
 
 /// Query parameters of `GET /api/search` (documentation; parsed by `SearchParams::parse`).
 #[derive(Debug, Clone, Default, utoipa::IntoParams)]
@@ -258,7 +260,9 @@ fn search_request(state: &AppState, p: &SearchParams, mode: Mode, page: bool) ->
     }
 }
 
-/// The query's vector with the server's embedder, or why it could not be computed.
+/// The query's vector with the server's embedder, or why it could not be computed; the text
+/// to embed (with its translation) is worked out before the embedder is taken.
 fn embed_query(state: &AppState, q: &str) -> QueryVector {
-    state.with_query_embedder(|mut e| e.embed(q))
+    let text = embedding_text(&state.index, q, true);
+    state.with_query_embedder(|mut e| e.embed(&text))
 }

@@ -27,7 +27,9 @@ use crate::index::PaperIndex;
 use crate::paper::{format_date, Paper, PaperId};
 use crate::search::fusion::{self, DEFAULT_ALPHA, DEFAULT_DEPTH};
 use crate::search::run::positions;
-use crate::search::{bm25, dense, parse, FilterSet, Filters, Mode, QueryEmbedder, QueryVector};
+use crate::search::{
+    bm25, dense, embedding_text, parse, FilterSet, Filters, Mode, QueryEmbedder, QueryVector,
+};
 
 use super::model::Radar;
 use super::text::{idf, terms_with_surface, SparseVec};
@@ -435,7 +437,8 @@ fn radar_queries(
     for (i, q) in radar.queries.iter().enumerate() {
         let (parsed, warnings) = parse::parse(index, q);
         notes.extend(warnings.into_iter().map(|w| format!("query {q:?}: {w}")));
-        let vector = match embedder.as_mut().map(|e| e.embed(q)) {
+        let text = embedding_text(index, q, true);
+        let vector = match embedder.as_mut().map(|e| e.embed(&text)) {
             Some(QueryVector::Ready(v)) => {
                 Some(rocchio(&v, pos_mean.as_deref(), neg_mean.as_deref()))
             }

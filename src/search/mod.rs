@@ -34,7 +34,7 @@ pub use error::{InvalidParam, QueryError};
 pub use facets::Facets;
 pub use filters::FilterSet;
 pub use fusion::Fusion;
-pub use query_vector::{default_mode, QueryEmbedder};
+pub use query_vector::{default_mode, embedding_text, QueryEmbedder};
 pub use request::{
     Filters, HybridParams, Mode, QueryVector, SearchRequest, DEFAULT_K, MAX_K, MAX_OFFSET,
     MAX_QUERY_CHARS,

@@ -3,7 +3,10 @@
 //! one rule for the default mode, and the query vector or why there is none. HTTP, the CLI and
 //! radars all go through here.
 
+use std::borrow::Cow;
+
 use super::request::{Mode, QueryVector};
+use super::translate;
 use crate::embed::Embedder;
 use crate::index::PaperIndex;
 
@@ -52,7 +55,8 @@ impl<'e> QueryEmbedder<'e> {
     }
 
     /// The vector of `query`, or why it could not be computed (hybrid search then falls back
-    /// to bm25 and says so; dense search fails with the reason).
+    /// to bm25 and says so; dense search fails with the reason). Pass a search's
+    /// [`embedding_text`], computed before taking a shared embedder's lock.
     pub fn embed(&mut self, query: &str) -> QueryVector {
         match self {
             QueryEmbedder::Ready(e) => match e.embed_query(query) {
@@ -61,6 +65,17 @@ impl<'e> QueryEmbedder<'e> {
             },
             QueryEmbedder::Unavailable(why) => QueryVector::Failed(why.clone()),
         }
+    }
+}
+
+/// The text a search embeds for `query` over `index`: with `translate`, a Chinese query over
+/// mostly English papers gets its English translation appended
+/// ([`translate::embedding_text`]); otherwise the query as it is.
+pub fn embedding_text<'t>(index: &PaperIndex, query: &'t str, translate: bool) -> Cow<'t, str> {
+    if translate {
+        translate::embedding_text(index, query)
+    } else {
+        Cow::Borrowed(query)
     }
 }
 

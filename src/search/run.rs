@@ -61,9 +61,13 @@ pub fn search(index: &PaperIndex, req: &SearchRequest) -> Result<SearchResults, 
         Plan::Dense(v) => rank_dense(index, &searcher, v, &filters, want, req)?,
         Plan::Hybrid(v) => rank_hybrid(index, &searcher, parsed.as_ref(), v, &filters, want, req)?,
     };
-    let translation = super::translate::of(parsed.as_ref()).map(|t| t.text.clone());
+    // The translation shown is the one used: by the BM25 leg, and by the dense leg when it was
+    // embedded with the query (see `embedding_text`).
+    let translation = super::translate::of(parsed.as_ref())
+        .filter(|t| plan.mode() != Mode::Dense || t.informs_embedding())
+        .map(|t| t.text.clone());
     let mut hits = page(index, &searcher, parsed.as_ref(), ranked.list, req)?;
-    if translation.is_some() && plan.mode() != Mode::Dense {
+    if translation.is_some() {
         for h in &mut hits {
             h.sources.translation.clone_from(&translation);
         }
@@ -74,7 +78,7 @@ pub fn search(index: &PaperIndex, req: &SearchRequest) -> Result<SearchResults, 
         ranked_by_meaning: ranked.by_meaning,
         mode: plan.mode(),
         warnings,
-        translation: translation.filter(|_| plan.mode() != Mode::Dense),
+        translation,
         facets: ranked.facets,
     })
 }

@@ -530,7 +530,10 @@ fn real_me5_chinese_questions_find_english_papers() {
         let q: serde_json::Value = serde_json::from_str(line).unwrap();
         let (qid, text) = (q["_id"].as_str().unwrap(), q["text"].as_str().unwrap());
         let want = &relevant[qid];
-        let v = m.embed_query(text).unwrap();
+        // Embedded as a search embeds it: with its translation over these English papers.
+        let v = m
+            .embed_query(&academichub::search::embedding_text(&index, text, true))
+            .unwrap();
         let first = |mode: Mode| {
             let mut req = request(text, mode, Some(QueryVector::Ready(v.clone())));
             // BM25 alone untranslated: its words cannot cross languages.

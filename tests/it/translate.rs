@@ -1,6 +1,7 @@
 //! Query translation: Chinese questions find English papers in bm25 mode (no vectors), with
 //! the committed CC-CEDICT excerpt, over the 250-paper arXiv capture.
 
+use academichub::embed::{Embedder, HashEmbedder};
 use academichub::ingest::Format;
 use academichub::search::translate::{self, translate_query_with, Translated};
 use academichub::search::{Mode, SearchRequest};
@@ -117,6 +118,41 @@ fn the_model_glossary_supplies_senses_the_dictionary_lacks() {
     // Four of the five (the other is a thin-film paper full of "samples" and "resistance",
     // the other senses of the two words).
     assert!(about.iter().filter(|&&b| b).count() >= 4, "{about:?}");
+}
+
+#[test]
+fn chinese_queries_over_english_papers_are_embedded_with_their_translation() {
+    use academichub::search::{embedding_text, QueryVector};
+    // Over English papers, the dense leg embeds the question followed by its translation.
+    let (_d, english) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    assert_eq!(
+        embedding_text(&english, "强化学习", true),
+        "强化学习 reinforce learn"
+    );
+    // Not with translation off, nor for a query without Chinese words.
+    assert_eq!(embedding_text(&english, "强化学习", false), "强化学习");
+    assert_eq!(
+        embedding_text(&english, "reinforcement learning", true),
+        "reinforcement learning"
+    );
+    // Over Chinese papers (CSL), whose own words match the question, it is embedded as is
+    // (the unit tests check the English-share rule itself).
+    let (_c, chinese) = index_with(Format::Beir, "csl-mini/corpus.jsonl");
+    let q = "具有多重解的非线性奇摄动问题";
+    assert_eq!(embedding_text(&chinese, q, true), q);
+    // A dense search shows the translation it was embedded with, as the other modes do.
+    let (_v, with_vectors) = crate::fixtures::fixture_index(true);
+    let mut e = HashEmbedder::new(64);
+    let text = embedding_text(&with_vectors, "强化学习", true);
+    let mut req = SearchRequest::new("强化学习");
+    req.mode = Mode::Dense;
+    req.query_vector = Some(QueryVector::Ready(e.embed_query(&text).unwrap()));
+    let res = QueryEngine::new(&with_vectors).search(&req).unwrap();
+    assert_eq!(res.translation.as_deref(), Some("reinforce learn"));
+    assert_eq!(
+        res.hits[0].sources.translation.as_deref(),
+        Some("reinforce learn")
+    );
 }
 
 #[test]

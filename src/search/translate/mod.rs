@@ -33,6 +33,7 @@
 
 pub mod cedict;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use tantivy::query::{BooleanQuery, EmptyQuery, EnableScoring, Occur, PhraseQuery, Query, Weight};
@@ -166,11 +167,44 @@ pub struct Group {
     pub source: String,
     /// Its best translation, as the dictionary spells it.
     pub shown: String,
+    /// The share of English among the papers naming the unit, `df(shown) / (df(shown) +
+    /// df(unit))`: about 1 over English papers, little over Chinese ones.
+    pub english: f32,
     /// Analyzed English terms (the index's stems) with their weights in the group.
     pub terms: Vec<(String, f32)>,
 }
 
+/// The English share ([`Translation::english_share`]) from which a query's translation is
+/// embedded with it: the papers its words name are mostly English.
+pub const EMBED_ENGLISH_SHARE: f32 = 0.5;
+
 impl Translation {
+    /// The share of English among the papers naming the translated units, averaged over
+    /// them: whether the papers the query is about are mostly English.
+    pub fn english_share(&self) -> f32 {
+        if self.groups.is_empty() {
+            return 0.0;
+        }
+        self.groups.iter().map(|g| g.english).sum::<f32>() / self.groups.len() as f32
+    }
+
+    /// True when the dense leg embeds the query with this translation appended
+    /// ([`embedding_text`]): the papers its words name are mostly English.
+    pub fn informs_embedding(&self) -> bool {
+        self.english_share() >= EMBED_ENGLISH_SHARE
+    }
+
+    /// The text the dense leg embeds for the query `original`: the query followed by this
+    /// translation when it [informs the embedding](Self::informs_embedding), else `None`
+    /// (embed the query as it is: over Chinese papers its own words say it best).
+    ///
+    /// A multilingual model places "强化学习 reinforcement learning" much nearer the English
+    /// abstracts about it than "强化学习" alone (BENCHMARKS.md, "Query translation").
+    pub fn embedding_text(&self, original: &str) -> Option<String> {
+        self.informs_embedding()
+            .then(|| format!("{} {}", original.trim(), self.text))
+    }
+
     /// Every translated term with its weight, summed over groups.
     pub fn weighted_terms(&self) -> Vec<(String, f32)> {
         let mut out: Vec<(String, f32)> = Vec::new();
@@ -742,6 +776,7 @@ fn group(
     Ok(Some(Group {
         source: unit,
         shown: cands[0].gloss.clone(),
+        english: weight,
         terms,
     }))
 }
@@ -856,6 +891,26 @@ impl Query for Translated {
     }
 }
 
+/// The text to embed for the query `text` over `index`: `text` followed by its English
+/// translation when it has Chinese words and the papers they name are mostly English
+/// ([`Translation::embedding_text`]); `text` as it is otherwise, or when the dictionary is
+/// not loaded or the translation fails (the search itself warns about those).
+pub fn embedding_text<'t>(index: &PaperIndex, text: &'t str) -> Cow<'t, str> {
+    if !has_cjk(text) {
+        return Cow::Borrowed(text);
+    }
+    let Ok(dict) = cedict::shared() else {
+        return Cow::Borrowed(text);
+    };
+    let searcher = index.reader().searcher();
+    match translate(index, &searcher, dict, text) {
+        Ok(Some(t)) => t
+            .embedding_text(text)
+            .map_or(Cow::Borrowed(text), Cow::Owned),
+        _ => Cow::Borrowed(text),
+    }
+}
+
 /// The translation carried by `query`, if it is a [`Translated`] query.
 pub fn of(query: &dyn Query) -> Option<&Translation> {
     query
@@ -910,6 +965,31 @@ pub fn translate_query_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_translation_informs_the_embedding_over_mostly_english_papers() {
+        let group = |source: &str, english: f32| Group {
+            source: source.into(),
+            shown: "x".into(),
+            english,
+            terms: vec![("x".into(), english)],
+        };
+        let mut t = Translation {
+            text: "reinforce learn".into(),
+            groups: vec![group("强化", 0.9), group("学习", 0.3)],
+            ..Translation::default()
+        };
+        assert!((t.english_share() - 0.6).abs() < 1e-6);
+        assert_eq!(
+            t.embedding_text(" 强化学习 ").as_deref(),
+            Some("强化学习 reinforce learn")
+        );
+        // Mostly Chinese papers name the words: the question is embedded as it is.
+        t.groups[0].english = 0.6;
+        assert!(!t.informs_embedding());
+        assert_eq!(t.embedding_text("强化学习"), None);
+        assert_eq!(Translation::default().english_share(), 0.0);
+    }
 
     fn dict() -> Dictionary {
         let text = "強化 强化 [qiang2 hua4] /to strengthen/to intensify/\n\
