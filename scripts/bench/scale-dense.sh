@@ -5,7 +5,8 @@
 #   1. in process: the search bench with the source's model (dense/hybrid p50/p99 including query
 #      embedding, and the dense leg alone against an exact f32 scan: speed-up, recall@10);
 #   2. over HTTP: `serve --no-background-embed` with the response cache off, wrk with one
-#      connection and fresh queries (every query embedded), after a 10 s warm-up, for hybrid, then dense, then VmRSS /
+#      connection and fresh queries (every query embedded), once the server has decoded the vectors
+#      and after a 10 s warm-up, for hybrid, then dense, then VmRSS /
 #      VmHWM of the server.
 #
 #   scripts/bench/scale-dense.sh WORK_DIR SOURCE_INDEX [COPIES ...]     (default: 1 5 23)
@@ -41,7 +42,12 @@ for n in "${COPIES[@]}"; do
     curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
     sleep 1
   done
-  # Warm-up (not measured): the first queries decode each segment's vectors.
+  # serve decodes the vectors in the background at start-up: wait for it, then warm up.
+  for _ in $(seq 1 600); do
+    grep -q "vectors decoded" "$WORK/serve-x$n.log" && break
+    sleep 1
+  done
+  grep -o "vectors=[0-9]* seconds=[0-9.]*" "$WORK/serve-x$n.log" | sed 's/^/decoded at start-up: /' || true
   wrk -t1 -c1 -d10s -s scripts/load/search.lua "http://127.0.0.1:$PORT" -- hybrid 10 fresh >/dev/null
   for mode in hybrid dense; do
     echo "-- $mode"

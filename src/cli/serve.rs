@@ -48,6 +48,23 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     })?;
     let index = Arc::new(PaperIndex::open(&a.index)?);
     let mut state = AppState::new(index.clone(), server);
+    if index.embedding_model().is_some() {
+        // Decode the vectors now, off the request path: searches meanwhile wait for the
+        // segment they need (each is decoded once), later ones find them ready.
+        let warm = index.clone();
+        let spawned = std::thread::Builder::new()
+            .name("vector-warmup".into())
+            .spawn(move || {
+                let t = std::time::Instant::now();
+                match academichub::search::dense::warm(&warm, &warm.reader().searcher()) {
+                    Ok(n) => tracing::info!(vectors = n, seconds = t.elapsed().as_secs_f64(), "vectors decoded for dense search"),
+                    Err(err) => tracing::warn!(error = %err, "decoding vectors ahead of searches failed; searches decode them"),
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::warn!(error = %err, "cannot start the vector warm-up thread; searches decode vectors");
+        }
+    }
     let papers = index.num_papers();
     let with_vectors =
         academichub::index::stats::count_vectors(&index.reader().searcher()).unwrap_or(0);

@@ -14,9 +14,15 @@ pub trait SegmentData: Sized {
     fn load(segment: &SegmentReader) -> tantivy::Result<Self>;
 }
 
-/// `T` per live segment, loaded on first use.
+/// One segment's slot: empty until loaded; its own lock makes a second caller wait for the
+/// first one's load instead of decoding the segment again.
+type Slot<T> = Arc<Mutex<Option<Arc<T>>>>;
+
+/// `T` per live segment, loaded on first use, once: concurrent first uses of a segment wait for
+/// one load (a 2.7M-paper index decodes gigabytes of vectors; doing it once per waiting request
+/// would multiply the memory and the wait).
 pub struct SegmentCache<T> {
-    segments: Mutex<HashMap<SegmentId, Arc<T>>>,
+    segments: Mutex<HashMap<SegmentId, Slot<T>>>,
 }
 
 impl<T> Default for SegmentCache<T> {
@@ -28,20 +34,27 @@ impl<T> Default for SegmentCache<T> {
 }
 
 impl<T: SegmentData> SegmentCache<T> {
-    /// The data of `segment`, decoded on first use.
+    /// The data of `segment`, decoded on first use (a failed load is retried by the next use).
     pub fn segment(&self, segment: &SegmentReader) -> tantivy::Result<Arc<T>> {
         let id = segment.segment_id();
-        if let Some(v) = self.segments.lock().ok().and_then(|m| m.get(&id).cloned()) {
-            return Ok(v);
+        // A poisoned lock only means a panic elsewhere: the map and slots are still valid.
+        let slot = self
+            .segments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id)
+            .or_default()
+            .clone();
+        let mut held = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = held.as_ref() {
+            return Ok(v.clone());
         }
         let loaded = Arc::new(T::load(segment)?);
-        if let Ok(mut m) = self.segments.lock() {
-            m.insert(id, loaded.clone());
-        }
+        *held = Some(loaded.clone());
         Ok(loaded)
     }
 
-    /// Segments held now.
+    /// Segments held now (loaded, or being loaded).
     pub fn len(&self) -> usize {
         self.segments.lock().map_or(0, |m| m.len())
     }
@@ -82,6 +95,41 @@ mod tests {
             LOADS.fetch_add(1, Ordering::SeqCst);
             Ok(Docs(segment.max_doc()))
         }
+    }
+
+    /// A slow load, counted apart from `Docs`.
+    struct Slow;
+
+    static SLOW_LOADS: AtomicUsize = AtomicUsize::new(0);
+
+    impl SegmentData for Slow {
+        fn load(_segment: &SegmentReader) -> tantivy::Result<Slow> {
+            SLOW_LOADS.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            Ok(Slow)
+        }
+    }
+
+    #[test]
+    fn concurrent_first_uses_of_a_segment_share_one_load() {
+        let mut schema = Schema::builder();
+        let f = schema.add_text_field("f", STRING);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer: IndexWriter = index
+            .writer_with_num_threads(1, 15_000_000)
+            .expect("writer");
+        writer.add_document(doc!(f => "a")).expect("add");
+        writer.commit().expect("commit");
+        let searcher = index.reader().expect("reader").searcher();
+        let cache: SegmentCache<Slow> = SegmentCache::default();
+        let segment = &searcher.segment_readers()[0];
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| cache.segment(segment).expect("load"));
+            }
+        });
+        assert_eq!(SLOW_LOADS.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

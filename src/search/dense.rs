@@ -7,7 +7,9 @@
 //! the f32 vectors: the returned scores are exact cosines.
 //!
 //! A segment of [`BINARY_MIN_VECTORS`] vectors or more is first ranked by the Hamming distance
-//! between sign bits of the centered vectors; only its nearest eighth goes to the int8 pass.
+//! between sign bits of the centered vectors; only its nearest eighth (at most
+//! [`BINARY_KEEP_GROWTH`] times the int8 candidates' minimum) goes to the int8 pass. Segments are
+//! scanned in parallel, one thread per core.
 //! The binary pass is approximate (99.8% of the exact top 10 kept on 10,000 real abstracts);
 //! smaller segments are scanned exactly.
 
@@ -15,8 +17,8 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::Query;
-use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
+use tantivy::query::{EnableScoring, Query};
+use tantivy::{DocAddress, DocId, Executor, Score, Searcher, SegmentOrdinal, SegmentReader};
 
 use super::error::QueryError;
 use super::facets::{Facets, OrdinalFacets};
@@ -42,6 +44,41 @@ pub const BINARY_MIN_VECTORS: usize = 20_000;
 
 /// See [`BINARY_OVERSAMPLE`].
 pub const BINARY_FRACTION: usize = 8;
+
+/// The int8 pass of a segment gets at most this many times `BINARY_OVERSAMPLE` times its
+/// int8 candidates, however large the segment: the true neighbours stand further out of a
+/// larger crowd, and an int8 pass over an eighth of a 270,000-vector segment was most of the
+/// scan's time. Measured with the search bench (top 100, 20 queries): recall@10 against the
+/// exact scan 1.0 on the 118K real vectors and 0.995 at 2.7M papers (BENCHMARKS.md).
+pub const BINARY_KEEP_GROWTH: usize = 2;
+
+/// The thread pool the dense scan spreads an index's segments over (one thread per core, at
+/// most four; a single thread when the pool cannot be built). Concurrent searches queue for
+/// it, so the scan never runs on more threads than there are cores.
+fn executor() -> &'static Executor {
+    static POOL: std::sync::OnceLock<Executor> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get().clamp(1, 4))
+            .unwrap_or(1);
+        if threads == 1 {
+            return Executor::single_thread();
+        }
+        Executor::multi_thread(threads, "dense-scan-").unwrap_or_else(|_| Executor::single_thread())
+    })
+}
+
+/// Decodes the vectors of every segment `searcher` sees into the index's cache, over the scan's
+/// threads, so that the first searches do not pay it (at 2.7M papers it is tens of seconds).
+/// Returns the vectors decoded.
+pub fn warm(index: &PaperIndex, searcher: &Searcher) -> Result<usize, QueryError> {
+    let cache = index.vectors();
+    let counts = executor().map(
+        |segment: &SegmentReader| cache.segment(segment).map(|v| v.with_vectors()),
+        searcher.segment_readers().iter(),
+    )?;
+    Ok(counts.into_iter().sum())
+}
 
 /// Candidates ahead whose int8 rows are prefetched.
 const PREFETCH_AHEAD: usize = 8;
@@ -105,9 +142,10 @@ impl Collector for DenseCollector {
         let vectors = self.cache.segment(segment)?;
         let k = self.k.max(1) * OVERSAMPLE;
         let with_vectors = vectors.with_vectors();
-        let keep = k
-            .saturating_mul(BINARY_OVERSAMPLE)
-            .max(with_vectors / BINARY_FRACTION);
+        let least = k.saturating_mul(BINARY_OVERSAMPLE);
+        let keep = (with_vectors / BINARY_FRACTION)
+            .min(least.saturating_mul(BINARY_KEEP_GROWTH))
+            .max(least);
         let binary = (with_vectors >= self.binary_min_vectors
             && with_vectors > keep
             && vectors.dims() == self.query.len())
@@ -160,6 +198,16 @@ impl SegmentCollector for DenseSegment {
     type Fruit = (Vec<(Score, DocAddress)>, usize);
 
     fn collect_block(&mut self, docs: &[DocId]) {
+        if self.binary.is_some() {
+            #[cfg(target_arch = "x86_64")]
+            if has_popcnt() {
+                // SAFETY: the CPU has POPCNT (checked at run time).
+                unsafe { binary_block_popcnt(self, docs) };
+                return;
+            }
+            self.binary_block(docs);
+            return;
+        }
         for &doc in docs {
             self.collect(doc, 0.0);
         }
@@ -167,19 +215,8 @@ impl SegmentCollector for DenseSegment {
 
     #[inline]
     fn collect(&mut self, doc: DocId, _score: Score) {
-        if let Some(pass) = self.binary.as_mut() {
-            if !self.vectors.has_vector(doc) {
-                return;
-            }
-            let Some(bits) = self.vectors.get_bits(doc) else {
-                return;
-            };
-            self.with_vector += 1;
-            let d = hamming(bits, &pass.query_bits);
-            if let Some(n) = pass.histogram.get_mut(d as usize) {
-                *n += 1;
-            }
-            pass.scanned.push((d as u16, doc));
+        if self.binary.is_some() {
+            self.binary_block(&[doc]);
             return;
         }
         if self
@@ -240,6 +277,30 @@ impl SegmentCollector for DenseSegment {
 }
 
 impl DenseSegment {
+    /// The binary pass over `docs`: each one's Hamming distance to the query's sign bits.
+    /// Inlined into [`binary_block_popcnt`], where `count_ones` is one instruction; the
+    /// portable build emulates it (a third of the speed at 2.7M papers, BENCHMARKS.md).
+    #[inline(always)]
+    fn binary_block(&mut self, docs: &[DocId]) {
+        let Some(pass) = self.binary.as_mut() else {
+            return;
+        };
+        for &doc in docs {
+            if !self.vectors.has_vector(doc) {
+                continue;
+            }
+            let Some(bits) = self.vectors.get_bits(doc) else {
+                continue;
+            };
+            self.with_vector += 1;
+            let d = hamming(bits, &pass.query_bits);
+            if let Some(n) = pass.histogram.get_mut(d as usize) {
+                *n += 1;
+            }
+            pass.scanned.push((d as u16, doc));
+        }
+    }
+
     /// Scores `doc` with the int8 vectors and keeps it among the best `k`.
     #[inline]
     fn int8_candidate(&mut self, doc: DocId) {
@@ -255,9 +316,26 @@ impl DenseSegment {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn hamming(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// True when the CPU has the POPCNT instruction (checked once).
+#[cfg(target_arch = "x86_64")]
+fn has_popcnt() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("popcnt"))
+}
+
+/// [`DenseSegment::binary_block`] compiled with POPCNT.
+///
+/// # Safety
+/// The CPU must have POPCNT ([`has_popcnt`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn binary_block_popcnt(seg: &mut DenseSegment, docs: &[DocId]) {
+    seg.binary_block(docs);
 }
 
 /// The dense leg: top `depth` documents by cosine to `vector` among those passing `filters`,
@@ -275,12 +353,18 @@ pub fn leg(
     let query: Box<dyn Query> = filters.matching_all();
     index.vectors().retain_live(searcher);
     let collector = DenseCollector::new(vector.to_vec(), depth.max(1), index.vectors().clone());
+    let unscored = || EnableScoring::disabled_from_searcher(searcher);
     if !facets {
-        let (docs, total) = searcher.search(&query, &collector)?;
+        let (docs, total) =
+            searcher.search_with_executor(&query, &collector, executor(), unscored())?;
         return Ok((docs.into_iter().map(|(s, a)| (a, s)).collect(), total, None));
     }
-    let ((docs, total), counts) =
-        searcher.search(&query, &(collector, OrdinalFacets::new(index, searcher)))?;
+    let ((docs, total), counts) = searcher.search_with_executor(
+        &query,
+        &(collector, OrdinalFacets::new(index, searcher)),
+        executor(),
+        unscored(),
+    )?;
     Ok((
         docs.into_iter().map(|(s, a)| (a, s)).collect(),
         total,
@@ -467,6 +551,34 @@ mod tests {
                 other => panic!("{d}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn binary_pass_is_capped_and_the_popcnt_build_computes_the_same_distances() {
+        let (index, vectors) = index(8000, 7);
+        let searcher = index.reader().expect("reader").searcher();
+        let seg = &searcher.segment_readers()[0];
+        let q = vectors[3].clone().expect("a vector");
+        let mut c = DenseCollector::new(q, 10, Arc::new(VectorCache::default()));
+        c.binary_min_vectors = 0;
+        let mut portable = c.for_segment(0, seg).expect("segment");
+        let mut dispatched = c.for_segment(0, seg).expect("segment");
+        // 6,400 vectors: an eighth (800) is more than BINARY_KEEP_GROWTH times the least
+        // (10 * OVERSAMPLE * BINARY_OVERSAMPLE = 320), so the int8 pass gets 640.
+        assert_eq!(portable.binary.as_ref().map(|p| p.keep), Some(640));
+        let docs: Vec<DocId> = (0..seg.max_doc()).collect();
+        portable.binary_block(&docs);
+        for block in docs.chunks(64) {
+            dispatched.collect_block(block);
+        }
+        let (a, b) = (
+            portable.binary.as_ref().expect("binary pass"),
+            dispatched.binary.as_ref().expect("binary pass"),
+        );
+        assert_eq!(a.scanned.len(), 6400);
+        assert_eq!(a.scanned, b.scanned);
+        assert_eq!(a.histogram, b.histogram);
+        assert_eq!(portable.with_vector, dispatched.with_vector);
     }
 
     #[test]
