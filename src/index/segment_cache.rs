@@ -97,6 +97,17 @@ mod tests {
         }
     }
 
+    /// An in-RAM index with one string field, a writer, and the field.
+    fn ram_index() -> (Index, IndexWriter, tantivy::schema::Field) {
+        let mut schema = Schema::builder();
+        let f = schema.add_text_field("f", STRING);
+        let index = Index::create_in_ram(schema.build());
+        let writer = index
+            .writer_with_num_threads(1, 15_000_000)
+            .expect("writer");
+        (index, writer, f)
+    }
+
     /// A slow load, counted apart from `Docs`.
     struct Slow;
 
@@ -112,12 +123,7 @@ mod tests {
 
     #[test]
     fn concurrent_first_uses_of_a_segment_share_one_load() {
-        let mut schema = Schema::builder();
-        let f = schema.add_text_field("f", STRING);
-        let index = Index::create_in_ram(schema.build());
-        let mut writer: IndexWriter = index
-            .writer_with_num_threads(1, 15_000_000)
-            .expect("writer");
+        let (index, mut writer, f) = ram_index();
         writer.add_document(doc!(f => "a")).expect("add");
         writer.commit().expect("commit");
         let searcher = index.reader().expect("reader").searcher();
@@ -134,12 +140,7 @@ mod tests {
 
     #[test]
     fn loads_each_segment_once_and_forgets_merged_ones() {
-        let mut schema = Schema::builder();
-        let f = schema.add_text_field("f", STRING);
-        let index = Index::create_in_ram(schema.build());
-        let mut writer: IndexWriter = index
-            .writer_with_num_threads(1, 15_000_000)
-            .expect("writer");
+        let (index, mut writer, f) = ram_index();
         for batch in 0..2 {
             for i in 0..(3 + batch) {
                 writer
