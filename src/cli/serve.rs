@@ -48,22 +48,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     })?;
     let index = Arc::new(PaperIndex::open(&a.index)?);
     let mut state = AppState::new(index.clone(), server);
-    if index.embedding_model().is_some() {
-        // Decode the vectors now, off the request path: searches meanwhile wait for the
-        // segment they need (each is decoded once), later ones find them ready.
-        let warm = index.clone();
-        let spawned = std::thread::Builder::new()
-            .name("vector-warmup".into())
-            .spawn(move || {
-                let t = std::time::Instant::now();
-                match academichub::search::dense::warm(&warm, &warm.reader().searcher()) {
-                    Ok(n) => tracing::info!(vectors = n, seconds = t.elapsed().as_secs_f64(), "vectors decoded for dense search"),
-                    Err(err) => tracing::warn!(error = %err, "decoding vectors ahead of searches failed; searches decode them"),
-                }
-            });
-        if let Err(err) = spawned {
-            tracing::warn!(error = %err, "cannot start the vector warm-up thread; searches decode vectors");
-        }
+    // Vectors are decoded while the model loads (an index with vectors), or from when a fresh
+    // index takes the model (below).
+    let warming = index.embedding_model().is_some();
+    if warming {
+        spawn_vector_warmer(index.clone());
     }
     let papers = index.num_papers();
     let with_vectors =
@@ -108,6 +97,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "the index has no vectors (run `academichub embed --index {}`)",
             a.index.display()
         ));
+    }
+    if !warming && index.embedding_model().is_some() {
+        spawn_vector_warmer(index.clone());
     }
     if config.llm.enabled() {
         match academichub::briefing::llm::LlmClient::new(&config.llm) {
@@ -353,6 +345,46 @@ fn scheduled_digest(
         Err(e) => {
             tracing::error!(radars = ?s.radars, error = %e, "digest not sent; its papers stay undelivered")
         }
+    }
+}
+
+/// How often the vector warmer looks for segments no search has decoded yet.
+const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Decodes the stored vectors of every segment for the dense scan off the request path: all of
+/// them at start-up (logged with the time it took), then those of each new segment (commits,
+/// merges) within [`WARM_EVERY`]. A search that needs a segment first waits for its one
+/// decode instead of starting another.
+fn spawn_vector_warmer(index: Arc<PaperIndex>) {
+    let spawned = std::thread::Builder::new()
+        .name("vector-warmup".into())
+        .spawn(move || {
+            let mut seen: std::collections::HashSet<tantivy::index::SegmentId> =
+                std::collections::HashSet::new();
+            let mut first = true;
+            loop {
+                let searcher = index.reader().searcher();
+                let ids: std::collections::HashSet<_> = searcher
+                    .segment_readers()
+                    .iter()
+                    .map(|r| r.segment_id())
+                    .collect();
+                if first || !ids.is_subset(&seen) {
+                    index.vectors().retain_live(&searcher);
+                    let t = std::time::Instant::now();
+                    match academichub::search::dense::warm(&index, &searcher) {
+                        Ok(n) if first => tracing::info!(vectors = n, seconds = t.elapsed().as_secs_f64(), "vectors decoded for dense search"),
+                        Ok(n) => tracing::debug!(vectors = n, seconds = t.elapsed().as_secs_f64(), "vectors of new segments decoded"),
+                        Err(err) => tracing::warn!(error = %err, "decoding vectors ahead of searches failed; searches decode them"),
+                    }
+                    seen = ids;
+                    first = false;
+                }
+                std::thread::sleep(WARM_EVERY);
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "cannot start the vector warm-up thread; searches decode vectors");
     }
 }
 

@@ -70,7 +70,7 @@ fn executor() -> &'static Executor {
 
 /// Decodes the vectors of every segment `searcher` sees into the index's cache, over the scan's
 /// threads, so that the first searches do not pay it (at 2.7M papers it is tens of seconds).
-/// Returns the vectors decoded.
+/// Returns how many vectors the segments hold (decoded now or before).
 pub fn warm(index: &PaperIndex, searcher: &Searcher) -> Result<usize, QueryError> {
     let cache = index.vectors();
     let counts = executor().map(

@@ -615,6 +615,31 @@ fn binary_first_pass_keeps_each_paper_nearest_to_itself_with_exact_scores() {
 }
 
 #[test]
+fn warming_decodes_every_segment_once_ahead_of_searches() {
+    let (_d, index) = crate::fixtures::fixture_index(true);
+    let searcher = index.reader().searcher();
+    assert!(index.vectors().is_empty());
+    let n = academichub::search::dense::warm(&index, &searcher).expect("warm");
+    assert_eq!(n, 250, "every paper of the fixture has a vector");
+    assert_eq!(index.vectors().len(), searcher.segment_readers().len());
+    // A second pass finds them decoded; a search uses them as they are.
+    assert_eq!(
+        academichub::search::dense::warm(&index, &searcher).expect("warm"),
+        250
+    );
+    let v = index
+        .vector_at(&searcher, tantivy::DocAddress::new(0, 0))
+        .expect("read")
+        .expect("a vector");
+    let engine = QueryEngine::new(&index);
+    let (leg, _) = engine
+        .dense_leg(&searcher, &v, &academichub::Filters::default(), 5)
+        .expect("dense leg");
+    assert_eq!(leg[0].0, tantivy::DocAddress::new(0, 0));
+    assert_eq!(index.vectors().len(), searcher.segment_readers().len());
+}
+
+#[test]
 fn real_models_embed_any_text_without_failing() {
     for name in ["me5-small", "minilm-l6"] {
         let Some(mut m) = real_model(name, "real_models_embed_any_text_without_failing") else {
