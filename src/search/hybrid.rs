@@ -116,29 +116,15 @@ pub fn legs(
     facets: bool,
 ) -> Result<HybridLegs, QueryError> {
     params.validate()?;
-    // The two legs run at once: the dense scan on its own thread (which spreads segments over
-    // the scan's pool), BM25 here. On a large index each takes milliseconds.
-    let (bm25_leg, dense_leg) = std::thread::scope(|s| {
-        let dense = s.spawn(|| dense::leg(index, searcher, vector, filters, depth, false));
-        let bm25 = if facets {
-            bm25::leg_with_facets(index, searcher, query.box_clone(), filters, depth).map(
-                |(leg, f)| {
-                    let total = usize::try_from(f.count).unwrap_or(usize::MAX);
-                    (leg, total, Some(f))
-                },
-            )
-        } else {
-            bm25::leg(index, searcher, query.box_clone(), filters, depth)
-                .map(|(leg, total)| (leg, total, None))
-        };
-        // A panic in the dense leg is re-raised here, as it would be without the thread.
-        let dense = dense
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (bm25, dense)
-    });
-    let (bm25, bm25_total, facets) = bm25_leg?;
-    let (dense, dense_total, _) = dense_leg?;
+    let (bm25, bm25_total, facets) = if facets {
+        let (leg, f) = bm25::leg_with_facets(index, searcher, query.box_clone(), filters, depth)?;
+        let total = usize::try_from(f.count).unwrap_or(usize::MAX);
+        (leg, total, Some(f))
+    } else {
+        let (leg, total) = bm25::leg(index, searcher, query.box_clone(), filters, depth)?;
+        (leg, total, None)
+    };
+    let (dense, dense_total, _) = dense::leg(index, searcher, vector, filters, depth, false)?;
     let coverage = term_coverage(index, searcher, query)?;
     let feedback = if params.feedback_weight > 0.0 && coverage < 1.0 {
         let terms = feedback_terms(index, searcher, &dense, params)?;
