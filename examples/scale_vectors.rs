@@ -80,15 +80,15 @@ fn run(source: PathBuf, copies: u64, out: PathBuf) -> Result<()> {
     for (ord, segment) in searcher.segment_readers().iter().enumerate() {
         for doc in segment.doc_ids_alive() {
             let addr = tantivy::DocAddress::new(ord as u32, doc);
-            let paper = src.paper_at(&searcher, addr)?;
-            let Some(v) = src.vector_at(&searcher, addr)? else {
+            let stored = src.stored_at(&searcher, addr)?;
+            let Some(v) = stored.vector else {
                 bail!(
                     "paper {} of {} has no vector: embed the source first",
-                    paper.id,
+                    stored.paper.id,
                     source.display()
                 );
             };
-            papers.push((paper, v));
+            papers.push((stored.paper, v));
             bar.inc(1);
         }
     }

@@ -48,12 +48,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     })?;
     let index = Arc::new(PaperIndex::open(&a.index)?);
     let mut state = AppState::new(index.clone(), server);
-    // Vectors are decoded while the model loads (an index with vectors), or from when a fresh
-    // index takes the model (below).
-    let warming = index.embedding_model().is_some();
-    if warming {
-        spawn_vector_warmer(index.clone());
-    }
     let papers = index.num_papers();
     let with_vectors =
         academichub::index::stats::count_vectors(&index.reader().searcher()).unwrap_or(0);
@@ -98,7 +92,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             a.index.display()
         ));
     }
-    if !warming && index.embedding_model().is_some() {
+    // After the model block: a fresh index has taken the model by now.
+    if index.embedding_model().is_some() {
         spawn_vector_warmer(index.clone());
     }
     if config.llm.enabled() {

@@ -200,7 +200,7 @@ impl SegmentCollector for DenseSegment {
     fn collect_block(&mut self, docs: &[DocId]) {
         if self.binary.is_some() {
             #[cfg(target_arch = "x86_64")]
-            if has_popcnt() {
+            if std::arch::is_x86_feature_detected!("popcnt") {
                 // SAFETY: the CPU has POPCNT (checked at run time).
                 unsafe { binary_block_popcnt(self, docs) };
                 return;
@@ -321,17 +321,10 @@ fn hamming(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
 
-/// True when the CPU has the POPCNT instruction (checked once).
-#[cfg(target_arch = "x86_64")]
-fn has_popcnt() -> bool {
-    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("popcnt"))
-}
-
 /// [`DenseSegment::binary_block`] compiled with POPCNT.
 ///
 /// # Safety
-/// The CPU must have POPCNT ([`has_popcnt`]).
+/// The CPU must have POPCNT (`is_x86_feature_detected!("popcnt")`, which std caches).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
 unsafe fn binary_block_popcnt(seg: &mut DenseSegment, docs: &[DocId]) {
