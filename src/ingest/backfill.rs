@@ -39,6 +39,11 @@ pub fn embed_missing(
     };
     let take = limit.map_or(todo.len(), |l| (l as usize).min(todo.len()));
     report.remaining = (todo.len() - take) as u64;
+    if take == 0 {
+        // Nothing to write: no writer, so an index another process writes to (a running
+        // `serve`) can still be checked and searched.
+        return Ok(report);
+    }
     let bar = if progress {
         let b = ProgressBar::new(take as u64);
         b.set_style(

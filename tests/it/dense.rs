@@ -282,6 +282,12 @@ fn embed_missing_backfills_newest_first_with_a_limit() {
         250,
         "re-indexing for vectors never duplicates"
     );
+    // Nothing left to embed: no writer is needed, so an index another writer holds (a
+    // running `serve`) is checked, not refused (`eval --mode hybrid` beside a server).
+    let held = index.writer().unwrap();
+    let r3 = embed_missing(&index, &mut e, None, None, false).unwrap();
+    assert_eq!((r3.already, r3.embedded, r3.remaining), (250, 0, 0));
+    drop(held);
     // Failing embedder: the error surfaces, nothing is lost.
     let mut bad = HashEmbedder::new(64);
     bad.fail_with = Some("boom".into());
