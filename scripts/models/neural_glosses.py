@@ -11,12 +11,20 @@ words a Chinese headword sits nearest to:
    "query: WORD" (one text per run, mean pooling, L2 norm, as the engine embeds queries).
 2. Every simplified CC-CEDICT headword of 2-4 Han characters, embedded the same way; its
    8 nearest vocabulary words by cosine (a short list of function words excluded).
-3. A headword keeps at most --max-glosses neighbours, those with cosine >= --min-cos and
-   within --margin of its best one: only a clear, strong match becomes a gloss.
+   With --jieba-dict, also the jieba dictionary's words of 2-4 Han characters that CC-CEDICT
+   lacks (卷积, 泛函 ...), those of at least --jieba-min-freq and of a content part of speech
+   (nouns, verbs, adjectives, fixed expressions; no names, places or idioms).
+3. Strict glosses: a headword keeps at most --max-glosses neighbours, those with cosine >=
+   --min-cos and within --margin of its best one: only a clear, strong match becomes a gloss.
+4. Loose glosses (third column): up to --loose-max further neighbours at cosine >=
+   --loose-min-cos (卷积 -> convolutional, among encoding and knot). Too weak to trust alone,
+   the engine keeps one only where the papers use it in a phrase with a neighbouring word's
+   translation ("convolutional neural").
 
 The engine appends these glosses after the headword's CC-CEDICT senses
 (`Dictionary::merge_glossary`), so they join the candidates that corpus statistics choose
-between (phrase counts, document frequencies); they never replace a dictionary sense.
+between (phrase counts, document frequencies); they never replace a dictionary sense. A jieba
+word CC-CEDICT lacks becomes a headword of its own only through these lines.
 Cosines depend slightly on the CPU's int8 kernels, so a rebuild on another machine may add
 or drop a borderline word.
 
@@ -25,9 +33,10 @@ or drop a borderline word.
         --model-dir $(scripts/fetch-models --print-root)/models/me5-small \\
         --cedict $(scripts/fetch-models --print-root)/cedict/cedict_1_0_ts_utf-8_mdbg.txt \\
         --corpus ../shared/datasets/corpora/arxiv-118k.jsonl.gz \\
+        --jieba-dict ~/.cargo/registry/src/*/jieba-rs-0.8.1/src/data/dict.txt \\
         --neighbors /tmp/neighbors.tsv --out src/search/translate/glossary.tsv
 
-Embedding the ~98,000 headwords takes about 20 minutes on one core; `--neighbors FILE`
+Embedding the ~98,000 headwords and ~40,000 jieba words takes about 30 minutes on one core; `--neighbors FILE`
 keeps the nearest-word lists, and an existing FILE is read instead of embedding again
 (to try other selection parameters).
 """
@@ -75,6 +84,25 @@ def headwords(cedict):
     return sorted(words)
 
 
+JIEBA_TAGS = {"n", "nz", "vn", "v", "a", "an", "l", "j"}
+
+
+def jieba_words(path, known, min_freq):
+    """Content words of jieba's dictionary (word freq tag lines) of 2-4 Han characters that
+    are not in `known`."""
+    words = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            w, freq, tag = parts[0], parts[1], parts[2]
+            if (w not in known and 2 <= len(w) <= 4 and all("\u4e00" <= c <= "\u9fff" for c in w)
+                    and tag in JIEBA_TAGS and freq.isdigit() and int(freq) >= min_freq):
+                words.add(w)
+    return sorted(words)
+
+
 def neighbours(args):
     import numpy as np
     import onnxruntime as ort
@@ -102,6 +130,10 @@ def neighbours(args):
     log(f"{len(vocab)} English words embedded in {time.time() - t0:.0f} s")
     keep = np.array([w not in STOP for w in vocab])
     words = headwords(args.cedict)
+    if args.jieba_dict:
+        extra = jieba_words(args.jieba_dict, set(words), args.jieba_min_freq)
+        log(f"{len(extra)} jieba words CC-CEDICT lacks")
+        words += extra
     log(f"{len(words)} headwords to embed")
     t0 = time.time()
     with open(args.neighbors, "w", encoding="utf-8") as out:
@@ -123,15 +155,18 @@ def select(args):
             cands = [(x.rsplit(":", 1)[0], float(x.rsplit(":", 1)[1])) for x in rest.split()]
             best = cands[0][1]
             g = [x for x, s in cands if s >= args.min_cos and s >= best - args.margin][: args.max_glosses]
-            if g:
-                kept.append((w, g))
+            loose = [x for x, s in cands if s >= args.loose_min_cos and x not in g][: args.loose_max]
+            if g or loose:
+                kept.append((w, g, loose))
     with open(args.out, "w", encoding="utf-8") as out:
-        out.write("# Model glossary of query translation: simplified headword TAB English glosses (/-separated).\n")
+        out.write("# Model glossary of query translation: simplified headword TAB strict glosses TAB loose glosses\n")
+        out.write("# (/-separated; loose ones count only where the papers use them in a phrase).\n")
         out.write(f"# Built by scripts/models/neural_glosses.py (me5-small int8; --min-cos {args.min_cos} "
-                  f"--margin {args.margin} --max-glosses {args.max_glosses}) from CC-CEDICT headwords\n")
-        out.write("# (CC BY-SA 4.0, MDBG) and words of the arXiv demo corpus.\n")
-        for w, g in kept:
-            out.write(f"{w}\t{'/'.join(g)}\n")
+                  f"--margin {args.margin} --max-glosses {args.max_glosses} --loose-min-cos {args.loose_min_cos} "
+                  f"--loose-max {args.loose_max}) from CC-CEDICT headwords\n")
+        out.write("# (CC BY-SA 4.0, MDBG), jieba dictionary words (MIT) and words of the arXiv demo corpus.\n")
+        for w, g, loose in kept:
+            out.write(f"{w}\t{'/'.join(g)}\t{'/'.join(loose)}\n")
     log(f"{len(kept)} headwords with glosses -> {args.out}")
 
 
@@ -145,6 +180,10 @@ def main():
     ap.add_argument("--min-cos", type=float, default=0.90)
     ap.add_argument("--margin", type=float, default=0.01)
     ap.add_argument("--max-glosses", type=int, default=3)
+    ap.add_argument("--loose-min-cos", type=float, default=0.85)
+    ap.add_argument("--loose-max", type=int, default=8)
+    ap.add_argument("--jieba-dict", help="jieba dict.txt: also embed its content words CC-CEDICT lacks")
+    ap.add_argument("--jieba-min-freq", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     import os

@@ -147,13 +147,29 @@ pub fn legs(
     })
 }
 
+/// How far a translated unit counts as known for coverage: fully when the papers confirm
+/// its translation ([`translate::Group::confirmed`]) or name it in Chinese; an unconfirmed
+/// translation over English papers ("knowledge atlas" for 知识图谱) counts half, since
+/// nothing says whether it is right.
+fn unit_known(g: &translate::Group) -> f32 {
+    if g.confirmed {
+        1.0
+    } else {
+        1.0 - g.english.clamp(0.0, 1.0) * (1.0 - UNCONFIRMED_KNOWN)
+    }
+}
+
+/// The part of coverage an unconfirmed translation over English papers counts for.
+const UNCONFIRMED_KNOWN: f32 = 0.5;
+
 /// Share of the analyzed terms of `query` (title, abstract and combined text fields) that
 /// occur in at least one paper; 1.0 for a query without such terms.
 ///
 /// Within one script, the terms count as known together once any of them is known (see the
 /// body). A translated query ([`translate::Translated`]) counts by source words: its Chinese terms
 /// give way to its translation units, each known when it has a translation the index holds
-/// (each group), unknown when it has none.
+/// (each group; half known when over English papers and unconfirmed, see [`unit_known`]),
+/// unknown when it has none.
 pub fn term_coverage(
     index: &PaperIndex,
     searcher: &Searcher,
@@ -162,7 +178,11 @@ pub fn term_coverage(
     let (query, units) = match query.downcast_ref::<translate::Translated>() {
         Some(t) => {
             let tr = t.translation();
-            (t.original(), Some((tr.groups.len(), tr.untranslated.len())))
+            let known: f32 = tr.groups.iter().map(unit_known).sum();
+            (
+                t.original(),
+                Some((known, tr.groups.len() + tr.untranslated.len())),
+            )
         }
         None => (query, None),
     };
@@ -182,8 +202,7 @@ pub fn term_coverage(
     });
     terms.sort();
     terms.dedup();
-    let (mut known, mut total) = units.unwrap_or((0, 0));
-    total += known;
+    let (mut known, mut total) = units.unwrap_or((0.0, 0));
     // Per script: a word of the query's script that the papers lack is a rare word, not a
     // sign that the papers are in another language, once some word of that script matches
     // (an English claim with one unknown name keeps its full BM25 weight); when none of
@@ -201,12 +220,12 @@ pub fn term_coverage(
     }
     for (n, k) in [(latin, latin_known), (cjk, cjk_known)] {
         total += n;
-        known += if k > 0 { n } else { 0 };
+        known += if k > 0 { n as f32 } else { 0.0 };
     }
     if total == 0 {
         return Ok(1.0);
     }
-    Ok(known as f32 / total as f32)
+    Ok(known / total as f32)
 }
 
 /// Terms shared by the top dense hits, weighted RM3-style: for each term,

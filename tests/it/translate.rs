@@ -246,3 +246,78 @@ fn translated_queries_rank_as_tantivy_scores_them() {
         }
     }
 }
+
+#[test]
+fn loose_glossary_matches_count_only_where_a_phrase_of_the_papers_confirms_them() {
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let searcher = index.reader().searcher();
+    let dict = dictionary();
+    // 卷积 is no CC-CEDICT word: the glossary knows it (from jieba's dictionary) only
+    // loosely, "convolutional" among weaker matches ("encoding", "knot", ...).
+    assert!(dict.glosses("卷积").is_empty());
+    let loose = dict.loose_glosses("卷积");
+    assert!(
+        loose.contains(&"convolutional") && loose.len() > 1,
+        "{loose:?}"
+    );
+    // Beside 神经网络 the papers confirm it: "convolutional neural network".
+    let t = translate::translate(&index, &searcher, dict, "卷积神经网络")
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.text, "convolutional neural network");
+    assert!(t.groups.iter().all(|g| g.confirmed), "{t:?}");
+    let engine = QueryEngine::new(&index);
+    let res = bm25(&engine, "卷积神经网络", 3);
+    for h in &res.hits {
+        assert!(
+            text_of(h).contains("convolutional neural"),
+            "{}",
+            h.paper.title
+        );
+    }
+    // Two loose matches never confirm each other, however common their phrase: with a
+    // made-up word 神网 known only loosely as "neural", 卷积神网 stays untranslated by them.
+    let text = std::fs::read_to_string(crate::fixtures::fixture("cedict-mini.txt")).unwrap();
+    let mut only_loose =
+        translate::Dictionary::parse(&text, std::path::Path::new("cedict-mini")).unwrap();
+    only_loose.merge_glossary("卷积\t\tconvolutional\n神网\t\tneural\n");
+    let t = translate::translate(&index, &searcher, &only_loose, "卷积神网").unwrap();
+    let text = t.map(|t| t.text).unwrap_or_default();
+    assert!(
+        !text.contains("convolutional") && !text.contains("neural"),
+        "{text}"
+    );
+    // Alone, nothing confirms any loose match: the word is translated by its parts.
+    let alone = translate::translate(&index, &searcher, dict, "卷积")
+        .unwrap()
+        .unwrap();
+    let units: Vec<&str> = alone.groups.iter().map(|g| g.source.as_str()).collect();
+    assert_eq!(units, ["卷", "积"]);
+    assert!(!alone.text.contains("convolution") && !alone.text.contains("encoding"));
+}
+
+#[test]
+fn unconfirmed_translations_count_half_for_coverage() {
+    let (_d, index) = index_with(Format::ArxivJsonl, "arxiv-mini.jsonl");
+    let searcher = index.reader().searcher();
+    let engine = QueryEngine::new(&index);
+    let coverage = |q: &str| {
+        let (parsed, _) = engine.parse(q);
+        let t = translate::of(parsed.as_ref()).cloned();
+        (t, engine.term_coverage(&searcher, parsed.as_ref()).unwrap())
+    };
+    // "reinforcement learning" is a phrase of the papers: both units confirmed.
+    let (t, c) = coverage("强化学习");
+    assert!(t.unwrap().groups.iter().all(|g| g.confirmed));
+    assert_eq!(c, 1.0);
+    // "adversaries sample" is not (the papers say "adversarial examples"): over English
+    // papers each unit counts half, so hybrid leans on the dense leg.
+    let (t, c) = coverage("对抗样本");
+    let t = t.unwrap();
+    assert_eq!(t.text, "adversaries sample");
+    assert!(
+        t.groups.iter().all(|g| !g.confirmed && g.english > 0.99),
+        "{t:?}"
+    );
+    assert!((c - 0.5).abs() < 0.01, "coverage {c}");
+}

@@ -15,7 +15,10 @@
 //! [`super`].
 //!
 //! CC-CEDICT lacks most technical senses; a glossary built with the multilingual embedding
-//! model ([`GLOSSARY`]) adds them after the dictionary's own.
+//! model ([`GLOSSARY`]) adds them after the dictionary's own, with words of jieba's
+//! dictionary CC-CEDICT lacks (卷积) as headwords of their own, and keeps its weaker matches
+//! apart as loose glosses ([`Dictionary::loose_glosses`]), which query translation trusts
+//! only where the papers confirm them.
 //!
 //! Nothing here panics on bad input: a file that is not CC-CEDICT is an error.
 
@@ -26,10 +29,12 @@ use std::sync::OnceLock;
 /// File name of CC-CEDICT in the cache (`scripts/fetch-models` puts it in `ROOT/cedict/`).
 pub const CEDICT_FILE: &str = "cedict_1_0_ts_utf-8_mdbg.txt";
 /// The model glossary: English words the multilingual embedding model puts nearest to a
-/// CC-CEDICT headword, where the match is strong and clear (分割 -> segment, 对抗 ->
-/// adversaries, 驾驶 -> driving: technical senses the dictionary lacks). Built by
-/// `scripts/models/neural_glosses.py`; merged after the dictionary's own senses by
-/// [`Dictionary::load`], so corpus statistics choose between them as between any senses.
+/// CC-CEDICT headword or a jieba word, where the match is strong and clear (分割 -> segment,
+/// 对抗 -> adversaries, 驾驶 -> driving: technical senses the dictionary lacks), then its
+/// weaker matches as loose glosses (卷积 -> convolutional, among "encoding" and "knot"). Lines are
+/// `headword TAB glosses TAB loose glosses`. Built by `scripts/models/neural_glosses.py`;
+/// merged after the dictionary's own senses by [`Dictionary::load`], so corpus statistics
+/// choose between them as between any senses.
 pub const GLOSSARY: &str = include_str!("glossary.tsv");
 /// Glosses of more words than this explain rather than translate, and are not kept.
 pub const MAX_GLOSS_WORDS: usize = 4;
@@ -61,6 +66,12 @@ pub struct Dictionary {
     by_word: HashMap<Box<str>, u32>,
     /// Gloss id -> the entries glossing it.
     by_gloss: Vec<Vec<u32>>,
+    /// Entry -> its loose glosses (model matches too weak to trust alone); not in
+    /// `by_gloss`, so never offered as anyone's synonym.
+    loose: HashMap<u32, Vec<u32>>,
+    /// Entries read from CC-CEDICT; those after them the glossary added (words CC-CEDICT
+    /// lacks).
+    cedict_entries: usize,
     longest_word: usize,
 }
 
@@ -93,28 +104,65 @@ impl Dictionary {
         if bad * 100 > lines {
             return Err(invalid(format!("{bad} of its {lines} lines are malformed")));
         }
+        dict.cedict_entries = dict.entries.len();
         Ok(dict)
     }
 
-    /// Appends the glosses of a model glossary (`headword TAB gloss/gloss/...` lines, `#`
-    /// comments) after the CC-CEDICT senses of headwords the dictionary has; lines for other
-    /// headwords and malformed lines are skipped. Returns how many headwords gained a gloss.
+    /// Appends the glosses of a model glossary (`headword TAB gloss/gloss/... [TAB loose
+    /// gloss/...]` lines, `#` comments) after the CC-CEDICT senses of each headword; a
+    /// headword of Han characters the dictionary lacks becomes an entry of its own
+    /// ([`Self::is_glossary_only`]). Loose glosses are kept apart ([`Self::loose_glosses`]).
+    /// Malformed lines are skipped. Returns how many headwords gained a gloss.
     pub fn merge_glossary(&mut self, text: &str) -> usize {
         let mut merged = 0;
         for line in text.lines() {
             if line.starts_with('#') {
                 continue;
             }
-            let Some((word, glosses)) = line.split_once('\t') else {
+            let mut columns = line.split('\t');
+            let (Some(word), Some(glosses)) = (columns.next(), columns.next()) else {
                 continue;
             };
-            let Some(&entry) = self.by_word.get(word) else {
+            let strict: Vec<String> = glosses.split('/').filter_map(clean_gloss).collect();
+            let loose: Vec<String> = columns
+                .next()
+                .unwrap_or("")
+                .split('/')
+                .filter_map(clean_gloss)
+                .collect();
+            if strict.is_empty() && loose.is_empty() {
                 continue;
+            }
+            let entry = match self.by_word.get(word) {
+                Some(&entry) => entry,
+                None => {
+                    let chars = word.chars().count();
+                    if !(2..=MAX_WORD_CHARS).contains(&chars)
+                        || !word.chars().all(crate::analysis::is_cjk)
+                    {
+                        continue;
+                    }
+                    self.entries.push(Vec::new());
+                    let entry = (self.entries.len() - 1) as u32;
+                    self.longest_word = self.longest_word.max(chars);
+                    self.by_word.insert(word.into(), entry);
+                    entry
+                }
             };
             let mut added = false;
-            for gloss in glosses.split('/').filter_map(clean_gloss) {
+            for gloss in strict {
                 let id = self.intern(gloss);
                 added |= self.push_gloss(entry, id);
+            }
+            for gloss in loose {
+                // Interned like any gloss (a vocabulary of a few thousand words), but not
+                // recorded in `by_gloss`.
+                let id = self.intern(gloss);
+                let slot = self.loose.entry(entry).or_default();
+                if !self.entries[entry as usize].contains(&id) && !slot.contains(&id) {
+                    slot.push(id);
+                    added = true;
+                }
             }
             merged += usize::from(added);
         }
@@ -218,6 +266,24 @@ impl Dictionary {
             Some(&e) => self.entry_glosses(e).collect(),
             None => Vec::new(),
         }
+    }
+
+    /// The loose glosses of `word`: the glossary's weaker model matches, to be trusted only
+    /// with other evidence (a phrase of the papers). Empty for most words.
+    pub fn loose_glosses(&self, word: &str) -> Vec<&str> {
+        self.by_word
+            .get(word)
+            .and_then(|e| self.loose.get(e))
+            .map(|g| g.iter().map(|&g| &*self.glosses[g as usize]).collect())
+            .unwrap_or_default()
+    }
+
+    /// True when `word` is a headword only through the glossary (a jieba word CC-CEDICT
+    /// lacks): where its glosses fail, its parts may still translate.
+    pub fn is_glossary_only(&self, word: &str) -> bool {
+        self.by_word
+            .get(word)
+            .is_some_and(|&e| e as usize >= self.cedict_entries)
     }
 
     fn entry_glosses(&self, entry: u32) -> impl Iterator<Item = &str> + '_ {
@@ -329,6 +395,21 @@ pub fn clean_gloss(raw: &str) -> Option<String> {
         }
     }
     words.retain(|w| !matches!(*w, "sb" | "sth" | "sb's" | "sth's" | "etc" | "etc."));
+    if words.len() > MAX_GLOSS_WORDS {
+        // A person's entry: "Albert Einstein (1879-1955), German-born theoretical
+        // physicist" translates as the name before the description.
+        let name: Vec<&str> = text
+            .split([',', ';'])
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let capitalized = |w: &&str| w.chars().next().is_some_and(char::is_uppercase);
+        if name.len() < words.len() && name.len() <= MAX_GLOSS_WORDS && name.iter().all(capitalized)
+        {
+            words = name;
+        }
+    }
     if words.is_empty() || words.len() > MAX_GLOSS_WORDS {
         return None;
     }
@@ -443,6 +524,16 @@ mod tests {
             Some("look after")
         );
         assert_eq!(clean_gloss("a very long explanation of what it is"), None);
+        // A person's entry translates as the name.
+        assert_eq!(
+            clean_gloss("Albert Einstein (1879-1955), German-born theoretical physicist")
+                .as_deref(),
+            Some("Albert Einstein")
+        );
+        assert_eq!(
+            clean_gloss("long explanation, of what it is about here"),
+            None
+        );
         assert_eq!(clean_gloss("(dialect)"), None);
         assert_eq!(clean_gloss(""), None);
     }
@@ -452,11 +543,21 @@ mod tests {
         let mut d = sample();
         let merged = d.merge_glossary(
             "# comment\n网络\tnetwork/networks/networking\n学习\tlearning\n\
-             分割\tsegment\nmalformed line\n",
+             分割\tsegment\n图谱\t\tgraph/spectrum\n图\t\tdiagram/graph\n\
+             malformed line\nabc\tletters\n",
         );
-        // 分割 is not a headword of the sample: skipped, not invented.
-        assert_eq!(merged, 2);
-        assert!(!d.contains("分割"));
+        assert_eq!(merged, 5);
+        // Words the sample lacks become headwords of the glossary only; Latin ones do not.
+        assert!(d.contains("分割") && d.is_glossary_only("分割"));
+        assert_eq!(d.glosses("分割"), ["segment"]);
+        assert!(!d.contains("abc"));
+        assert!(!d.is_glossary_only("网络"));
+        // Loose glosses are kept apart, never repeat a sense, and are nobody's synonym.
+        assert!(d.glosses("图谱").is_empty());
+        assert_eq!(d.loose_glosses("图谱"), ["graph", "spectrum"]);
+        assert_eq!(d.loose_glosses("图"), ["graph"]);
+        assert!(d.synonyms("spectrum", 4, 10).is_empty());
+        assert!(d.loose_glosses("网络").is_empty());
         assert_eq!(d.glosses("网络"), ["network", "networks", "networking"]);
         assert_eq!(d.glosses("学习"), ["learn", "study", "learning"]);
         // A merged gloss is a sense like any other: its headword is found from it.
@@ -467,10 +568,19 @@ mod tests {
     fn the_shipped_glossary_is_well_formed_and_holds_technical_senses() {
         let mut lines = 0;
         for line in GLOSSARY.lines().filter(|l| !l.starts_with('#')) {
-            let (word, glosses) = line.split_once('\t').expect("headword TAB glosses");
-            assert!((2..=4).contains(&word.chars().count()), "{line}");
+            let columns: Vec<&str> = line.split('\t').collect();
             assert!(
-                !glosses.is_empty() && glosses.split('/').count() <= 3,
+                (2..=3).contains(&columns.len()),
+                "headword TAB glosses: {line}"
+            );
+            assert!((2..=4).contains(&columns[0].chars().count()), "{line}");
+            let glosses = |c: usize| {
+                columns
+                    .get(c)
+                    .map_or(0, |g| g.split('/').filter(|g| !g.is_empty()).count())
+            };
+            assert!(
+                glosses(1) + glosses(2) > 0 && glosses(1) <= 3 && glosses(2) <= 8,
                 "{line}"
             );
             lines += 1;
@@ -483,6 +593,12 @@ mod tests {
         };
         assert!(find("分割").is_some_and(|g| g.contains("segment")));
         assert!(find("驾驶").is_some_and(|g| g.contains("driving")));
+        // A jieba word CC-CEDICT lacks, with only loose matches (third column).
+        let conv = find("卷积").expect("卷积 has a line");
+        assert!(
+            conv.starts_with('\t') && conv.contains("convolutional"),
+            "{conv}"
+        );
     }
 
     #[test]

@@ -10,14 +10,18 @@
 //! 2. **Candidates.** A unit's candidate translations are its cleaned glosses, common sense
 //!    first; at a lower prior, the glosses that share a headword with its main ones (the
 //!    dictionary's own synonyms: 强化 "strengthen" gives "reinforce" through 加强); and the
-//!    derived forms of one-word glosses ("discover" gives "discovery"). A candidate is kept
+//!    derived forms of one-word glosses ("discover" gives "discovery"); and the glossary's
+//!    loose model matches (卷积: "convolutional", "encoding", "knot"). A candidate is kept
 //!    only when each of its content words occurs in the index; its base score is its prior
 //!    times `ln(1 + df)`.
 //! 3. **The index decides.** Between adjacent units, pairs of candidates are counted as
 //!    phrases in the papers ("reinforcement learning" thousands of times, "strengthen
 //!    learning" hardly): a candidate's score is its base times `1 + 100 * share`, `share` the
 //!    part of the rarer term's papers holding its best phrase. Candidates far below the best
-//!    are dropped. A query computes at most `PHRASE_COUNT_BUDGET` (400) counts; counts and
+//!    are dropped, and so are loose matches no phrase with one of the neighbour's best
+//!    trusted candidates confirms ("convolutional neural network" keeps 卷积's
+//!    "convolutional", and only it); a word only the glossary knows is then translated by
+//!    its parts. A query computes at most `PHRASE_COUNT_BUDGET` (400) counts; counts and
 //!    document frequencies are cached per index state.
 //! 4. **One synonym group per unit** (Pirkola): the kept candidates share one unit of weight
 //!    in proportion to their scores, so a word with ten glosses weighs what a word with one
@@ -54,10 +58,19 @@ const MAX_SYNONYMS: usize = 16;
 const SYNONYM_PRIOR: f32 = 0.2;
 /// Glosses of a headword that count as its senses when looking for synonyms.
 const SYNONYM_SENSES: usize = 4;
-/// Direct glosses and synonyms per unit (each, best base score first) whose phrases with the
-/// neighbouring unit are counted.
+/// Direct glosses, synonyms and loose glosses per unit (each, best base score first) whose
+/// phrases with the neighbouring unit are counted.
 const PAIR_GLOSSES: usize = 12;
 const PAIR_SYNONYMS: usize = 4;
+const PAIR_LOOSE: usize = 6;
+/// Prior of a loose glossary match: it competes only once a phrase confirms it (then its
+/// phrase gain decides), see [`Kind::Loose`].
+const LOOSE_PRIOR: f32 = 0.2;
+/// The phrase share that confirms a loose match: a quarter of the rarer term's papers use
+/// the phrase ("convolutional neural", "differential privacy"), a term of the field rather than a
+/// chance pairing. Chosen among 0.01-0.5 on the short terms and arxiv-zh2en (BENCHMARKS.md):
+/// lower shares let chance pairings cost arxiv-zh2en, higher ones lose true pairs.
+const LOOSE_PHRASE_SHARE: f32 = 0.25;
 /// How much a phrase raises a candidate: its score is `base * (1 + PHRASE_GAIN * share)`,
 /// `share` the part of the rarer term's papers that hold the phrase (smoothed by
 /// [`PHRASE_SMOOTHING`] papers): a phrase in one paper in a hundred of its term doubles it.
@@ -172,6 +185,10 @@ pub struct Group {
     pub english: f32,
     /// Analyzed English terms (the index's stems) with their weights in the group.
     pub terms: Vec<(String, f32)>,
+    /// The papers confirm the translation: it forms a phrase of theirs with a neighbouring
+    /// unit's ("reinforcement learning"), or the unit stands alone in its run (no neighbour to
+    /// confirm it). "knowledge atlas" is not confirmed.
+    pub confirmed: bool,
 }
 
 /// The English share ([`Translation::english_share`]) from which a query's translation is
@@ -220,16 +237,28 @@ impl Translation {
     }
 }
 
+/// Where a candidate translation comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// One of the unit's own glosses (dictionary or glossary), or a derived form of one.
+    Gloss,
+    /// A dictionary synonym of one of its glosses.
+    Synonym,
+    /// A loose glossary match (or its derived form): kept only where a phrase of the papers
+    /// joins it to a neighbouring unit's candidate.
+    Loose,
+}
+
 /// A candidate translation of one unit.
 #[derive(Debug, Clone)]
 struct Candidate {
     gloss: String,
     terms: Vec<String>,
-    /// A dictionary synonym rather than one of the unit's own glosses.
-    synonym: bool,
+    kind: Kind,
     /// `prior * ln(1 + df)`, `df` that of its rarest term: senses the papers use rise.
     base: f32,
-    /// `base * (1 + PHRASE_GAIN * best phrase share with a neighbouring unit's candidate)`.
+    /// `base * (1 + PHRASE_GAIN * best phrase share with a neighbouring unit's candidate)`;
+    /// 0 for a loose candidate no phrase confirms.
     score: f32,
     /// Papers holding its rarest term.
     df: u64,
@@ -261,20 +290,16 @@ pub fn translate(
         match piece {
             Piece::Other(s) => shown.push_str(s),
             Piece::Cjk(run) => {
-                let mut units = units(dict, run);
                 let room = MAX_UNITS.saturating_sub(groups.len() + untranslated.len());
-                units.truncate(room);
-                let mut cands: Vec<Vec<Candidate>> = Vec::with_capacity(units.len());
-                for u in &units {
-                    cands.push(candidates(dict, &mut stats, u)?);
-                }
-                let shares = score_by_phrases(&mut stats, &mut cands)?;
-                phrases.extend(run_phrases(&cands, &shares));
+                let (units, cands, shares) =
+                    scored_units(dict, &mut stats, units(dict, run), room)?;
+                let links = Links::of(&cands, &shares);
+                phrases.extend(run_phrases(&cands, &links));
                 let mut words = Vec::new();
-                for (unit, c) in units.into_iter().zip(cands) {
-                    if c.is_empty() {
+                for (i, (unit, c)) in units.into_iter().zip(cands).enumerate() {
+                    if links.best[i].is_none() {
                         untranslated.push(unit);
-                    } else if let Some(g) = group(&mut stats, unit, c)? {
+                    } else if let Some(g) = group(&mut stats, unit, c, links.confirmed(i))? {
                         words.push(g.shown.clone());
                         groups.push(g);
                     }
@@ -363,23 +388,69 @@ pub fn units(dict: &Dictionary, run: &str) -> Vec<String> {
         if dict.contains(&word) {
             out.push(word);
         } else {
-            out.extend(split_word(dict, &word));
+            out.extend(split_word(dict, &word, dict.longest_word()));
         }
     }
     out.retain(|u| !FUNCTION_WORDS.contains(&u.as_str()));
     out
 }
 
-/// `word` as the fewest dictionary headwords (characters the dictionary lacks stand alone),
-/// ties to the split whose first piece is longest.
-fn split_word(dict: &Dictionary, word: &str) -> Vec<String> {
+/// A run's units, their scored candidates and the phrase shares between neighbours.
+type ScoredRun = (Vec<String>, Vec<Vec<Candidate>>, Vec<PairShares>);
+
+/// The units of one run (at most `room`) with their candidates scored by phrases
+/// ([`score_by_phrases`]) and the phrase shares between neighbours. A word only the glossary
+/// knows (卷积) whose glosses no phrase of the papers confirms is translated by its parts
+/// instead, as before the glossary had it.
+fn scored_units(
+    dict: &Dictionary,
+    stats: &mut Stats<'_>,
+    mut units: Vec<String>,
+    room: usize,
+) -> Result<ScoredRun, QueryError> {
+    units.truncate(room);
+    loop {
+        let mut cands: Vec<Vec<Candidate>> = Vec::with_capacity(units.len());
+        for u in &units {
+            cands.push(candidates(dict, stats, u)?);
+        }
+        let shares = score_by_phrases(stats, &mut cands)?;
+        let mut split = false;
+        let mut next = Vec::with_capacity(units.len());
+        for (u, c) in units.iter().zip(&cands) {
+            if dict.is_glossary_only(u) && !c.iter().any(|c| c.score > 0.0) {
+                // Pieces strictly shorter than the word: each pass splits, so this ends.
+                let parts = split_word(dict, u, u.chars().count() - 1);
+                if parts.len() > 1 {
+                    split = true;
+                    next.extend(
+                        parts
+                            .into_iter()
+                            .filter(|p| !FUNCTION_WORDS.contains(&p.as_str())),
+                    );
+                    continue;
+                }
+            }
+            next.push(u.clone());
+        }
+        if !split {
+            return Ok((units, cands, shares));
+        }
+        units = next;
+        units.truncate(room);
+    }
+}
+
+/// `word` as the fewest dictionary headwords of at most `longest` characters (characters
+/// the dictionary lacks stand alone), ties to the split whose first piece is longest.
+fn split_word(dict: &Dictionary, word: &str, longest: usize) -> Vec<String> {
     let chars: Vec<char> = word.chars().collect();
     let n = chars.len();
     // best[i]: (pieces, cost) for chars[i..]; a piece outside the dictionary costs more.
     let mut best: Vec<Option<(u32, usize)>> = vec![None; n + 1];
     best[n] = Some((0, n));
     for i in (0..n).rev() {
-        for len in (1..=dict.longest_word().min(n - i)).rev() {
+        for len in (1..=dict.longest_word().min(longest).min(n - i)).rev() {
             let piece: String = chars[i..i + len].iter().collect();
             let known = dict.contains(&piece);
             if !known && len > 1 {
@@ -571,9 +642,9 @@ fn candidates(
     unit: &str,
 ) -> Result<Vec<Candidate>, QueryError> {
     let glosses = dict.glosses(unit);
-    let mut offered: Vec<(String, f32, bool)> = Vec::new();
+    let mut offered: Vec<(String, f32, Kind)> = Vec::new();
     for (rank, g) in glosses.iter().take(MAX_GLOSSES).enumerate() {
-        offered.push((g.to_string(), 1.0 / (1.0 + 0.5 * rank as f32), false));
+        offered.push((g.to_string(), 1.0 / (1.0 + 0.5 * rank as f32), Kind::Gloss));
     }
     let mut synonyms = 0;
     for (rank, g) in glosses.iter().take(3).enumerate() {
@@ -586,14 +657,19 @@ fn candidates(
                 continue;
             }
             let prior = SYNONYM_PRIOR * from * (1.0 + 0.25 * (shared as f32 - 1.0)).min(2.0);
-            offered.push((s.to_string(), prior, true));
+            offered.push((s.to_string(), prior, Kind::Synonym));
             synonyms += 1;
+        }
+    }
+    for g in dict.loose_glosses(unit) {
+        if !offered.iter().any(|(o, _, _)| o == g) {
+            offered.push((g.to_string(), LOOSE_PRIOR, Kind::Loose));
         }
     }
     // Derived forms of one-word glosses: the dictionary glosses verbs ("to discover", "to
     // retrieve", "to generate"), papers name things ("discovery", "retrieval", "generative").
-    let mut derived: Vec<(String, f32, bool)> = Vec::new();
-    for (gloss, prior, synonym) in &offered {
+    let mut derived: Vec<(String, f32, Kind)> = Vec::new();
+    for (gloss, prior, kind) in &offered {
         if gloss.contains(' ') {
             continue;
         }
@@ -611,13 +687,13 @@ fn candidates(
                 continue;
             }
             if stats.df(&stem)? > 0 {
-                derived.push((form, prior * DERIVED_PRIOR, *synonym));
+                derived.push((form, prior * DERIVED_PRIOR, *kind));
             }
         }
     }
     offered.extend(derived);
     let mut out: Vec<Candidate> = Vec::new();
-    for (gloss, prior, synonym) in offered {
+    for (gloss, prior, kind) in offered {
         let terms = gloss_terms(&gloss);
         if terms.is_empty() {
             continue;
@@ -629,19 +705,28 @@ fn candidates(
         if rarest == 0 {
             continue;
         }
+        // A gloss of several words is a term of the papers only as a phrase: "private
+        // business" (隐私) is rare as such however common "private" is. Counted on adjacent
+        // words when the gloss has no stopword between them; a phrase the papers lack leaves
+        // the gloss its least weight, not nothing (绝缘体 has only "electrical insulation").
+        if terms.len() > 1 && gloss.split_whitespace().count() == terms.len() {
+            for pair in terms.windows(2) {
+                rarest = rarest.min(stats.phrase(&pair[0], &pair[1])?.max(1));
+            }
+        }
         let base = prior * (1.0 + rarest as f32).ln();
 
         // Two glosses analyzing to the same terms ("to learn", "learning") are one candidate.
         if let Some(c) = out.iter_mut().find(|c| c.terms == terms) {
             if base > c.base {
-                (c.base, c.score, c.synonym, c.df) = (base, base, synonym, rarest);
+                (c.base, c.score, c.kind, c.df) = (base, base, kind, rarest);
             }
             continue;
         }
         out.push(Candidate {
             gloss,
             terms,
-            synonym,
+            kind,
             base,
             score: base,
             df: rarest,
@@ -651,16 +736,18 @@ fn candidates(
     Ok(out)
 }
 
-/// The candidates of a unit whose phrases are counted: its best direct glosses and its best
-/// synonyms (by base score), as indices.
+/// The candidates of a unit whose phrases are counted: its best direct glosses, its best
+/// synonyms and its best loose glosses (by base score), as indices.
 fn pair_pool(cands: &[Candidate]) -> Vec<usize> {
-    let direct = (0..cands.len())
-        .filter(|&i| !cands[i].synonym)
-        .take(PAIR_GLOSSES);
-    let synonyms = (0..cands.len())
-        .filter(|&i| cands[i].synonym)
-        .take(PAIR_SYNONYMS);
-    direct.chain(synonyms).collect()
+    let of = |kind: Kind, n: usize| {
+        (0..cands.len())
+            .filter(move |&i| cands[i].kind == kind)
+            .take(n)
+    };
+    of(Kind::Gloss, PAIR_GLOSSES)
+        .chain(of(Kind::Synonym, PAIR_SYNONYMS))
+        .chain(of(Kind::Loose, PAIR_LOOSE))
+        .collect()
 }
 
 /// Raises each candidate's score by its best phrase with a candidate of a neighbouring unit:
@@ -680,6 +767,13 @@ fn score_by_phrases(
         let right_pool = pair_pool(right);
         for a in pair_pool(left) {
             for &b in &right_pool {
+                // A loose match is confirmed only by one of the neighbour's few best trusted
+                // candidates: never by another loose match, and the count stays small.
+                if (left[a].kind == Kind::Loose && !confirms_loose(right, b))
+                    || (right[b].kind == Kind::Loose && !confirms_loose(left, a))
+                {
+                    continue;
+                }
                 let (Some(last), Some(first)) = (left[a].terms.last(), right[b].terms.first())
                 else {
                     continue;
@@ -701,10 +795,25 @@ fn score_by_phrases(
     }
     for (c, counts) in cands.iter_mut().zip(best) {
         for (cand, share) in c.iter_mut().zip(counts) {
-            cand.score = cand.base * (1.0 + PHRASE_GAIN * share);
+            cand.score = if cand.kind == Kind::Loose && share < LOOSE_PHRASE_SHARE {
+                0.0
+            } else {
+                cand.base * (1.0 + PHRASE_GAIN * share)
+            };
         }
     }
     Ok(shares)
+}
+
+/// Trusted candidates per unit (best base first) that may confirm a neighbour's loose match.
+const LOOSE_PARTNERS: usize = 4;
+
+/// True when `cands[i]` may confirm a neighbouring unit's loose match: it is not loose
+/// itself and among its unit's [`LOOSE_PARTNERS`] best trusted candidates (`cands` is sorted
+/// by base score).
+fn confirms_loose(cands: &[Candidate], i: usize) -> bool {
+    cands[i].kind != Kind::Loose
+        && cands[..i].iter().filter(|c| c.kind != Kind::Loose).count() < LOOSE_PARTNERS
 }
 
 /// Phrase shares of counted candidate pairs `(left, right)` at one boundary between units.
@@ -716,31 +825,60 @@ const PHRASE_SHARE: f32 = 1.0 / PHRASE_GAIN;
 
 /// The phrases of one run: maximal chains of adjacent units whose best candidates form
 /// phrases of at least [`PHRASE_SHARE`], as the terms of those candidates in order.
-fn run_phrases(cands: &[Vec<Candidate>], shares: &[PairShares]) -> Vec<Vec<String>> {
-    let best: Vec<Option<usize>> = cands
-        .iter()
-        .map(|c| (0..c.len()).max_by(|&x, &y| c[x].score.total_cmp(&c[y].score).then(y.cmp(&x))))
-        .collect();
+fn run_phrases(cands: &[Vec<Candidate>], links: &Links) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let mut current: Vec<String> = Vec::new();
-    for i in 0..cands.len() {
-        let joined = i > 0
-            && matches!((best[i - 1], best[i]), (Some(a), Some(b))
-                if shares[i - 1].get(&(a, b)).is_some_and(|&s| s >= PHRASE_SHARE));
-        if !joined {
+    for (i, c) in cands.iter().enumerate() {
+        if !links.joined[i] {
             if current.len() > 1 {
                 out.push(std::mem::take(&mut current));
             }
             current.clear();
         }
-        if let Some(b) = best[i] {
-            current.extend(cands[i][b].terms.iter().cloned());
+        if let Some(b) = links.best[i] {
+            current.extend(c[b].terms.iter().cloned());
         }
     }
     if current.len() > 1 {
         out.push(current);
     }
     out
+}
+
+/// How a run's units hold together: each unit's best candidate (highest score above 0), and
+/// whether it forms a phrase of the papers (share at least [`PHRASE_SHARE`]) with the
+/// previous unit's best.
+struct Links {
+    best: Vec<Option<usize>>,
+    /// `joined[i]`: unit `i` is joined to unit `i - 1` (never for the first).
+    joined: Vec<bool>,
+}
+
+impl Links {
+    fn of(cands: &[Vec<Candidate>], shares: &[PairShares]) -> Links {
+        let best: Vec<Option<usize>> = cands
+            .iter()
+            .map(|c| {
+                (0..c.len())
+                    .filter(|&i| c[i].score > 0.0)
+                    .max_by(|&x, &y| c[x].score.total_cmp(&c[y].score).then(y.cmp(&x)))
+            })
+            .collect();
+        let joined = (0..cands.len())
+            .map(|i| {
+                i > 0
+                    && matches!((best[i - 1], best[i]), (Some(a), Some(b))
+                        if shares[i - 1].get(&(a, b)).is_some_and(|&s| s >= PHRASE_SHARE))
+            })
+            .collect();
+        Links { best, joined }
+    }
+
+    /// Whether the papers confirm unit `i`'s best translation ([`Group::confirmed`]): it is
+    /// joined to a neighbour, or alone in its run.
+    fn confirmed(&self, i: usize) -> bool {
+        self.joined.len() == 1 || self.joined[i] || self.joined.get(i + 1).copied().unwrap_or(false)
+    }
 }
 
 /// The synonym group of `unit` from its scored candidates: those within [`KEEP_RATIO`] of
@@ -753,7 +891,9 @@ fn group(
     stats: &mut Stats<'_>,
     unit: String,
     mut cands: Vec<Candidate>,
+    confirmed: bool,
 ) -> Result<Option<Group>, QueryError> {
+    cands.retain(|c| c.score > 0.0);
     cands.sort_by(|a, b| b.score.total_cmp(&a.score));
     let Some(best) = cands.first().map(|c| c.score) else {
         return Ok(None);
@@ -778,6 +918,7 @@ fn group(
         shown: cands[0].gloss.clone(),
         english: weight,
         terms,
+        confirmed,
     }))
 }
 
@@ -973,6 +1114,7 @@ mod tests {
             shown: "x".into(),
             english,
             terms: vec![("x".into(), english)],
+            confirmed: true,
         };
         let mut t = Translation {
             text: "reinforce learn".into(),
@@ -1012,7 +1154,10 @@ mod tests {
         );
         assert!(units(&d, "的了吗").is_empty());
         // A character the dictionary lacks stands alone (and finds no translation later).
-        assert_eq!(split_word(&d, "强化x学习"), ["强化", "x", "学习"]);
+        assert_eq!(
+            split_word(&d, "强化x学习", d.longest_word()),
+            ["强化", "x", "学习"]
+        );
     }
 
     #[test]
