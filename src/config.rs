@@ -32,12 +32,36 @@ pub struct ModelsConfig {
     pub default: Option<String>,
 }
 
+/// Which store holds the papers: the embedded tantivy index (the default) or a Milvus
+/// collection (`[milvus]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Tantivy,
+    Milvus,
+}
+
+/// `[index]` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    #[serde(default)]
+    pub backend: Backend,
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub models: ModelsConfig,
+    /// `[index]`: which backend holds the papers.
+    #[serde(default)]
+    pub index: IndexConfig,
+    /// `[milvus]`: the Milvus deployment of `backend = "milvus"`.
+    #[serde(default)]
+    pub milvus: crate::index::milvus::MilvusConfig,
     /// `[[sources]]`: feeds polled by `academichub ingest` (see `crate::ingest::feeds::config`).
     #[serde(default)]
     pub sources: Vec<crate::ingest::feeds::SourceConfig>,

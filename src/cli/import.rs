@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use academichub::ingest::{import_file, Format, ImportOptions};
+use academichub::index::milvus::MilvusStore;
+use academichub::ingest::{import_file, import_file_milvus, Format, ImportOptions};
 use academichub::PaperIndex;
 use anyhow::Context;
 
@@ -34,28 +35,58 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let format: Format = a.format.parse().map_err(anyhow::Error::msg)?;
     // Check the input before creating anything, so a typo leaves no empty index behind.
     std::fs::File::open(&a.path).with_context(|| format!("cannot open {}", a.path.display()))?;
-    let index = PaperIndex::open_or_create(&a.index)?;
     let mut opts = ImportOptions::new(format);
-    opts.beir_source = a.source;
+    opts.beir_source = a.source.clone();
     let started = std::time::Instant::now();
-    let mut embedder = if a.embed {
-        Some(a.model.load(Some(&index))?)
-    } else {
-        None
+    let (report, target) = match a.model.milvus()? {
+        Some(config) => {
+            let mut embedder = if a.embed {
+                Some(a.model.load(None)?)
+            } else {
+                None
+            };
+            let model = match &embedder {
+                Some(e) => academichub::embed::Embedder::id(e).clone(),
+                None => a.model.model_id()?,
+            };
+            let store = MilvusStore::open_or_create(&config, &model)?;
+            let report = import_file_milvus(
+                &store,
+                &a.path,
+                &opts,
+                embedder
+                    .as_mut()
+                    .map(|e| e as &mut dyn academichub::embed::Embedder),
+            )?;
+            let target = format!(
+                "the Milvus collection {:?} at {}",
+                config.collection, config.uri
+            );
+            (report, target)
+        }
+        None => {
+            let index = PaperIndex::open_or_create(&a.index)?;
+            let mut embedder = if a.embed {
+                Some(a.model.load(Some(&index))?)
+            } else {
+                None
+            };
+            let report = import_file(
+                &index,
+                &a.path,
+                &opts,
+                embedder
+                    .as_mut()
+                    .map(|e| e as &mut dyn academichub::embed::Embedder),
+            )?;
+            (report, format!("the index at {}", a.index.display()))
+        }
     };
-    let report = import_file(
-        &index,
-        &a.path,
-        &opts,
-        embedder
-            .as_mut()
-            .map(|e| e as &mut dyn academichub::embed::Embedder),
-    )?;
     let secs = started.elapsed().as_secs_f64();
     if a.json {
         let mut v = serde_json::to_value(&report)?;
         v["seconds"] = serde_json::json!(secs);
-        v["index"] = serde_json::json!(a.index.display().to_string());
+        v["index"] = serde_json::json!(target);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         for e in &report.errors {
@@ -68,7 +99,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             );
         }
         println!(
-            "imported {} papers from {} ({} records, {} skipped, {} embedded) in {:.1}s ({:.0} docs/s); the index at {} now holds {} papers",
+            "imported {} papers from {} ({} records, {} skipped, {} embedded) in {:.1}s ({:.0} docs/s); {} now holds {} papers",
             report.imported,
             a.path.display(),
             report.records,
@@ -76,7 +107,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             report.embedded,
             secs,
             report.imported as f64 / secs.max(1e-9),
-            a.index.display(),
+            target,
             report.total_papers
         );
     }

@@ -133,6 +133,32 @@ impl ModelArgs {
         academichub::config::Config::load(self.config.as_deref())
     }
 
+    /// The `[milvus]` section when the config file names the Milvus backend.
+    fn milvus(&self) -> anyhow::Result<Option<academichub::index::milvus::MilvusConfig>> {
+        let config = self.config()?;
+        Ok((config.index.backend == academichub::config::Backend::Milvus).then_some(config.milvus))
+    }
+
+    /// The identity a new Milvus collection records: the loaded model's, else the named one's
+    /// (name and dimension; the model need not be on this machine to import without vectors).
+    fn model_id(&self) -> anyhow::Result<academichub::embed::ModelId> {
+        let spec = academichub::embed::ModelSpec::named(&self.model_name(None)?)?;
+        Ok(academichub::embed::ModelId {
+            name: spec.name,
+            hash: String::new(),
+            dims: spec.dims,
+        })
+    }
+
+    /// Loads model `name` (a Milvus collection's), unless `--model` names another.
+    fn load_named(&self, name: &str) -> anyhow::Result<academichub::embed::FastEmbedder> {
+        let args = ModelArgs {
+            model: Some(self.model.clone().unwrap_or_else(|| name.to_string())),
+            ..self.clone()
+        };
+        args.load(None)
+    }
+
     /// The model cache root: flag or environment, else config file, else the default.
     fn cache_root(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.cache_dir {

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use academichub::search::{
-    default_mode, embedding_text, Filters, Mode, QueryEmbedder, SearchRequest, DEFAULT_K,
+    default_mode, embedding_text, Filters, Mode, QueryEmbedder, QueryVector, SearchRequest,
+    SearchResults, DEFAULT_K,
 };
 use academichub::{PaperIndex, QueryEngine};
 
@@ -63,55 +64,15 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let index = PaperIndex::open(&a.index)?;
-    let engine = QueryEngine::new(&index);
     let started = std::time::Instant::now();
     let named: Option<Mode> = match &a.mode {
         Some(m) => Some(m.parse().map_err(anyhow::Error::msg)?),
         None => None,
     };
-    // The model is loaded when the search may need it: dense or hybrid named, or no mode named
-    // and the index has vectors (then it decides the default mode).
-    let mut loaded = match named {
-        Some(Mode::Bm25) => None,
-        None if index.embedding_model().is_none() => None,
-        _ => Some(a.model.load(Some(&index)).map_err(|e| e.to_string())),
+    let res = match a.model.milvus()? {
+        Some(config) => search_milvus(&a, named, &config)?,
+        None => search_index(&a, named)?,
     };
-    let mut embedder = loaded.as_mut().map(|loaded| match loaded {
-        Ok(e) => QueryEmbedder::for_index(&index, Ok(e)),
-        Err(why) => QueryEmbedder::Unavailable(why.clone()),
-    });
-    let ready = embedder.as_ref().is_some_and(QueryEmbedder::is_ready);
-    let mode = named.unwrap_or_else(|| default_mode(&index, ready));
-    if let (None, Some(why)) = (
-        named,
-        embedder.as_ref().and_then(QueryEmbedder::unavailable),
-    ) {
-        eprintln!("warning: dense search unavailable ({why}); searching with bm25");
-    }
-    let query_vector = match (mode, embedder.as_mut()) {
-        (Mode::Bm25, _) | (_, None) => None,
-        (_, Some(e)) => Some(e.embed(&embedding_text(&index, &a.query, !a.no_translate))),
-    };
-    let req = SearchRequest {
-        query: a.query.clone(),
-        k: a.k,
-        offset: a.offset,
-        filters: Filters {
-            categories: a.categories,
-            sources: a.sources,
-            from: a.from,
-            to: a.to,
-        },
-        snippets: a.format.is_none(),
-        mode,
-        fusion: super::fusion_arg(&a.fusion, a.alpha)?,
-        hybrid: a.hybrid.params()?,
-        query_vector,
-        facets: false,
-        translate: !a.no_translate,
-    };
-    let res = engine.search(&req)?;
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Some(format) = a.format {
         for w in &res.warnings {
@@ -181,6 +142,99 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The search over the tantivy index.
+fn search_index(a: &Args, named: Option<Mode>) -> anyhow::Result<SearchResults> {
+    let index = PaperIndex::open(&a.index)?;
+    let engine = QueryEngine::new(&index);
+    // The model is loaded when the search may need it: dense or hybrid named, or no mode named
+    // and the index has vectors (then it decides the default mode).
+    let mut loaded = match named {
+        Some(Mode::Bm25) => None,
+        None if index.embedding_model().is_none() => None,
+        _ => Some(a.model.load(Some(&index)).map_err(|e| e.to_string())),
+    };
+    let mut embedder = loaded.as_mut().map(|loaded| match loaded {
+        Ok(e) => QueryEmbedder::for_index(&index, Ok(e)),
+        Err(why) => QueryEmbedder::Unavailable(why.clone()),
+    });
+    let ready = embedder.as_ref().is_some_and(QueryEmbedder::is_ready);
+    let mode = named.unwrap_or_else(|| default_mode(&index, ready));
+    if let (None, Some(why)) = (
+        named,
+        embedder.as_ref().and_then(QueryEmbedder::unavailable),
+    ) {
+        eprintln!("warning: dense search unavailable ({why}); searching with bm25");
+    }
+    let query_vector = match (mode, embedder.as_mut()) {
+        (Mode::Bm25, _) | (_, None) => None,
+        (_, Some(e)) => Some(e.embed(&embedding_text(&index, &a.query, !a.no_translate))),
+    };
+    Ok(engine.search(&request(a, mode, query_vector)?)?)
+}
+
+/// The search over the Milvus collection of `[milvus]`: the model is the collection's.
+fn search_milvus(
+    a: &Args,
+    named: Option<Mode>,
+    config: &academichub::index::milvus::MilvusConfig,
+) -> anyhow::Result<SearchResults> {
+    let store = academichub::index::milvus::MilvusStore::open(config)?;
+    let has_vectors = || -> anyhow::Result<bool> { Ok(store.count_with_vectors("")? > 0) };
+    let wants_model = match named {
+        Some(Mode::Bm25) => false,
+        Some(_) => true,
+        None => has_vectors()?,
+    };
+    let mut query_vector = None;
+    let mut mode = named.unwrap_or(Mode::Bm25);
+    if wants_model {
+        let model = a.model.load_named(&store.info().model);
+        query_vector = Some(match model {
+            Ok(mut e) => match store.check_model(academichub::embed::Embedder::id(&e)) {
+                Ok(()) => match academichub::embed::Embedder::embed_query(&mut e, &a.query) {
+                    Ok(v) => QueryVector::Ready(v),
+                    Err(err) => QueryVector::Failed(err.to_string()),
+                },
+                Err(err) => QueryVector::Failed(err.to_string()),
+            },
+            Err(err) => QueryVector::Failed(err.to_string()),
+        });
+        if named.is_none() {
+            mode = Mode::Hybrid;
+        }
+    }
+    Ok(academichub::search::milvus::search(
+        &store,
+        &request(a, mode, query_vector)?,
+    )?)
+}
+
+/// The request the flags describe.
+fn request(
+    a: &Args,
+    mode: Mode,
+    query_vector: Option<QueryVector>,
+) -> anyhow::Result<SearchRequest> {
+    Ok(SearchRequest {
+        query: a.query.clone(),
+        k: a.k,
+        offset: a.offset,
+        filters: Filters {
+            categories: a.categories.clone(),
+            sources: a.sources.clone(),
+            from: a.from,
+            to: a.to,
+        },
+        snippets: a.format.is_none(),
+        mode,
+        fusion: super::fusion_arg(&a.fusion, a.alpha)?,
+        hybrid: a.hybrid.params()?,
+        query_vector,
+        facets: false,
+        translate: !a.no_translate,
+    })
 }
 
 /// One line saying which legs ranked a hit, where, and with what score.

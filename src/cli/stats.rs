@@ -17,9 +17,17 @@ pub struct Args {
     /// How many primary categories to list (human output).
     #[arg(long, default_value_t = 20)]
     top: usize,
+    /// Configuration file (default: ./academichub.toml when present); with `[index] backend =
+    /// "milvus"` the counts are the Milvus collection's.
+    #[arg(long, env = "ACADEMICHUB_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let config = academichub::config::Config::load(a.config.as_deref())?;
+    if config.index.backend == academichub::config::Backend::Milvus {
+        return milvus_stats(&config.milvus, a.json);
+    }
     let index = PaperIndex::open(&a.index)?;
     let s = index_stats(&index)?;
     // What a serving process embedding in the background last wrote beside the index.
@@ -86,5 +94,42 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     for (k, v) in cats.iter().take(a.top) {
         println!("  {k:<24} {v:>8}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the Milvus collection holds (categories are not counted: Milvus has no facet count).
+fn milvus_stats(
+    config: &academichub::index::milvus::MilvusConfig,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let store = academichub::index::milvus::MilvusStore::open(config)?;
+    let counts = store.counts()?;
+    let coverage = academichub::index::stats::coverage(counts.with_vectors, counts.papers);
+    if json {
+        let v = serde_json::json!({
+            "backend": "milvus",
+            "uri": config.uri,
+            "collection": config.collection,
+            "papers": counts.papers,
+            "with_vectors": counts.with_vectors,
+            "embedding_model": store.info().model,
+            "semantic_coverage": coverage,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("backend:        milvus");
+    println!("collection:     {:?} at {}", config.collection, config.uri);
+    println!("papers:         {}", counts.papers);
+    println!(
+        "vectors:        {} (model {}, {} dimensions)",
+        counts.with_vectors,
+        store.info().model,
+        store.info().dims
+    );
+    println!(
+        "coverage:       {:.1}% of papers have a vector",
+        coverage * 100.0
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -32,7 +32,7 @@ pub struct ErrorDetail {
     /// `payload_too_large`, `paper_not_found`, `no_vectors`, `paper_has_no_vector`,
     /// `dense_unavailable`, `unauthorized`, `writes_disabled`, `ingest_unavailable`,
     /// `ingest_failed`, `index_busy`, `overloaded`, `storage_full`, `write_failed`, `writer_unavailable`,
-    /// `timeout`, `not_found`, `method_not_allowed`, `internal`.
+    /// `backend_unavailable`, `timeout`, `not_found`, `method_not_allowed`, `internal`.
     pub code: String,
     /// Human-readable explanation naming what was wrong.
     pub message: String,
@@ -94,6 +94,17 @@ impl From<QueryError> for ApiError {
                 ApiError::param(p.name(), format!("invalid parameter {}: {p}", p.name()))
             }
             QueryError::Index(e) => ApiError::internal(e),
+            // The search backend is down or slow: the client may retry.
+            QueryError::Milvus(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "search backend unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "backend_unavailable",
+                    "the search backend (Milvus) is unavailable; retry shortly",
+                )
+                .retry_after(5)
+            }
+            QueryError::Milvus(e) => ApiError::internal(e),
         }
     }
 }

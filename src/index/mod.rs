@@ -16,6 +16,7 @@ pub mod error;
 pub mod facet_ords;
 pub mod files;
 pub mod lookup;
+pub mod milvus;
 pub mod schema;
 pub mod segment_cache;
 pub mod stats;

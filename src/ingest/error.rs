@@ -31,6 +31,8 @@ pub enum ImportError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Embed(EmbedError),
+    #[error(transparent)]
+    Milvus(#[from] crate::index::milvus::MilvusError),
 }
 
 impl From<tantivy::TantivyError> for ImportError {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::error::ImportError;
 use crate::embed::{passage_text, Embedder};
+use crate::index::milvus::MilvusStore;
 use crate::index::{PaperIndex, PaperWriter};
 use crate::normalize::{
     arxiv_paper, canonical_arxiv_id, clean_latex, collapse_whitespace, is_arxiv_category,
@@ -264,58 +265,180 @@ pub fn import_file(
     index: &PaperIndex,
     path: &Path,
     opts: &ImportOptions,
-    mut embedder: Option<&mut dyn Embedder>,
+    embedder: Option<&mut dyn Embedder>,
 ) -> Result<ImportReport, ImportError> {
     if let Some(e) = embedder.as_deref() {
         index.claim_embedding_model(e.id())?;
     }
     let bar = progress_bar(path, opts.progress);
+    let mut sink = IndexSink {
+        index,
+        writer: index.writer()?,
+    };
+    let mut report = import_records(&mut sink, path, opts, embedder, &bar)?;
+    bar.set_message(format!("{} papers, committing", report.imported));
+    sink.writer.commit()?;
+    sink.writer.wait_merging_threads()?;
+    index.reload()?;
+    bar.finish_and_clear();
+    report.total_papers = index.num_papers();
+    Ok(report)
+}
+
+/// Imports a JSONL corpus file into the Milvus collection of `store` (upsert by id), as
+/// [`import_file`] does into the index. Milvus has no transaction: each acknowledged batch
+/// has landed, and an interrupted import can be run again (unchanged papers keep their
+/// vectors).
+pub fn import_file_milvus(
+    store: &MilvusStore,
+    path: &Path,
+    opts: &ImportOptions,
+    embedder: Option<&mut dyn Embedder>,
+) -> Result<ImportReport, ImportError> {
+    if let Some(e) = embedder.as_deref() {
+        store.check_model(e.id())?;
+    }
+    let bar = progress_bar(path, opts.progress);
+    let mut sink = MilvusSink { store };
+    let mut report = import_records(&mut sink, path, opts, embedder, &bar)?;
+    bar.finish_and_clear();
+    report.total_papers = store.counts()?.papers;
+    Ok(report)
+}
+
+/// Where an import writes its batches.
+trait Sink {
+    /// For each paper, the vector already stored for it if its title and abstract are
+    /// unchanged (`None` for all when the store holds no vectors).
+    fn kept_vectors(&self, papers: &[Paper]) -> Result<Vec<Option<Vec<f32>>>, ImportError>;
+    /// Upserts the papers with their vectors; returns the papers refused, with why.
+    fn put(
+        &mut self,
+        papers: Vec<(Paper, Option<Vec<f32>>)>,
+    ) -> Result<Vec<(PaperId, String)>, ImportError>;
+}
+
+struct IndexSink<'a> {
+    index: &'a PaperIndex,
+    writer: PaperWriter,
+}
+
+impl Sink for IndexSink<'_> {
+    fn kept_vectors(&self, papers: &[Paper]) -> Result<Vec<Option<Vec<f32>>>, ImportError> {
+        if self.index.embedding_model().is_none() {
+            return Ok(vec![None; papers.len()]);
+        }
+        existing_vectors(self.index, papers)
+    }
+
+    fn put(
+        &mut self,
+        papers: Vec<(Paper, Option<Vec<f32>>)>,
+    ) -> Result<Vec<(PaperId, String)>, ImportError> {
+        for (p, v) in papers {
+            self.writer.upsert_with_vector(&p, v.as_deref())?;
+        }
+        Ok(Vec::new())
+    }
+}
+
+struct MilvusSink<'a> {
+    store: &'a MilvusStore,
+}
+
+impl Sink for MilvusSink<'_> {
+    fn kept_vectors(&self, papers: &[Paper]) -> Result<Vec<Option<Vec<f32>>>, ImportError> {
+        let ids: Vec<PaperId> = papers.iter().map(|p| p.id.clone()).collect();
+        let mut stored: std::collections::HashMap<String, _> = self
+            .store
+            .get(&ids)?
+            .into_iter()
+            .map(|s| (crate::index::milvus::key(&s.paper.id), s))
+            .collect();
+        Ok(papers
+            .iter()
+            .map(|p| {
+                stored
+                    .remove(&crate::index::milvus::key(&p.id))
+                    .filter(|s| s.same_text(p))
+                    .and_then(|s| s.vector)
+            })
+            .collect())
+    }
+
+    fn put(
+        &mut self,
+        papers: Vec<(Paper, Option<Vec<f32>>)>,
+    ) -> Result<Vec<(PaperId, String)>, ImportError> {
+        Ok(self.store.upsert(&papers)?)
+    }
+}
+
+/// Reads the records of `path` into `sink` batch by batch, counting what it did.
+fn import_records(
+    sink: &mut dyn Sink,
+    path: &Path,
+    opts: &ImportOptions,
+    mut embedder: Option<&mut dyn Embedder>,
+    bar: &ProgressBar,
+) -> Result<ImportReport, ImportError> {
     let reader = open_maybe_gz(path, bar.clone())?;
-    let mut writer = index.writer()?;
     let mut report = ImportReport::default();
     let path_buf: PathBuf = path.to_path_buf();
     let mut batch: Vec<Paper> = Vec::with_capacity(BATCH);
-    for (lineno, line) in reader.lines().enumerate() {
-        let lineno = lineno as u64 + 1;
-        let line = line.map_err(|source| ImportError::Read {
-            path: path_buf.clone(),
-            line: lineno,
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        report.records += 1;
-        let parsed = match opts.format {
-            Format::Beir => parse_beir_line(&line, &opts.beir_source),
-            Format::ArxivJsonl => parse_arxiv_line(&line),
-        };
-        match parsed {
-            Ok(paper) => {
-                batch.push(paper);
-                if batch.len() >= BATCH {
-                    let stats = write_batch(index, &mut writer, &mut batch, &mut embedder)?;
-                    report.imported += stats.0;
-                    report.embedded += stats.1;
-                    bar.set_message(format!(
-                        "{} papers, {} embedded",
-                        report.imported, report.embedded
-                    ));
+    let mut lineno = 0u64;
+    let mut lines = reader.lines();
+    loop {
+        let line = lines.next();
+        let done = line.is_none();
+        if let Some(line) = line {
+            lineno += 1;
+            let line = line.map_err(|source| ImportError::Read {
+                path: path_buf.clone(),
+                line: lineno,
+                source,
+            })?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            report.records += 1;
+            let parsed = match opts.format {
+                Format::Beir => parse_beir_line(&line, &opts.beir_source),
+                Format::ArxivJsonl => parse_arxiv_line(&line),
+            };
+            match parsed {
+                Ok(paper) => batch.push(paper),
+                Err(reason) => {
+                    report.skipped += 1;
+                    if report.errors.len() < MAX_REPORTED_ERRORS {
+                        report
+                            .errors
+                            .push(format!("{}:{lineno}: {reason}", path.display()));
+                    }
                 }
             }
-            Err(reason) => {
+        }
+        if batch.len() >= BATCH || (done && !batch.is_empty()) {
+            let written = write_batch(sink, &mut batch, &mut embedder)?;
+            report.imported += written.imported;
+            report.embedded += written.embedded;
+            for (id, why) in written.refused {
                 report.skipped += 1;
                 if report.errors.len() < MAX_REPORTED_ERRORS {
                     report
                         .errors
-                        .push(format!("{}:{lineno}: {reason}", path.display()));
+                        .push(format!("{}: paper {id}: {why}", path.display()));
                 }
             }
+            bar.set_message(format!(
+                "{} papers, {} embedded",
+                report.imported, report.embedded
+            ));
+        }
+        if done {
+            break;
         }
     }
-    let stats = write_batch(index, &mut writer, &mut batch, &mut embedder)?;
-    report.imported += stats.0;
-    report.embedded += stats.1;
     if report.imported == 0 {
         bar.abandon();
         return Err(ImportError::NothingImported {
@@ -328,55 +451,47 @@ pub fn import_file(
                 .unwrap_or_else(|| "the file has no records".into()),
         });
     }
-    bar.set_message(format!("{} papers, committing", report.imported));
-    writer.commit()?;
-    writer.wait_merging_threads()?;
-    index.reload()?;
-    bar.finish_and_clear();
-    report.total_papers = index.num_papers();
     Ok(report)
 }
 
-/// Upserts a batch (embedding what needs it); returns (papers written, papers embedded).
+/// What one batch did.
+struct Written {
+    imported: u64,
+    embedded: u64,
+    refused: Vec<(PaperId, String)>,
+}
+
+/// Upserts a batch, embedding what needs it: papers whose text is unchanged keep their stored
+/// vector; without an embedder, the others are written without one (they lose a vector that
+/// described the old text; `embed` fills them in later).
 fn write_batch(
-    index: &PaperIndex,
-    writer: &mut PaperWriter,
+    sink: &mut dyn Sink,
     batch: &mut Vec<Paper>,
     embedder: &mut Option<&mut dyn Embedder>,
-) -> Result<(u64, u64), ImportError> {
-    let n = batch.len() as u64;
-    let Some(embedder) = embedder.as_mut() else {
-        // No embedder: papers whose text is unchanged keep their stored vector, the others
-        // lose it (it described the old text); `embed` fills them in later.
-        if index.embedding_model().is_none() {
-            for p in batch.drain(..) {
-                writer.upsert(&p)?;
-            }
-        } else {
-            let kept = existing_vectors(index, batch)?;
-            for (p, v) in batch.drain(..).zip(kept) {
-                writer.upsert_with_vector(&p, v.as_deref())?;
-            }
+) -> Result<Written, ImportError> {
+    let mut vectors = sink.kept_vectors(batch)?;
+    let mut embedded = 0;
+    if let Some(embedder) = embedder.as_mut() {
+        let todo: Vec<usize> = (0..batch.len()).filter(|&i| vectors[i].is_none()).collect();
+        let texts: Vec<String> = todo
+            .iter()
+            .map(|&i| passage_text(&batch[i].title, &batch[i].abstract_text))
+            .collect();
+        let computed = embedder
+            .embed_passages(&texts)
+            .map_err(ImportError::Embed)?;
+        embedded = computed.len() as u64;
+        for (i, v) in todo.into_iter().zip(computed) {
+            vectors[i] = Some(v);
         }
-        return Ok((n, 0));
-    };
-    let mut vectors = existing_vectors(index, batch)?;
-    let todo: Vec<usize> = (0..batch.len()).filter(|&i| vectors[i].is_none()).collect();
-    let texts: Vec<String> = todo
-        .iter()
-        .map(|&i| passage_text(&batch[i].title, &batch[i].abstract_text))
-        .collect();
-    let computed = embedder
-        .embed_passages(&texts)
-        .map_err(ImportError::Embed)?;
-    let embedded = computed.len() as u64;
-    for (i, v) in todo.into_iter().zip(computed) {
-        vectors[i] = Some(v);
     }
-    for (p, v) in batch.drain(..).zip(vectors) {
-        writer.upsert_with_vector(&p, v.as_deref())?;
-    }
-    Ok((n, embedded))
+    let n = batch.len() as u64;
+    let refused = sink.put(batch.drain(..).zip(vectors).collect())?;
+    Ok(Written {
+        imported: n - refused.len() as u64,
+        embedded,
+        refused,
+    })
 }
 
 /// For each paper, the vector already stored for it if its title and abstract are unchanged.

@@ -13,5 +13,7 @@ pub mod upsert;
 
 pub use backfill::{embed_missing, EmbedReport, EMBED_COMMIT_EVERY};
 pub use error::ImportError;
-pub use import::{import_file, open_maybe_gz, Format, ImportOptions, ImportReport};
+pub use import::{
+    import_file, import_file_milvus, open_maybe_gz, Format, ImportOptions, ImportReport,
+};
 pub use upsert::{upsert_papers, UpsertError, UpsertReport};

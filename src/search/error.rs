@@ -14,6 +14,9 @@ pub enum QueryError {
     Invalid(InvalidParam),
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The Milvus backend failed or could not be reached (HTTP 503 when unreachable).
+    #[error(transparent)]
+    Milvus(#[from] crate::index::milvus::MilvusError),
 }
 
 impl From<InvalidParam> for QueryError {

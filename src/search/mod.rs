@@ -19,6 +19,7 @@ pub mod filters;
 pub mod fusion;
 pub mod highlight;
 pub mod hybrid;
+pub mod milvus;
 pub mod parse;
 pub mod query_vector;
 pub mod request;

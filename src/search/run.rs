@@ -22,14 +22,14 @@ use super::topk::Leg;
 use crate::index::PaperIndex;
 
 /// How a request is ranked, resolved once from its mode and its query vector.
-enum Plan<'r> {
+pub(super) enum Plan<'r> {
     Bm25,
     Dense(&'r [f32]),
     Hybrid(&'r [f32]),
 }
 
 impl Plan<'_> {
-    fn mode(&self) -> Mode {
+    pub(super) fn mode(&self) -> Mode {
         match self {
             Plan::Bm25 => Mode::Bm25,
             Plan::Dense(_) => Mode::Dense,
@@ -85,7 +85,7 @@ pub fn search(index: &PaperIndex, req: &SearchRequest) -> Result<SearchResults, 
 
 /// The plan for `req`: dense needs a query vector; hybrid without one falls back to bm25 and
 /// says why in a warning.
-fn resolve_plan<'r>(
+pub(super) fn resolve_plan<'r>(
     req: &'r SearchRequest,
     warnings: &mut Vec<String>,
 ) -> Result<Plan<'r>, QueryError> {

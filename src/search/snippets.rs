@@ -56,6 +56,14 @@ impl Snippets {
         })
     }
 
+    /// Highlighters for analyzed terms with their weights (the Milvus backend's snippets).
+    pub fn from_weights(weights: BTreeMap<String, Score>) -> Snippets {
+        Snippets {
+            title: Highlighter::new(weights.clone(), TITLE_BYTES),
+            abstract_text: Highlighter::new(weights, SNIPPET_CHARS),
+        }
+    }
+
     /// The whole title, highlighted when the whole title fits in one fragment.
     pub fn title(&self, title: &str) -> Snippet {
         match self.title.fragment(title) {

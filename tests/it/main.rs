@@ -16,6 +16,7 @@ mod fixtures;
 mod http;
 mod import;
 mod layout;
+mod milvus;
 mod props;
 mod radar;
 mod reliability;

@@ -1,0 +1,1084 @@
+//! The Milvus backend's store: the papers of one deployment in one Milvus collection (standalone,
+//! distributed or milvus-lite), reached over gRPC with the official client.
+//!
+//! The collection maps the paper schema onto Milvus fields: `id` (our lowercased paper id, the
+//! primary key), `text` (title, abstract and extra search words, analyzed by Milvus and fed to
+//! a BM25 function whose output is the sparse field `sparse`), `vector` (the dense embedding,
+//! nullable: a paper is searchable by words at once and by meaning once the embedder reached it),
+//! `has_vector`, scalar fields for filters (`published` in days since 1970-01-01, `categories`,
+//! `source`), `content_hash` (an unchanged paper keeps its vector) and `paper` (the whole stored
+//! paper as JSON, what results show). The collection's description records the model its
+//! vectors come from, so a search never compares vectors of two models.
+//!
+//! Every call runs with a deadline (`[milvus] timeout_ms`) on the store's own small runtime,
+//! so callers stay synchronous like the tantivy index's, and a Milvus that is down or slow is
+//! an error naming it, never a hang. Writes are idempotent upserts by id: a failed batch is
+//! retried ([`WRITE_ATTEMPTS`]) and then reported, and nothing says it landed unless Milvus
+//! acknowledged it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use milvus::v2::prelude::{
+    ClientV2, CollectionSchema, ConnectConfig, ConsistencyLevel, CreateCollectionRequest,
+    CreateIndexRequest, DataType, DeleteRequest, DescribeCollectionRequest, DropCollectionRequest,
+    FieldSchema, Function, FunctionType, HasCollectionRequest, IndexParam, IndexType,
+    InsertRequest, LoadCollectionRequest, MetricType, QueryRequest, QueryResults, RetryConfig,
+    SearchRequest, SearchVectors, TelemetryConfig, UpsertRequest,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::embed::ModelId;
+use crate::paper::{Paper, PaperId};
+
+/// Papers sent to Milvus per write request.
+pub const WRITE_BATCH: usize = 256;
+/// Attempts at one write batch before it is reported as failed.
+pub const WRITE_ATTEMPTS: u32 = 3;
+/// Longest `text` and `paper` value a VarChar field holds, in bytes.
+pub const MAX_VARCHAR: usize = 65_535;
+/// Most categories kept per paper (the `categories` array's capacity).
+pub const MAX_CATEGORIES: usize = 64;
+/// Longest category or source name, in bytes.
+pub const MAX_NAME: usize = 256;
+/// What the collection's description starts with; the rest is the [`CollectionInfo`] JSON.
+const DESCRIPTION_TAG: &str = "academichub papers ";
+/// The collection property holding the [`CollectionInfo`] JSON (milvus-lite keeps properties,
+/// not descriptions).
+const INFO_PROPERTY: &str = "academichub.info";
+/// Version of the collection layout this code writes and reads.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Milvus answers a search with at most this many hits (its `topk` limit).
+pub const MAX_TOPK: usize = 16_384;
+
+/// `[milvus]` section of the configuration file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MilvusConfig {
+    /// gRPC address, e.g. `http://127.0.0.1:19530`.
+    pub uri: String,
+    /// The collection holding the papers.
+    pub collection: String,
+    /// Environment variable holding the token (`user:password` or an API key); unset or empty
+    /// means no authentication (milvus-lite, a local standalone).
+    pub token_env: String,
+    /// Deadline of one call to Milvus, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for MilvusConfig {
+    fn default() -> Self {
+        MilvusConfig {
+            uri: "http://127.0.0.1:19530".into(),
+            collection: "papers".into(),
+            token_env: "ACADEMICHUB_MILVUS_TOKEN".into(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Errors of the Milvus store.
+#[derive(Debug, thiserror::Error)]
+pub enum MilvusError {
+    #[error("invalid [milvus] configuration: {0}")]
+    Config(String),
+    #[error("Milvus at {uri} is unreachable: {reason}")]
+    Unavailable { uri: String, reason: String },
+    #[error("Milvus at {uri} did not answer {what} within {ms} ms")]
+    Timeout {
+        uri: String,
+        what: &'static str,
+        ms: u64,
+    },
+    #[error(
+        "the Milvus collection {collection:?} at {uri} does not exist (`academichub import` with \
+         [index] backend = \"milvus\" creates it)"
+    )]
+    NoCollection { uri: String, collection: String },
+    #[error("the Milvus collection {collection:?} has another schema: {found}; AcademicHub needs {expected}")]
+    Schema {
+        collection: String,
+        found: String,
+        expected: String,
+    },
+    #[error("Milvus {what} failed: {reason}")]
+    Request { what: &'static str, reason: String },
+    #[error("Milvus returned a result AcademicHub cannot read ({what}): {reason}")]
+    Malformed { what: &'static str, reason: String },
+    #[error("a write batch of {papers} papers failed after {attempts} attempts and was not applied: {reason}")]
+    WriteFailed {
+        papers: usize,
+        attempts: u32,
+        reason: String,
+    },
+}
+
+impl MilvusError {
+    /// True when Milvus could not be reached or did not answer in time (HTTP 503), as opposed
+    /// to a request it refused.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            MilvusError::Unavailable { .. } | MilvusError::Timeout { .. } => true,
+            MilvusError::WriteFailed { reason, .. } => reason.contains("unreachable"),
+            _ => false,
+        }
+    }
+}
+
+/// What the collection's description records: the layout and the model of its vectors.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct CollectionInfo {
+    pub layout: u32,
+    /// Name of the embedding model the `vector` field holds.
+    pub model: String,
+    pub dims: usize,
+}
+
+/// How many papers the collection holds, and how many have a vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Counts {
+    pub papers: u64,
+    pub with_vectors: u64,
+}
+
+/// A paper as the collection stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    pub paper: Paper,
+    pub content_hash: u64,
+    pub vector: Option<Vec<f32>>,
+}
+
+impl StoredRow {
+    /// True when the stored text is the text of `paper`.
+    pub fn same_text(&self, paper: &Paper) -> bool {
+        self.content_hash == paper.content_hash()
+    }
+}
+
+/// A connection to the papers' collection.
+pub struct MilvusStore {
+    runtime: tokio::runtime::Runtime,
+    client: ClientV2,
+    config: MilvusConfig,
+    info: CollectionInfo,
+}
+
+impl std::fmt::Debug for MilvusStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MilvusStore")
+            .field("uri", &self.config.uri)
+            .field("collection", &self.config.collection)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// The field names of the collection.
+mod field {
+    pub const ID: &str = "id";
+    pub const TEXT: &str = "text";
+    pub const SPARSE: &str = "sparse";
+    pub const VECTOR: &str = "vector";
+    pub const HAS_VECTOR: &str = "has_vector";
+    pub const PUBLISHED: &str = "published";
+    pub const CATEGORIES: &str = "categories";
+    pub const SOURCE: &str = "source";
+    pub const CONTENT_HASH: &str = "content_hash";
+    pub const PAPER: &str = "paper";
+}
+
+/// Every field with its Milvus type, as `describe_collection` reports them.
+const FIELDS: [(&str, DataType); 10] = [
+    (field::ID, DataType::VarChar),
+    (field::TEXT, DataType::VarChar),
+    (field::SPARSE, DataType::SparseFloatVector),
+    (field::VECTOR, DataType::FloatVector),
+    (field::HAS_VECTOR, DataType::Bool),
+    (field::PUBLISHED, DataType::Int64),
+    (field::CATEGORIES, DataType::Array),
+    (field::SOURCE, DataType::VarChar),
+    (field::CONTENT_HASH, DataType::Int64),
+    (field::PAPER, DataType::VarChar),
+];
+
+impl MilvusStore {
+    /// Connects and opens the existing collection, checking its schema.
+    pub fn open(config: &MilvusConfig) -> Result<Self, MilvusError> {
+        Self::connect(config, None)
+    }
+
+    /// Connects and opens the collection, creating it for `model` (name and dimension) when it
+    /// does not exist; an existing collection must hold vectors of that model.
+    pub fn open_or_create(config: &MilvusConfig, model: &ModelId) -> Result<Self, MilvusError> {
+        Self::connect(config, Some(model))
+    }
+
+    fn connect(config: &MilvusConfig, create_for: Option<&ModelId>) -> Result<Self, MilvusError> {
+        let (runtime, client) = connect_client(config)?;
+        let uri = config.uri.clone();
+        let mut store = MilvusStore {
+            runtime,
+            client,
+            config: config.clone(),
+            info: CollectionInfo {
+                layout: LAYOUT_VERSION,
+                model: String::new(),
+                dims: 0,
+            },
+        };
+        let exists = store.call("has_collection", |c, name| async move {
+            c.has_collection(
+                HasCollectionRequest::builder()
+                    .collection_name(name)
+                    .build()?,
+            )
+            .await
+        })?;
+        store.info = match (exists.exists(), create_for) {
+            (true, want) => {
+                let info = store.check_schema()?;
+                if let Some(m) = want {
+                    if m.name != info.model || m.dims != info.dims {
+                        return Err(MilvusError::Schema {
+                            collection: config.collection.clone(),
+                            found: format!("vectors of {} ({} dimensions)", info.model, info.dims),
+                            expected: format!("vectors of {} ({} dimensions)", m.name, m.dims),
+                        });
+                    }
+                }
+                info
+            }
+            (false, Some(m)) => store.create(m)?,
+            (false, None) => {
+                return Err(MilvusError::NoCollection {
+                    uri,
+                    collection: config.collection.clone(),
+                })
+            }
+        };
+        Ok(store)
+    }
+
+    /// The collection's layout and model.
+    pub fn info(&self) -> &CollectionInfo {
+        &self.info
+    }
+
+    /// Checks that vectors of `model` belong in this collection.
+    pub fn check_model(&self, model: &ModelId) -> Result<(), MilvusError> {
+        if model.name == self.info.model && model.dims == self.info.dims {
+            return Ok(());
+        }
+        Err(MilvusError::Schema {
+            collection: self.config.collection.clone(),
+            found: format!(
+                "vectors of {} ({} dimensions)",
+                self.info.model, self.info.dims
+            ),
+            expected: format!("vectors of {} ({} dimensions)", model.name, model.dims),
+        })
+    }
+
+    /// The configuration this store was opened with.
+    pub fn config(&self) -> &MilvusConfig {
+        &self.config
+    }
+
+    /// Runs one client call with the deadline, mapping errors to [`MilvusError`].
+    fn call<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, MilvusError>
+    where
+        F: FnOnce(ClientV2, String) -> Fut,
+        Fut: Future<Output = milvus::v2::error::Result<T>>,
+    {
+        let fut = f(self.client.clone(), self.config.collection.clone());
+        let ms = self.config.timeout_ms;
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(Duration::from_millis(ms), fut).await })
+        {
+            Err(_) => Err(MilvusError::Timeout {
+                uri: self.config.uri.clone(),
+                what,
+                ms,
+            }),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.classify(what, e)),
+        }
+    }
+
+    fn classify(&self, what: &'static str, e: milvus::v2::error::Error) -> MilvusError {
+        use milvus::v2::error::Error as E;
+        let unreachable = |e: &E| matches!(e, E::Grpc(_) | E::Timeout(_) | E::Cancelled(_));
+        let down = match &e {
+            E::RetryExhausted { source, .. } => unreachable(source),
+            other => unreachable(other),
+        };
+        if down {
+            MilvusError::Unavailable {
+                uri: self.config.uri.clone(),
+                reason: e.to_string(),
+            }
+        } else {
+            MilvusError::Request {
+                what,
+                reason: e.to_string(),
+            }
+        }
+    }
+
+    /// Creates the collection for `model`, with its BM25 function and indexes, and loads it.
+    fn create(&self, model: &ModelId) -> Result<CollectionInfo, MilvusError> {
+        let info = CollectionInfo {
+            layout: LAYOUT_VERSION,
+            model: model.name.clone(),
+            dims: model.dims,
+        };
+        let recorded = serde_json::to_string(&info).unwrap_or_default();
+        let description = format!("{DESCRIPTION_TAG}{recorded}");
+        // Milvus-lite offers only the standard and jieba tokenizers; query-side stopwords and
+        // the lowercase filter keep matching close to the tantivy backend's (no stemming).
+        let analyzer = json!({"tokenizer": "standard", "filter": ["lowercase"]});
+        let varchar = |name: &str, len: usize| {
+            FieldSchema::new()
+                .name(name)
+                .data_type(DataType::VarChar)
+                .max_length(len as u32)
+        };
+        let schema = CollectionSchema::new()
+            .description(description.clone())
+            .add_field(varchar(field::ID, crate::paper::MAX_ID_BYTES).primary_key(true))
+            .add_field(
+                varchar(field::TEXT, MAX_VARCHAR)
+                    .enable_analyzer(true)
+                    .enable_match(true)
+                    .analyzer_params(analyzer),
+            )
+            .add_field(
+                FieldSchema::new()
+                    .name(field::SPARSE)
+                    .data_type(DataType::SparseFloatVector),
+            )
+            .add_field(
+                FieldSchema::new()
+                    .name(field::VECTOR)
+                    .data_type(DataType::FloatVector)
+                    .dimension(model.dims as u32)
+                    .nullable(true),
+            )
+            .add_field(
+                FieldSchema::new()
+                    .name(field::HAS_VECTOR)
+                    .data_type(DataType::Bool),
+            )
+            .add_field(
+                FieldSchema::new()
+                    .name(field::PUBLISHED)
+                    .data_type(DataType::Int64)
+                    .nullable(true),
+            )
+            .add_field(
+                FieldSchema::new()
+                    .name(field::CATEGORIES)
+                    .data_type(DataType::Array)
+                    .element_type(DataType::VarChar)
+                    .max_capacity(MAX_CATEGORIES as u32)
+                    .max_length(MAX_NAME as u32),
+            )
+            .add_field(varchar(field::SOURCE, MAX_NAME))
+            .add_field(
+                FieldSchema::new()
+                    .name(field::CONTENT_HASH)
+                    .data_type(DataType::Int64),
+            )
+            .add_field(varchar(field::PAPER, MAX_VARCHAR))
+            .add_function(
+                Function::new()
+                    .name("text_bm25")
+                    .function_type(FunctionType::Bm25)
+                    .input_fields([field::TEXT])
+                    .output_fields([field::SPARSE]),
+            );
+        self.call("create_collection", |c, name| async move {
+            c.create_collection(
+                CreateCollectionRequest::builder()
+                    .collection_name(name)
+                    .description(description)
+                    .properties(HashMap::from([(INFO_PROPERTY.to_string(), recorded)]))
+                    .schema(schema)
+                    .build()?,
+            )
+            .await
+        })?;
+        for (f, kind, metric) in [
+            (
+                field::SPARSE,
+                IndexType::SparseInvertedIndex,
+                MetricType::Bm25,
+            ),
+            // Vectors are unit length: inner product is cosine. AUTOINDEX lets a Milvus
+            // deployment pick its ANN index; milvus-lite scans.
+            (field::VECTOR, IndexType::AutoIndex, MetricType::Ip),
+        ] {
+            self.call("create_index", |c, name| async move {
+                c.create_index(
+                    CreateIndexRequest::builder()
+                        .collection_name(name)
+                        .index_param(
+                            IndexParam::new()
+                                .field_name(f)
+                                .index_type(kind)
+                                .metric_type(metric),
+                        )
+                        // milvus-lite cannot wait for an index build; the collection loads
+                        // once it is registered.
+                        .sync(false)
+                        .build()?,
+                )
+                .await
+            })?;
+        }
+        self.load()?;
+        Ok(info)
+    }
+
+    fn load(&self) -> Result<(), MilvusError> {
+        self.call("load_collection", |c, name| async move {
+            c.load_collection(
+                LoadCollectionRequest::builder()
+                    .collection_name(name)
+                    .build()?,
+            )
+            .await
+        })?;
+        Ok(())
+    }
+
+    /// Reads the collection's schema and checks it is the one this code writes.
+    fn check_schema(&self) -> Result<CollectionInfo, MilvusError> {
+        let d = self.call("describe_collection", |c, name| async move {
+            c.describe_collection(
+                DescribeCollectionRequest::builder()
+                    .collection_name(name)
+                    .build()?,
+            )
+            .await
+        })?;
+        let schema = d.description().get_schema();
+        let found: HashMap<&str, (DataType, u32)> = schema
+            .get_fields()
+            .iter()
+            .map(|f| (f.get_name(), (f.get_data_type(), f.get_dimension())))
+            .collect();
+        let mismatch = |found: String| MilvusError::Schema {
+            collection: self.config.collection.clone(),
+            found,
+            expected: format!(
+                "the fields {} (layout {LAYOUT_VERSION} of AcademicHub)",
+                FIELDS
+                    .iter()
+                    .map(|(n, t)| format!("{n}: {t:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        for (name, kind) in FIELDS {
+            match found.get(name) {
+                None => return Err(mismatch(format!("no field {name:?}"))),
+                Some((t, _)) if *t != kind => {
+                    return Err(mismatch(format!("field {name:?} of type {t:?}")))
+                }
+                _ => {}
+            }
+        }
+        let desc = d.description();
+        let info: CollectionInfo = desc
+            .get_properties()
+            .get(INFO_PROPERTY)
+            .map(String::as_str)
+            .or_else(|| desc.get_description().strip_prefix(DESCRIPTION_TAG))
+            .or_else(|| schema.get_description().strip_prefix(DESCRIPTION_TAG))
+            .and_then(|j| serde_json::from_str(j).ok())
+            .ok_or_else(|| {
+                mismatch(format!(
+                    "no {INFO_PROPERTY:?} property (a collection AcademicHub did not create; \
+                     description {:?})",
+                    desc.get_description()
+                ))
+            })?;
+        let dims = found.get(field::VECTOR).map_or(0, |(_, d)| *d as usize);
+        if info.layout != LAYOUT_VERSION || dims != info.dims {
+            return Err(mismatch(format!(
+                "layout {} with {dims}-dimensional vectors of {} ({} recorded)",
+                info.layout, info.model, info.dims
+            )));
+        }
+        // A collection another process created may not be loaded yet; loading is idempotent.
+        self.load()?;
+        Ok(info)
+    }
+
+    /// Drops the collection when it exists, whatever its schema (tests, a fresh import).
+    pub fn drop_collection(config: &MilvusConfig) -> Result<(), MilvusError> {
+        let (runtime, client) = connect_client(config)?;
+        let store = MilvusStore {
+            runtime,
+            client,
+            config: config.clone(),
+            info: CollectionInfo {
+                layout: LAYOUT_VERSION,
+                model: String::new(),
+                dims: 0,
+            },
+        };
+        let exists = store.call("has_collection", |c, name| async move {
+            c.has_collection(
+                HasCollectionRequest::builder()
+                    .collection_name(name)
+                    .build()?,
+            )
+            .await
+        })?;
+        if exists.exists() {
+            store.call("drop_collection", |c, name| async move {
+                c.drop_collection(
+                    DropCollectionRequest::builder()
+                        .collection_name(name)
+                        .build()?,
+                )
+                .await
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The row of `paper` with its vector (`None`: searchable by words only).
+    fn row(&self, paper: &Paper, vector: Option<&[f32]>) -> Result<Value, String> {
+        if let Some(v) = vector {
+            if v.len() != self.info.dims {
+                return Err(format!(
+                    "its vector has {} dimensions, the collection {}",
+                    v.len(),
+                    self.info.dims
+                ));
+            }
+        }
+        let text = truncate(
+            &[
+                paper.title.as_str(),
+                paper.abstract_text.as_str(),
+                paper.search_extra.as_str(),
+            ]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+            MAX_VARCHAR,
+        );
+        let stored = serde_json::to_string(paper).map_err(|e| e.to_string())?;
+        if stored.len() > MAX_VARCHAR {
+            return Err(format!(
+                "the paper is {} bytes as JSON; a Milvus VarChar holds at most {MAX_VARCHAR}",
+                stored.len()
+            ));
+        }
+        let categories: Vec<String> = paper
+            .categories
+            .iter()
+            .take(MAX_CATEGORIES)
+            .map(|c| truncate(c, MAX_NAME))
+            .collect();
+        Ok(json!({
+            field::ID: key(&paper.id),
+            field::TEXT: text,
+            field::VECTOR: vector,
+            field::HAS_VECTOR: vector.is_some(),
+            field::PUBLISHED: paper.published.map(days),
+            field::CATEGORIES: categories,
+            field::SOURCE: truncate(&paper.source, MAX_NAME),
+            // Bits of the u64 hash, stored as Milvus's signed Int64.
+            field::CONTENT_HASH: paper.content_hash() as i64,
+            field::PAPER: stored,
+        }))
+    }
+
+    /// Upserts papers with their vectors (replacing papers with the same id). A batch is
+    /// written whole or reported failed after [`WRITE_ATTEMPTS`]; a paper Milvus cannot hold
+    /// (too long) is returned with the reason and the rest is written.
+    pub fn upsert(
+        &self,
+        papers: &[(Paper, Option<Vec<f32>>)],
+    ) -> Result<Vec<(PaperId, String)>, MilvusError> {
+        let mut refused = Vec::new();
+        let mut rows = Vec::with_capacity(papers.len());
+        for (p, v) in papers {
+            match self.row(p, v.as_deref()) {
+                Ok(r) => rows.push(r),
+                Err(why) => refused.push((p.id.clone(), why)),
+            }
+        }
+        for chunk in rows.chunks(WRITE_BATCH) {
+            self.write_with_retry(chunk)?;
+        }
+        Ok(refused)
+    }
+
+    fn write_with_retry(&self, rows: &[Value]) -> Result<(), MilvusError> {
+        let mut last = String::new();
+        for attempt in 1..=WRITE_ATTEMPTS {
+            let batch = rows.to_vec();
+            let result = self.call("upsert", |c, name| async move {
+                c.upsert(
+                    UpsertRequest::builder()
+                        .insert(
+                            InsertRequest::builder()
+                                .collection_name(name)
+                                .rows(batch)
+                                .build()?,
+                        )
+                        .build()?,
+                )
+                .await
+            });
+            match result {
+                Ok(r) if r.upsert_count() as usize == rows.len() => return Ok(()),
+                Ok(r) => {
+                    last = format!(
+                        "Milvus acknowledged {} of {} rows",
+                        r.upsert_count(),
+                        rows.len()
+                    )
+                }
+                Err(e) => last = e.to_string(),
+            }
+            if attempt < WRITE_ATTEMPTS {
+                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+            }
+        }
+        Err(MilvusError::WriteFailed {
+            papers: rows.len(),
+            attempts: WRITE_ATTEMPTS,
+            reason: last,
+        })
+    }
+
+    /// Deletes papers by id; returns how many of them the collection held.
+    pub fn delete(&self, ids: &[PaperId]) -> Result<u64, MilvusError> {
+        let mut held = 0;
+        for chunk in ids.chunks(WRITE_BATCH) {
+            held += self.get(chunk)?.len() as u64;
+            let filter = format!("{} in {}", field::ID, key_list(chunk));
+            self.call("delete", |c, name| async move {
+                c.delete(
+                    DeleteRequest::builder()
+                        .collection_name(name)
+                        .filter(filter)
+                        .build()?,
+                )
+                .await
+            })?;
+        }
+        Ok(held)
+    }
+
+    /// The stored papers among `ids` (in no particular order), with their vectors.
+    pub fn get(&self, ids: &[PaperId]) -> Result<Vec<StoredRow>, MilvusError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(WRITE_BATCH) {
+            let filter = format!("{} in {}", field::ID, key_list(chunk));
+            let results = self.query(
+                filter,
+                &[
+                    field::PAPER,
+                    field::CONTENT_HASH,
+                    field::HAS_VECTOR,
+                    field::VECTOR,
+                ],
+                chunk.len(),
+            )?;
+            for row in rows(&results)? {
+                out.push(stored_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` papers without a vector (what the embedder does next).
+    pub fn without_vectors(&self, limit: usize) -> Result<Vec<Paper>, MilvusError> {
+        let results = self.query(
+            format!("{} == false", field::HAS_VECTOR),
+            &[field::PAPER, field::CONTENT_HASH],
+            limit,
+        )?;
+        rows(&results)?
+            .iter()
+            .map(|r| stored_row(r).map(|s| s.paper))
+            .collect()
+    }
+
+    fn query(
+        &self,
+        filter: String,
+        fields: &[&str],
+        limit: usize,
+    ) -> Result<QueryResults, MilvusError> {
+        let fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+        let r = self.call("query", |c, name| async move {
+            c.query(
+                QueryRequest::builder()
+                    .collection_name(name)
+                    .filter(filter)
+                    .output_fields(fields)
+                    .limit(limit.max(1) as i64)
+                    .consistency_level(ConsistencyLevel::Strong)
+                    .build()?,
+            )
+            .await
+        })?;
+        Ok(r.results().clone())
+    }
+
+    fn count_where(&self, filter: &str) -> Result<u64, MilvusError> {
+        let filter = filter.to_string();
+        let r = self.call("count", |c, name| async move {
+            c.query(
+                QueryRequest::builder()
+                    .collection_name(name)
+                    .filter(filter)
+                    .output_fields(["count(*)"])
+                    .consistency_level(ConsistencyLevel::Strong)
+                    .build()?,
+            )
+            .await
+        })?;
+        let rows = rows(r.results())?;
+        rows.first()
+            .and_then(|row| row.get("count(*)"))
+            .and_then(Value::as_u64)
+            .ok_or(MilvusError::Malformed {
+                what: "count(*)",
+                reason: "no count in the answer".into(),
+            })
+    }
+
+    /// Papers held, and papers with a vector.
+    pub fn counts(&self) -> Result<Counts, MilvusError> {
+        Ok(Counts {
+            papers: self.count_where("")?,
+            with_vectors: self.count_where(&format!("{} == true", field::HAS_VECTOR))?,
+        })
+    }
+
+    /// Papers with a vector within `filter`.
+    pub fn count_with_vectors(&self, filter: &str) -> Result<u64, MilvusError> {
+        self.count_where(&and(&format!("{} == true", field::HAS_VECTOR), filter))
+    }
+
+    /// Papers whose text holds any of `words` (Milvus's analyzer decides what a word is), within
+    /// `filter`.
+    pub fn count_matching(&self, words: &str, filter: &str) -> Result<u64, MilvusError> {
+        let m = format!("TEXT_MATCH({}, {})", field::TEXT, quote(words));
+        self.count_where(&and(&m, filter))
+    }
+
+    /// The BM25 leg: the `k` best papers for `text` within `filter`, best first, with their
+    /// BM25 scores.
+    pub fn bm25(
+        &self,
+        text: &str,
+        filter: &str,
+        k: usize,
+    ) -> Result<Vec<(PaperId, f32)>, MilvusError> {
+        if text.trim().is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        let hits = self.search(
+            field::SPARSE,
+            SearchVectors::EmbeddedText(vec![text.to_string()]),
+            filter,
+            k,
+        )?;
+        // Milvus returns BM25 as a distance (the negated score) through some deployments
+        // (milvus-lite); the order is best first either way.
+        let negated = hits.iter().any(|(_, s)| *s < 0.0);
+        Ok(hits
+            .into_iter()
+            .map(|(id, s)| (id, if negated { -s } else { s }))
+            .collect())
+    }
+
+    /// The dense leg: the `k` papers whose vectors are nearest `vector` (inner product) within
+    /// `filter`, best first.
+    pub fn dense(
+        &self,
+        vector: &[f32],
+        filter: &str,
+        k: usize,
+    ) -> Result<Vec<(PaperId, f32)>, MilvusError> {
+        if vector.len() != self.info.dims {
+            return Err(MilvusError::Schema {
+                collection: self.config.collection.clone(),
+                found: format!(
+                    "{}-dimensional vectors of {}",
+                    self.info.dims, self.info.model
+                ),
+                expected: format!("a {}-dimensional query vector", vector.len()),
+            });
+        }
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        self.search(
+            field::VECTOR,
+            SearchVectors::Float(vec![vector.to_vec()]),
+            filter,
+            k,
+        )
+    }
+
+    fn search(
+        &self,
+        on: &'static str,
+        vectors: SearchVectors,
+        filter: &str,
+        k: usize,
+    ) -> Result<Vec<(PaperId, f32)>, MilvusError> {
+        let filter = filter.to_string();
+        let r = self.call("search", |c, name| async move {
+            let mut b = SearchRequest::builder()
+                .collection_name(name)
+                .vector_field(on)
+                .vectors(vectors)
+                .output_fields([field::PAPER])
+                .limit(k.min(MAX_TOPK) as i64)
+                .consistency_level(ConsistencyLevel::Strong);
+            if !filter.is_empty() {
+                b = b.filter(filter);
+            }
+            c.search(b.build()?).await
+        })?;
+        let mut out = Vec::new();
+        for result in r.results() {
+            let rows = result.rows().map_err(|e| MilvusError::Malformed {
+                what: "search rows",
+                reason: e.to_string(),
+            })?;
+            for row in rows {
+                let row = row.to_entity_row().map_err(|e| MilvusError::Malformed {
+                    what: "search row",
+                    reason: e.to_string(),
+                })?;
+                let score = row
+                    .get("score")
+                    .or_else(|| row.get("distance"))
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0) as f32;
+                out.push((paper_of(&row)?.id, score));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stored papers by id, in the order of `ids` (ids the collection lacks are left out).
+    pub fn papers(&self, ids: &[PaperId]) -> Result<Vec<Paper>, MilvusError> {
+        let mut by_key: HashMap<String, Paper> = self
+            .get(ids)?
+            .into_iter()
+            .map(|s| (key(&s.paper.id), s.paper))
+            .collect();
+        Ok(ids
+            .iter()
+            .filter_map(|id| by_key.remove(&key(id)))
+            .collect())
+    }
+}
+
+/// The client runtime and a connected client, within the configured deadline.
+fn connect_client(
+    config: &MilvusConfig,
+) -> Result<(tokio::runtime::Runtime, ClientV2), MilvusError> {
+    if config.collection.trim().is_empty() {
+        return Err(MilvusError::Config("collection is empty".into()));
+    }
+    if config.timeout_ms == 0 {
+        return Err(MilvusError::Config("timeout_ms must be above 0".into()));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("milvus-client")
+        .enable_all()
+        .build()
+        .map_err(|e| MilvusError::Config(format!("cannot start the client runtime: {e}")))?;
+    let timeout = Duration::from_millis(config.timeout_ms);
+    let mut connect = ConnectConfig::new()
+        .uri(config.uri.clone())
+        .connect_timeout(timeout)
+        .rpc_timeout(timeout)
+        // Retries stay inside one call's deadline: a down server fails fast.
+        .retry(
+            RetryConfig::new()
+                .max_attempts(3)
+                .max_retry_timeout(timeout)
+                .initial_backoff(Duration::from_millis(50)),
+        )
+        .telemetry(TelemetryConfig::new().enabled(false));
+    if let Ok(token) = std::env::var(&config.token_env) {
+        if !token.is_empty() {
+            connect = connect.token(token);
+        }
+    }
+    let client = runtime
+        .block_on(async { tokio::time::timeout(timeout, ClientV2::new(&connect)).await })
+        .map_err(|_| MilvusError::Timeout {
+            uri: config.uri.clone(),
+            what: "the connection",
+            ms: config.timeout_ms,
+        })?
+        .map_err(|e| MilvusError::Unavailable {
+            uri: config.uri.clone(),
+            reason: e.to_string(),
+        })?;
+    Ok((runtime, client))
+}
+
+/// The primary key of a paper: ids match case-insensitively, as in the tantivy index.
+pub fn key(id: &PaperId) -> String {
+    id.as_str().to_lowercase()
+}
+
+/// `["a", "b"]` as a Milvus list literal of keys.
+fn key_list(ids: &[PaperId]) -> String {
+    let quoted: Vec<String> = ids.iter().map(|id| quote(&key(id))).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// A Milvus string literal.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `a and b`, either of which may be empty.
+pub fn and(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("({a}) and ({b})"),
+    }
+}
+
+/// Days since 1970-01-01.
+pub fn days(d: time::Date) -> i64 {
+    /// Julian day number of 1970-01-01.
+    const EPOCH_JULIAN_DAY: i32 = 2_440_588;
+    i64::from(d.to_julian_day() - EPOCH_JULIAN_DAY)
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+fn rows(results: &QueryResults) -> Result<Vec<serde_json::Map<String, Value>>, MilvusError> {
+    let malformed = |e: milvus::v2::error::Error| MilvusError::Malformed {
+        what: "query rows",
+        reason: e.to_string(),
+    };
+    results
+        .rows()
+        .map_err(malformed)?
+        .map(|r| r.to_entity_row().map_err(malformed))
+        .collect()
+}
+
+fn paper_of(row: &serde_json::Map<String, Value>) -> Result<Paper, MilvusError> {
+    let text = row
+        .get(field::PAPER)
+        .and_then(Value::as_str)
+        .ok_or(MilvusError::Malformed {
+            what: "paper",
+            reason: "a row without its stored paper".into(),
+        })?;
+    serde_json::from_str(text).map_err(|e| MilvusError::Malformed {
+        what: "paper",
+        reason: e.to_string(),
+    })
+}
+
+fn stored_row(row: &serde_json::Map<String, Value>) -> Result<StoredRow, MilvusError> {
+    let paper = paper_of(row)?;
+    let content_hash = row
+        .get(field::CONTENT_HASH)
+        .and_then(Value::as_i64)
+        .map_or(0, |h| h as u64);
+    // `has_vector` decides: some deployments (milvus-lite) answer a null vector with zeros.
+    let has_vector = row.get(field::HAS_VECTOR).and_then(Value::as_bool) == Some(true);
+    let vector = match row.get(field::VECTOR) {
+        Some(Value::Array(xs)) if has_vector => Some(
+            xs.iter()
+                .map(|x| x.as_f64().map(|f| f as f32))
+                .collect::<Option<Vec<f32>>>()
+                .ok_or(MilvusError::Malformed {
+                    what: "vector",
+                    reason: "a vector with a value that is not a number".into(),
+                })?,
+        ),
+        _ => None,
+    };
+    Ok(StoredRow {
+        paper,
+        content_hash,
+        vector,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_quoted_and_joined() {
+        assert_eq!(quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
+        assert_eq!(quote("line\nbreak"), "\"line break\"");
+        assert_eq!(and("", "x > 1"), "x > 1");
+        assert_eq!(and("a", ""), "a");
+        assert_eq!(and("a", "b"), "(a) and (b)");
+        let ids = [PaperId::new("2401.00001"), PaperId::new("10.1/AbC")];
+        assert_eq!(key_list(&ids), r#"["2401.00001", "10.1/abc"]"#);
+    }
+
+    #[test]
+    fn dates_are_days_since_the_epoch() {
+        let d = |y, m, day| time::Date::from_calendar_date(y, m, day).unwrap();
+        assert_eq!(days(d(1970, time::Month::January, 1)), 0);
+        assert_eq!(days(d(1970, time::Month::January, 2)), 1);
+        assert_eq!(days(d(2024, time::Month::March, 1)), 19_783);
+        assert_eq!(days(d(1969, time::Month::December, 31)), -1);
+    }
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

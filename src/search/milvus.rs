@@ -1,0 +1,345 @@
+//! One search request over the Milvus backend, with the same request and response as the
+//! tantivy path ([`super::run`]): Milvus runs each leg (BM25 over its analyzed `text`, the
+//! dense vector search, both within the request's filters as a Milvus expression), and
+//! AcademicHub's own plan, coverage weighting, fusion, explanations and snippets run on top.
+//!
+//! What differs, said in the response's warnings when a request meets it: Milvus ranks plain
+//! words (no phrases, `+`/`-` or `field:` terms: they are read as plain words, and `-` words
+//! are left out), it does not stem (milvus-lite offers no English analyzer), query
+//! translation of Chinese words is not available yet (the multilingual dense leg still reads
+//! them), and facets are not counted.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::error::QueryError;
+use super::fusion;
+use super::hybrid;
+use super::request::{Filters, Mode, SearchRequest};
+use super::response::{Hit, SearchResults, Sources};
+use super::run::{resolve_plan, Plan};
+use super::snippets::Snippets;
+use crate::analysis;
+use crate::index::milvus::{days, quote, MilvusStore};
+use crate::index::QUERYABLE_FIELDS;
+use crate::paper::PaperId;
+
+/// Most distinct query words whose document frequency is looked up (one count each).
+pub const MAX_COUNTED_WORDS: usize = 16;
+
+/// The request's filters as a Milvus boolean expression ("" when there are none).
+pub fn filter_expr(filters: &Filters) -> String {
+    let mut parts = Vec::new();
+    let list = |xs: &[String]| xs.iter().map(|x| quote(x)).collect::<Vec<_>>().join(", ");
+    if !filters.categories.is_empty() {
+        parts.push(format!(
+            "array_contains_any(categories, [{}])",
+            list(&filters.categories)
+        ));
+    }
+    if !filters.sources.is_empty() {
+        parts.push(format!("source in [{}]", list(&filters.sources)));
+    }
+    if let Some(d) = filters.from {
+        parts.push(format!("published >= {}", days(d)));
+    }
+    if let Some(d) = filters.to {
+        parts.push(format!("published <= {}", days(d)));
+    }
+    parts.join(" and ")
+}
+
+/// The words of `query` Milvus ranks with: query syntax read as plain words (`-word` left
+/// out, `field:` prefixes dropped), English stopwords left out; `true` when the query used
+/// syntax the backend cannot apply.
+pub fn plain_words(query: &str) -> (Vec<String>, bool) {
+    let mut words = Vec::new();
+    let mut syntax = query.contains('"');
+    for token in query.split_whitespace() {
+        let mut t = token;
+        if let Some(rest) = t.strip_prefix('-') {
+            syntax = true;
+            if !rest.is_empty() {
+                continue;
+            }
+        }
+        if let Some(rest) = t.strip_prefix('+') {
+            syntax = true;
+            t = rest;
+        }
+        if let Some((field, rest)) = t.split_once(':') {
+            if QUERYABLE_FIELDS.contains(&field.to_ascii_lowercase().as_str()) {
+                syntax = true;
+                t = rest;
+            }
+        }
+        analysis::raw_words(t, |_, _, w| {
+            let cjk = w.chars().any(analysis::is_cjk);
+            if cjk || !analysis::is_english_stopword(w) {
+                words.push(w.to_lowercase());
+            }
+        });
+    }
+    (words, syntax)
+}
+
+/// Runs a search over the Milvus collection of `store`.
+pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults, QueryError> {
+    req.validate()?;
+    let mut warnings = Vec::new();
+    let plan = resolve_plan(req, &mut warnings)?;
+    let (words, syntax) = plain_words(&req.query);
+    if syntax {
+        warnings.push(
+            "the milvus backend ranks plain words: phrases, + and field: are read as plain \
+             words and -words are left out"
+                .into(),
+        );
+    }
+    if req.translate && words.iter().any(|w| w.chars().any(analysis::is_cjk)) {
+        warnings.push(
+            "query translation is not available on the milvus backend: Chinese words are \
+             searched as they are (the dense leg reads them)"
+                .into(),
+        );
+    }
+    if req.facets {
+        warnings.push("facet counts are not available on the milvus backend".into());
+    }
+    if plan.mode() == Mode::Hybrid && req.hybrid.feedback_weight > 0.0 {
+        warnings.push("the feedback leg is not available on the milvus backend".into());
+    }
+    let filter = filter_expr(&req.filters);
+    let text = words.join(" ");
+    let want = req.offset + req.k;
+    let mut by_meaning = None;
+    let (list, total): (Vec<(PaperId, f32, Sources)>, usize) = match plan {
+        Plan::Bm25 => {
+            let leg = store.bm25(&text, &filter, want)?;
+            let total = bm25_total(store, &text, &filter, leg.len())?;
+            (single(leg, bm25_marks), total)
+        }
+        Plan::Dense(v) => {
+            let leg = store.dense(v, &filter, want)?;
+            let total = dense_total(store, &filter)?;
+            by_meaning = Some(total);
+            (single(leg, dense_marks), total)
+        }
+        Plan::Hybrid(v) => {
+            let depth = want.max(fusion::DEFAULT_DEPTH);
+            let bm25 = store.bm25(&text, &filter, depth)?;
+            let dense = store.dense(v, &filter, depth)?;
+            let coverage = if req.hybrid.coverage_weighting {
+                coverage(store, &words)?
+            } else {
+                1.0
+            };
+            let fused = hybrid::fuse_legs(&bm25, &dense, &[], coverage, req.fusion, &req.hybrid)
+                .map_err(super::error::InvalidParam::Fusion)?;
+            let total = bm25_total(store, &text, &filter, bm25.len())?.max(fused.len());
+            by_meaning = Some(dense_total(store, &filter)?);
+            let (b, d) = (positions(&bm25), positions(&dense));
+            let list = fused
+                .into_iter()
+                .map(|(id, s)| {
+                    let (b, d) = (b.get(&id), d.get(&id));
+                    let src = Sources {
+                        bm25_rank: b.map(|x| x.0),
+                        bm25_score: b.map(|x| x.1),
+                        dense_rank: d.map(|x| x.0),
+                        dense_score: d.map(|x| x.1),
+                        fused_score: Some(s),
+                        ..Sources::default()
+                    };
+                    (id, s, src)
+                })
+                .collect();
+            (list, total)
+        }
+    };
+    let hits = page(store, &words, list, req)?;
+    Ok(SearchResults {
+        hits,
+        total,
+        mode: plan.mode(),
+        ranked_by_meaning: by_meaning,
+        warnings,
+        translation: None,
+        facets: None,
+    })
+}
+
+/// Papers the BM25 leg can rank: those holding a query word, within the filters.
+fn bm25_total(
+    store: &MilvusStore,
+    text: &str,
+    filter: &str,
+    ranked: usize,
+) -> Result<usize, QueryError> {
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let n = store.count_matching(text, filter)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX).max(ranked))
+}
+
+/// Papers the dense leg can rank: those with a vector, within the filters.
+fn dense_total(store: &MilvusStore, filter: &str) -> Result<usize, QueryError> {
+    let n = store.count_with_vectors(filter)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Share of the query's distinct words some paper holds, per script as in
+/// [`hybrid::term_coverage`]: once any word of a script is known, that script's words all
+/// count as known (a rare name in an English question is not a sign of another language).
+fn coverage(store: &MilvusStore, words: &[String]) -> Result<f32, QueryError> {
+    let mut distinct: Vec<&String> = words.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    distinct.truncate(MAX_COUNTED_WORDS);
+    let (mut latin, mut latin_known, mut cjk, mut cjk_known) = (0, 0, 0, 0);
+    for w in &distinct {
+        let known = store.count_matching(w, "")? > 0;
+        if w.chars().any(analysis::is_cjk) {
+            cjk += 1;
+            cjk_known += usize::from(known);
+        } else {
+            latin += 1;
+            latin_known += usize::from(known);
+        }
+    }
+    let total = latin + cjk;
+    if total == 0 {
+        return Ok(1.0);
+    }
+    let known: usize = [(latin, latin_known), (cjk, cjk_known)]
+        .into_iter()
+        .map(|(n, k)| if k > 0 { n } else { 0 })
+        .sum();
+    Ok(known as f32 / total as f32)
+}
+
+fn positions(leg: &[(PaperId, f32)]) -> HashMap<PaperId, (usize, f32)> {
+    leg.iter()
+        .enumerate()
+        .map(|(i, (id, s))| (id.clone(), (i + 1, *s)))
+        .collect()
+}
+
+fn bm25_marks(src: &mut Sources, rank: usize, score: f32) {
+    src.bm25_rank = Some(rank);
+    src.bm25_score = Some(score);
+}
+
+fn dense_marks(src: &mut Sources, rank: usize, score: f32) {
+    src.dense_rank = Some(rank);
+    src.dense_score = Some(score);
+}
+
+fn single(
+    leg: Vec<(PaperId, f32)>,
+    mark: fn(&mut Sources, usize, f32),
+) -> Vec<(PaperId, f32, Sources)> {
+    leg.into_iter()
+        .enumerate()
+        .map(|(i, (id, s))| {
+            let mut src = Sources::default();
+            mark(&mut src, i + 1, s);
+            (id, s, src)
+        })
+        .collect()
+}
+
+/// The requested page: papers read from the collection, snippets from their stored text with
+/// the highlighter of the tantivy path (query words weighted `1 / (1 + df)`).
+fn page(
+    store: &MilvusStore,
+    words: &[String],
+    ranked: Vec<(PaperId, f32, Sources)>,
+    req: &SearchRequest,
+) -> Result<Vec<Hit>, QueryError> {
+    let ranked: Vec<_> = ranked.into_iter().skip(req.offset).take(req.k).collect();
+    let ids: Vec<PaperId> = ranked.iter().map(|(id, _, _)| id.clone()).collect();
+    let mut papers: HashMap<PaperId, crate::paper::Paper> = store
+        .papers(&ids)?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    let snippets = if req.snippets {
+        let mut weights = BTreeMap::new();
+        let mut distinct: Vec<&String> = words.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        distinct.truncate(MAX_COUNTED_WORDS);
+        for w in distinct {
+            let Some(term) = analysis::normalize_word(w) else {
+                continue;
+            };
+            let df = store.count_matching(w, "")?;
+            if df > 0 {
+                weights.insert(term, 1.0 / (1.0 + df as f32));
+            }
+        }
+        Some(Snippets::from_weights(weights))
+    } else {
+        None
+    };
+    let mut hits = Vec::with_capacity(ranked.len());
+    for (i, (id, score, sources)) in ranked.into_iter().enumerate() {
+        // A paper deleted between the legs and this read drops out of the page.
+        let Some(paper) = papers.remove(&id) else {
+            continue;
+        };
+        let (title_snippet, abstract_snippet) = match &snippets {
+            Some(s) => (s.title(&paper.title), s.abstract_text(&paper.abstract_text)),
+            None => Default::default(),
+        };
+        hits.push(Hit {
+            rank: req.offset + i + 1,
+            score,
+            paper,
+            title_snippet,
+            abstract_snippet,
+            sources,
+        });
+    }
+    Ok(hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_become_one_expression() {
+        assert_eq!(filter_expr(&Filters::default()), "");
+        let f = Filters {
+            categories: vec!["cs.CL".into(), "cs.\"X".into()],
+            sources: vec!["arxiv".into()],
+            from: time::Date::from_calendar_date(1970, time::Month::January, 11).ok(),
+            to: None,
+        };
+        assert_eq!(
+            filter_expr(&f),
+            r#"array_contains_any(categories, ["cs.CL", "cs.\"X"]) and source in ["arxiv"] and published >= 10"#
+        );
+    }
+
+    #[test]
+    fn query_syntax_is_read_as_plain_words() {
+        assert_eq!(
+            plain_words("how do speech tokens affect LLM reasoning?"),
+            (
+                vec!["speech", "tokens", "affect", "llm", "reasoning"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+                false
+            )
+        );
+        let (w, syntax) = plain_words(r#"title:"graph neural" +networks -survey"#);
+        assert_eq!(w, vec!["graph", "neural", "networks"]);
+        assert!(syntax);
+        let (w, _) = plain_words("强化学习 for robots");
+        assert_eq!(w, vec!["强化", "学习", "强化学习", "robots"]);
+    }
+}

@@ -1,0 +1,405 @@
+//! The Milvus backend against a real Milvus server on loopback: milvus-lite from PyPI (the venv
+//! of `scripts/test-tools`, or the `milvus-lite` named by `ACADEMICHUB_MILVUS_LITE`), started per
+//! test on a free port. Skipped, saying so, when it is not installed.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use academichub::embed::{Embedder, HashEmbedder};
+use academichub::index::milvus::{MilvusConfig, MilvusError, MilvusStore};
+use academichub::ingest::{import_file_milvus, Format, ImportError, ImportOptions};
+use academichub::search::{Mode, QueryVector, SearchRequest};
+use academichub::{PaperId, QueryEngine, QueryError};
+
+use crate::fixtures::{embedded_fixture, fixture};
+
+/// A milvus-lite server on loopback, killed when dropped.
+struct Lite {
+    child: Child,
+    port: u16,
+    data: PathBuf,
+    exe: PathBuf,
+}
+
+impl Drop for Lite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lite_exe() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ACADEMICHUB_MILVUS_LITE") {
+        return Some(PathBuf::from(p));
+    }
+    let cache = std::env::var_os("ACADEMICHUB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("academichub"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/academichub"))
+        })?;
+    Some(cache.join("test-venv/bin/milvus-lite")).filter(|p| p.exists())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(exe: &Path, data: &Path, port: u16) -> Result<Child, String> {
+    let child = Command::new(exe)
+        .args(["server", "--data-dir"])
+        .arg(data)
+        .args(["--host", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err("milvus-lite did not listen within 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(child)
+}
+
+/// A fresh server, or why there is none (the test then skips, printing it).
+fn lite(dir: &Path) -> Option<Lite> {
+    let Some(exe) = lite_exe() else {
+        eprintln!("skipped: no milvus-lite (run scripts/test-tools; make test does)");
+        return None;
+    };
+    let data = dir.join("milvus");
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    match spawn(&exe, &data, port) {
+        Ok(child) => Some(Lite {
+            child,
+            port,
+            data,
+            exe,
+        }),
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+impl Lite {
+    fn config(&self, collection: &str) -> MilvusConfig {
+        MilvusConfig {
+            uri: format!("http://127.0.0.1:{}", self.port),
+            collection: collection.into(),
+            timeout_ms: 3_000,
+            ..MilvusConfig::default()
+        }
+    }
+
+    /// Kills the server and starts it again on the same data and port.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.exe, &self.data, self.port).unwrap();
+    }
+}
+
+fn opts() -> ImportOptions {
+    let mut o = ImportOptions::new(Format::ArxivJsonl);
+    o.progress = false;
+    o
+}
+
+fn request(q: &str, mode: Mode, v: Option<QueryVector>) -> SearchRequest {
+    let mut r = SearchRequest::new(q);
+    r.mode = mode;
+    r.query_vector = v;
+    r
+}
+
+fn ids(res: &academichub::SearchResults) -> Vec<String> {
+    res.hits.iter().map(|h| h.paper.id.to_string()).collect()
+}
+
+#[test]
+fn milvus_ranks_filters_and_fuses_like_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    let (_d, index, mut e) = embedded_fixture();
+    let store = MilvusStore::open_or_create(&server.config("papers"), e.id()).unwrap();
+    let r = import_file_milvus(
+        &store,
+        &fixture("arxiv-mini.jsonl.gz"),
+        &opts(),
+        Some(&mut e),
+    )
+    .unwrap();
+    assert_eq!((r.imported, r.embedded, r.total_papers), (250, 250, 250));
+    let engine = QueryEngine::new(&index);
+
+    // BM25: the paper that names the words ranks first on both backends.
+    for (q, first) in [
+        ("Romanian parliamentary speech corpus", "2606.15984"),
+        (
+            "how to evaluate long-form simultaneous speech translation?",
+            "2606.15059",
+        ),
+    ] {
+        let m = academichub::search::milvus::search(&store, &request(q, Mode::Bm25, None)).unwrap();
+        assert_eq!(ids(&m)[0], first, "{q}: milvus {:?}", ids(&m));
+        let t = engine.search(&request(q, Mode::Bm25, None)).unwrap();
+        assert_eq!(ids(&t)[0], first, "{q}: tantivy {:?}", ids(&t));
+        assert!(m.total > 10, "{q}: {}", m.total);
+        // Snippets from the stored text, with the same highlighter: the title names "speech".
+        let title = &m.hits[0].title_snippet;
+        assert!(title
+            .highlights
+            .iter()
+            .any(|h| title.text[h.clone()].eq_ignore_ascii_case("speech")));
+    }
+
+    // Dense with filters: the same papers, in the same order, as the index's exact scan.
+    let v = e.embed_query("image segmentation").unwrap();
+    for (categories, from) in [
+        (vec![], None),
+        (vec!["cs.CV".to_string()], None),
+        (
+            vec!["cs.CL".to_string(), "cs.LG".to_string()],
+            time::Date::from_calendar_date(2026, time::Month::June, 1).ok(),
+        ),
+    ] {
+        let mut r = request(
+            "image segmentation",
+            Mode::Dense,
+            Some(QueryVector::Ready(v.clone())),
+        );
+        r.k = 20;
+        r.filters.categories = categories.clone();
+        r.filters.from = from;
+        let m = academichub::search::milvus::search(&store, &r).unwrap();
+        let t = engine.search(&r).unwrap();
+        assert_eq!(ids(&m), ids(&t), "filters {categories:?} {from:?}");
+        assert_eq!(m.total, t.total, "filters {categories:?} {from:?}");
+        for (a, b) in m.hits.iter().zip(&t.hits) {
+            assert!(
+                (a.score - b.score).abs() < 1e-3,
+                "{} vs {}",
+                a.score,
+                b.score
+            );
+        }
+        assert!(!m.hits.is_empty());
+    }
+
+    // Hybrid: AcademicHub's fusion over the two legs Milvus ran.
+    let q = "Romanian parliamentary speech corpus";
+    let v = e.embed_query(q).unwrap();
+    let m = academichub::search::milvus::search(
+        &store,
+        &request(q, Mode::Hybrid, Some(QueryVector::Ready(v))),
+    )
+    .unwrap();
+    assert_eq!(m.mode, Mode::Hybrid);
+    assert_eq!(ids(&m)[0], "2606.15984");
+    let s = &m.hits[0].sources;
+    assert_eq!(s.bm25_rank, Some(1));
+    assert!(s.dense_rank.is_some() && s.fused_score.is_some());
+    assert_eq!(m.ranked_by_meaning, Some(250));
+}
+
+#[test]
+fn upsert_delete_and_reimport_keep_the_collection_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    let mut e = HashEmbedder::new(64);
+    let config = server.config("writes");
+    let store = MilvusStore::open_or_create(&config, e.id()).unwrap();
+    let path = fixture("arxiv-mini.jsonl.gz");
+    import_file_milvus(&store, &path, &opts(), Some(&mut e)).unwrap();
+    // Again, without a model: unchanged papers keep their vectors, nothing is duplicated.
+    let again = import_file_milvus(&store, &path, &opts(), None).unwrap();
+    assert_eq!((again.imported, again.total_papers), (250, 250));
+    let c = store.counts().unwrap();
+    assert_eq!((c.papers, c.with_vectors), (250, 250));
+
+    // A changed abstract loses its vector (it described the old text); the embedder's work
+    // list names it.
+    let id = PaperId::new("2606.15984");
+    let mut p = store.papers(std::slice::from_ref(&id)).unwrap().remove(0);
+    p.abstract_text.push_str(" Revised.");
+    assert!(store.upsert(&[(p.clone(), None)]).unwrap().is_empty());
+    assert_eq!(store.counts().unwrap().with_vectors, 249);
+    let todo = store.without_vectors(10).unwrap();
+    assert_eq!(todo.len(), 1);
+    assert_eq!(todo[0].abstract_text, p.abstract_text);
+    let stored = store.get(std::slice::from_ref(&id)).unwrap();
+    assert!(stored[0].vector.is_none() && stored[0].same_text(&p));
+
+    // Ids match case-insensitively, as in the index; deleting counts what was there.
+    let gone = [
+        PaperId::new("2606.15984"),
+        PaperId::new("2606.15059"),
+        PaperId::new("no-such"),
+    ];
+    let mut upper = p.clone();
+    upper.id = PaperId::new("2606.15984".to_uppercase());
+    assert_eq!(
+        store.papers(std::slice::from_ref(&upper.id)).unwrap().len(),
+        1
+    );
+    assert_eq!(store.delete(&gone).unwrap(), 2);
+    assert_eq!(store.counts().unwrap().papers, 248);
+    let m = academichub::search::milvus::search(
+        &store,
+        &request("Romanian parliamentary speech corpus", Mode::Bm25, None),
+    )
+    .unwrap();
+    assert!(!ids(&m).contains(&"2606.15984".to_string()));
+
+    // A paper too long for a Milvus VarChar is refused with its reason; the rest lands.
+    let mut long = p.clone();
+    long.id = PaperId::new("too-long");
+    long.abstract_text = "word ".repeat(20_000);
+    let refused = store.upsert(&[(long, None), (p, None)]).unwrap();
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].1.contains("65535"), "{}", refused[0].1);
+    assert_eq!(store.counts().unwrap().papers, 249);
+}
+
+#[test]
+fn another_schema_or_dimension_is_a_clear_error_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    let config = server.config("dims");
+    MilvusStore::open_or_create(&config, HashEmbedder::new(64).id()).unwrap();
+    let err = MilvusStore::open_or_create(&config, HashEmbedder::new(32).id()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, MilvusError::Schema { .. }), "{msg}");
+    assert!(
+        msg.contains("64 dimensions") && msg.contains("32 dimensions"),
+        "{msg}"
+    );
+    // A collection that does not exist is named, with how to create it.
+    let err = MilvusStore::open(&server.config("absent")).unwrap_err();
+    assert!(matches!(err, MilvusError::NoCollection { .. }), "{err}");
+    assert!(err.to_string().contains("\"absent\""), "{err}");
+    // Dropping is idempotent.
+    MilvusStore::drop_collection(&config).unwrap();
+    MilvusStore::drop_collection(&config).unwrap();
+    assert!(matches!(
+        MilvusStore::open(&config),
+        Err(MilvusError::NoCollection { .. })
+    ));
+}
+
+#[test]
+fn an_unreachable_milvus_is_a_quick_clear_error() {
+    let port = free_port();
+    let config = MilvusConfig {
+        uri: format!("http://127.0.0.1:{port}"),
+        timeout_ms: 1_500,
+        ..MilvusConfig::default()
+    };
+    let started = Instant::now();
+    let err = MilvusStore::open(&config).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.is_unavailable(), "{err}");
+    assert!(err.to_string().contains(&config.uri), "{err}");
+    // At the API, a search that meets it answers 503 with a code, to be retried.
+    let api = academichub::http::error::ApiError::from(QueryError::Milvus(err));
+    assert_eq!(api.status.as_u16(), 503);
+    assert_eq!(api.code, "backend_unavailable");
+    assert!(api.retry_after.is_some());
+}
+
+#[test]
+fn killing_milvus_mid_import_fails_the_import_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut server) = lite(dir.path()) else {
+        return;
+    };
+    // 5,000 distinct papers: the fixture's 250 under 20 id prefixes.
+    let big = dir.path().join("big.jsonl");
+    let lines: Vec<String> =
+        std::io::BufRead::lines(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            std::fs::File::open(fixture("arxiv-mini.jsonl.gz")).unwrap(),
+        )))
+        .map(Result::unwrap)
+        .collect();
+    let mut f = std::fs::File::create(&big).unwrap();
+    for c in 0..20 {
+        for line in &lines {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let id = format!("c{c}-{}", v["id"].as_str().unwrap());
+            v["id"] = serde_json::json!(id);
+            writeln!(f, "{v}").unwrap();
+        }
+    }
+    drop(f);
+    let config = server.config("killed");
+    let store = MilvusStore::open_or_create(&config, HashEmbedder::new(64).id()).unwrap();
+    let importer = {
+        let (config, big) = (config.clone(), big.clone());
+        std::thread::spawn(move || {
+            let store = MilvusStore::open(&config).unwrap();
+            let mut e = HashEmbedder::new(64);
+            let started = Instant::now();
+            let r = import_file_milvus(&store, &big, &opts(), Some(&mut e));
+            (r, started.elapsed())
+        })
+    };
+    // Kill the server once the first batches have landed.
+    let started = Instant::now();
+    while store.counts().map_or(0, |c| c.papers) < 512 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "import made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = server.child.kill();
+    let (result, took) = importer.join().expect("the import thread does not panic");
+    match result {
+        Err(ImportError::Milvus(e)) => assert!(e.is_unavailable(), "{e}"),
+        other => panic!("expected the import to fail on the dead server, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(60), "{took:?}");
+
+    // Back up on the same data: what was acknowledged is there and whole; running the import
+    // again completes it.
+    server.restart();
+    let store = MilvusStore::open(&config).unwrap();
+    let before = store.counts().unwrap();
+    assert!(before.papers >= 512 && before.papers < 5000, "{before:?}");
+    assert_eq!(before.papers, before.with_vectors);
+    let mut e = HashEmbedder::new(64);
+    let r = import_file_milvus(&store, &big, &opts(), Some(&mut e)).unwrap();
+    assert_eq!(r.total_papers, 5000);
+    assert_eq!(
+        r.embedded,
+        5000 - before.papers,
+        "acknowledged papers keep their vectors"
+    );
+    assert_eq!(store.counts().unwrap().with_vectors, 5000);
+}
