@@ -115,6 +115,16 @@ mod tests {
         let c: Config = toml::from_str(text).expect("example config parses");
         assert_eq!(c.models.default.as_deref(), Some("me5-small"));
         assert_eq!(c.server, crate::http::ServerConfig::default());
+        assert_eq!(c.index.backend, Backend::Tantivy);
+        assert_eq!(c.milvus, crate::index::milvus::MilvusConfig::default());
+        let m: Config =
+            toml::from_str("[index]\nbackend = \"milvus\"\n[milvus]\nuri = \"http://h:1\"\n")
+                .expect("milvus config parses");
+        assert_eq!(
+            (m.index.backend, m.milvus.uri.as_str()),
+            (Backend::Milvus, "http://h:1")
+        );
+        assert!(toml::from_str::<Config>("[index]\nbackend = \"elastic\"\n").is_err());
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let lang: Lang = a.lang.parse().map_err(anyhow::Error::msg)?;
     let format: BriefingFormat = a.format.parse().map_err(anyhow::Error::msg)?;
     let config = a.model.config()?;
+    super::tantivy_only(&config, "briefing")?;
     let index = PaperIndex::open(&a.index)?;
     let req = BriefingRequest {
         radars: a.radars.clone(),

@@ -55,6 +55,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         mail::mailbox(addr)?;
     }
     let config = a.model.config()?;
+    super::tantivy_only(&config, "digest")?;
     let mailer = if a.dry_run {
         None
     } else {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use academichub::ingest::embed_missing;
+use academichub::ingest::{embed_missing, embed_missing_milvus};
 use academichub::PaperIndex;
 
 #[derive(Debug, clap::Args)]
@@ -22,13 +22,49 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Milvus backend only: this process is worker I of N (`--worker 0/4`) and embeds only
+    /// its share of the papers, so N processes (on one machine or many) can fill one
+    /// collection at once without doing a paper twice.
+    #[arg(long, value_parser = parse_worker)]
+    worker: Option<(u32, u32)>,
+}
+
+/// `I/N` with I < N.
+fn parse_worker(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?} is not a worker I/N with I below N (e.g. 0/4)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u32, u32) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let index = PaperIndex::open(&a.index)?;
-    let mut embedder = a.model.load(Some(&index))?;
     let started = std::time::Instant::now();
-    let r = embed_missing(&index, &mut embedder, a.since, a.limit, !a.json)?;
+    let (r, embedder) = match a.model.milvus()? {
+        Some(config) => {
+            if a.since.is_some() {
+                anyhow::bail!("--since is not available on the milvus backend");
+            }
+            let store = academichub::index::milvus::MilvusStore::open(&config)?;
+            let mut embedder = a.model.load_named(&store.info().model)?;
+            let r = embed_missing_milvus(&store, &mut embedder, a.limit, a.worker, !a.json)?;
+            (r, embedder)
+        }
+        None => {
+            if a.worker.is_some() {
+                anyhow::bail!("--worker is for the milvus backend (one process writes an index)");
+            }
+            let index = PaperIndex::open(&a.index)?;
+            let mut embedder = a.model.load(Some(&index))?;
+            let r = embed_missing(&index, &mut embedder, a.since, a.limit, !a.json)?;
+            (r, embedder)
+        }
+    };
     let secs = started.elapsed().as_secs_f64();
     if a.json {
         let mut v = serde_json::to_value(&r)?;

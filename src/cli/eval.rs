@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use academichub::eval::{default_index_dir, run_eval, Dataset, EvalOptions, Mode};
+use academichub::eval::{
+    default_index_dir, milvus_eval_collection, run_eval, run_eval_milvus, Dataset, EvalOptions,
+    Mode,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -65,8 +68,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let index_dir = a
         .index
         .unwrap_or_else(|| default_index_dir(std::path::Path::new("index-data"), &a.dataset));
-    if a.rebuild && index_dir.exists() {
-        std::fs::remove_dir_all(&index_dir)?;
+    // With [index] backend = "milvus", the dataset goes to its own collection instead.
+    let milvus = a.model.milvus()?.map(|mut c| {
+        c.collection = milvus_eval_collection(&c.collection, &a.dataset);
+        c
+    });
+    if a.rebuild {
+        match &milvus {
+            Some(c) => academichub::index::milvus::MilvusStore::drop_collection(c)?,
+            None if index_dir.exists() => std::fs::remove_dir_all(&index_dir)?,
+            None => {}
+        }
     }
     let fusion = super::fusion_arg(&a.fusion, a.alpha)?;
     let opts = EvalOptions {
@@ -83,19 +95,39 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         translate: !a.no_translate,
         legs_file: a.legs_file,
     };
+    let existing = match &milvus {
+        Some(_) => None,
+        None => academichub::PaperIndex::open(&opts.index_dir).ok(),
+    };
     let mut embedder = if mode == Mode::Bm25 {
         None
     } else {
-        let existing = academichub::PaperIndex::open(&opts.index_dir).ok();
         Some(a.model.load(existing.as_ref())?)
     };
-    let r = run_eval(
-        &dataset,
-        &opts,
-        embedder
-            .as_mut()
-            .map(|e| e as &mut dyn academichub::embed::Embedder),
-    )?;
+    let r = match &milvus {
+        Some(config) => {
+            let model = match &embedder {
+                Some(e) => academichub::embed::Embedder::id(e).clone(),
+                None => a.model.model_id()?,
+            };
+            run_eval_milvus(
+                &dataset,
+                &opts,
+                config,
+                &model,
+                embedder
+                    .as_mut()
+                    .map(|e| e as &mut dyn academichub::embed::Embedder),
+            )?
+        }
+        None => run_eval(
+            &dataset,
+            &opts,
+            embedder
+                .as_mut()
+                .map(|e| e as &mut dyn academichub::embed::Embedder),
+        )?,
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

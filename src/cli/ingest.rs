@@ -48,6 +48,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     super::init_logging("academichub=info", false);
     let config = a.model.config()?;
+    super::tantivy_only(&config, "ingest")?;
     let sources = build_sources(&config.sources)?;
     let mut opts = IngestOptions::from_config(&config.ingest);
     opts.progress = !a.json;

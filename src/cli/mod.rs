@@ -111,6 +111,19 @@ fn parse_date_arg(s: &str) -> Result<time::Date, String> {
         .ok_or_else(|| format!("{s:?} is not a date in YYYY-MM-DD form"))
 }
 
+/// Refuses `command` on a config naming the Milvus backend, which it does not serve yet, so
+/// it never quietly works on a local index instead.
+fn tantivy_only(config: &academichub::config::Config, command: &str) -> anyhow::Result<()> {
+    if config.index.backend == academichub::config::Backend::Milvus {
+        anyhow::bail!(
+            "`academichub {command}` does not run on the milvus backend yet ([index] backend = \
+             \"milvus\"); import, embed, search, stats and eval do. Use a config with the \
+             tantivy backend for it."
+        );
+    }
+    Ok(())
+}
+
 /// Flags shared by every command that embeds text.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {

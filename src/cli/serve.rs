@@ -35,6 +35,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     super::init_logging("info", true);
     let config = a.model.config()?;
+    super::tantivy_only(&config, "serve")?;
     let mut server = config.server.clone();
     if let Some(addr) = &a.addr {
         server.addr = addr.clone();

@@ -29,4 +29,6 @@ pub enum EvalError {
     Query(#[from] QueryError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error(transparent)]
+    Milvus(#[from] crate::index::milvus::MilvusError),
 }

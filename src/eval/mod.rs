@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 pub use error::EvalError;
 
 use crate::embed::Embedder;
+use crate::index::milvus::{MilvusConfig, MilvusStore};
 use crate::index::PaperIndex;
 use crate::ingest::{
-    embed_missing, import_file, open_maybe_gz, Format, ImportError, ImportOptions,
+    embed_missing, embed_missing_milvus, import_file, import_file_milvus, open_maybe_gz, Format,
+    ImportError, ImportOptions,
 };
 use crate::search::fusion::{self, Fusion};
 use crate::search::hybrid::fuse_legs;
@@ -424,6 +426,37 @@ pub fn run_eval(
     }
     bar.finish_and_clear();
     let search_seconds = t.elapsed().as_secs_f64();
+    report(
+        dataset,
+        opts,
+        &legs,
+        Scored {
+            model,
+            documents: index.num_papers(),
+            index_dir: opts.index_dir.display().to_string(),
+            search_seconds,
+            index_seconds,
+        },
+    )
+}
+
+/// What a run measured besides its legs.
+struct Scored {
+    model: Option<String>,
+    documents: u64,
+    index_dir: String,
+    search_seconds: f64,
+    index_seconds: f64,
+}
+
+/// Scores the legs of every query (fused in hybrid mode, with the sweep when asked) and writes
+/// the run and legs files.
+fn report(
+    dataset: &Dataset,
+    opts: &EvalOptions,
+    legs: &[QueryLegs],
+    scored: Scored,
+) -> Result<EvalReport, EvalError> {
     let one_leg = |pick: fn(&QueryLegs) -> &IdList| -> Vec<QueryRun> {
         legs.iter()
             .map(|l| {
@@ -438,7 +471,7 @@ pub fn run_eval(
     let runs: Vec<QueryRun> = match opts.mode {
         Mode::Bm25 => one_leg(|l| &l.bm25),
         Mode::Dense => one_leg(|l| &l.dense),
-        Mode::Hybrid => fused_runs(&legs, opts.fusion, &opts.hybrid, opts.k)?,
+        Mode::Hybrid => fused_runs(legs, opts.fusion, &opts.hybrid, opts.k)?,
     };
     let mut sweep = Vec::new();
     if opts.sweep && opts.mode == Mode::Hybrid {
@@ -464,10 +497,7 @@ pub fn run_eval(
             variants.push((describe(opts.fusion, &p), opts.fusion, p));
         }
         for (name, f, p) in variants {
-            sweep.push((
-                name,
-                score_runs(dataset, &fused_runs(&legs, f, &p, opts.k)?),
-            ));
+            sweep.push((name, score_runs(dataset, &fused_runs(legs, f, &p, opts.k)?)));
         }
     }
     if let Some(path) = &opts.run_file {
@@ -479,7 +509,7 @@ pub fn run_eval(
             source,
         };
         let mut w = BufWriter::new(std::fs::File::create(path).map_err(werr)?);
-        for l in &legs {
+        for l in legs {
             let line = serde_json::to_string(l).map_err(|e| werr(std::io::Error::other(e)))?;
             writeln!(w, "{line}").map_err(werr)?;
         }
@@ -490,15 +520,138 @@ pub fn run_eval(
         split: opts.split.clone(),
         mode: opts.mode,
         fusion: (opts.mode == Mode::Hybrid).then(|| describe(opts.fusion, &opts.hybrid)),
-        model,
+        model: scored.model,
         metrics: score_runs(dataset, &runs),
         queries: runs.len(),
-        documents: index.num_papers(),
-        index_dir: opts.index_dir.display().to_string(),
-        search_seconds,
-        index_seconds,
+        documents: scored.documents,
+        index_dir: scored.index_dir,
+        search_seconds: scored.search_seconds,
+        index_seconds: scored.index_seconds,
         sweep,
     })
+}
+
+/// The Milvus collection of an evaluation: `[milvus] collection` followed by the dataset's
+/// name (letters, digits and underscores, as Milvus names allow).
+pub fn milvus_eval_collection(base: &str, dataset_dir: &Path) -> String {
+    let name = default_index_dir(Path::new(""), dataset_dir)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let clean: String = format!("{base}_eval_{name}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    clean
+}
+
+/// [`run_eval`] over a Milvus collection (`config.collection`): the corpus is imported when
+/// the collection is empty and embedded when the mode needs vectors; Milvus runs each leg
+/// (BM25 over its analyzer, dense), and the fusion, coverage weighting and scoring are the
+/// same as over the index. Queries are not translated on this backend.
+pub fn run_eval_milvus(
+    dataset: &Dataset,
+    opts: &EvalOptions,
+    config: &MilvusConfig,
+    model: &crate::embed::ModelId,
+    mut embedder: Option<&mut dyn Embedder>,
+) -> Result<EvalReport, EvalError> {
+    let store = MilvusStore::open_or_create(config, model)?;
+    let t = std::time::Instant::now();
+    if store.counts()?.papers == 0 {
+        let mut io = ImportOptions::new(Format::Beir);
+        io.beir_source = dataset.name.clone();
+        io.progress = opts.progress;
+        import_file_milvus(&store, &dataset.corpus, &io, None)?;
+    }
+    let model = match (opts.mode, embedder.as_mut()) {
+        (Mode::Bm25, _) => None,
+        (_, None) => {
+            return Err(EvalError::Dataset {
+                path: dataset.dir.clone(),
+                reason: format!("mode {} needs an embedding model", opts.mode),
+            })
+        }
+        (_, Some(e)) => {
+            embed_missing_milvus(&store, &mut **e, None, None, opts.progress)?;
+            Some(e.id().name.clone())
+        }
+    };
+    let index_seconds = t.elapsed().as_secs_f64();
+    let depth = opts.k.max(fusion::DEFAULT_DEPTH);
+    let t = std::time::Instant::now();
+    let bar = if opts.progress {
+        indicatif::ProgressBar::new(dataset.queries.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let to_strings = |l: Vec<(crate::PaperId, f32)>| -> IdList {
+        l.into_iter()
+            .map(|(id, s)| (id.as_str().to_string(), s))
+            .collect()
+    };
+    let mut legs = Vec::with_capacity(dataset.queries.len());
+    for (qid, text) in &dataset.queries {
+        let (words, _) = crate::search::milvus::plain_words(text);
+        let vector = match embedder.as_mut() {
+            Some(e) if opts.mode != Mode::Bm25 => {
+                Some(e.embed_query(text).map_err(|err| EvalError::Dataset {
+                    path: dataset.dir.clone(),
+                    reason: format!("query {qid}: {err}"),
+                })?)
+            }
+            _ => None,
+        };
+        let one = match (opts.mode, &vector) {
+            (Mode::Hybrid, Some(v)) => {
+                let (bm25, dense, coverage) = crate::search::milvus::hybrid_legs(
+                    &store,
+                    &words,
+                    v,
+                    "",
+                    depth,
+                    opts.hybrid.coverage_weighting,
+                )?;
+                QueryLegs {
+                    qid: qid.clone(),
+                    bm25: to_strings(bm25),
+                    dense: to_strings(dense),
+                    feedback: Vec::new(),
+                    coverage,
+                }
+            }
+            (Mode::Dense, Some(v)) => QueryLegs {
+                qid: qid.clone(),
+                bm25: Vec::new(),
+                dense: to_strings(store.dense(v, "", depth)?),
+                feedback: Vec::new(),
+                coverage: 1.0,
+            },
+            _ => QueryLegs {
+                qid: qid.clone(),
+                bm25: to_strings(store.bm25(&words.join(" "), "", depth)?),
+                dense: Vec::new(),
+                feedback: Vec::new(),
+                coverage: 1.0,
+            },
+        };
+        legs.push(one);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let search_seconds = t.elapsed().as_secs_f64();
+    report(
+        dataset,
+        opts,
+        &legs,
+        Scored {
+            model,
+            documents: store.counts()?.papers,
+            index_dir: format!("milvus:{}/{}", config.uri, config.collection),
+            search_seconds,
+            index_seconds,
+        },
+    )
 }
 
 /// Writes a TREC run file: `qid Q0 docid rank score tag`, in trec_eval order.

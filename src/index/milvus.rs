@@ -23,7 +23,7 @@ use std::time::Duration;
 use milvus::v2::prelude::{
     ClientV2, CollectionSchema, ConnectConfig, ConsistencyLevel, CreateCollectionRequest,
     CreateIndexRequest, DataType, DeleteRequest, DescribeCollectionRequest, DropCollectionRequest,
-    FieldSchema, Function, FunctionType, HasCollectionRequest, IndexParam, IndexType,
+    FieldSchema, FlushRequest, Function, FunctionType, HasCollectionRequest, IndexParam, IndexType,
     InsertRequest, LoadCollectionRequest, MetricType, QueryRequest, QueryResults, RetryConfig,
     SearchRequest, SearchVectors, TelemetryConfig, UpsertRequest,
 };
@@ -66,6 +66,39 @@ pub struct MilvusConfig {
     pub token_env: String,
     /// Deadline of one call to Milvus, in milliseconds.
     pub timeout_ms: u64,
+    /// Index of the dense vectors, set when the collection is created: `AUTOINDEX` (Milvus
+    /// picks an ANN index; approximate), `FLAT` (exact scan), `HNSW`, `IVF_FLAT` or `DISKANN`.
+    pub vector_index: String,
+}
+
+/// The vector index types `[milvus] vector_index` accepts, as Milvus names them.
+pub const VECTOR_INDEXES: [(&str, IndexType); 5] = [
+    ("AUTOINDEX", IndexType::AutoIndex),
+    ("FLAT", IndexType::Flat),
+    ("HNSW", IndexType::Hnsw),
+    ("IVF_FLAT", IndexType::IvfFlat),
+    ("DISKANN", IndexType::DiskAnn),
+];
+
+impl MilvusConfig {
+    /// The configured vector index type, or why it is not one.
+    pub fn vector_index_type(&self) -> Result<IndexType, MilvusError> {
+        VECTOR_INDEXES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(self.vector_index.trim()))
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                MilvusError::Config(format!(
+                    "vector_index {:?} is not one of {}",
+                    self.vector_index,
+                    VECTOR_INDEXES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
 }
 
 impl Default for MilvusConfig {
@@ -75,6 +108,7 @@ impl Default for MilvusConfig {
             collection: "papers".into(),
             token_env: "ACADEMICHUB_MILVUS_TOKEN".into(),
             timeout_ms: 10_000,
+            vector_index: "AUTOINDEX".into(),
         }
     }
 }
@@ -112,6 +146,8 @@ pub enum MilvusError {
         papers: usize,
         attempts: u32,
         reason: String,
+        /// The last attempt found Milvus unreachable or slow (not a refused request).
+        unavailable: bool,
     },
 }
 
@@ -121,7 +157,7 @@ impl MilvusError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             MilvusError::Unavailable { .. } | MilvusError::Timeout { .. } => true,
-            MilvusError::WriteFailed { reason, .. } => reason.contains("unreachable"),
+            MilvusError::WriteFailed { unavailable, .. } => *unavailable,
             _ => false,
         }
     }
@@ -179,6 +215,8 @@ impl std::fmt::Debug for MilvusStore {
 /// The field names of the collection.
 mod field {
     pub const ID: &str = "id";
+    /// The paper id as given (`id` is lowercased): what the legs return.
+    pub const PAPER_ID: &str = "paper_id";
     pub const TEXT: &str = "text";
     pub const SPARSE: &str = "sparse";
     pub const VECTOR: &str = "vector";
@@ -187,12 +225,14 @@ mod field {
     pub const CATEGORIES: &str = "categories";
     pub const SOURCE: &str = "source";
     pub const CONTENT_HASH: &str = "content_hash";
+    pub const SHARD: &str = "shard";
     pub const PAPER: &str = "paper";
 }
 
 /// Every field with its Milvus type, as `describe_collection` reports them.
-const FIELDS: [(&str, DataType); 10] = [
+const FIELDS: [(&str, DataType); 12] = [
     (field::ID, DataType::VarChar),
+    (field::PAPER_ID, DataType::VarChar),
     (field::TEXT, DataType::VarChar),
     (field::SPARSE, DataType::SparseFloatVector),
     (field::VECTOR, DataType::FloatVector),
@@ -201,8 +241,13 @@ const FIELDS: [(&str, DataType); 10] = [
     (field::CATEGORIES, DataType::Array),
     (field::SOURCE, DataType::VarChar),
     (field::CONTENT_HASH, DataType::Int64),
+    (field::SHARD, DataType::Int64),
     (field::PAPER, DataType::VarChar),
 ];
+
+/// Shards of the embedding work: a paper's `shard` is its content hash modulo this, and
+/// worker `i` of `n` takes the shards in `[i * SHARDS / n, (i + 1) * SHARDS / n)`.
+pub const SHARDS: u64 = 1024;
 
 impl MilvusStore {
     /// Connects and opens the existing collection, checking its schema.
@@ -350,6 +395,7 @@ impl MilvusStore {
         let schema = CollectionSchema::new()
             .description(description.clone())
             .add_field(varchar(field::ID, crate::paper::MAX_ID_BYTES).primary_key(true))
+            .add_field(varchar(field::PAPER_ID, crate::paper::MAX_ID_BYTES))
             .add_field(
                 varchar(field::TEXT, MAX_VARCHAR)
                     .enable_analyzer(true)
@@ -393,6 +439,11 @@ impl MilvusStore {
                     .name(field::CONTENT_HASH)
                     .data_type(DataType::Int64),
             )
+            .add_field(
+                FieldSchema::new()
+                    .name(field::SHARD)
+                    .data_type(DataType::Int64),
+            )
             .add_field(varchar(field::PAPER, MAX_VARCHAR))
             .add_function(
                 Function::new()
@@ -418,9 +469,12 @@ impl MilvusStore {
                 IndexType::SparseInvertedIndex,
                 MetricType::Bm25,
             ),
-            // Vectors are unit length: inner product is cosine. AUTOINDEX lets a Milvus
-            // deployment pick its ANN index; milvus-lite scans.
-            (field::VECTOR, IndexType::AutoIndex, MetricType::Ip),
+            // Vectors are unit length: inner product is cosine.
+            (
+                field::VECTOR,
+                self.config.vector_index_type()?,
+                MetricType::Ip,
+            ),
         ] {
             self.call("create_index", |c, name| async move {
                 c.create_index(
@@ -592,6 +646,7 @@ impl MilvusStore {
             .collect();
         Ok(json!({
             field::ID: key(&paper.id),
+            field::PAPER_ID: paper.id.as_str(),
             field::TEXT: text,
             field::VECTOR: vector,
             field::HAS_VECTOR: vector.is_some(),
@@ -600,6 +655,7 @@ impl MilvusStore {
             field::SOURCE: truncate(&paper.source, MAX_NAME),
             // Bits of the u64 hash, stored as Milvus's signed Int64.
             field::CONTENT_HASH: paper.content_hash() as i64,
+            field::SHARD: paper.content_hash() % SHARDS,
             field::PAPER: stored,
         }))
     }
@@ -627,6 +683,7 @@ impl MilvusStore {
 
     fn write_with_retry(&self, rows: &[Value]) -> Result<(), MilvusError> {
         let mut last = String::new();
+        let mut unavailable = false;
         for attempt in 1..=WRITE_ATTEMPTS {
             let batch = rows.to_vec();
             let result = self.call("upsert", |c, name| async move {
@@ -645,13 +702,17 @@ impl MilvusStore {
             match result {
                 Ok(r) if r.upsert_count() as usize == rows.len() => return Ok(()),
                 Ok(r) => {
+                    unavailable = false;
                     last = format!(
                         "Milvus acknowledged {} of {} rows",
                         r.upsert_count(),
                         rows.len()
                     )
                 }
-                Err(e) => last = e.to_string(),
+                Err(e) => {
+                    unavailable = e.is_unavailable();
+                    last = e.to_string();
+                }
             }
             if attempt < WRITE_ATTEMPTS {
                 std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
@@ -661,6 +722,7 @@ impl MilvusStore {
             papers: rows.len(),
             attempts: WRITE_ATTEMPTS,
             reason: last,
+            unavailable,
         })
     }
 
@@ -707,11 +769,34 @@ impl MilvusStore {
 
     /// Up to `limit` papers without a vector (what the embedder does next).
     pub fn without_vectors(&self, limit: usize) -> Result<Vec<Paper>, MilvusError> {
-        let results = self.query(
-            format!("{} == false", field::HAS_VECTOR),
-            &[field::PAPER, field::CONTENT_HASH],
-            limit,
-        )?;
+        self.without_vectors_for(limit, None)
+    }
+
+    /// Up to `limit` papers without a vector; with `worker = Some((i, n))` only those of worker
+    /// `i`'s shards (one share of the work for each of `n` workers; see [`SHARDS`]).
+    pub fn without_vectors_for(
+        &self,
+        limit: usize,
+        worker: Option<(u32, u32)>,
+    ) -> Result<Vec<Paper>, MilvusError> {
+        let mut filter = format!("{} == false", field::HAS_VECTOR);
+        if let Some((i, n)) = worker {
+            if n == 0 || i >= n {
+                return Err(MilvusError::Config(format!(
+                    "worker {i} of {n}: the worker number must be below the worker count"
+                )));
+            }
+            // Ranges, not `%`: milvus-lite's expressions have no arithmetic.
+            let (lo, hi) = (
+                u64::from(i) * SHARDS / u64::from(n),
+                u64::from(i + 1) * SHARDS / u64::from(n),
+            );
+            filter = and(
+                &filter,
+                &format!("{s} >= {lo} and {s} < {hi}", s = field::SHARD),
+            );
+        }
+        let results = self.query(filter, &[field::PAPER, field::CONTENT_HASH], limit)?;
         rows(&results)?
             .iter()
             .map(|r| stored_row(r).map(|s| s.paper))
@@ -774,6 +859,23 @@ impl MilvusStore {
     /// Papers with a vector within `filter`.
     pub fn count_with_vectors(&self, filter: &str) -> Result<u64, MilvusError> {
         self.count_where(&and(&format!("{} == true", field::HAS_VECTOR), filter))
+    }
+
+    /// Seals what was written so far (after a bulk import or an embedding run): Milvus then
+    /// serves it from indexed segments instead of scanning growing ones.
+    pub fn flush(&self) -> Result<(), MilvusError> {
+        self.call("flush", |c, name| async move {
+            c.flush(FlushRequest::builder().collection_names([name]).build()?)
+                .await
+        })?;
+        Ok(())
+    }
+
+    /// The BM25 score of the best paper for the single word `word`, `None` when no paper
+    /// holds it: whether the collection knows a word, and how rare it is (a rarer word scores
+    /// higher), from one search of depth 1.
+    pub fn probe(&self, word: &str) -> Result<Option<f32>, MilvusError> {
+        Ok(self.bm25(word, "", 1)?.first().map(|(_, s)| *s))
     }
 
     /// Papers whose text holds any of `words` (Milvus's analyzer decides what a word is), within
@@ -851,7 +953,9 @@ impl MilvusStore {
                 .collection_name(name)
                 .vector_field(on)
                 .vectors(vectors)
-                .output_fields([field::PAPER])
+                // The id only: reading the stored papers of a whole leg is slow (milvus-lite),
+                // and only a page of them is shown.
+                .output_fields([field::PAPER_ID])
                 .limit(k.min(MAX_TOPK) as i64)
                 .consistency_level(ConsistencyLevel::Strong);
             if !filter.is_empty() {
@@ -875,7 +979,13 @@ impl MilvusStore {
                     .or_else(|| row.get("distance"))
                     .and_then(Value::as_f64)
                     .unwrap_or(0.0) as f32;
-                out.push((paper_of(&row)?.id, score));
+                let id = row.get(field::PAPER_ID).and_then(Value::as_str).ok_or(
+                    MilvusError::Malformed {
+                        what: "search row",
+                        reason: "a hit without its paper id".into(),
+                    },
+                )?;
+                out.push((PaperId::new(id), score));
             }
         }
         Ok(out)
@@ -902,6 +1012,7 @@ fn connect_client(
     if config.collection.trim().is_empty() {
         return Err(MilvusError::Config("collection is empty".into()));
     }
+    config.vector_index_type()?;
     if config.timeout_ms == 0 {
         return Err(MilvusError::Config("timeout_ms must be above 0".into()));
     }
@@ -1073,6 +1184,17 @@ mod tests {
         assert_eq!(days(d(1970, time::Month::January, 2)), 1);
         assert_eq!(days(d(2024, time::Month::March, 1)), 19_783);
         assert_eq!(days(d(1969, time::Month::December, 31)), -1);
+    }
+
+    #[test]
+    fn vector_index_names_are_checked() {
+        let mut c = MilvusConfig::default();
+        assert_eq!(c.vector_index_type().unwrap(), IndexType::AutoIndex);
+        c.vector_index = "hnsw".into();
+        assert_eq!(c.vector_index_type().unwrap(), IndexType::Hnsw);
+        c.vector_index = "SCANN".into();
+        let err = c.vector_index_type().unwrap_err().to_string();
+        assert!(err.contains("\"SCANN\"") && err.contains("FLAT"), "{err}");
     }
 
     #[test]

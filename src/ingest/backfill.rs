@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::error::ImportError;
 use super::import::BATCH;
 use crate::embed::{passage_text, Embedder};
+use crate::index::milvus::MilvusStore;
 use crate::index::{date_to_tantivy, IndexError, PaperIndex};
 
 /// What [`embed_missing`] did.
@@ -133,3 +134,77 @@ pub fn missing(
 
 /// Papers between two commits of [`embed_missing`].
 pub const EMBED_COMMIT_EVERY: usize = 2048;
+
+/// Gives a vector to papers of the Milvus collection of `store` that lack one, at most `limit`,
+/// a batch at a time (each batch an acknowledged upsert, so an interrupted run keeps what it
+/// finished). With `worker = Some((i, n))` it takes only the papers whose content hash falls
+/// to worker `i` of `n`, so `n` processes can fill one collection at once without doing the
+/// same paper twice.
+pub fn embed_missing_milvus(
+    store: &MilvusStore,
+    embedder: &mut dyn Embedder,
+    limit: Option<u64>,
+    worker: Option<(u32, u32)>,
+    progress: bool,
+) -> Result<EmbedReport, ImportError> {
+    store.check_model(embedder.id())?;
+    let counts = store.counts()?;
+    let missing = counts.papers.saturating_sub(counts.with_vectors);
+    let mut report = EmbedReport {
+        already: counts.with_vectors,
+        ..EmbedReport::default()
+    };
+    let want = limit.unwrap_or(u64::MAX).min(missing);
+    let bar = if progress && want > 0 {
+        let b = ProgressBar::new(want);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} embedding [{bar:30}] {pos}/{len} papers ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    while report.embedded < want {
+        let take = (want - report.embedded).min(BATCH as u64) as usize;
+        let papers = store.without_vectors_for(take, worker)?;
+        if papers.is_empty() {
+            break;
+        }
+        let texts: Vec<String> = papers
+            .iter()
+            .map(|p| passage_text(&p.title, &p.abstract_text))
+            .collect();
+        let vectors = embedder
+            .embed_passages(&texts)
+            .map_err(ImportError::Embed)?;
+        let n = papers.len() as u64;
+        let rows: Vec<_> = papers
+            .into_iter()
+            .zip(vectors.into_iter().map(Some))
+            .collect();
+        // A paper refused now was written before, so it fits: only a vector of the wrong
+        // size is refused, which check_model rules out.
+        let refused = store.upsert(&rows)?;
+        if let Some((id, why)) = refused.first() {
+            return Err(ImportError::Milvus(
+                crate::index::milvus::MilvusError::Request {
+                    what: "upsert",
+                    reason: format!("paper {id}: {why}"),
+                },
+            ));
+        }
+        report.embedded += n;
+        bar.inc(n);
+    }
+    bar.finish_and_clear();
+    if report.embedded > 0 {
+        store.flush()?;
+    }
+    let after = store.counts()?;
+    report.remaining = after.papers.saturating_sub(after.with_vectors);
+    Ok(report)
+}

@@ -301,6 +301,8 @@ pub fn import_file_milvus(
     let bar = progress_bar(path, opts.progress);
     let mut sink = MilvusSink { store };
     let mut report = import_records(&mut sink, path, opts, embedder, &bar)?;
+    bar.set_message(format!("{} papers, flushing", report.imported));
+    store.flush()?;
     bar.finish_and_clear();
     report.total_papers = store.counts()?.papers;
     Ok(report)

@@ -11,7 +11,7 @@ pub mod feeds;
 pub mod import;
 pub mod upsert;
 
-pub use backfill::{embed_missing, EmbedReport, EMBED_COMMIT_EVERY};
+pub use backfill::{embed_missing, embed_missing_milvus, EmbedReport, EMBED_COMMIT_EVERY};
 pub use error::ImportError;
 pub use import::{
     import_file, import_file_milvus, open_maybe_gz, Format, ImportOptions, ImportReport,

@@ -110,6 +110,13 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
     }
     let filter = filter_expr(&req.filters);
     let text = words.join(" ");
+    // Which words the papers hold, probed once for coverage and snippets.
+    let weighting = plan.mode() == Mode::Hybrid && req.hybrid.coverage_weighting;
+    let probed = if req.snippets || weighting {
+        probes(store, &words)?
+    } else {
+        Vec::new()
+    };
     let want = req.offset + req.k;
     let mut by_meaning = None;
     let (list, total): (Vec<(PaperId, f32, Sources)>, usize) = match plan {
@@ -126,13 +133,14 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
         }
         Plan::Hybrid(v) => {
             let depth = want.max(fusion::DEFAULT_DEPTH);
-            let bm25 = store.bm25(&text, &filter, depth)?;
-            let dense = store.dense(v, &filter, depth)?;
-            let coverage = if req.hybrid.coverage_weighting {
-                coverage(store, &words)?
-            } else {
-                1.0
-            };
+            let (bm25, dense, coverage) = hybrid_legs(
+                store,
+                &words,
+                v,
+                &filter,
+                depth,
+                req.hybrid.coverage_weighting,
+            )?;
             let fused = hybrid::fuse_legs(&bm25, &dense, &[], coverage, req.fusion, &req.hybrid)
                 .map_err(super::error::InvalidParam::Fusion)?;
             let total = bm25_total(store, &text, &filter, bm25.len())?.max(fused.len());
@@ -156,7 +164,7 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
             (list, total)
         }
     };
-    let hits = page(store, &words, list, req)?;
+    let hits = page(store, &probed, list, req)?;
     Ok(SearchResults {
         hits,
         total,
@@ -166,6 +174,41 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
         translation: None,
         facets: None,
     })
+}
+
+/// The two legs of a hybrid search, `depth` deep, and the query's coverage (1 without
+/// coverage weighting).
+pub type Legs = (Vec<(PaperId, f32)>, Vec<(PaperId, f32)>, f32);
+
+/// Runs both legs of hybrid search for the plain `words` of a query in Milvus, and its
+/// coverage when `weighting`.
+pub fn hybrid_legs(
+    store: &MilvusStore,
+    words: &[String],
+    vector: &[f32],
+    filter: &str,
+    depth: usize,
+    weighting: bool,
+) -> Result<Legs, QueryError> {
+    let coverage = if weighting {
+        coverage(&probes(store, words)?)
+    } else {
+        1.0
+    };
+    legs_at(store, words, vector, filter, depth, coverage)
+}
+
+fn legs_at(
+    store: &MilvusStore,
+    words: &[String],
+    vector: &[f32],
+    filter: &str,
+    depth: usize,
+    coverage: f32,
+) -> Result<Legs, QueryError> {
+    let bm25 = store.bm25(&words.join(" "), filter, depth)?;
+    let dense = store.dense(vector, filter, depth)?;
+    Ok((bm25, dense, coverage))
 }
 
 /// Papers the BM25 leg can rank: those holding a query word, within the filters.
@@ -188,17 +231,28 @@ fn dense_total(store: &MilvusStore, filter: &str) -> Result<usize, QueryError> {
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
-/// Share of the query's distinct words some paper holds, per script as in
-/// [`hybrid::term_coverage`]: once any word of a script is known, that script's words all
-/// count as known (a rare name in an English question is not a sign of another language).
-fn coverage(store: &MilvusStore, words: &[String]) -> Result<f32, QueryError> {
+/// The query's distinct words (at most [`MAX_COUNTED_WORDS`]), each with the BM25 score of
+/// its best paper (`None`: no paper holds it). Milvus counts a word's papers only by scanning
+/// (`TEXT_MATCH`, slow on milvus-lite); one search of depth 1 says as much as coverage needs,
+/// and its score grows with the word's rarity, which is what snippets weigh.
+fn probes(store: &MilvusStore, words: &[String]) -> Result<Vec<(String, Option<f32>)>, QueryError> {
     let mut distinct: Vec<&String> = words.iter().collect();
     distinct.sort();
     distinct.dedup();
     distinct.truncate(MAX_COUNTED_WORDS);
+    distinct
+        .into_iter()
+        .map(|w| Ok((w.clone(), store.probe(w)?)))
+        .collect()
+}
+
+/// Share of the query's distinct words some paper holds, per script as in
+/// [`hybrid::term_coverage`]: once any word of a script is known, that script's words all
+/// count as known (a rare name in an English question is not a sign of another language).
+fn coverage(probes: &[(String, Option<f32>)]) -> f32 {
     let (mut latin, mut latin_known, mut cjk, mut cjk_known) = (0, 0, 0, 0);
-    for w in &distinct {
-        let known = store.count_matching(w, "")? > 0;
+    for (w, best) in probes {
+        let known = best.is_some();
         if w.chars().any(analysis::is_cjk) {
             cjk += 1;
             cjk_known += usize::from(known);
@@ -209,13 +263,13 @@ fn coverage(store: &MilvusStore, words: &[String]) -> Result<f32, QueryError> {
     }
     let total = latin + cjk;
     if total == 0 {
-        return Ok(1.0);
+        return 1.0;
     }
     let known: usize = [(latin, latin_known), (cjk, cjk_known)]
         .into_iter()
         .map(|(n, k)| if k > 0 { n } else { 0 })
         .sum();
-    Ok(known as f32 / total as f32)
+    known as f32 / total as f32
 }
 
 fn positions(leg: &[(PaperId, f32)]) -> HashMap<PaperId, (usize, f32)> {
@@ -250,10 +304,11 @@ fn single(
 }
 
 /// The requested page: papers read from the collection, snippets from their stored text with
-/// the highlighter of the tantivy path (query words weighted `1 / (1 + df)`).
+/// the highlighter of the tantivy path (query words weighted by their probe's BM25 score, which
+/// grows with rarity as the tantivy path's `1 / (1 + df)` does).
 fn page(
     store: &MilvusStore,
-    words: &[String],
+    probed: &[(String, Option<f32>)],
     ranked: Vec<(PaperId, f32, Sources)>,
     req: &SearchRequest,
 ) -> Result<Vec<Hit>, QueryError> {
@@ -266,17 +321,9 @@ fn page(
         .collect();
     let snippets = if req.snippets {
         let mut weights = BTreeMap::new();
-        let mut distinct: Vec<&String> = words.iter().collect();
-        distinct.sort();
-        distinct.dedup();
-        distinct.truncate(MAX_COUNTED_WORDS);
-        for w in distinct {
-            let Some(term) = analysis::normalize_word(w) else {
-                continue;
-            };
-            let df = store.count_matching(w, "")?;
-            if df > 0 {
-                weights.insert(term, 1.0 / (1.0 + df as f32));
+        for (w, best) in probed {
+            if let (Some(term), Some(score)) = (analysis::normalize_word(w), best) {
+                weights.insert(term, *score);
             }
         }
         Some(Snippets::from_weights(weights))

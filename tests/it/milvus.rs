@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use academichub::embed::{Embedder, HashEmbedder};
 use academichub::index::milvus::{MilvusConfig, MilvusError, MilvusStore};
-use academichub::ingest::{import_file_milvus, Format, ImportError, ImportOptions};
+use academichub::ingest::{
+    embed_missing_milvus, import_file_milvus, Format, ImportError, ImportOptions,
+};
 use academichub::search::{Mode, QueryVector, SearchRequest};
 use academichub::{PaperId, QueryEngine, QueryError};
 
@@ -103,6 +105,8 @@ impl Lite {
             uri: format!("http://127.0.0.1:{}", self.port),
             collection: collection.into(),
             timeout_ms: 3_000,
+            // Exact, so dense results can be compared with the index's exact scan.
+            vector_index: "FLAT".into(),
             ..MilvusConfig::default()
         }
     }
@@ -279,6 +283,57 @@ fn upsert_delete_and_reimport_keep_the_collection_right() {
     assert_eq!(refused.len(), 1);
     assert!(refused[0].1.contains("65535"), "{}", refused[0].1);
     assert_eq!(store.counts().unwrap().papers, 249);
+}
+
+#[test]
+fn embedding_workers_share_one_collection_without_doing_a_paper_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    let config = server.config("workers");
+    let store = MilvusStore::open_or_create(&config, HashEmbedder::new(64).id()).unwrap();
+    import_file_milvus(&store, &fixture("arxiv-mini.jsonl.gz"), &opts(), None).unwrap();
+    let workers: Vec<_> = (0..3u32)
+        .map(|i| {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let store = MilvusStore::open(&config).unwrap();
+                let mut e = HashEmbedder::new(64);
+                embed_missing_milvus(&store, &mut e, None, Some((i, 3)), false).unwrap()
+            })
+        })
+        .collect();
+    let done: Vec<u64> = workers
+        .into_iter()
+        .map(|w| w.join().unwrap().embedded)
+        .collect();
+    assert_eq!(done.iter().sum::<u64>(), 250, "{done:?}");
+    assert!(
+        done.iter().all(|&n| n > 30),
+        "each worker had a share: {done:?}"
+    );
+    let c = store.counts().unwrap();
+    assert_eq!((c.papers, c.with_vectors), (250, 250));
+    // Nothing left: another run embeds nothing; a bad worker number is a clear error.
+    let mut e = HashEmbedder::new(64);
+    assert_eq!(
+        embed_missing_milvus(&store, &mut e, None, None, false)
+            .unwrap()
+            .embedded,
+        0
+    );
+    assert!(store.without_vectors_for(10, Some((3, 3))).is_err());
+    // The vectors are the model's: dense search finds a paper by its own text.
+    let p = store
+        .papers(&[PaperId::new("2606.15984")])
+        .unwrap()
+        .remove(0);
+    let v = e
+        .embed_passages(&[academichub::embed::passage_text(&p.title, &p.abstract_text)])
+        .unwrap()
+        .remove(0);
+    assert_eq!(store.dense(&v, "", 1).unwrap()[0].0, p.id);
 }
 
 #[test]
