@@ -38,13 +38,16 @@ timeout_ms = 60000
 vector_index = "${VECTOR_INDEX:-AUTOINDEX}"
 EOF
 
-line() {
-    python3 -c 'import json, sys
+FORMAT="$WORK/line.py"
+cat >"$FORMAT" <<'PY'
+import json, sys
 d = json.load(sys.stdin)
-print(f"{sys.argv[1]:8} {d[\"mode\"]:7} nDCG@10 {d[\"ndcg@10\"]:.4f}  Recall@100 {d[\"recall@100\"]:.4f}  "
-      f"MRR@10 {d[\"mrr@10\"]:.4f}  {d[\"search_seconds\"] * 1000 / d[\"queries\"]:.1f} ms/query  "
-      f"({d[\"queries\"]} queries, {d[\"documents\"]} papers; indexing {d[\"index_seconds\"]:.1f} s)")' "$1"
-}
+ms = d["search_seconds"] * 1000 / d["queries"]
+print(f"{sys.argv[1]:8} {d['mode']:7} nDCG@10 {d['ndcg@10']:.4f}  Recall@100 {d['recall@100']:.4f}  "
+      f"MRR@10 {d['mrr@10']:.4f}  {ms:.1f} ms/query  ({d['queries']} queries, "
+      f"{d['documents']} papers; indexing {d['index_seconds']:.1f} s)")
+PY
+line() { python3 "$FORMAT" "$1"; }
 for mode in $MODES; do
     "$BIN" eval --dataset "$DATASET" --index "$WORK/index" --mode "$mode" --model me5-small --json \
         2>/dev/null | line tantivy

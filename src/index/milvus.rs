@@ -991,13 +991,18 @@ impl MilvusStore {
         Ok(out)
     }
 
-    /// Stored papers by id, in the order of `ids` (ids the collection lacks are left out).
+    /// Stored papers by id, in the order of `ids` (ids the collection lacks are left out);
+    /// their vectors are not read.
     pub fn papers(&self, ids: &[PaperId]) -> Result<Vec<Paper>, MilvusError> {
-        let mut by_key: HashMap<String, Paper> = self
-            .get(ids)?
-            .into_iter()
-            .map(|s| (key(&s.paper.id), s.paper))
-            .collect();
+        let mut by_key: HashMap<String, Paper> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(WRITE_BATCH) {
+            let filter = format!("{} in {}", field::ID, key_list(chunk));
+            let results = self.query(filter, &[field::PAPER], chunk.len())?;
+            for row in rows(&results)? {
+                let p = paper_of(&row)?;
+                by_key.insert(key(&p.id), p);
+            }
+        }
         Ok(ids
             .iter()
             .filter_map(|id| by_key.remove(&key(id)))
