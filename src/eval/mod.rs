@@ -291,6 +291,23 @@ struct QueryLegs {
     coverage: f32,
 }
 
+impl QueryLegs {
+    /// The legs of a one-leg mode: BM25's or the dense one's.
+    fn one(qid: &str, mode: Mode, leg: IdList) -> QueryLegs {
+        let (bm25, dense) = match mode {
+            Mode::Dense => (Vec::new(), leg),
+            _ => (leg, Vec::new()),
+        };
+        QueryLegs {
+            qid: qid.to_string(),
+            bm25,
+            dense,
+            feedback: Vec::new(),
+            coverage: 1.0,
+        }
+    }
+}
+
 fn fused_runs(
     legs: &[QueryLegs],
     fusion: Fusion,
@@ -323,34 +340,26 @@ pub fn run_eval(
     let index = PaperIndex::open_or_create(&opts.index_dir)?;
     let t = std::time::Instant::now();
     if index.num_papers() == 0 {
-        let mut io = ImportOptions::new(Format::Beir);
-        io.beir_source = dataset.name.clone();
-        io.progress = opts.progress;
-        import_file(&index, &dataset.corpus, &io, None)?;
+        import_file(
+            &index,
+            &dataset.corpus,
+            &corpus_options(dataset, opts),
+            None,
+        )?;
     }
-    let model = match (opts.mode, embedder.as_mut()) {
-        (Mode::Bm25, _) => None,
-        (_, None) => {
-            return Err(EvalError::Dataset {
-                path: dataset.dir.clone(),
-                reason: format!("mode {} needs an embedding model", opts.mode),
-            })
-        }
-        (_, Some(e)) => {
-            embed_missing(&index, &mut **e, None, None, opts.progress)?;
+    let model = match needed_model(dataset, opts, embedder.as_mut())? {
+        Some(e) => {
+            embed_missing(&index, &mut *e, None, None, opts.progress)?;
             Some(e.id().name.clone())
         }
+        None => None,
     };
     let index_seconds = t.elapsed().as_secs_f64();
     let engine = QueryEngine::new(&index);
     let searcher = index.reader().searcher();
     let depth = opts.k.max(fusion::DEFAULT_DEPTH);
     let t = std::time::Instant::now();
-    let bar = if opts.progress {
-        indicatif::ProgressBar::new(dataset.queries.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = query_bar(dataset, opts);
     // A sweep scores several feedback weights from one run: compute the feedback leg at the
     // largest weight, then fuse with each.
     let leg_params = if opts.sweep {
@@ -360,11 +369,6 @@ pub fn run_eval(
         }
     } else {
         opts.hybrid
-    };
-    let to_strings = |l: Vec<(crate::PaperId, f32)>| -> IdList {
-        l.into_iter()
-            .map(|(id, s)| (id.as_str().to_string(), s))
-            .collect()
     };
     let mut legs: Vec<QueryLegs> = Vec::with_capacity(dataset.queries.len());
     for (qid, text) in &dataset.queries {
@@ -402,23 +406,11 @@ pub fn run_eval(
             }
             (Mode::Dense, Some(v)) => {
                 let (leg, _) = engine.dense_leg(&searcher, v, &Filters::default(), depth)?;
-                QueryLegs {
-                    qid: qid.clone(),
-                    bm25: Vec::new(),
-                    dense: to_strings(engine.ids(&searcher, &leg)?),
-                    feedback: Vec::new(),
-                    coverage: 1.0,
-                }
+                QueryLegs::one(qid, Mode::Dense, to_strings(engine.ids(&searcher, &leg)?))
             }
             _ => {
                 let (leg, _) = engine.bm25_leg(&searcher, query, &Filters::default(), depth)?;
-                QueryLegs {
-                    qid: qid.clone(),
-                    bm25: to_strings(engine.ids(&searcher, &leg)?),
-                    dense: Vec::new(),
-                    feedback: Vec::new(),
-                    coverage: 1.0,
-                }
+                QueryLegs::one(qid, Mode::Bm25, to_strings(engine.ids(&searcher, &leg)?))
             }
         };
         legs.push(one);
@@ -438,6 +430,46 @@ pub fn run_eval(
             index_seconds,
         },
     )
+}
+
+/// The embedder the mode needs (none for bm25), or an error when it needs one and has none.
+fn needed_model<'e>(
+    dataset: &Dataset,
+    opts: &EvalOptions,
+    embedder: Option<&'e mut &mut dyn Embedder>,
+) -> Result<Option<&'e mut dyn Embedder>, EvalError> {
+    match (opts.mode, embedder) {
+        (Mode::Bm25, _) => Ok(None),
+        (_, None) => Err(EvalError::Dataset {
+            path: dataset.dir.clone(),
+            reason: format!("mode {} needs an embedding model", opts.mode),
+        }),
+        (_, Some(e)) => Ok(Some(&mut **e)),
+    }
+}
+
+/// How a dataset's corpus is imported (BEIR records, the dataset's name as their source).
+fn corpus_options(dataset: &Dataset, opts: &EvalOptions) -> ImportOptions {
+    let mut io = ImportOptions::new(Format::Beir);
+    io.beir_source = dataset.name.clone();
+    io.progress = opts.progress;
+    io
+}
+
+/// The query loop's progress bar (hidden without `progress`).
+fn query_bar(dataset: &Dataset, opts: &EvalOptions) -> indicatif::ProgressBar {
+    if opts.progress {
+        indicatif::ProgressBar::new(dataset.queries.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
+}
+
+/// A leg keyed by paper id as text.
+fn to_strings(leg: Vec<(crate::PaperId, f32)>) -> IdList {
+    leg.into_iter()
+        .map(|(id, s)| (id.as_str().to_string(), s))
+        .collect()
 }
 
 /// What a run measured besides its legs.
@@ -559,37 +591,24 @@ pub fn run_eval_milvus(
     let store = MilvusStore::open_or_create(config, model)?;
     let t = std::time::Instant::now();
     if store.counts()?.papers == 0 {
-        let mut io = ImportOptions::new(Format::Beir);
-        io.beir_source = dataset.name.clone();
-        io.progress = opts.progress;
-        import_file_milvus(&store, &dataset.corpus, &io, None)?;
+        import_file_milvus(
+            &store,
+            &dataset.corpus,
+            &corpus_options(dataset, opts),
+            None,
+        )?;
     }
-    let model = match (opts.mode, embedder.as_mut()) {
-        (Mode::Bm25, _) => None,
-        (_, None) => {
-            return Err(EvalError::Dataset {
-                path: dataset.dir.clone(),
-                reason: format!("mode {} needs an embedding model", opts.mode),
-            })
-        }
-        (_, Some(e)) => {
-            embed_missing_milvus(&store, &mut **e, None, None, opts.progress)?;
+    let model = match needed_model(dataset, opts, embedder.as_mut())? {
+        Some(e) => {
+            embed_missing_milvus(&store, &mut *e, None, None, opts.progress)?;
             Some(e.id().name.clone())
         }
+        None => None,
     };
     let index_seconds = t.elapsed().as_secs_f64();
     let depth = opts.k.max(fusion::DEFAULT_DEPTH);
     let t = std::time::Instant::now();
-    let bar = if opts.progress {
-        indicatif::ProgressBar::new(dataset.queries.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let to_strings = |l: Vec<(crate::PaperId, f32)>| -> IdList {
-        l.into_iter()
-            .map(|(id, s)| (id.as_str().to_string(), s))
-            .collect()
-    };
+    let bar = query_bar(dataset, opts);
     let mut legs = Vec::with_capacity(dataset.queries.len());
     for (qid, text) in &dataset.queries {
         let (words, _) = crate::search::milvus::plain_words(text);
@@ -620,20 +639,14 @@ pub fn run_eval_milvus(
                     coverage,
                 }
             }
-            (Mode::Dense, Some(v)) => QueryLegs {
-                qid: qid.clone(),
-                bm25: Vec::new(),
-                dense: to_strings(store.dense(v, "", depth)?),
-                feedback: Vec::new(),
-                coverage: 1.0,
-            },
-            _ => QueryLegs {
-                qid: qid.clone(),
-                bm25: to_strings(store.bm25(&words.join(" "), "", depth)?),
-                dense: Vec::new(),
-                feedback: Vec::new(),
-                coverage: 1.0,
-            },
+            (Mode::Dense, Some(v)) => {
+                QueryLegs::one(qid, Mode::Dense, to_strings(store.dense(v, "", depth)?))
+            }
+            _ => QueryLegs::one(
+                qid,
+                Mode::Bm25,
+                to_strings(store.bm25(&words.join(" "), "", depth)?),
+            ),
         };
         legs.push(one);
         bar.inc(1);

@@ -262,27 +262,9 @@ impl MilvusStore {
     }
 
     fn connect(config: &MilvusConfig, create_for: Option<&ModelId>) -> Result<Self, MilvusError> {
-        let (runtime, client) = connect_client(config)?;
+        let mut store = Self::connected(config)?;
         let uri = config.uri.clone();
-        let mut store = MilvusStore {
-            runtime,
-            client,
-            config: config.clone(),
-            info: CollectionInfo {
-                layout: LAYOUT_VERSION,
-                model: String::new(),
-                dims: 0,
-            },
-        };
-        let exists = store.call("has_collection", |c, name| async move {
-            c.has_collection(
-                HasCollectionRequest::builder()
-                    .collection_name(name)
-                    .build()?,
-            )
-            .await
-        })?;
-        store.info = match (exists.exists(), create_for) {
+        store.info = match (store.exists()?, create_for) {
             (true, want) => {
                 let info = store.check_schema()?;
                 if let Some(m) = want {
@@ -305,6 +287,34 @@ impl MilvusStore {
             }
         };
         Ok(store)
+    }
+
+    /// A connected store whose collection is not opened yet.
+    fn connected(config: &MilvusConfig) -> Result<Self, MilvusError> {
+        let (runtime, client) = connect_client(config)?;
+        Ok(MilvusStore {
+            runtime,
+            client,
+            config: config.clone(),
+            info: CollectionInfo {
+                layout: LAYOUT_VERSION,
+                model: String::new(),
+                dims: 0,
+            },
+        })
+    }
+
+    /// True when the collection exists.
+    fn exists(&self) -> Result<bool, MilvusError> {
+        let r = self.call("has_collection", |c, name| async move {
+            c.has_collection(
+                HasCollectionRequest::builder()
+                    .collection_name(name)
+                    .build()?,
+            )
+            .await
+        })?;
+        Ok(r.exists())
     }
 
     /// The collection's layout and model.
@@ -576,26 +586,8 @@ impl MilvusStore {
 
     /// Drops the collection when it exists, whatever its schema (tests, a fresh import).
     pub fn drop_collection(config: &MilvusConfig) -> Result<(), MilvusError> {
-        let (runtime, client) = connect_client(config)?;
-        let store = MilvusStore {
-            runtime,
-            client,
-            config: config.clone(),
-            info: CollectionInfo {
-                layout: LAYOUT_VERSION,
-                model: String::new(),
-                dims: 0,
-            },
-        };
-        let exists = store.call("has_collection", |c, name| async move {
-            c.has_collection(
-                HasCollectionRequest::builder()
-                    .collection_name(name)
-                    .build()?,
-            )
-            .await
-        })?;
-        if exists.exists() {
+        let store = Self::connected(config)?;
+        if store.exists()? {
             store.call("drop_collection", |c, name| async move {
                 c.drop_collection(
                     DropCollectionRequest::builder()
@@ -862,13 +854,17 @@ impl MilvusStore {
     }
 
     /// Seals what was written so far (after a bulk import or an embedding run): Milvus then
-    /// serves it from indexed segments instead of scanning growing ones.
-    pub fn flush(&self) -> Result<(), MilvusError> {
-        self.call("flush", |c, name| async move {
+    /// serves it from indexed segments instead of scanning growing ones. Only speed depends on
+    /// it (the writes were acknowledged before), so a failure is logged, not returned:
+    /// milvus-lite refuses flushes that overlap (several embedding workers finishing at once).
+    pub fn flush(&self) {
+        let done = self.call("flush", |c, name| async move {
             c.flush(FlushRequest::builder().collection_names([name]).build()?)
                 .await
-        })?;
-        Ok(())
+        });
+        if let Err(e) = done {
+            tracing::warn!(error = %e, collection = %self.config.collection, "Milvus flush failed; searches may be slower until the next one");
+        }
     }
 
     /// The BM25 score of the best paper for the single word `word`, `None` when no paper

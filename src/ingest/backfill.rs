@@ -45,19 +45,7 @@ pub fn embed_missing(
         // `serve`) can still be checked and searched.
         return Ok(report);
     }
-    let bar = if progress {
-        let b = ProgressBar::new(take as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} embedding [{bar:30}] {pos}/{len} papers ({per_sec}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = embed_bar(take as u64, progress);
     let mut writer = index.writer()?;
     let mut since_commit = 0usize;
     for chunk in todo[..take].chunks(BATCH) {
@@ -65,13 +53,7 @@ pub fn embed_missing(
         for (_, addr) in chunk {
             papers.push(index.paper_at(&searcher, *addr)?);
         }
-        let texts: Vec<String> = papers
-            .iter()
-            .map(|p| passage_text(&p.title, &p.abstract_text))
-            .collect();
-        let vectors = embedder
-            .embed_passages(&texts)
-            .map_err(ImportError::Embed)?;
+        let vectors = embed_papers(embedder, &papers)?;
         for (p, v) in papers.iter().zip(&vectors) {
             writer.upsert_with_vector(p, Some(v))?;
         }
@@ -155,32 +137,14 @@ pub fn embed_missing_milvus(
         ..EmbedReport::default()
     };
     let want = limit.unwrap_or(u64::MAX).min(missing);
-    let bar = if progress && want > 0 {
-        let b = ProgressBar::new(want);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} embedding [{bar:30}] {pos}/{len} papers ({per_sec}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = embed_bar(want, progress && want > 0);
     while report.embedded < want {
         let take = (want - report.embedded).min(BATCH as u64) as usize;
         let papers = store.without_vectors_for(take, worker)?;
         if papers.is_empty() {
             break;
         }
-        let texts: Vec<String> = papers
-            .iter()
-            .map(|p| passage_text(&p.title, &p.abstract_text))
-            .collect();
-        let vectors = embedder
-            .embed_passages(&texts)
-            .map_err(ImportError::Embed)?;
+        let vectors = embed_papers(embedder, &papers)?;
         let n = papers.len() as u64;
         let rows: Vec<_> = papers
             .into_iter()
@@ -202,9 +166,37 @@ pub fn embed_missing_milvus(
     }
     bar.finish_and_clear();
     if report.embedded > 0 {
-        store.flush()?;
+        store.flush();
     }
     let after = store.counts()?;
     report.remaining = after.papers.saturating_sub(after.with_vectors);
     Ok(report)
+}
+
+/// The progress bar of an embedding run of `len` papers (hidden without `progress`).
+fn embed_bar(len: u64, progress: bool) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(len);
+    b.set_style(
+        ProgressStyle::with_template(
+            "{spinner} embedding [{bar:30}] {pos}/{len} papers ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    b
+}
+
+/// The passage vectors of `papers`, in order.
+fn embed_papers(
+    embedder: &mut dyn Embedder,
+    papers: &[crate::paper::Paper],
+) -> Result<Vec<Vec<f32>>, ImportError> {
+    let texts: Vec<String> = papers
+        .iter()
+        .map(|p| passage_text(&p.title, &p.abstract_text))
+        .collect();
+    embedder.embed_passages(&texts).map_err(ImportError::Embed)
 }

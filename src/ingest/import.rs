@@ -302,7 +302,7 @@ pub fn import_file_milvus(
     let mut sink = MilvusSink { store };
     let mut report = import_records(&mut sink, path, opts, embedder, &bar)?;
     bar.set_message(format!("{} papers, flushing", report.imported));
-    store.flush()?;
+    store.flush();
     bar.finish_and_clear();
     report.total_papers = store.counts()?.papers;
     Ok(report)

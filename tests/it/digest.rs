@@ -13,7 +13,7 @@ use academichub::delivery::{self, digest::DigestRequest, mail};
 use academichub::radar::{self, RadarSpec};
 use mail_parser::{MessageParser, MimeHeaders};
 
-use crate::fixtures::fixture_index;
+use crate::fixtures::{fixture_index, free_port};
 
 /// The SMTP server, killed when the test ends.
 struct Smtp {
@@ -29,27 +29,13 @@ impl Drop for Smtp {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A Python that has aiosmtpd: `ACADEMICHUB_TEST_PYTHON`, the venv of `scripts/test-tools`,
 /// or `python3`.
 fn python() -> Option<PathBuf> {
-    let cache = std::env::var_os("ACADEMICHUB_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("academichub"))
-        })
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/academichub")));
     let candidates = std::env::var_os("ACADEMICHUB_TEST_PYTHON")
         .map(PathBuf::from)
         .into_iter()
-        .chain(cache.map(|c| c.join("test-venv/bin/python")))
+        .chain(crate::fixtures::test_venv().map(|v| v.join("bin/python")))
         .chain(std::iter::once(PathBuf::from("python3")));
     candidates.into_iter().find(|py| {
         Command::new(py)

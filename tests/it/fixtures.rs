@@ -150,3 +150,26 @@ impl Drop for Release {
         cv.notify_all();
     }
 }
+
+/// A TCP port free on loopback now (for a test's own server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+/// The venv `scripts/test-tools` fills (`<cache>/test-venv`: `ACADEMICHUB_CACHE`, else
+/// `$XDG_CACHE_HOME/academichub`, else `~/.cache/academichub`).
+pub fn test_venv() -> Option<PathBuf> {
+    let cache = std::env::var_os("ACADEMICHUB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("academichub"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/academichub"))
+        })?;
+    Some(cache.join("test-venv"))
+}

@@ -16,7 +16,7 @@ use academichub::ingest::{
 use academichub::search::{Mode, QueryVector, SearchRequest};
 use academichub::{PaperId, QueryEngine, QueryError};
 
-use crate::fixtures::{embedded_fixture, fixture};
+use crate::fixtures::{embedded_fixture, fixture, free_port};
 
 /// A milvus-lite server on loopback, killed when dropped.
 struct Lite {
@@ -37,23 +37,7 @@ fn lite_exe() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ACADEMICHUB_MILVUS_LITE") {
         return Some(PathBuf::from(p));
     }
-    let cache = std::env::var_os("ACADEMICHUB_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("academichub"))
-        })
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/academichub"))
-        })?;
-    Some(cache.join("test-venv/bin/milvus-lite")).filter(|p| p.exists())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    Some(crate::fixtures::test_venv()?.join("bin/milvus-lite")).filter(|p| p.exists())
 }
 
 fn spawn(exe: &Path, data: &Path, port: u16) -> Result<Child, String> {
