@@ -987,6 +987,27 @@ impl MilvusStore {
         Ok(out)
     }
 
+    /// The source and primary category (first category, "" when none) of the stored papers
+    /// among `ids`, in no particular order: what facet counts read.
+    pub fn facet_values(&self, ids: &[PaperId]) -> Result<Vec<(String, String)>, MilvusError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(WRITE_BATCH) {
+            let filter = format!("{} in {}", field::ID, key_list(chunk));
+            let results = self.query(filter, &[field::SOURCE, field::CATEGORIES], chunk.len())?;
+            for row in rows(&results)? {
+                let source = row.get(field::SOURCE).and_then(Value::as_str).unwrap_or("");
+                let primary = row
+                    .get(field::CATEGORIES)
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first())
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                out.push((source.to_string(), primary.to_string()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Stored papers by id, in the order of `ids` (ids the collection lacks are left out);
     /// their vectors are not read.
     pub fn papers(&self, ids: &[PaperId]) -> Result<Vec<Paper>, MilvusError> {

@@ -1,12 +1,14 @@
 //! The embedding backfill: gives a vector to the papers that lack one, newest first, in
 //! batches, committing as it goes so an interrupted run keeps what it finished.
 
+use std::collections::HashSet;
+
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::error::ImportError;
 use super::import::BATCH;
 use crate::embed::{passage_text, Embedder};
-use crate::index::milvus::MilvusStore;
+use crate::index::milvus::{key, MilvusStore};
 use crate::index::{date_to_tantivy, IndexError, PaperIndex};
 
 /// What [`embed_missing`] did.
@@ -117,6 +119,10 @@ pub fn missing(
 /// Papers between two commits of [`embed_missing`].
 pub const EMBED_COMMIT_EVERY: usize = 2048;
 
+/// How many times in a row [`embed_missing_milvus`] rereads a work list holding only papers it
+/// already wrote (writes not yet visible) before it stops.
+const STALE_READS: u32 = 10;
+
 /// Gives a vector to papers of the Milvus collection of `store` that lack one, at most `limit`,
 /// a batch at a time (each batch an acknowledged upsert, so an interrupted run keeps what it
 /// finished). With `worker = Some((i, n))` it takes only the papers whose content hash falls
@@ -138,12 +144,32 @@ pub fn embed_missing_milvus(
     };
     let want = limit.unwrap_or(u64::MAX).min(missing);
     let bar = embed_bar(want, progress && want > 0);
+    // Papers this run wrote: a read that does not see a write yet (milvus-lite under load, an
+    // eventually consistent deployment) must not embed them again.
+    let mut done: HashSet<String> = HashSet::new();
+    let mut stale_reads = 0;
     while report.embedded < want {
         let take = (want - report.embedded).min(BATCH as u64) as usize;
-        let papers = store.without_vectors_for(take, worker)?;
-        if papers.is_empty() {
+        let listed = store.without_vectors_for(take + done.len().min(BATCH), worker)?;
+        if listed.is_empty() {
             break;
         }
+        let papers: Vec<_> = listed
+            .into_iter()
+            .filter(|p| !done.contains(&key(&p.id)))
+            .take(take)
+            .collect();
+        if papers.is_empty() {
+            // Only papers already written: wait for the writes to show, a few times.
+            stale_reads += 1;
+            if stale_reads > STALE_READS {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            continue;
+        }
+        stale_reads = 0;
+        done.extend(papers.iter().map(|p| key(&p.id)));
         let vectors = embed_papers(embedder, &papers)?;
         let n = papers.len() as u64;
         let rows: Vec<_> = papers

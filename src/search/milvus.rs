@@ -7,11 +7,12 @@
 //! words (no phrases, `+`/`-` or `field:` terms: they are read as plain words, and `-` words
 //! are left out), it does not stem (milvus-lite offers no English analyzer), query
 //! translation of Chinese words is not available yet (the multilingual dense leg still reads
-//! them), and facets are not counted.
+//! them), and facets count the ranked candidates, not every match.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::error::QueryError;
+use super::facets::Facets;
 use super::fusion;
 use super::hybrid;
 use super::request::{Filters, Mode, SearchRequest};
@@ -102,9 +103,6 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
                 .into(),
         );
     }
-    if req.facets {
-        warnings.push("facet counts are not available on the milvus backend".into());
-    }
     if plan.mode() == Mode::Hybrid && req.hybrid.feedback_weight > 0.0 {
         warnings.push("the feedback leg is not available on the milvus backend".into());
     }
@@ -164,6 +162,17 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
             (list, total)
         }
     };
+    let facets = if req.facets {
+        let f = candidate_facets(store, &list)?;
+        warnings.push(format!(
+            "facet counts on the milvus backend cover the {} best-ranked papers, not all {total} \
+             matches (Milvus does not count facets over a search's matches)",
+            f.count
+        ));
+        Some(f)
+    } else {
+        None
+    };
     let hits = page(store, &probed, list, req)?;
     Ok(SearchResults {
         hits,
@@ -172,7 +181,7 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
         ranked_by_meaning: by_meaning,
         warnings,
         translation: None,
-        facets: None,
+        facets,
     })
 }
 
@@ -270,6 +279,24 @@ fn coverage(probes: &[(String, Option<f32>)]) -> f32 {
         .map(|(n, k)| if k > 0 { n } else { 0 })
         .sum();
     known as f32 / total as f32
+}
+
+/// Source and primary-category counts of the ranked candidates (every paper a leg returned:
+/// the page's and those after it, up to the legs' depth).
+fn candidate_facets(
+    store: &MilvusStore,
+    ranked: &[(PaperId, f32, Sources)],
+) -> Result<Facets, QueryError> {
+    let ids: Vec<PaperId> = ranked.iter().map(|(id, _, _)| id.clone()).collect();
+    let mut f = Facets::default();
+    for (source, primary) in store.facet_values(&ids)? {
+        f.count += 1;
+        *f.by_source.entry(source).or_default() += 1;
+        if !primary.is_empty() {
+            *f.by_primary_category.entry(primary).or_default() += 1;
+        }
+    }
+    Ok(f)
 }
 
 fn positions(leg: &[(PaperId, f32)]) -> HashMap<PaperId, (usize, f32)> {

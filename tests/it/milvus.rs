@@ -159,6 +159,29 @@ fn milvus_ranks_filters_and_fuses_like_the_index() {
             .any(|h| title.text[h.clone()].eq_ignore_ascii_case("speech")));
     }
 
+    // Facets count the ranked candidates (here the 20 hits), and the response says so.
+    let mut r = request("language models for reasoning", Mode::Bm25, None);
+    r.k = 20;
+    r.facets = true;
+    let m = academichub::search::milvus::search(&store, &r).unwrap();
+    let f = m.facets.as_ref().expect("facets asked for");
+    assert_eq!(f.count, 20);
+    let mut by_category = std::collections::BTreeMap::new();
+    for h in &m.hits {
+        *by_category
+            .entry(h.paper.categories[0].clone())
+            .or_insert(0u64) += 1;
+    }
+    assert_eq!(f.by_primary_category, by_category);
+    assert_eq!(f.by_source.get("arxiv"), Some(&20));
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.contains("20 best-ranked papers")),
+        "{:?}",
+        m.warnings
+    );
+
     // Dense with filters: the same papers, in the same order, as the index's exact scan.
     let v = e.embed_query("image segmentation").unwrap();
     for (categories, from) in [
