@@ -286,15 +286,7 @@ impl PaperIndex {
 
     /// Total size of the index files on disk, in bytes.
     pub fn size_on_disk(&self) -> Result<u64, IndexError> {
-        let mut total = 0;
-        for entry in std::fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
-            let entry = entry.map_err(io_err(&self.dir))?;
-            let meta = entry.metadata().map_err(io_err(&self.dir))?;
-            if meta.is_file() {
-                total += meta.len();
-            }
-        }
-        Ok(total)
+        dir_size(&self.dir)
     }
 
     /// Opens the single writer. Fails with [`IndexError::Locked`] if another one is open.
@@ -349,5 +341,56 @@ impl PaperIndex {
     /// segments (cache keys for query results).
     pub fn generation(&self) -> u64 {
         self.reader.searcher().generation().generation_id()
+    }
+}
+
+/// Total size of the files in `dir`, in bytes. A file deleted while the directory is read
+/// (tantivy removes merged-away segment files as a writer commits) is not counted and is no
+/// error: `/metrics` answered 500 when it met one (seen in a CI run under load).
+fn dir_size(dir: &Path) -> Result<u64, IndexError> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(dir)(e)),
+        };
+        match entry.metadata() {
+            Ok(meta) if meta.is_file() => total += meta.len(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(dir)(e)),
+        }
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_size_ignores_files_deleted_while_it_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kept"), b"12345").unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let (dir, stop) = (dir.path().to_path_buf(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let p = dir.join(format!("gone-{}", i % 64));
+                    let _ = std::fs::write(&p, b"x");
+                    let _ = std::fs::remove_file(&p);
+                    i += 1;
+                }
+            })
+        };
+        for _ in 0..3000 {
+            let size = dir_size(dir.path()).expect("no error for a file deleted meanwhile");
+            assert!((5..=5 + 64).contains(&size), "{size}");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().unwrap();
     }
 }
