@@ -117,7 +117,7 @@ fn tantivy_only(config: &academichub::config::Config, command: &str) -> anyhow::
     if config.index.backend == academichub::config::Backend::Milvus {
         anyhow::bail!(
             "`academichub {command}` does not run on the milvus backend yet ([index] backend = \
-             \"milvus\"); import, embed, search, stats and eval do. Use a config with the \
+             \"milvus\"); import, embed, search, serve, stats and eval do. Use a config with the \
              tantivy backend for it."
         );
     }
@@ -166,10 +166,15 @@ impl ModelArgs {
     /// Loads model `name` (a Milvus collection's), unless `--model` names another.
     fn load_named(&self, name: &str) -> anyhow::Result<academichub::embed::FastEmbedder> {
         let args = ModelArgs {
-            model: Some(self.model.clone().unwrap_or_else(|| name.to_string())),
+            model: Some(self.model_name_or(name)),
             ..self.clone()
         };
         args.load(None)
+    }
+
+    /// `--model` when given, else `name`.
+    fn model_name_or(&self, name: &str) -> String {
+        self.model.clone().unwrap_or_else(|| name.to_string())
     }
 
     /// The model cache root: flag or environment, else config file, else the default.

@@ -35,7 +35,6 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     super::init_logging("info", true);
     let config = a.model.config()?;
-    super::tantivy_only(&config, "serve")?;
     let mut server = config.server.clone();
     if let Some(addr) = &a.addr {
         server.addr = addr.clone();
@@ -47,6 +46,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             server.addr
         )
     })?;
+    if config.index.backend == academichub::config::Backend::Milvus {
+        return run_milvus(&a, &config, server, addr);
+    }
     let index = Arc::new(PaperIndex::open(&a.index)?);
     let mut state = AppState::new(index.clone(), server);
     let papers = index.num_papers();
@@ -208,7 +210,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        let st = state.clone();
+        let (st, idx) = (state.clone(), index.clone());
         let base = format!("http://{addr}");
         eprintln!(
             "email digests: {} scheduled through {}:{}",
@@ -221,7 +223,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Some(academichub::delivery::schedule::spawn(
             config.digest.clone(),
             digest_stop.clone(),
-            move |s| scheduled_digest(&st, s, &mailer, &base),
+            move |s| scheduled_digest(&st, &idx, s, &mailer, &base),
         )?)
     };
     // The dictionary of query translation, loaded once before the first request.
@@ -283,6 +285,96 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `serve` on the Milvus backend (`[index] backend = "milvus"`): search, papers by id,
+/// similar papers, `/healthz`, `/metrics` and the web page over the collection of `[milvus]`,
+/// with the collection's model for queries; a background thread gives papers without a vector
+/// one. Radars, digests, briefings, feeds and the write endpoints need the local index: they
+/// answer 501 `not_on_backend` (import and embed with the CLI). An unreachable Milvus stops
+/// the start with its address; later, requests that meet it answer 503 `backend_unavailable`.
+fn run_milvus(
+    a: &Args,
+    config: &academichub::config::Config,
+    server: academichub::http::ServerConfig,
+    addr: SocketAddr,
+) -> anyhow::Result<ExitCode> {
+    use academichub::index::milvus::MilvusStore;
+    let store = Arc::new(MilvusStore::open(&config.milvus).with_context(|| {
+        format!(
+            "cannot serve the Milvus collection {:?} at {}",
+            config.milvus.collection, config.milvus.uri
+        )
+    })?);
+    if !config.sources.is_empty() {
+        tracing::warn!(sources = config.sources.len(), "feed pollers do not run on the milvus backend: import papers into the collection with `academichub import`");
+    }
+    if !config.digest.is_empty() {
+        tracing::warn!(
+            "email digests do not run on the milvus backend (radars live in the local index)"
+        );
+    }
+    let mut state =
+        AppState::on_backend(academichub::search::Backend::Milvus(store.clone()), server);
+    let model = store.info().model.clone();
+    match a.model.load_named(&model) {
+        Ok(e) => match store.check_model(academichub::embed::Embedder::id(&e)) {
+            Ok(()) => {
+                tracing::info!(model = %e.spec().name, "embedding model loaded: dense and hybrid search enabled");
+                state = state.with_embedder(Box::new(e));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "dense search disabled");
+                state = state.without_embedder(err.to_string());
+            }
+        },
+        Err(err) => {
+            let why = crate::describe(&err);
+            tracing::warn!(error = %why, "embedding model unavailable: dense search disabled, hybrid falls back to bm25");
+            state = state.without_embedder(why);
+        }
+    }
+    let mut worker = None;
+    if !a.no_background_embed && state.embedder.is_some() {
+        let spec = academichub::embed::ModelSpec::named(&a.model.model_name_or(&model))?;
+        match a
+            .model
+            .load_with(&spec, academichub::embed::Threads::Background)
+        {
+            Ok(e) => {
+                match academichub::ingest::background::spawn_milvus(store.clone(), Box::new(e)) {
+                    Ok((progress, handle)) => {
+                        tracing::info!(model = %spec.name, "embedding papers without a vector in the background");
+                        state = state.with_background(progress.clone());
+                        worker = Some((progress, handle));
+                    }
+                    Err(err) => tracing::warn!(error = %err, "cannot start background embedding"),
+                }
+            }
+            Err(err) => tracing::warn!(error = %crate::describe(&err), "no background embedding"),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let papers = store.counts()?.papers;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(papers, collection = %config.milvus.collection, uri = %config.milvus.uri, "serving");
+        println!("AcademicHub is serving {papers} papers of the Milvus collection {:?} at http://{local}/ (API: http://{local}/api/openapi.json); Ctrl-C stops it", config.milvus.collection);
+        http::serve(listener, state, shutdown_signal()).await?;
+        if let Some((progress, handle)) = worker {
+            progress.request_stop();
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `POST /api/ingest`: one poll of every configured source (or the one named).
 struct FeedTrigger {
     ctx: Arc<academichub::ingest::feeds::IngestContext>,
@@ -316,6 +408,7 @@ impl academichub::http::state::IngestTrigger for FeedTrigger {
 /// line.
 fn scheduled_digest(
     state: &AppState,
+    index: &PaperIndex,
     s: &academichub::delivery::schedule::DigestSchedule,
     mailer: &academichub::delivery::mail::Mailer,
     base: &str,
@@ -323,14 +416,13 @@ fn scheduled_digest(
     let today = academichub::radar::rank::today_utc();
     // The query embedder is lent for one radar's ranking at a time.
     let built = academichub::delivery::digest::build_with(
-        &state.index,
+        index,
         &s.request(),
         today,
         |rank| state.with_query_embedder(|mut e| rank(e.embedder())),
         true,
     );
-    let result =
-        built.and_then(|d| academichub::delivery::deliver(&state.index, &d, &s.to, mailer, base));
+    let result = built.and_then(|d| academichub::delivery::deliver(index, &d, &s.to, mailer, base));
     match result {
         Ok(o) if o.sent => {
             tracing::info!(radars = ?s.radars, papers = o.papers, to = ?o.recipients, "digest sent")

@@ -200,6 +200,8 @@ pub struct Health {
     /// Always `ok` when the server answers.
     pub status: String,
     pub version: String,
+    /// Where the papers live: `tantivy` (the local index) or `milvus`.
+    pub backend: String,
     pub papers: u64,
     /// The index holds dense vectors.
     pub vectors: bool,

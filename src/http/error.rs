@@ -32,7 +32,8 @@ pub struct ErrorDetail {
     /// `payload_too_large`, `paper_not_found`, `no_vectors`, `paper_has_no_vector`,
     /// `dense_unavailable`, `unauthorized`, `writes_disabled`, `ingest_unavailable`,
     /// `ingest_failed`, `index_busy`, `overloaded`, `storage_full`, `write_failed`, `writer_unavailable`,
-    /// `backend_unavailable`, `timeout`, `not_found`, `method_not_allowed`, `internal`.
+    /// `backend_unavailable`, `not_on_backend`, `timeout`, `not_found`, `method_not_allowed`,
+    /// `internal`.
     pub code: String,
     /// Human-readable explanation naming what was wrong.
     pub message: String,

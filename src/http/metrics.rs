@@ -57,8 +57,10 @@ impl Default for Metrics {
 #[derive(Debug, Clone, Default)]
 pub struct IndexFigures {
     pub papers: u64,
-    pub size_bytes: u64,
-    pub segments: usize,
+    /// The local index's size and segments (none on the Milvus backend).
+    pub size_bytes: Option<u64>,
+    pub segments: Option<usize>,
+    /// Papers by source (not counted on the Milvus backend, which has no facet counts).
     pub by_source: BTreeMap<String, u64>,
     pub has_vectors: bool,
     /// Live papers with a vector.
@@ -185,15 +187,19 @@ impl Metrics {
                 escape(source)
             )?;
         }
-        writeln!(
-            out,
-            "# HELP academichub_index_size_bytes Size of the index files on disk."
-        )?;
-        writeln!(out, "# TYPE academichub_index_size_bytes gauge")?;
-        writeln!(out, "academichub_index_size_bytes {}", index.size_bytes)?;
-        writeln!(out, "# HELP academichub_index_segments Index segments.")?;
-        writeln!(out, "# TYPE academichub_index_segments gauge")?;
-        writeln!(out, "academichub_index_segments {}", index.segments)?;
+        if let Some(bytes) = index.size_bytes {
+            writeln!(
+                out,
+                "# HELP academichub_index_size_bytes Size of the index files on disk."
+            )?;
+            writeln!(out, "# TYPE academichub_index_size_bytes gauge")?;
+            writeln!(out, "academichub_index_size_bytes {bytes}")?;
+        }
+        if let Some(segments) = index.segments {
+            writeln!(out, "# HELP academichub_index_segments Index segments.")?;
+            writeln!(out, "# TYPE academichub_index_segments gauge")?;
+            writeln!(out, "academichub_index_segments {segments}")?;
+        }
         writeln!(
             out,
             "# HELP academichub_index_has_vectors 1 when the index holds dense vectors."
@@ -403,7 +409,7 @@ pub async fn metrics_endpoint(
     axum::extract::State(state): axum::extract::State<super::AppState>,
 ) -> Result<axum::response::Response, super::ApiError> {
     use axum::response::IntoResponse;
-    let index = state.index.clone();
+    let backend = state.backend.clone();
     let background = state.background.as_ref().map(|b| b.report());
     let (cache_entries, cache_bytes) = state
         .cache
@@ -417,17 +423,34 @@ pub async fn metrics_endpoint(
         .map_or(0, |f| f.load(std::sync::atomic::Ordering::Relaxed));
     // Counting facets over every paper is a heavy read: it waits its turn like a search.
     let figures = super::extract::heavy_blocking(&state, move || {
-        let all = crate::search::browse::facets(&index, "", &crate::search::Filters::default())?;
-        let with_vectors = crate::index::stats::count_vectors(&index.reader().searcher())
-            .map_err(super::ApiError::internal)?;
+        let (papers, with_vectors, by_source, size_bytes, segments) = match &backend {
+            crate::search::Backend::Tantivy(index) => {
+                let all =
+                    crate::search::browse::facets(index, "", &crate::search::Filters::default())?;
+                let with_vectors = crate::index::stats::count_vectors(&index.reader().searcher())
+                    .map_err(super::ApiError::internal)?;
+                (
+                    all.count,
+                    with_vectors,
+                    all.by_source,
+                    Some(index.size_on_disk().map_err(super::ApiError::internal)?),
+                    Some(index.reader().searcher().segment_readers().len()),
+                )
+            }
+            // Milvus down: 503 `backend_unavailable`, like a search.
+            crate::search::Backend::Milvus(_) => {
+                let c = backend.counts()?;
+                (c.papers, c.with_vectors, BTreeMap::new(), None, None)
+            }
+        };
         Ok(IndexFigures {
             with_vectors,
             background,
-            papers: all.count,
-            size_bytes: index.size_on_disk().map_err(super::ApiError::internal)?,
-            segments: index.reader().searcher().segment_readers().len(),
-            by_source: all.by_source,
-            has_vectors: index.embedding_model().is_some(),
+            papers,
+            size_bytes,
+            segments,
+            by_source,
+            has_vectors: backend.has_model(),
             reads,
             cache_entries,
             cache_bytes,

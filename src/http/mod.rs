@@ -133,8 +133,11 @@ pub async fn serve(
         );
     }
     let state = state.with_hosts(hosts);
-    let index = state.index.clone();
+    // The local index is reloaded when another process commits to it (a Milvus collection
+    // serves every write as it lands).
+    let index = state.backend.tantivy().cloned();
     let reloader = tokio::spawn(async move {
+        let Some(index) = index else { return };
         let mut tick = tokio::time::interval(RELOAD_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

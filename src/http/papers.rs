@@ -14,6 +14,7 @@ use super::extract::{count, date, heavy_blocking, pairs, push_list, read_blockin
 use super::state::AppState;
 use crate::delivery::ExportFormat;
 use crate::search::browse::{self, SimilarError};
+use crate::search::Backend;
 use crate::search::Filters;
 
 /// Default number of papers for `latest` (a day's list) and `similar`.
@@ -42,15 +43,15 @@ pub async fn get_paper(
             id.strip_suffix(&format!(".{}", f.extension()))
                 .map(|stem| (f, stem.to_string()))
         });
-    let index = state.index.clone();
+    let backend = state.backend.clone();
     let found = read_blocking(&state, move || {
-        if let Some(p) = browse::paper(&index, &id)? {
+        if let Some(p) = backend.paper(&id)? {
             return Ok(Ok((p, None)));
         }
         match export {
-            Some((format, stem)) => Ok(browse::paper(&index, &stem)?
-                .map(|p| (p, Some(format)))
-                .ok_or(stem)),
+            Some((format, stem)) => {
+                Ok(backend.paper(&stem)?.map(|p| (p, Some(format))).ok_or(stem))
+            }
             None => Ok(Err(id)),
         }
     })
@@ -104,9 +105,9 @@ pub async fn similar(
             other => return Err(unknown(other, &["k", "category", "source"])),
         }
     }
-    let index = state.index.clone();
+    let backend = state.backend.clone();
     let page = heavy_blocking(&state, move || {
-        browse::similar(&index, &id, &filters, k).map_err(|e| match e {
+        backend.similar(&id, &filters, k).map_err(|e| match e {
             SimilarError::UnknownPaper(id) => ApiError::paper_not_found(&id),
             SimilarError::NoVectors => {
                 ApiError::new(StatusCode::CONFLICT, "no_vectors", e.to_string())
@@ -166,7 +167,7 @@ pub async fn latest(
             }
         }
     }
-    let index = state.index.clone();
+    let index = state.index()?.clone();
     let page = read_blocking(&state, move || {
         Ok(browse::latest(&index, &filters, k, offset)?)
     })
@@ -179,28 +180,45 @@ pub async fn latest(
     get,
     path = "/healthz",
     tag = "ops",
-    responses((status = 200, description = "The server is up", body = Health))
+    responses(
+        (status = 200, description = "The server is up", body = Health),
+        (status = 503, description = "The search backend (Milvus) is unreachable (backend_unavailable)", body = ErrorBody),
+    )
 )]
-pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
-    let papers = state.index.num_papers();
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let background = state.background.as_ref().map(|b| b.report());
-    let with_vectors = match &background {
-        Some(r) => r.with_vectors,
-        // Counting reads one fast-field column per segment: well under a millisecond per
-        // 100K papers, cheap enough for a health check.
-        None => crate::index::stats::count_vectors(&state.index.reader().searcher()).unwrap_or(0),
-    }
-    .min(papers);
-    Json(Health {
+    let (papers, with_vectors) = match &state.backend {
+        Backend::Tantivy(index) => {
+            let papers = index.num_papers();
+            let with_vectors = match &background {
+                Some(r) => r.with_vectors,
+                // Counting reads one fast-field column per segment: well under a millisecond
+                // per 100K papers, cheap enough for a health check.
+                None => crate::index::stats::count_vectors(&index.reader().searcher()).unwrap_or(0),
+            };
+            (papers, with_vectors)
+        }
+        // Two counts in Milvus (a network call: off the runtime); Milvus down is a 503.
+        Backend::Milvus(_) => {
+            let backend = state.backend.clone();
+            let c = read_blocking(&state, move || Ok(backend.counts()?)).await?;
+            (c.papers, c.with_vectors)
+        }
+    };
+    let with_vectors = with_vectors.min(papers);
+    Ok(Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        backend: state.backend.name().into(),
         papers,
-        vectors: state.index.embedding_model().is_some(),
+        vectors: state.backend.has_model(),
         embedder: state.embedder.is_some(),
-        writes: state.token.is_some() && state.writer.is_some(),
+        // A Milvus collection takes writes without a local writer.
+        writes: state.token.is_some()
+            && (state.writer.is_some() || state.backend.tantivy().is_none()),
         ingest: state.ingest.is_some(),
         with_vectors,
         semantic_coverage: crate::index::stats::coverage(with_vectors, papers),
         background_embedding: background.as_ref().map(Into::into),
-    })
+    }))
 }

@@ -64,7 +64,7 @@ async fn spec_body(
     )
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<RadarList>, ApiError> {
-    let index = state.index.clone();
+    let index = state.index()?.clone();
     let radars = blocking(move || Ok(radar::list_radars(&index)?)).await?;
     Ok(Json(RadarList {
         total: radars.len(),
@@ -93,7 +93,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<RadarBody>), ApiError> {
     authorize(&state, &headers)?;
     let spec = spec_body(&state, &headers, body).await?;
-    let index = state.index.clone();
+    let index = state.index()?.clone();
     let radar = blocking(move || Ok(radar::create_radar(&index, &spec)?)).await?;
     tracing::info!(radar = %radar.id, "radar created");
     Ok((StatusCode::CREATED, Json(radar.into())))
@@ -114,7 +114,7 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RadarBody>, ApiError> {
-    let index = state.index.clone();
+    let index = state.index()?.clone();
     let radar = blocking(move || Ok(radar::get_radar(&index, &id)?)).await?;
     Ok(Json(radar.into()))
 }
@@ -143,7 +143,7 @@ pub async fn update(
 ) -> Result<Json<RadarBody>, ApiError> {
     authorize(&state, &headers)?;
     let spec = spec_body(&state, &headers, body).await?;
-    let index = state.index.clone();
+    let index = state.index()?.clone();
     let radar = blocking(move || Ok(radar::update_radar(&index, &id, &spec)?)).await?;
     tracing::info!(radar = %radar.id, "radar updated");
     Ok(Json(radar.into()))
@@ -169,7 +169,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Json<Deleted>, ApiError> {
     authorize(&state, &headers)?;
-    let index = state.index.clone();
+    let index = state.index()?.clone();
     let deleted = blocking(move || Ok(crate::delivery::delete_radar(&index, &id)?)).await?;
     tracing::info!(radar = %deleted.id, "radar deleted");
     Ok(Json(Deleted {
@@ -220,22 +220,20 @@ pub async fn papers(
         }
     }
     req.validate(radar::rank::today_utc())?;
+    let index = state.index()?.clone();
     let st = state.clone();
     let (result, unread) = heavy_blocking(&state, move || {
         st.with_query_embedder(|mut e| {
             if only_unread {
                 let (r, left_out, updated) =
-                    crate::delivery::unread_papers(&st.index, &id, &req, e.embedder())?;
+                    crate::delivery::unread_papers(&index, &id, &req, e.embedder())?;
                 let info = UnreadInfo {
                     delivered_left_out: left_out,
                     updated: updated.iter().map(|i| i.to_string()).collect(),
                 };
                 Ok((r, Some(info)))
             } else {
-                Ok((
-                    radar::radar_papers(&st.index, &id, &req, e.embedder())?,
-                    None,
-                ))
+                Ok((radar::radar_papers(&index, &id, &req, e.embedder())?, None))
             }
         })
     })
@@ -317,6 +315,7 @@ pub async fn briefing(
             }
         }
     }
+    let index = state.index()?.clone();
     let st = state.clone();
     // A heavy read: at most `search_threads` briefings are built at once (each reads up to
     // thousands of papers), a bounded number wait, and one that waited past the request
@@ -327,10 +326,10 @@ pub async fn briefing(
         heavy_blocking(&state, move || {
             // Radars need query embeddings; the all-papers briefing needs none.
             if req.radars.is_empty() {
-                Ok(briefing::build_briefing(&st.index, &req, None)?)
+                Ok(briefing::build_briefing(&index, &req, None)?)
             } else {
                 st.with_query_embedder(|mut e| {
-                    Ok(briefing::build_briefing(&st.index, &req, e.embedder())?)
+                    Ok(briefing::build_briefing(&index, &req, e.embedder())?)
                 })
             }
         }),

@@ -12,9 +12,7 @@ use super::dto::{facet_counts, search_hit, SearchResponse};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{count, date, heavy_blocking, pairs, push_list, unknown};
 use super::state::AppState;
-use crate::search::{
-    embedding_text, Filters, Mode, QueryEngine, QueryVector, SearchRequest, DEFAULT_K,
-};
+use crate::search::{embedding_text, Filters, Mode, QueryVector, SearchRequest, DEFAULT_K};
 
 /// Query parameters of `GET /api/search` (documentation; parsed by `SearchParams::parse`).
 #[derive(Debug, Clone, Default, utoipa::IntoParams)]
@@ -142,7 +140,7 @@ impl SearchParams {
         (status = 200, description = "A page of ranked papers with facets (with format=bibtex|ris: those papers as application/x-bibtex or application/x-research-info-systems)", body = SearchResponse),
         (status = 400, description = "Bad parameter (code names it: invalid_k, invalid_mode, invalid_from, query_too_long, unknown_param ...)", body = ErrorBody),
         (status = 409, description = "Dense search asked for but unavailable (dense_unavailable)", body = ErrorBody),
-        (status = 503, description = "The request took too long (timeout)", body = ErrorBody),
+        (status = 503, description = "The request took too long (timeout), or the Milvus backend is unreachable (backend_unavailable)", body = ErrorBody),
     )
 )]
 pub async fn search(
@@ -157,14 +155,14 @@ pub async fn search(
         let stem = format!("search-{}", params.q.trim());
         let papers = heavy_blocking(&state, move || {
             let req = search_request(&st, &params, mode, false);
-            let res = QueryEngine::new(&st.index).search(&req)?;
+            let res = st.backend.search(&req)?;
             Ok(res.hits.into_iter().map(|h| h.paper).collect::<Vec<_>>())
         })
         .await?;
         return Ok(super::export::export_response(&papers, format, &stem));
     }
     if mode == Mode::Dense {
-        if state.index.embedding_model().is_none() {
+        if !state.backend.has_model() {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "dense_unavailable",
@@ -187,7 +185,12 @@ pub async fn search(
         }
     }
     let caching = state.config.cache_entries > 0 && state.config.cache_bytes > 0;
-    let key = caching.then(|| params.cache_key(mode, state.index.generation()));
+    // No cache over a store other processes write to without notice (Milvus).
+    let key = state
+        .backend
+        .generation()
+        .filter(|_| caching)
+        .map(|generation| params.cache_key(mode, generation));
     if let Some(key) = &key {
         let hit = state.cache.lock().ok().and_then(|mut c| c.get(key));
         if let Some(cached) = hit {
@@ -221,7 +224,7 @@ pub async fn search(
 /// The blocking part: embed the query when needed, rank, count facets.
 fn run_search(state: &AppState, p: SearchParams, mode: Mode) -> Result<SearchResponse, ApiError> {
     let req = search_request(state, &p, mode, true);
-    let res = QueryEngine::new(&state.index).search(&req)?;
+    let res = state.backend.search(&req)?;
     let facets = res.facets.unwrap_or_default();
     Ok(SearchResponse {
         query: p.q,
@@ -263,6 +266,10 @@ fn search_request(state: &AppState, p: &SearchParams, mode: Mode, page: bool) ->
 /// The query's vector with the server's embedder, or why it could not be computed; the text
 /// to embed (with its translation) is worked out before the embedder is taken.
 fn embed_query(state: &AppState, q: &str) -> QueryVector {
-    let text = embedding_text(&state.index, q, true);
+    let text = match state.backend.tantivy() {
+        Some(index) => embedding_text(index, q, true),
+        // Query translation needs the index's own statistics: the query as it is.
+        None => std::borrow::Cow::Borrowed(q),
+    };
     state.with_query_embedder(|mut e| e.embed(&text))
 }

@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 use crate::embed::Embedder;
 use crate::index::{PaperIndex, PaperWriter};
 use crate::ingest::background::EmbedProgress;
-use crate::search::{Mode, QueryEmbedder};
+use crate::search::{Backend, Mode, QueryEmbedder};
+
+use axum::http::StatusCode;
 
 use super::config::ServerConfig;
+use super::error::ApiError;
 use super::metrics::Metrics;
 
 /// The future an [`IngestTrigger`] returns.
@@ -54,7 +57,9 @@ pub type SharedWriter = Arc<Mutex<PaperWriter>>;
 /// Application state, cloned (cheaply) into every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub index: Arc<PaperIndex>,
+    /// Where the papers live: the tantivy index, or a Milvus collection (which answers
+    /// search, papers by id, similar papers, health and metrics; see [`AppState::index`]).
+    pub backend: Backend,
     /// Query/passage embedder with the index's model; `None` when it could not be loaded
     /// (hybrid then falls back to BM25, dense answers 409 `dense_unavailable`).
     pub embedder: Option<SharedEmbedder>,
@@ -86,12 +91,17 @@ pub struct AppState {
 impl AppState {
     /// State over `index` with no embedder, no writer and no ingest trigger.
     pub fn new(index: Arc<PaperIndex>, config: ServerConfig) -> Self {
+        Self::on_backend(Backend::Tantivy(index), config)
+    }
+
+    /// State over `backend` with no embedder, no writer and no ingest trigger.
+    pub fn on_backend(backend: Backend, config: ServerConfig) -> Self {
         let token = config.resolved_token().map(Arc::from);
         let read_threads = config.resolved_search_threads();
         let read_queue = config.limits.read_queue;
         let cache = super::cache::ResultCache::new(config.cache_entries, config.cache_bytes);
         AppState {
-            index,
+            backend,
             embedder: None,
             embedder_error: None,
             writer: None,
@@ -141,9 +151,27 @@ impl AppState {
         self
     }
 
-    /// Opens the index's single writer and shares it (fails when another process holds it).
+    /// The tantivy index, for the endpoints only it answers (date-ordered lists, writes,
+    /// radars, digests, briefings); on the Milvus backend, 501 `not_on_backend`.
+    pub fn index(&self) -> Result<&Arc<PaperIndex>, ApiError> {
+        self.backend.tantivy().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "not_on_backend",
+                "this endpoint needs the tantivy backend; this server runs on the milvus \
+                 backend, which answers /api/search, GET /api/papers/{id}, \
+                 /api/papers/{id}/similar, POST /api/papers, /healthz and /metrics",
+            )
+        })
+    }
+
+    /// Opens the index's single writer and shares it (fails when another process holds it,
+    /// or the papers live in Milvus).
     pub fn open_writer(self) -> Result<Self, crate::IndexError> {
-        let w = self.index.writer()?;
+        let Some(index) = self.backend.tantivy() else {
+            return Err(crate::IndexError::NotLocal("write to"));
+        };
+        let w = index.writer()?;
         Ok(self.with_writer(Arc::new(Mutex::new(w))))
     }
 
@@ -172,7 +200,12 @@ impl AppState {
     /// The mode used when a search names none: hybrid when dense search is possible (the
     /// embedder was checked against the index when the server started).
     pub fn default_mode(&self) -> Mode {
-        crate::search::default_mode(&self.index, self.embedder.is_some())
+        match &self.backend {
+            Backend::Tantivy(index) => crate::search::default_mode(index, self.embedder.is_some()),
+            // The embedder was checked against the collection's model at start-up.
+            Backend::Milvus(_) if self.embedder.is_some() => Mode::Hybrid,
+            Backend::Milvus(_) => Mode::Bm25,
+        }
     }
 
     /// Runs `f` with the server's query embedder checked against the index, or with why there
@@ -192,6 +225,10 @@ impl AppState {
                 "the embedder is unusable after an earlier panic".into(),
             ));
         };
-        f(QueryEmbedder::for_index(&self.index, Ok(&mut **guard)))
+        match &self.backend {
+            Backend::Tantivy(index) => f(QueryEmbedder::for_index(index, Ok(&mut **guard))),
+            // Checked against the collection's model when the server started.
+            Backend::Milvus(_) => f(QueryEmbedder::Ready(&mut **guard)),
+        }
     }
 }

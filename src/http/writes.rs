@@ -15,9 +15,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{authorize, blocking, read_json};
 use super::state::{AppState, SharedWriter};
 use crate::index::IndexError;
-use crate::ingest::{upsert_papers, UpsertError, UpsertReport};
+use crate::ingest::{upsert_papers, upsert_papers_milvus, UpsertError, UpsertReport};
 use crate::normalize::collapse_whitespace;
 use crate::paper::{parse_date, Paper, PaperId};
+use crate::search::Backend;
 
 /// Turns API input into a paper (400 `invalid_body` naming the item and field).
 fn to_paper(i: usize, input: PaperInput) -> Result<Paper, ApiError> {
@@ -140,17 +141,25 @@ pub async fn post_papers(
         .await?
         .unwrap_or_default();
     let papers = papers_from_inputs(inputs)?;
-    let Some(writer) = state.writer.clone() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "index_busy",
-            "the server could not open the index writer (another process holds it); retry later",
-        ));
-    };
     let st = state.clone();
     let sources: Vec<String> = papers.iter().map(|p| p.source.clone()).collect();
     let ids: Vec<String> = papers.iter().map(|p| p.id.to_string()).collect();
-    let (report, warnings) = blocking(move || upsert(&st, &writer, &papers)).await?;
+    let (report, warnings) = match &state.backend {
+        Backend::Milvus(store) => {
+            let store = store.clone();
+            blocking(move || upsert(&st, Target::Milvus(&store), &papers)).await?
+        }
+        Backend::Tantivy(_) => {
+            let Some(writer) = state.writer.clone() else {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "index_busy",
+                    "the server could not open the index writer (another process holds it); retry later",
+                ));
+            };
+            blocking(move || upsert(&st, Target::Tantivy(&writer), &papers)).await?
+        }
+    };
     let mut by_source: HashMap<&str, u64> = HashMap::new();
     for s in &sources {
         *by_source.entry(s).or_default() += 1;
@@ -175,19 +184,31 @@ pub async fn post_papers(
     }))
 }
 
-/// The blocking upsert: embeds when the index has vectors and the model is loaded.
+/// Where an upsert writes.
+enum Target<'a> {
+    Tantivy(&'a SharedWriter),
+    Milvus(&'a crate::index::milvus::MilvusStore),
+}
+
+/// The blocking upsert: embeds when the store has vectors and the model is loaded (unless the
+/// background worker gives the papers their vectors).
 fn upsert(
     state: &AppState,
-    writer: &SharedWriter,
+    target: Target<'_>,
     papers: &[Paper],
 ) -> Result<(UpsertReport, Vec<String>), ApiError> {
     let mut warnings = Vec::new();
-    let mut w = writer
-        .lock()
-        .map_err(|_| ApiError::internal("index writer lock poisoned"))?;
+    // Taken before the embedder, as always (one lock order for every writer).
+    let mut writer = match target {
+        Target::Tantivy(w) => Some(
+            w.lock()
+                .map_err(|_| ApiError::internal("index writer lock poisoned"))?,
+        ),
+        Target::Milvus(_) => None,
+    };
     // With background embedding the request never waits for the model: the papers that
     // need a vector get it from the worker within seconds, newest first.
-    let embed = state.index.embedding_model().is_some() && state.background.is_none();
+    let embed = state.backend.has_model() && state.background.is_none();
     let mut guard = match (&state.embedder, embed) {
         (Some(e), true) => Some(
             e.lock()
@@ -205,11 +226,43 @@ fn upsert(
     let embedder = guard
         .as_mut()
         .map(|g| &mut ***g as &mut dyn crate::embed::Embedder);
-    let report = upsert_papers(&state.index, &mut w, papers, embedder).map_err(|e| match e {
+    let report = match (target, writer.as_mut()) {
+        (Target::Milvus(store), _) => upsert_papers_milvus(store, papers, embedder),
+        (Target::Tantivy(_), Some(w)) => upsert_papers(state.index()?, w, papers, embedder),
+        (Target::Tantivy(_), None) => return Err(ApiError::internal("no index writer")),
+    }
+    .map_err(upsert_error)?;
+    Ok((report, warnings))
+}
+
+/// A failed upsert as the API answers it.
+fn upsert_error(e: UpsertError) -> ApiError {
+    match e {
         UpsertError::Index(e) => write_error(e),
         UpsertError::Embed(e) => ApiError::internal(e),
-    })?;
-    Ok((report, warnings))
+        UpsertError::Refused { .. } => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("{e}; none of the request's papers were stored"),
+        ),
+        UpsertError::Milvus(e) => {
+            tracing::warn!(error = %e, "write to Milvus failed");
+            let code = if e.is_unavailable() {
+                "backend_unavailable"
+            } else {
+                "write_failed"
+            };
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                format!(
+                    "{e}; papers of the request's earlier batches may be stored: resending the \
+                     request is safe (papers are upserted by id)"
+                ),
+            )
+            .retry_after(5)
+        }
+    }
 }
 
 /// A failed write: 503 while the index cannot take writes (`storage_full` when the disk is
@@ -268,7 +321,7 @@ pub async fn ingest(
         .filter(|s| !s.is_empty());
     match trigger.trigger(source).await {
         Ok(report) => {
-            let index = state.index.clone();
+            let index = state.index()?.clone();
             blocking(move || index.reload_if_changed().map_err(ApiError::internal)).await?;
             Ok(Json(report))
         }

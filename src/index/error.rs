@@ -43,6 +43,9 @@ pub enum IndexError {
         #[source]
         source: std::io::Error,
     },
+    /// The deployment keeps its papers in Milvus (`[index] backend = "milvus"`).
+    #[error("the papers live in a Milvus collection: there is no local index to {0}")]
+    NotLocal(&'static str),
     #[error("index error: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
     #[error("corrupt stored document: {0}")]

@@ -196,7 +196,7 @@ impl StoredRow {
 
 /// A connection to the papers' collection.
 pub struct MilvusStore {
-    runtime: tokio::runtime::Runtime,
+    runtime: ClientRuntime,
     client: ClientV2,
     config: MilvusConfig,
     info: CollectionInfo,
@@ -293,7 +293,7 @@ impl MilvusStore {
     fn connected(config: &MilvusConfig) -> Result<Self, MilvusError> {
         let (runtime, client) = connect_client(config)?;
         Ok(MilvusStore {
-            runtime,
+            runtime: ClientRuntime(Some(runtime)),
             client,
             config: config.clone(),
             info: CollectionInfo {
@@ -350,9 +350,12 @@ impl MilvusStore {
     {
         let fut = f(self.client.clone(), self.config.collection.clone());
         let ms = self.config.timeout_ms;
-        match self
-            .runtime
-            .block_on(async { tokio::time::timeout(Duration::from_millis(ms), fut).await })
+        let Some(runtime) = self.runtime.0.as_ref() else {
+            return Err(MilvusError::Config(
+                "the client runtime is shut down".into(),
+            ));
+        };
+        match runtime.block_on(async { tokio::time::timeout(Duration::from_millis(ms), fut).await })
         {
             Err(_) => Err(MilvusError::Timeout {
                 uri: self.config.uri.clone(),
@@ -655,6 +658,19 @@ impl MilvusStore {
     /// Upserts papers with their vectors (replacing papers with the same id). A batch is
     /// written whole or reported failed after [`WRITE_ATTEMPTS`]; a paper Milvus cannot hold
     /// (too long) is returned with the reason and the rest is written.
+    /// The papers among `papers` that [`upsert`](Self::upsert) would refuse, with why (a field
+    /// too long for its VarChar, a vector of the wrong size); nothing is written.
+    pub fn refusals(&self, papers: &[(Paper, Option<Vec<f32>>)]) -> Vec<(PaperId, String)> {
+        papers
+            .iter()
+            .filter_map(|(p, v)| {
+                self.row(p, v.as_deref())
+                    .err()
+                    .map(|why| (p.id.clone(), why))
+            })
+            .collect()
+    }
+
     pub fn upsert(
         &self,
         papers: &[(Paper, Option<Vec<f32>>)],
@@ -1024,6 +1040,18 @@ impl MilvusStore {
             .iter()
             .filter_map(|id| by_key.remove(&key(id)))
             .collect())
+    }
+}
+
+/// The store's own runtime, shut down without waiting when the store is dropped: a store may
+/// then be dropped anywhere, an async context included (where dropping a runtime panics).
+struct ClientRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for ClientRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

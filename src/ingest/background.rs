@@ -510,3 +510,76 @@ where
         })?;
     Ok((progress, handle))
 }
+
+/// Papers the Milvus worker embeds per round (one acknowledged upsert per [`BATCH`] of them,
+/// then a flush, so searches see them from indexed segments).
+pub const MILVUS_ROUND: u64 = 256;
+
+/// Background embedding for a server on the Milvus backend: a thread that gives papers of the
+/// collection without a vector one ([`super::embed_missing_milvus`]), [`MILVUS_ROUND`] at a time,
+/// looking again every [`IDLE_POLL`] when none is left and [`RETRY_AFTER`] after a failure
+/// (Milvus down: nothing is lost, the papers stay without a vector until it is back). Other
+/// processes (`academichub embed --worker I/N`) may fill the same collection at once. Progress
+/// is shared as for the tantivy worker; [`EmbedProgress::request_stop`] stops it within a
+/// round.
+pub fn spawn_milvus(
+    store: Arc<crate::index::milvus::MilvusStore>,
+    mut embedder: Box<dyn Embedder>,
+) -> std::io::Result<(Arc<EmbedProgress>, std::thread::JoinHandle<()>)> {
+    let progress = Arc::new(EmbedProgress::new(&embedder.id().name));
+    let shared = progress.clone();
+    let pause = move |d: Duration, p: &EmbedProgress| {
+        let until = Instant::now() + d;
+        while Instant::now() < until && !p.stopping() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let handle = std::thread::Builder::new()
+        .name("milvus-embed".into())
+        .spawn(move || {
+            let p = &*shared;
+            while !p.stopping() {
+                match store.counts() {
+                    Ok(c) => p.set_counts(c.papers, c.with_vectors),
+                    Err(e) => {
+                        p.set_error(Some(e.to_string()));
+                        p.set_state(EmbedState::Retrying);
+                        pause(RETRY_AFTER, p);
+                        continue;
+                    }
+                }
+                let started = Instant::now();
+                match super::embed_missing_milvus(
+                    &store,
+                    &mut *embedder,
+                    Some(MILVUS_ROUND),
+                    None,
+                    false,
+                ) {
+                    Ok(r) if r.embedded > 0 => {
+                        p.set_state(EmbedState::Embedding);
+                        p.set_error(None);
+                        p.record_batch(r.embedded, started.elapsed().as_secs_f64());
+                        tracing::info!(
+                            embedded = r.embedded,
+                            remaining = r.remaining,
+                            "background embedding: vectors written to Milvus"
+                        );
+                    }
+                    Ok(_) => {
+                        p.set_state(EmbedState::Idle);
+                        p.set_error(None);
+                        pause(IDLE_POLL, p);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "background embedding failed; retrying later");
+                        p.set_error(Some(e.to_string()));
+                        p.set_state(EmbedState::Retrying);
+                        pause(RETRY_AFTER, p);
+                    }
+                }
+            }
+            p.set_state(EmbedState::Stopped);
+        })?;
+    Ok((progress, handle))
+}

@@ -16,4 +16,4 @@ pub use error::ImportError;
 pub use import::{
     import_file, import_file_milvus, open_maybe_gz, Format, ImportOptions, ImportReport,
 };
-pub use upsert::{upsert_papers, UpsertError, UpsertReport};
+pub use upsert::{upsert_papers, upsert_papers_milvus, UpsertError, UpsertReport};

@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use crate::embed::{passage_text, EmbedError, Embedder};
+use crate::index::milvus::{key, MilvusError, MilvusStore};
 use crate::index::{IndexError, PaperIndex, PaperWriter};
 use crate::paper::Paper;
 
@@ -32,6 +33,11 @@ pub enum UpsertError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Milvus(#[from] MilvusError),
+    /// Papers the store cannot hold as they are (checked before anything is written).
+    #[error("paper {id} cannot be stored: {reason}")]
+    Refused { id: String, reason: String },
 }
 
 /// Upserts `papers` with `writer`, commits, and reloads the index's reader so the next
@@ -97,4 +103,64 @@ fn existing(index: &PaperIndex, papers: &[Paper]) -> Result<Vec<Existing>, Index
         });
     }
     Ok(out)
+}
+
+/// [`upsert_papers`] into the Milvus collection of `store`: the same vector rules (papers with
+/// unchanged text keep their stored vector; with an `embedder`, whose model must be the
+/// collection's, the others are embedded, else left to the background embedder). Papers the
+/// collection cannot hold are refused before anything is written. Milvus has no transaction
+/// across batches: a failure after the first batch of [`crate::index::milvus::WRITE_BATCH`]
+/// papers leaves the earlier ones written, and the error says so; resending is safe (upserts
+/// by id).
+pub fn upsert_papers_milvus(
+    store: &MilvusStore,
+    papers: &[Paper],
+    embedder: Option<&mut dyn Embedder>,
+) -> Result<UpsertReport, UpsertError> {
+    let mut report = UpsertReport::default();
+    let ids: Vec<_> = papers.iter().map(|p| p.id.clone()).collect();
+    let stored: std::collections::HashMap<String, crate::index::milvus::StoredRow> = store
+        .get(&ids)?
+        .into_iter()
+        .map(|row| (key(&row.paper.id), row))
+        .collect();
+    let mut rows: Vec<(Paper, Option<Vec<f32>>)> = Vec::with_capacity(papers.len());
+    for p in papers {
+        let kept = match stored.get(&key(&p.id)) {
+            None => {
+                report.created += 1;
+                None
+            }
+            Some(row) if row.same_text(p) => row.vector.clone(),
+            Some(_) => None,
+        };
+        report.vectors_kept += usize::from(kept.is_some());
+        rows.push((p.clone(), kept));
+    }
+    if let Some((id, reason)) = store.refusals(&rows).into_iter().next() {
+        return Err(UpsertError::Refused {
+            id: id.to_string(),
+            reason,
+        });
+    }
+    if let Some(e) = embedder {
+        store.check_model(e.id())?;
+        let todo: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].1.is_none()).collect();
+        let texts: Vec<String> = todo
+            .iter()
+            .map(|&i| passage_text(&rows[i].0.title, &rows[i].0.abstract_text))
+            .collect();
+        if !texts.is_empty() {
+            let computed = e.embed_passages(&texts)?;
+            report.embedded = computed.len();
+            for (i, v) in todo.into_iter().zip(computed) {
+                rows[i].1 = Some(v);
+            }
+        }
+    }
+    store.upsert(&rows)?;
+    // Sealed at once, so searches read the papers from indexed segments.
+    store.flush();
+    report.upserted = papers.len();
+    Ok(report)
 }

@@ -9,6 +9,7 @@
 //! [`facets`] counts matches by source and category, [`browse`] holds the views besides
 //! ranked search, and [`query_vector`] is the one way a caller embeds a query for an index.
 
+pub mod backend;
 pub mod bm25;
 pub mod browse;
 pub mod dense;
@@ -30,6 +31,7 @@ pub mod taat;
 pub mod topk;
 pub mod translate;
 
+pub use backend::{Backend, PaperCounts};
 pub use engine::QueryEngine;
 pub use error::{InvalidParam, QueryError};
 pub use facets::Facets;

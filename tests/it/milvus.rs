@@ -159,13 +159,14 @@ fn milvus_ranks_filters_and_fuses_like_the_index() {
             .any(|h| title.text[h.clone()].eq_ignore_ascii_case("speech")));
     }
 
-    // Facets count the ranked candidates (here the 20 hits), and the response says so.
+    // Facets count the ranked candidates (the BM25 leg ranks 100 deep, here the 100 hits),
+    // and the response says so; the total is then a lower bound, and it says so too.
     let mut r = request("language models for reasoning", Mode::Bm25, None);
-    r.k = 20;
+    r.k = 100;
     r.facets = true;
     let m = academichub::search::milvus::search(&store, &r).unwrap();
     let f = m.facets.as_ref().expect("facets asked for");
-    assert_eq!(f.count, 20);
+    assert_eq!((f.count, m.hits.len(), m.total), (100, 100, 100));
     let mut by_category = std::collections::BTreeMap::new();
     for h in &m.hits {
         *by_category
@@ -173,14 +174,14 @@ fn milvus_ranks_filters_and_fuses_like_the_index() {
             .or_insert(0u64) += 1;
     }
     assert_eq!(f.by_primary_category, by_category);
-    assert_eq!(f.by_source.get("arxiv"), Some(&20));
-    assert!(
-        m.warnings
-            .iter()
-            .any(|w| w.contains("20 best-ranked papers")),
-        "{:?}",
-        m.warnings
-    );
+    assert_eq!(f.by_source.get("arxiv"), Some(&100));
+    for said in ["100 best-ranked papers", "more match"] {
+        assert!(
+            m.warnings.iter().any(|w| w.contains(said)),
+            "{said}: {:?}",
+            m.warnings
+        );
+    }
 
     // Dense with filters: the same papers, in the same order, as the index's exact scan.
     let v = e.embed_query("image segmentation").unwrap();
@@ -464,4 +465,286 @@ fn killing_milvus_mid_import_fails_the_import_and_loses_nothing_acknowledged() {
         "acknowledged papers keep their vectors"
     );
     assert_eq!(store.counts().unwrap().with_vectors, 5000);
+}
+
+/// `serve` on the Milvus backend, through the router: search (every mode), a paper by id,
+/// similar papers, `/healthz` and `/metrics` answer from the collection, with the same first
+/// papers as a server over the tantivy index; the views that need the local index answer 501
+/// `not_on_backend`; and once Milvus is gone, reads answer 503 `backend_unavailable` with
+/// Retry-After, quickly.
+#[test]
+fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
+    use academichub::http::{router, AppState, ServerConfig};
+    use academichub::search::Backend;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut server) = lite(dir.path()) else {
+        return;
+    };
+    let (_d, index, mut e) = embedded_fixture();
+    let store = MilvusStore::open_or_create(&server.config("served"), e.id()).unwrap();
+    import_file_milvus(
+        &store,
+        &fixture("arxiv-mini.jsonl.gz"),
+        &opts(),
+        Some(&mut e),
+    )
+    .unwrap();
+    store.flush();
+    let config = ServerConfig {
+        token: Some(crate::http::TOKEN.into()),
+        ..ServerConfig::default()
+    };
+    let on_milvus = router(
+        AppState::on_backend(Backend::Milvus(Arc::new(store)), config)
+            .with_embedder(Box::new(HashEmbedder::new(64))),
+    );
+    let on_tantivy =
+        router(AppState::new(Arc::new(index), ServerConfig::default()).with_embedder(Box::new(e)));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let get = |app: &axum::Router, uri: &str| rt.block_on(crate::http::get(app, uri));
+    let first = |v: &serde_json::Value| v["hits"][0]["id"].as_str().unwrap_or("").to_string();
+
+    for (uri, expect) in [
+        // Hybrid by default (the model is loaded), as on the tantivy server.
+        ("/api/search?q=Romanian+parliamentary+speech+corpus", "2606.15984"),
+        (
+            "/api/search?q=Romanian+parliamentary+speech+corpus&mode=bm25",
+            "2606.15984",
+        ),
+        (
+            "/api/search?q=how+to+evaluate+long-form+simultaneous+speech+translation%3F&mode=bm25&category=cs.CL",
+            "2606.15059",
+        ),
+    ] {
+        let (s, m) = get(&on_milvus, uri);
+        assert_eq!(s.as_u16(), 200, "{uri}: {m}");
+        let (_, t) = get(&on_tantivy, uri);
+        assert_eq!(first(&m), expect, "{uri}: {m}");
+        assert_eq!(first(&t), expect, "{uri}: tantivy");
+        assert_eq!(m["mode"], t["mode"], "{uri}");
+        assert!(m["total"].as_u64().unwrap() > 10, "{uri}: {}", m["total"]);
+    }
+    // Dense with a filter: the same papers in the same order (FLAT is exact).
+    let uri = "/api/search?q=image+segmentation&mode=dense&category=cs.CV&k=10";
+    let (s, m) = get(&on_milvus, uri);
+    assert_eq!(s.as_u16(), 200, "{m}");
+    let (_, t) = get(&on_tantivy, uri);
+    let page = |v: &serde_json::Value| -> Vec<String> {
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!page(&m).is_empty());
+    assert_eq!(page(&m), page(&t));
+
+    // One paper, and its nearest papers: as the index has them.
+    let (s, p) = get(&on_milvus, "/api/papers/2606.15984");
+    assert_eq!(s.as_u16(), 200, "{p}");
+    let (_, q) = get(&on_tantivy, "/api/papers/2606.15984");
+    assert_eq!(p["title"], q["title"]);
+    assert_eq!(p["has_vector"], true);
+    let (s, p) = get(&on_milvus, "/api/papers/0000.00000");
+    assert_eq!(
+        (s.as_u16(), p["error"]["code"].as_str()),
+        (404, Some("paper_not_found"))
+    );
+    let (s, m) = get(&on_milvus, "/api/papers/2606.15984/similar?k=5");
+    assert_eq!(s.as_u16(), 200, "{m}");
+    let (_, t) = get(&on_tantivy, "/api/papers/2606.15984/similar?k=5");
+    let listed = |v: &serde_json::Value| -> Vec<String> {
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(listed(&m).len(), 5, "{m}");
+    assert!(!listed(&m).contains(&"2606.15984".to_string()));
+    assert_eq!(listed(&m), listed(&t));
+
+    // Health and metrics count the collection.
+    let (s, h) = get(&on_milvus, "/healthz");
+    assert_eq!(s.as_u16(), 200, "{h}");
+    assert_eq!(
+        (
+            h["backend"].as_str(),
+            h["papers"].as_u64(),
+            h["with_vectors"].as_u64()
+        ),
+        (Some("milvus"), Some(250), Some(250))
+    );
+    let metrics = rt.block_on(async {
+        let (_, _, body) = crate::http::send(
+            &on_milvus,
+            axum::http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+        String::from_utf8(body).unwrap()
+    });
+    assert!(
+        metrics.contains("academichub_index_papers 250"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("academichub_index_papers_with_vectors 250"));
+    assert!(!metrics.contains("academichub_index_size_bytes"));
+
+    // What needs the local index says so.
+    for uri in ["/api/latest", "/api/radars", "/api/briefings"] {
+        let (s, v) = get(&on_milvus, uri);
+        assert_eq!(
+            (s.as_u16(), v["error"]["code"].as_str()),
+            (501, Some("not_on_backend")),
+            "{uri}: {v}"
+        );
+    }
+
+    // Writes: POST /api/papers upserts into the collection, embedded at once (no background
+    // worker here), searchable on return; unchanged text keeps its vector.
+    let post = |body: &serde_json::Value| {
+        rt.block_on(crate::http::post(
+            &on_milvus,
+            "/api/papers",
+            Some(crate::http::TOKEN),
+            body.to_string(),
+        ))
+    };
+    let paper = serde_json::json!([{"id": "local-1", "title": "Zymurgical transformers",
+        "abstract": "Brewing attention over fermentation logs.", "categories": ["cs.LG"]}]);
+    let (s, r) = post(&paper);
+    assert_eq!(s.as_u16(), 200, "{r}");
+    assert_eq!(
+        (
+            r["upserted"].as_u64(),
+            r["created"].as_u64(),
+            r["embedded"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    let (_, v) = get(&on_milvus, "/api/search?q=zymurgical&mode=bm25");
+    assert_eq!(first(&v), "local-1", "{v}");
+    let mut changed = paper.clone();
+    changed[0]["categories"] = serde_json::json!(["cs.CL"]);
+    let (s, r) = post(&changed);
+    assert_eq!(s.as_u16(), 200, "{r}");
+    assert_eq!(
+        (
+            r["created"].as_u64(),
+            r["embedded"].as_u64(),
+            r["vectors_kept"].as_u64()
+        ),
+        (Some(0), Some(0), Some(1))
+    );
+    let (_, v) = get(
+        &on_milvus,
+        "/api/search?q=zymurgical&mode=bm25&category=cs.CL",
+    );
+    assert_eq!(first(&v), "local-1", "{v}");
+    // A paper Milvus cannot hold: 400, and nothing of the request is stored.
+    let too_long = serde_json::json!([
+        {"id": "local-2", "title": "Fine", "abstract": "A short one about zymurgy."},
+        {"id": "local-3", "title": "Long", "abstract": "word ".repeat(20_000)}
+    ]);
+    let (s, r) = post(&too_long);
+    assert_eq!(
+        (s.as_u16(), r["error"]["code"].as_str()),
+        (400, Some("invalid_body")),
+        "{r}"
+    );
+    let (s, _) = get(&on_milvus, "/api/papers/local-2");
+    assert_eq!(s.as_u16(), 404);
+    let (_, h) = get(&on_milvus, "/healthz");
+    assert_eq!(
+        (h["papers"].as_u64(), h["writes"].as_bool()),
+        (Some(251), Some(true))
+    );
+
+    // Milvus gone: a quick 503 with a code and Retry-After, never a hang.
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    for uri in [
+        "/api/search?q=speech+translation&mode=bm25",
+        "/api/papers/2606.15984",
+        "/healthz",
+    ] {
+        let started = Instant::now();
+        let (s, headers, body) = rt.block_on(crate::http::send(
+            &on_milvus,
+            axum::http::Request::get(uri)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        ));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (s.as_u16(), v["error"]["code"].as_str()),
+            (503, Some("backend_unavailable")),
+            "{uri}: {v}"
+        );
+        assert!(headers.contains_key("retry-after"), "{uri}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{uri}: {:?}",
+            started.elapsed()
+        );
+    }
+    let started = Instant::now();
+    let (s, r) = post(&paper);
+    assert_eq!(
+        (s.as_u16(), r["error"]["code"].as_str()),
+        (503, Some("backend_unavailable")),
+        "{r}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    drop((on_milvus, on_tantivy));
+}
+
+/// `academichub serve` on a config naming an unreachable Milvus stops at once with an error
+/// naming its address (it never serves a local index instead).
+#[test]
+fn serve_on_an_unreachable_milvus_fails_at_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("academichub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[index]\nbackend = \"milvus\"\n\n[milvus]\nuri = \"http://127.0.0.1:{port}\"\ncollection = \"papers\"\ntimeout_ms = 1500\n"
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_academichub"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env_remove("ACADEMICHUB_CONFIG")
+        .env("ACADEMICHUB_CACHE", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")),
+        "the error names the address: {stderr}"
+    );
 }
