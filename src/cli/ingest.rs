@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use academichub::config::Config;
+use academichub::index::milvus::MilvusStore;
 use academichub::ingest::feeds::{
-    self, build_sources, FeedClient, IngestContext, IngestOptions, IngestSummary, Source,
-    SourceKind,
+    self, build_sources, FeedClient, FeedStore, IngestContext, IngestOptions, IngestSummary,
+    Source, SourceKind,
 };
 use academichub::PaperIndex;
 use anyhow::Context;
@@ -29,7 +29,8 @@ pub struct Args {
     /// Format of --file.
     #[arg(long, value_parser = ["arxiv-rss", "arxiv-atom", "biorxiv-json", "rss"], requires = "file")]
     kind: Option<String>,
-    /// Index directory (created when missing).
+    /// Index directory (created when missing). On the milvus backend (`[index] backend =
+    /// "milvus"`) papers go to the collection and this directory keeps only the feeds' state.
     #[arg(long, env = "ACADEMICHUB_INDEX", default_value_os_t = super::default_index())]
     index: PathBuf,
     /// Do not embed new papers even when the index holds vectors (run `embed` later).
@@ -48,7 +49,6 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     super::init_logging("academichub=info", false);
     let config = a.model.config()?;
-    super::tantivy_only(&config, "ingest")?;
     let sources = build_sources(&config.sources)?;
     let mut opts = IngestOptions::from_config(&config.ingest);
     opts.progress = !a.json;
@@ -89,11 +89,40 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 .join(", ")
         );
     }
-    let index = Arc::new(PaperIndex::open_or_create(&a.index)?);
-    let embedder = load_embedder(&a, &index);
-    let writer = Arc::new(Mutex::new(index.writer()?));
     let client = Arc::new(FeedClient::new(config.ingest.client_config()?)?);
-    let ctx = IngestContext::new(index.clone(), writer.clone(), embedder, client, opts);
+    let mut writer = None;
+    let (ctx, target) = if config.index.backend == academichub::config::Backend::Milvus {
+        // An existing collection keeps its model; a new one is created for --model (else
+        // `[models] default`, else me5-small).
+        let store = Arc::new(match MilvusStore::open(&config.milvus) {
+            Err(academichub::index::milvus::MilvusError::NoCollection { .. }) => {
+                MilvusStore::open_or_create(&config.milvus, &a.model.model_id()?)?
+            }
+            opened => opened?,
+        });
+        std::fs::create_dir_all(&a.index)
+            .with_context(|| format!("cannot create the state directory {}", a.index.display()))?;
+        let embedder = load_milvus_embedder(&a, &store);
+        let target = format!(
+            "the Milvus collection {:?} at {}",
+            config.milvus.collection, config.milvus.uri
+        );
+        let store = FeedStore::Milvus {
+            store,
+            state_dir: a.index.clone(),
+        };
+        (
+            IngestContext::with_store(store, embedder, client, opts),
+            target,
+        )
+    } else {
+        let index = Arc::new(PaperIndex::open_or_create(&a.index)?);
+        let embedder = load_embedder(&a, &index);
+        let w = Arc::new(Mutex::new(index.writer()?));
+        writer = Some(w.clone());
+        let target = format!("the index at {}", a.index.display());
+        (IngestContext::new(index, w, embedder, client, opts), target)
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -103,12 +132,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         if let Some(src) = &file_source {
             let path = a.file.clone().unwrap_or_default();
             let summary = feeds::ingest_file(&ctx, &path, src).await?;
-            print_summary(&summary, &a, &config)?;
+            print_summary(&summary, &a, &target)?;
             return anyhow::Ok(exit_code(&summary));
         }
         if a.once {
             let summary = feeds::poll_once(&ctx, &sources, a.source.as_deref()).await?;
-            print_summary(&summary, &a, &config)?;
+            print_summary(&summary, &a, &target)?;
             return Ok(exit_code(&summary));
         }
         let selected: Vec<Source> = sources
@@ -119,7 +148,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         eprintln!(
             "polling {} source(s) into {} until Ctrl-C: {}",
             selected.len(),
-            a.index.display(),
+            target,
             selected
                 .iter()
                 .map(|s| format!("{} every {}s", s.name, s.interval.as_secs()))
@@ -134,12 +163,36 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })?;
     drop(ctx);
-    if let Ok(w) = Arc::try_unwrap(writer) {
+    if let Some(Ok(w)) = writer.map(Arc::try_unwrap) {
         if let Ok(w) = w.into_inner() {
             w.wait_merging_threads()?;
         }
     }
     Ok(code)
+}
+
+/// The embedder for new papers of a Milvus collection: its model, unless --no-embed. A model
+/// that cannot load is a warning: the ingest goes on and `embed` (or `serve`) adds vectors.
+fn load_milvus_embedder(
+    a: &Args,
+    store: &MilvusStore,
+) -> Option<Arc<Mutex<Box<dyn academichub::embed::Embedder>>>> {
+    let model = &store.info().model;
+    if a.no_embed {
+        eprintln!("--no-embed: new papers get no vector (run `academichub embed` later)");
+        return None;
+    }
+    match a.model.load_named(model) {
+        Ok(e) => Some(Arc::new(Mutex::new(
+            Box::new(e) as Box<dyn academichub::embed::Embedder>
+        ))),
+        Err(e) => {
+            eprintln!(
+                "warning: cannot load the embedding model {model} ({e:#}); ingesting without vectors, run `academichub embed` later"
+            );
+            None
+        }
+    }
 }
 
 /// The embedder for new papers: only when the index already holds vectors (their model), and
@@ -177,7 +230,7 @@ fn exit_code(s: &IngestSummary) -> ExitCode {
     }
 }
 
-fn print_summary(s: &IngestSummary, a: &Args, _config: &Config) -> anyhow::Result<()> {
+fn print_summary(s: &IngestSummary, a: &Args, target: &str) -> anyhow::Result<()> {
     if a.json {
         let mut v = serde_json::to_value(s)?;
         v["index"] = serde_json::json!(a.index.display().to_string());
@@ -228,8 +281,7 @@ fn print_summary(s: &IngestSummary, a: &Args, _config: &Config) -> anyhow::Resul
         }
     }
     println!(
-        "the index at {} now holds {} papers ({})",
-        a.index.display(),
+        "{target} now holds {} papers ({})",
         s.total_papers,
         match &s.embedding {
             Some(m) => format!("new papers embedded with {m}"),

@@ -117,7 +117,7 @@ fn tantivy_only(config: &academichub::config::Config, command: &str) -> anyhow::
     if config.index.backend == academichub::config::Backend::Milvus {
         anyhow::bail!(
             "`academichub {command}` does not run on the milvus backend yet ([index] backend = \
-             \"milvus\"); import, embed, search, serve, stats and eval do. Use a config with the \
+             \"milvus\"); import, ingest, embed, search, serve, stats and eval do. Use a config with the \
              tantivy backend for it."
         );
     }

@@ -242,18 +242,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let local = listener.local_addr()?;
         tracing::info!(papers = index.num_papers(), index = %a.index.display(), "serving");
         println!("AcademicHub is serving {} papers at http://{local}/ (API: http://{local}/api/openapi.json); Ctrl-C stops it", index.num_papers());
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let pollers = feeds.map(|(ctx, sources)| {
-            let mut rx = stop_rx.clone();
-            tokio::spawn(async move {
-                let stop = async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                };
-                if let Err(e) = academichub::ingest::feeds::run_pollers(&ctx, &sources, stop).await {
-                    tracing::error!(error = %e, "feed pollers stopped");
-                }
-            })
-        });
+        let (stop_tx, pollers) = spawn_pollers(feeds);
         http::serve(listener, state, shutdown_signal()).await?;
         // Let a poll in progress finish and commit.
         let _ = stop_tx.send(true);
@@ -286,11 +275,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// `serve` on the Milvus backend (`[index] backend = "milvus"`): search, papers by id,
-/// similar papers, `/healthz`, `/metrics` and the web page over the collection of `[milvus]`,
-/// with the collection's model for queries; a background thread gives papers without a vector
-/// one. Radars, digests, briefings, feeds and the write endpoints need the local index: they
-/// answer 501 `not_on_backend` (import and embed with the CLI). An unreachable Milvus stops
-/// the start with its address; later, requests that meet it answer 503 `backend_unavailable`.
+/// similar papers, `POST /api/papers`, `/healthz`, `/metrics` and the web page over the
+/// collection of `[milvus]`, with the collection's model for queries; a background thread
+/// gives papers without a vector one, and the feed pollers (and `POST /api/ingest`) write to
+/// the collection, keeping their state in `--index`. The date-ordered list, radars, digests
+/// and briefings need the local index: they answer 501 `not_on_backend`. An unreachable
+/// Milvus stops the start with its address; later, requests that meet it answer 503
+/// `backend_unavailable`.
 fn run_milvus(
     a: &Args,
     config: &academichub::config::Config,
@@ -304,9 +295,6 @@ fn run_milvus(
             config.milvus.collection, config.milvus.uri
         )
     })?);
-    if !config.sources.is_empty() {
-        tracing::warn!(sources = config.sources.len(), "feed pollers do not run on the milvus backend: import papers into the collection with `academichub import`");
-    }
     if !config.digest.is_empty() {
         tracing::warn!(
             "email digests do not run on the milvus backend (radars live in the local index)"
@@ -352,6 +340,41 @@ fn run_milvus(
             Err(err) => tracing::warn!(error = %crate::describe(&err), "no background embedding"),
         }
     }
+    // Feed pollers write to the collection; their state stays in the --index directory.
+    let sources = academichub::ingest::feeds::build_sources(&config.sources)?;
+    let feeds = if sources.is_empty() {
+        None
+    } else {
+        std::fs::create_dir_all(&a.index).with_context(|| {
+            format!(
+                "cannot create the feeds' state directory {}",
+                a.index.display()
+            )
+        })?;
+        let client = academichub::ingest::feeds::FeedClient::new(config.ingest.client_config()?)?;
+        let ctx = Arc::new(academichub::ingest::feeds::IngestContext::with_store(
+            academichub::ingest::feeds::FeedStore::Milvus {
+                store: store.clone(),
+                state_dir: a.index.clone(),
+            },
+            // With background embedding, ingestion leaves vectors to the worker.
+            state
+                .embedder
+                .clone()
+                .filter(|_| state.background.is_none()),
+            Arc::new(client),
+            academichub::ingest::feeds::IngestOptions::from_config(&config.ingest),
+        ));
+        let sources = Arc::new(sources);
+        let metrics = state.metrics.clone();
+        state = state.with_ingest(Arc::new(FeedTrigger {
+            ctx: ctx.clone(),
+            sources: sources.clone(),
+            metrics,
+        }));
+        tracing::info!(sources = sources.len(), state = %a.index.display(), "feed pollers enabled");
+        Some((ctx, sources))
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -364,7 +387,13 @@ fn run_milvus(
         let local = listener.local_addr()?;
         tracing::info!(papers, collection = %config.milvus.collection, uri = %config.milvus.uri, "serving");
         println!("AcademicHub is serving {papers} papers of the Milvus collection {:?} at http://{local}/ (API: http://{local}/api/openapi.json); Ctrl-C stops it", config.milvus.collection);
+        let (stop_tx, pollers) = spawn_pollers(feeds);
         http::serve(listener, state, shutdown_signal()).await?;
+        // Let a poll in progress finish and write.
+        let _ = stop_tx.send(true);
+        if let Some(p) = pollers {
+            let _ = p.await;
+        }
         if let Some((progress, handle)) = worker {
             progress.request_stop();
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
@@ -373,6 +402,35 @@ fn run_milvus(
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the feed pollers need: the ingest context and the sources.
+type Feeds = (
+    Arc<academichub::ingest::feeds::IngestContext>,
+    Arc<Vec<academichub::ingest::feeds::Source>>,
+);
+
+/// Starts the feed pollers (when there are feeds) on the current runtime; they stop, after
+/// the poll in progress, once `true` is sent on the returned channel.
+fn spawn_pollers(
+    feeds: Option<Feeds>,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let pollers = feeds.map(|(ctx, sources)| {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = academichub::ingest::feeds::run_pollers(&ctx, &sources, stop).await {
+                tracing::error!(error = %e, "feed pollers stopped");
+            }
+        })
+    });
+    (stop_tx, pollers)
 }
 
 /// `POST /api/ingest`: one poll of every configured source (or the one named).

@@ -321,8 +321,10 @@ pub async fn ingest(
         .filter(|s| !s.is_empty());
     match trigger.trigger(source).await {
         Ok(report) => {
-            let index = state.index()?.clone();
-            blocking(move || index.reload_if_changed().map_err(ApiError::internal)).await?;
+            // A Milvus collection serves the papers as they land; the index reloads.
+            if let Some(index) = state.backend.tantivy().cloned() {
+                blocking(move || index.reload_if_changed().map_err(ApiError::internal)).await?;
+            }
             Ok(Json(report))
         }
         Err(failure) if failure.storage_full => {

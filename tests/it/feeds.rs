@@ -212,9 +212,12 @@ impl Env {
             .sources
     }
 
+    fn index(&self) -> &academichub::PaperIndex {
+        self.ctx.store.index().expect("a tantivy index")
+    }
+
     fn get(&self, id: &str) -> Option<Paper> {
-        self.ctx
-            .index
+        self.index()
             .get(&academichub::PaperId::new(id))
             .expect("get")
     }
@@ -286,7 +289,7 @@ fn two_listing_days_update_instead_of_duplicating_and_a_weekend_is_empty() {
         "cs.CL",
     );
     assert_eq!((r17.fetched, r17.new, r17.updated), (20, 15, 5));
-    let (papers, docs) = snapshot(&e.ctx.index);
+    let (papers, docs) = snapshot(e.index());
     assert_eq!((papers.len(), docs), (65, 65));
     for id in REANNOUNCED {
         let p = e.get(id).expect("present");
@@ -331,7 +334,7 @@ fn two_listing_days_update_instead_of_duplicating_and_a_weekend_is_empty() {
         "cs.CL",
     );
     assert_eq!((again.new, again.updated, again.unchanged), (0, 0, 50));
-    assert_eq!(snapshot(&e.ctx.index).0, papers);
+    assert_eq!(snapshot(e.index()).0, papers);
 }
 
 #[test]
@@ -353,7 +356,7 @@ fn full_cs_cl_listings_leave_238_papers() {
         "cs.CL",
     );
     assert_eq!((r17.new, r17.updated), (78, 5));
-    let (papers, docs) = snapshot(&e.ctx.index);
+    let (papers, docs) = snapshot(e.index());
     assert_eq!((papers.len(), docs), (238, 238));
     let v2: Vec<&str> = papers
         .iter()
@@ -378,7 +381,7 @@ fn cross_listings_in_another_category_do_not_duplicate() {
     );
     // 9 of the 14 cs.LG items are cross-listings of cs.CL papers already indexed.
     assert_eq!((lg.fetched, lg.new, lg.updated + lg.unchanged), (14, 5, 9));
-    let (papers, docs) = snapshot(&e.ctx.index);
+    let (papers, docs) = snapshot(e.index());
     assert_eq!((papers.len() as u64, docs), (55, 55));
     for p in &papers {
         let mut c = p.categories.clone();
@@ -406,7 +409,7 @@ fn arxiv_api_error_feed_is_a_source_error_and_unknown_ids_are_empty() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("incorrect id format for abc"), "{err}");
-    assert_eq!(e.ctx.index.num_papers(), 0);
+    assert_eq!(e.index().num_papers(), 0);
     let none = e.file(
         &feed("arxiv-api/id_0000.0000_s0_m100_8b51d9633a68.xml"),
         SourceKind::ArxivAtom,
@@ -475,7 +478,7 @@ fn biorxiv_rss_item_and_details_json_key_on_doi() {
     );
     assert_eq!(j2.new, 1);
     assert!(e.get("10.64898/2025.05.09.000001").is_some());
-    assert_eq!(snapshot(&e.ctx.index).1, 2);
+    assert_eq!(snapshot(e.index()).1, 2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,7 +531,7 @@ fn ingest_in_order(order: &[usize]) -> (Vec<Paper>, u64, Vec<SourceReport>) {
             }
         }
     }
-    let (papers, docs) = snapshot(&e.ctx.index);
+    let (papers, docs) = snapshot(e.index());
     (papers, docs, second_pass)
 }
 
@@ -613,7 +616,7 @@ fn gives_up_after_the_retry_budget_and_other_sources_still_land() {
         .count();
     assert_eq!(down_hits, 4, "first try + 3 retries");
     // The failure is in the state file, with the count of failures in a row.
-    let st = feeds::FeedState::load(e.ctx.index.dir()).expect("state");
+    let st = feeds::FeedState::load(e.index().dir()).expect("state");
     assert_eq!(st.sources["down"].consecutive_failures, 1);
     assert!(st.sources["up"].last_result.contains("20 new"));
     assert_eq!(e.ctx.last_ingest().len(), 2);
@@ -820,9 +823,9 @@ fn html_truncated_and_malformed_bodies_are_source_errors() {
     assert!(err(3).contains("malformed"), "{}", err(3));
     assert!(reports[4].ok);
     assert_eq!(reports[4].new, 20, "the good source still lands");
-    assert_eq!(e.ctx.index.num_papers(), 20);
+    assert_eq!(e.index().num_papers(), 20);
     // A failed source keeps no validators: the next poll fetches it again.
-    let st = feeds::FeedState::load(e.ctx.index.dir()).expect("state");
+    let st = feeds::FeedState::load(e.index().dir()).expect("state");
     assert_eq!(st.sources["html"].body_hash, None);
     // Malformed JSON from the details API.
     let bad = feeds::biorxiv::parse_details(
@@ -908,10 +911,10 @@ fn new_papers_get_vectors_and_unchanged_text_keeps_them() {
     );
     // The five replacements have the same title and abstract: their vectors are reused.
     assert_eq!((r17.new, r17.updated, r17.embedded), (15, 5, 15));
-    let searcher = e.ctx.index.reader().searcher();
+    let searcher = e.index().reader().searcher();
     let mut with_vectors = 0;
     for seg in searcher.segment_readers() {
-        let vecs = e.ctx.index.vectors().segment(seg).expect("vectors");
+        let vecs = e.index().vectors().segment(seg).expect("vectors");
         for doc in seg.doc_ids_alive() {
             if vecs.get(doc).is_some() {
                 with_vectors += 1;

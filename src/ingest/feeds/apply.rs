@@ -13,9 +13,10 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{FeedEntry, IngestError};
+use super::{FeedEntry, FeedStore, IngestError};
 use crate::embed::{passage_text, Embedder};
-use crate::index::{IndexError, PaperIndex, PaperWriter};
+use crate::index::milvus::{key, MilvusStore};
+use crate::index::{IndexError, PaperIndex};
 use crate::paper::Paper;
 
 /// What merging an entry into the index decided.
@@ -120,8 +121,15 @@ pub struct ApplyStats {
     pub embedded: u64,
     /// New or changed papers left without a vector (index has vectors, no embedder given).
     pub not_embedded: u64,
-    /// Index commits made.
+    /// Index commits made (batches written, on the Milvus backend).
     pub commits: u64,
+    /// Papers the store could not hold (a field too long for Milvus), left out with a log line.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A stored paper with what decides vector reuse.
@@ -146,10 +154,33 @@ fn lookup(index: &PaperIndex, id: &crate::paper::PaperId) -> Result<Option<Store
     }))
 }
 
-/// Where apply writes: the shared writer, and optionally an embedder.
+/// The stored papers of a Milvus collection among `entries`, by lowercased id (one read for a
+/// batch: a call per paper would cost a network round trip each).
+fn lookup_milvus(
+    store: &MilvusStore,
+    entries: &[FeedEntry],
+) -> Result<HashMap<String, Stored>, IngestError> {
+    let ids: Vec<_> = entries.iter().map(|e| e.paper.id.clone()).collect();
+    Ok(store
+        .get(&ids)?
+        .into_iter()
+        .map(|row| {
+            (
+                key(&row.paper.id),
+                Stored {
+                    content_hash: Some(row.content_hash),
+                    paper: row.paper,
+                    vector: row.vector,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Where apply writes: the index and its shared writer, or a Milvus collection; and
+/// optionally an embedder.
 pub struct ApplyTarget<'a> {
-    pub index: &'a PaperIndex,
-    pub writer: &'a Mutex<PaperWriter>,
+    pub store: &'a FeedStore,
     pub embedder: Option<&'a Mutex<Box<dyn Embedder>>>,
     /// Papers written between commits.
     pub commit_every: usize,
@@ -169,21 +200,37 @@ fn lock<'a, T>(
 /// Merges and writes `entries`, committing every `commit_every` entries (and at the end) and
 /// reloading the reader after each commit. Blocking.
 pub fn apply(target: &ApplyTarget<'_>, entries: Vec<FeedEntry>) -> Result<ApplyStats, IngestError> {
-    let index = target.index;
-    index.reload()?;
-    let embed_model = index.embedding_model();
-    let embedder = match (target.embedder, &embed_model) {
-        (Some(e), Some(model)) => {
+    let (index, writer, milvus): (Option<&PaperIndex>, _, Option<&MilvusStore>) = match target.store
+    {
+        FeedStore::Tantivy { index, writer } => (Some(&**index), Some(&**writer), None),
+        FeedStore::Milvus { store, .. } => (None, None, Some(&**store)),
+    };
+    // Whether new papers get vectors (the store holds some model's), and the embedder for
+    // them when it is that model.
+    let has_model = match (index, milvus) {
+        (Some(index), _) => {
+            index.reload()?;
+            index.embedding_model().is_some()
+        }
+        _ => true,
+    };
+    let embedder = match target.embedder {
+        Some(e) if has_model => {
             let id = lock(e, "embedder")?.id().clone();
-            if &id == model {
-                Some(e)
-            } else {
-                return Err(IngestError::Index(IndexError::ModelMismatch {
-                    dir: index.dir().to_path_buf(),
-                    index_model: format!("{} ({})", model.name, model.hash),
-                    requested: format!("{} ({})", id.name, id.hash),
-                }));
+            match (index, milvus) {
+                (Some(index), _) => {
+                    if let Some(model) = index.embedding_model().filter(|m| m != &id) {
+                        return Err(IngestError::Index(IndexError::ModelMismatch {
+                            dir: index.dir().to_path_buf(),
+                            index_model: format!("{} ({})", model.name, model.hash),
+                            requested: format!("{} ({})", id.name, id.hash),
+                        }));
+                    }
+                }
+                (None, Some(store)) => store.check_model(&id)?,
+                (None, None) => {}
             }
+            Some(e)
         }
         _ => None,
     };
@@ -210,6 +257,10 @@ pub fn apply(target: &ApplyTarget<'_>, entries: Vec<FeedEntry>) -> Result<ApplyS
     while entries.peek().is_some() {
         let chunk: Vec<FeedEntry> = entries.by_ref().take(chunk_size).collect();
         let n = chunk.len() as u64;
+        let mut fetched = match milvus {
+            Some(store) => lookup_milvus(store, &chunk)?,
+            None => HashMap::new(),
+        };
         // Papers to write in this batch (one slot per id) and the slots needing a vector.
         let mut writes: Vec<(Paper, Option<Vec<f32>>)> = Vec::new();
         let mut slot_of: HashMap<String, usize> = HashMap::new();
@@ -221,7 +272,10 @@ pub fn apply(target: &ApplyTarget<'_>, entries: Vec<FeedEntry>) -> Result<ApplyS
                     paper: p.clone(),
                     vector: v.clone(),
                 }),
-                None => lookup(index, &entry.paper.id)?,
+                None => match index {
+                    Some(index) => lookup(index, &entry.paper.id)?,
+                    None => fetched.remove(&key),
+                },
             };
             let decision = merge(stored.as_ref().map(|s| &s.paper), entry.paper);
             let paper = match decision {
@@ -251,7 +305,7 @@ pub fn apply(target: &ApplyTarget<'_>, entries: Vec<FeedEntry>) -> Result<ApplyS
             }
             pending.insert(key, (paper, kept));
         }
-        let to_embed: Vec<usize> = if embed_model.is_some() {
+        let to_embed: Vec<usize> = if has_model {
             (0..writes.len())
                 .filter(|&i| writes[i].1.is_none())
                 .collect()
@@ -277,15 +331,31 @@ pub fn apply(target: &ApplyTarget<'_>, entries: Vec<FeedEntry>) -> Result<ApplyS
                 }
             }
         }
+        if let (Some(store), false) = (milvus, writes.is_empty()) {
+            // Papers Milvus cannot hold are left out (logged); the others are written.
+            for (id, why) in store.refusals(&writes) {
+                tracing::warn!(source = target.source, paper = %id, reason = %why, "paper refused by Milvus; left out");
+                stats.refused += 1;
+                writes.retain(|(p, _)| p.id != id);
+            }
+        }
         if !writes.is_empty() {
             bar.set_message("committing");
-            let mut w = lock(target.writer, "index writer")?;
-            for (p, v) in &writes {
-                w.upsert_with_vector(p, v.as_deref())?;
+            match (index, writer, milvus) {
+                (Some(index), Some(writer), _) => {
+                    let mut w = lock(writer, "index writer")?;
+                    for (p, v) in &writes {
+                        w.upsert_with_vector(p, v.as_deref())?;
+                    }
+                    w.commit()?;
+                    drop(w);
+                    index.reload()?;
+                }
+                (_, _, Some(store)) => {
+                    store.upsert(&writes)?;
+                }
+                _ => {}
             }
-            w.commit()?;
-            drop(w);
-            index.reload()?;
             stats.commits += 1;
             tracing::info!(
                 source = target.source,
@@ -305,6 +375,10 @@ pub fn apply(target: &ApplyTarget<'_>, entries: Vec<FeedEntry>) -> Result<ApplyS
         ));
     }
     bar.finish_and_clear();
+    if let (Some(store), true) = (milvus, stats.commits > 0) {
+        // Sealed, so searches read the new papers from indexed segments.
+        store.flush();
+    }
     Ok(stats)
 }
 

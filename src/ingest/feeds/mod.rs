@@ -22,7 +22,7 @@ pub mod xml;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -236,6 +236,8 @@ pub enum FeedError {
 pub enum IngestError {
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error(transparent)]
+    Milvus(#[from] crate::index::milvus::MilvusError),
     #[error(transparent)]
     Embed(EmbedError),
     #[error(transparent)]
@@ -462,11 +464,60 @@ impl IngestStatus {
     }
 }
 
-/// Everything an ingest needs; shared with the HTTP server (which also writes through
-/// `writer`). Build it once per process.
+/// Where an ingest writes its papers, and keeps the feeds' state (`feeds-state.json`).
+#[derive(Clone)]
+pub enum FeedStore {
+    /// The tantivy index and the process's single writer; the state lives in the index
+    /// directory.
+    Tantivy {
+        index: Arc<PaperIndex>,
+        writer: Arc<Mutex<PaperWriter>>,
+    },
+    /// A Milvus collection (`[index] backend = "milvus"`); the state lives in `state_dir`.
+    Milvus {
+        store: Arc<crate::index::milvus::MilvusStore>,
+        state_dir: PathBuf,
+    },
+}
+
+impl FeedStore {
+    /// The directory of the feeds' state file.
+    pub fn state_dir(&self) -> &Path {
+        match self {
+            FeedStore::Tantivy { index, .. } => index.dir(),
+            FeedStore::Milvus { state_dir, .. } => state_dir,
+        }
+    }
+
+    /// The tantivy index, when papers go to one.
+    pub fn index(&self) -> Option<&Arc<PaperIndex>> {
+        match self {
+            FeedStore::Tantivy { index, .. } => Some(index),
+            FeedStore::Milvus { .. } => None,
+        }
+    }
+
+    /// Papers held (a count query on Milvus: blocking).
+    fn num_papers(&self) -> Result<u64, IngestError> {
+        match self {
+            FeedStore::Tantivy { index, .. } => Ok(index.num_papers()),
+            FeedStore::Milvus { store, .. } => Ok(store.counts()?.papers),
+        }
+    }
+
+    /// The model of the stored vectors, if any.
+    fn model_name(&self) -> Option<String> {
+        match self {
+            FeedStore::Tantivy { index, .. } => index.embedding_model().map(|m| m.name),
+            FeedStore::Milvus { store, .. } => Some(store.info().model.clone()),
+        }
+    }
+}
+
+/// Everything an ingest needs; shared with the HTTP server (which also writes through the
+/// index's writer). Build it once per process.
 pub struct IngestContext {
-    pub index: Arc<PaperIndex>,
-    pub writer: Arc<Mutex<PaperWriter>>,
+    pub store: FeedStore,
     pub embedder: Option<Arc<Mutex<Box<dyn Embedder>>>>,
     pub client: Arc<FeedClient>,
     pub options: IngestOptions,
@@ -484,9 +535,23 @@ impl IngestContext {
         client: Arc<FeedClient>,
         options: IngestOptions,
     ) -> Self {
+        Self::with_store(
+            FeedStore::Tantivy { index, writer },
+            embedder,
+            client,
+            options,
+        )
+    }
+
+    /// A context over any [`FeedStore`] (a Milvus collection, say).
+    pub fn with_store(
+        store: FeedStore,
+        embedder: Option<Arc<Mutex<Box<dyn Embedder>>>>,
+        client: Arc<FeedClient>,
+        options: IngestOptions,
+    ) -> Self {
         IngestContext {
-            index,
-            writer,
+            store,
             embedder,
             client,
             options,
@@ -501,8 +566,14 @@ impl IngestContext {
     }
 
     fn embedding_name(&self) -> Option<String> {
-        let model = self.index.embedding_model()?;
-        self.embedder.as_ref().map(|_| model.name)
+        let model = self.store.model_name()?;
+        self.embedder.as_ref().map(|_| model)
+    }
+
+    /// Papers held now (off the async runtime: a network call on Milvus).
+    async fn total_papers(&self) -> Result<u64, IngestError> {
+        let store = self.store.clone();
+        blocking(move || store.num_papers()).await
     }
 }
 
@@ -529,8 +600,7 @@ async fn apply_parsed(
     source: &str,
     entries: Vec<FeedEntry>,
 ) -> Result<ApplyStats, IngestError> {
-    let index = ctx.index.clone();
-    let writer = ctx.writer.clone();
+    let store = ctx.store.clone();
     let embedder = ctx.embedder.clone();
     let commit_every = ctx.options.commit_every;
     let progress = ctx.options.progress;
@@ -538,8 +608,7 @@ async fn apply_parsed(
     blocking(move || {
         apply::apply(
             &apply::ApplyTarget {
-                index: &index,
-                writer: &writer,
+                store: &store,
                 embedder: embedder.as_deref(),
                 commit_every,
                 progress,
@@ -791,7 +860,7 @@ pub async fn poll_once(
         None => sources.iter().collect(),
     };
     let _guard = ctx.poll_lock.lock().await;
-    let dir = ctx.index.dir().to_path_buf();
+    let dir = ctx.store.state_dir().to_path_buf();
     let mut state = FeedState::load(&dir)?;
     let mut summary = IngestSummary {
         embedding: ctx.embedding_name(),
@@ -807,7 +876,7 @@ pub async fn poll_once(
         blocking(move || Ok(snapshot.save(&d)?)).await?;
         summary.sources.push(report);
     }
-    summary.total_papers = ctx.index.num_papers();
+    summary.total_papers = ctx.total_papers().await?;
     Ok(summary)
 }
 
@@ -838,7 +907,7 @@ pub async fn ingest_file(
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(IngestSummary {
         sources: vec![report],
-        total_papers: ctx.index.num_papers(),
+        total_papers: ctx.total_papers().await?,
         embedding: ctx.embedding_name(),
     })
 }
@@ -855,7 +924,7 @@ pub async fn run_pollers(
     if sources.is_empty() {
         return Ok(());
     }
-    let state = FeedState::load(ctx.index.dir())?;
+    let state = FeedState::load(ctx.store.state_dir())?;
     let now = now_unix();
     let base = Instant::now();
     let mut due: Vec<Instant> = sources
