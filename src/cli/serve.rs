@@ -162,28 +162,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // `POST /api/ingest` polls on demand; both write through the server's single writer.
     let feeds = match (&state.writer, sources.is_empty()) {
         (Some(writer), false) => {
-            let client =
-                academichub::ingest::feeds::FeedClient::new(config.ingest.client_config()?)?;
-            let ctx = Arc::new(academichub::ingest::feeds::IngestContext::new(
-                index.clone(),
-                writer.clone(),
-                // With background embedding, ingestion leaves vectors to the worker.
-                state
-                    .embedder
-                    .clone()
-                    .filter(|_| state.background.is_none()),
-                Arc::new(client),
-                academichub::ingest::feeds::IngestOptions::from_config(&config.ingest),
-            ));
-            let sources = Arc::new(sources);
-            let metrics = state.metrics.clone();
-            state = state.with_ingest(Arc::new(FeedTrigger {
-                ctx: ctx.clone(),
-                sources: sources.clone(),
-                metrics,
-            }));
-            tracing::info!(sources = sources.len(), "feed pollers enabled");
-            Some((ctx, sources))
+            let store = academichub::ingest::feeds::FeedStore::Tantivy {
+                index: index.clone(),
+                writer: writer.clone(),
+            };
+            let (wired, feeds) = wire_feeds(state, store, sources, &config)?;
+            state = wired;
+            Some(feeds)
         }
         (None, false) => {
             tracing::warn!(
@@ -263,11 +248,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 tracing::warn!("a digest was still being sent at shutdown; it was abandoned and its papers stay undelivered");
             }
         }
-        // The worker commits what it has embedded, then stops.
-        if let Some((progress, handle)) = background {
-            progress.request_stop();
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-        }
+        stop_background(background).await;
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;
@@ -351,29 +332,13 @@ fn run_milvus(
                 a.index.display()
             )
         })?;
-        let client = academichub::ingest::feeds::FeedClient::new(config.ingest.client_config()?)?;
-        let ctx = Arc::new(academichub::ingest::feeds::IngestContext::with_store(
-            academichub::ingest::feeds::FeedStore::Milvus {
-                store: store.clone(),
-                state_dir: a.index.clone(),
-            },
-            // With background embedding, ingestion leaves vectors to the worker.
-            state
-                .embedder
-                .clone()
-                .filter(|_| state.background.is_none()),
-            Arc::new(client),
-            academichub::ingest::feeds::IngestOptions::from_config(&config.ingest),
-        ));
-        let sources = Arc::new(sources);
-        let metrics = state.metrics.clone();
-        state = state.with_ingest(Arc::new(FeedTrigger {
-            ctx: ctx.clone(),
-            sources: sources.clone(),
-            metrics,
-        }));
-        tracing::info!(sources = sources.len(), state = %a.index.display(), "feed pollers enabled");
-        Some((ctx, sources))
+        let store = academichub::ingest::feeds::FeedStore::Milvus {
+            store: store.clone(),
+            state_dir: a.index.clone(),
+        };
+        let (wired, feeds) = wire_feeds(state, store, sources, config)?;
+        state = wired;
+        Some(feeds)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -394,14 +359,24 @@ fn run_milvus(
         if let Some(p) = pollers {
             let _ = p.await;
         }
-        if let Some((progress, handle)) = worker {
-            progress.request_stop();
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-        }
+        stop_background(worker).await;
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stops the background embedder, if one runs: it writes what it has embedded, then stops.
+async fn stop_background(
+    worker: Option<(
+        Arc<academichub::ingest::background::EmbedProgress>,
+        std::thread::JoinHandle<()>,
+    )>,
+) {
+    if let Some((progress, handle)) = worker {
+        progress.request_stop();
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    }
 }
 
 /// What the feed pollers need: the ingest context and the sources.
@@ -409,6 +384,35 @@ type Feeds = (
     Arc<academichub::ingest::feeds::IngestContext>,
     Arc<Vec<academichub::ingest::feeds::Source>>,
 );
+
+/// Wires feed ingestion into `state` (`POST /api/ingest`) over `store`, and returns what the
+/// pollers need. With background embedding, ingestion leaves vectors to the worker.
+fn wire_feeds(
+    state: AppState,
+    store: academichub::ingest::feeds::FeedStore,
+    sources: Vec<academichub::ingest::feeds::Source>,
+    config: &academichub::config::Config,
+) -> anyhow::Result<(AppState, Feeds)> {
+    let client = academichub::ingest::feeds::FeedClient::new(config.ingest.client_config()?)?;
+    let ctx = Arc::new(academichub::ingest::feeds::IngestContext::with_store(
+        store,
+        state
+            .embedder
+            .clone()
+            .filter(|_| state.background.is_none()),
+        Arc::new(client),
+        academichub::ingest::feeds::IngestOptions::from_config(&config.ingest),
+    ));
+    let sources = Arc::new(sources);
+    let metrics = state.metrics.clone();
+    let state = state.with_ingest(Arc::new(FeedTrigger {
+        ctx: ctx.clone(),
+        sources: sources.clone(),
+        metrics,
+    }));
+    tracing::info!(sources = sources.len(), "feed pollers enabled");
+    Ok((state, (ctx, sources)))
+}
 
 /// Starts the feed pollers (when there are feeds) on the current runtime; they stop, after
 /// the poll in progress, once `true` is sent on the returned channel.

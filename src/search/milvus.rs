@@ -138,7 +138,7 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
             let depth = want.max(fusion::DEFAULT_DEPTH);
             // Coverage from the probes already made for the snippets.
             let coverage = if weighting { coverage(&probed) } else { 1.0 };
-            let (bm25, dense, coverage) = legs_at(store, &words, v, &filter, depth, coverage)?;
+            let (bm25, dense) = legs(store, &words, v, &filter, depth)?;
             let fused = hybrid::fuse_legs(&bm25, &dense, &[], coverage, req.fusion, &req.hybrid)
                 .map_err(super::error::InvalidParam::Fusion)?;
             let total = ranked_total(bm25.len(), depth, &mut warnings).max(fused.len());
@@ -207,20 +207,23 @@ pub fn hybrid_legs(
     } else {
         1.0
     };
-    legs_at(store, words, vector, filter, depth, coverage)
+    let (bm25, dense) = legs(store, words, vector, filter, depth)?;
+    Ok((bm25, dense, coverage))
 }
 
-fn legs_at(
+/// The BM25 and dense legs, `depth` deep.
+type LegPair = (Vec<(PaperId, f32)>, Vec<(PaperId, f32)>);
+
+fn legs(
     store: &MilvusStore,
     words: &[String],
     vector: &[f32],
     filter: &str,
     depth: usize,
-    coverage: f32,
-) -> Result<Legs, QueryError> {
+) -> Result<LegPair, QueryError> {
     let bm25 = store.bm25(&words.join(" "), filter, depth)?;
     let dense = store.dense(vector, filter, depth)?;
-    Ok((bm25, dense, coverage))
+    Ok((bm25, dense))
 }
 
 /// How many papers the BM25 leg matched, from the `ranked` it returned at `depth`: exact below
@@ -365,18 +368,13 @@ fn page(
         let Some(paper) = papers.remove(&id) else {
             continue;
         };
-        let (title_snippet, abstract_snippet) = match &snippets {
-            Some(s) => (s.title(&paper.title), s.abstract_text(&paper.abstract_text)),
-            None => Default::default(),
-        };
-        hits.push(Hit {
-            rank: req.offset + i + 1,
+        hits.push(Snippets::hit(
+            snippets.as_ref(),
+            req.offset + i + 1,
             score,
             paper,
-            title_snippet,
-            abstract_snippet,
             sources,
-        });
+        ));
     }
     Ok(hits)
 }

@@ -16,7 +16,7 @@ use super::fusion;
 use super::hybrid;
 use super::parse;
 use super::request::{Mode, QueryVector, SearchRequest};
-use super::response::{Hit, SearchResults, Snippet, Sources};
+use super::response::{Hit, SearchResults, Sources};
 use super::snippets::Snippets;
 use super::topk::Leg;
 use crate::index::PaperIndex;
@@ -256,18 +256,13 @@ fn page(
     let mut hits = Vec::with_capacity(req.k);
     for (i, (addr, score, sources)) in ranked.into_iter().skip(req.offset).take(req.k).enumerate() {
         let paper = index.paper_at(searcher, addr)?;
-        let (title_snippet, abstract_snippet) = match &snippets {
-            Some(s) => (s.title(&paper.title), s.abstract_text(&paper.abstract_text)),
-            None => (Snippet::default(), Snippet::default()),
-        };
-        hits.push(Hit {
-            rank: req.offset + i + 1,
+        hits.push(Snippets::hit(
+            snippets.as_ref(),
+            req.offset + i + 1,
             score,
             paper,
-            title_snippet,
-            abstract_snippet,
             sources,
-        });
+        ));
     }
     Ok(hits)
 }

@@ -8,8 +8,9 @@ use tantivy::{Score, Searcher, Term};
 
 use super::error::QueryError;
 use super::highlight::Highlighter;
-use super::response::Snippet;
+use super::response::{Hit, Snippet, Sources};
 use crate::index::PaperIndex;
+use crate::paper::Paper;
 
 /// Length of the abstract snippet, in characters.
 pub const SNIPPET_CHARS: usize = 240;
@@ -65,6 +66,30 @@ impl Snippets {
     }
 
     /// The whole title, highlighted when the whole title fits in one fragment.
+    /// The hit of `paper` at `rank`, its snippets made with `snippets` when there are any
+    /// (a page without snippets: an export, a briefing's candidates). Both backends build
+    /// their pages with it.
+    pub fn hit(
+        snippets: Option<&Snippets>,
+        rank: usize,
+        score: Score,
+        paper: Paper,
+        sources: Sources,
+    ) -> Hit {
+        let (title_snippet, abstract_snippet) = match snippets {
+            Some(s) => (s.title(&paper.title), s.abstract_text(&paper.abstract_text)),
+            None => (Snippet::default(), Snippet::default()),
+        };
+        Hit {
+            rank,
+            score,
+            paper,
+            title_snippet,
+            abstract_snippet,
+            sources,
+        }
+    }
+
     pub fn title(&self, title: &str) -> Snippet {
         match self.title.fragment(title) {
             Some(f) if f.range.len() == title.len() => Snippet {

@@ -83,7 +83,7 @@ pub(crate) fn code(v: &Value) -> &str {
         .unwrap_or_else(|| panic!("no error code in {v}"))
 }
 
-fn ids(v: &Value) -> Vec<String> {
+pub(crate) fn ids(v: &Value) -> Vec<String> {
     v["hits"]
         .as_array()
         .unwrap()

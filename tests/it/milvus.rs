@@ -535,14 +535,7 @@ fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
     let (s, m) = get(&on_milvus, uri);
     assert_eq!(s.as_u16(), 200, "{m}");
     let (_, t) = get(&on_tantivy, uri);
-    let page = |v: &serde_json::Value| -> Vec<String> {
-        v["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let page = crate::http::ids;
     assert!(!page(&m).is_empty());
     assert_eq!(page(&m), page(&t));
 
@@ -560,14 +553,7 @@ fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
     let (s, m) = get(&on_milvus, "/api/papers/2606.15984/similar?k=5");
     assert_eq!(s.as_u16(), 200, "{m}");
     let (_, t) = get(&on_tantivy, "/api/papers/2606.15984/similar?k=5");
-    let listed = |v: &serde_json::Value| -> Vec<String> {
-        v["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let listed = crate::http::ids;
     assert_eq!(listed(&m).len(), 5, "{m}");
     assert!(!listed(&m).contains(&"2606.15984".to_string()));
     assert_eq!(listed(&m), listed(&t));
