@@ -5,8 +5,10 @@
 //! cargo run --release --example scale_vectors -- SOURCE_INDEX COPIES OUT_INDEX
 //! ```
 //!
-//! `SOURCE_INDEX` must give every paper a vector (the 118K arXiv import after `serve` or `embed`
-//! finished). Copy 0 is the source itself, real text and real vectors. In copy `c > 0` each paper
+//! `SOURCE_INDEX` should give every paper a vector (the 118K arXiv import after `serve` or
+//! `embed` finished); a partly embedded source works too, its papers without a vector getting a
+//! synthetic one between two real vectors (`normalize(0.8 a + 0.6 b)`, as below), and the run
+//! says how many. Copy 0 is the source itself, real text and real vectors. In copy `c > 0` each paper
 //! gets the id `<id>-c<c>` and its dates shifted back `c` days (as `scripts/bench/scale_corpus.py`
 //! does for the BM25 part), its real text, and a synthetic vector `normalize(0.8 v + 0.6 w)`:
 //! `v` its own vector, `w` the vector of another paper drawn by a seeded generator. The copies
@@ -72,6 +74,7 @@ fn run(source: PathBuf, copies: u64, out: PathBuf) -> Result<()> {
         .with_context(|| format!("{} has no vectors", source.display()))?;
     let searcher = src.reader().searcher();
     let mut papers: Vec<(Paper, Vec<f32>)> = Vec::new();
+    let mut unembedded: Vec<Paper> = Vec::new();
     let bar = ProgressBar::new(searcher.num_docs());
     bar.set_style(ProgressStyle::with_template(
         "{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
@@ -81,18 +84,33 @@ fn run(source: PathBuf, copies: u64, out: PathBuf) -> Result<()> {
         for doc in segment.doc_ids_alive() {
             let addr = tantivy::DocAddress::new(ord as u32, doc);
             let stored = src.stored_at(&searcher, addr)?;
-            let Some(v) = stored.vector else {
-                bail!(
-                    "paper {} of {} has no vector: embed the source first",
-                    stored.paper.id,
-                    source.display()
-                );
-            };
-            papers.push((stored.paper, v));
+            match stored.vector {
+                Some(v) => papers.push((stored.paper, v)),
+                None => unembedded.push(stored.paper),
+            }
             bar.inc(1);
         }
     }
     bar.finish();
+    if papers.is_empty() {
+        bail!("no paper of {} has a vector: embed the source first", source.display());
+    }
+    let mut rng = SplitMix(0x5CA1_E000);
+    if !unembedded.is_empty() {
+        // A partly embedded source: the papers without a vector get one between two real ones.
+        eprintln!(
+            "{} of {} source papers have no vector: each gets a synthetic one between two real vectors",
+            unembedded.len(),
+            papers.len() + unembedded.len()
+        );
+        let real = papers.len() as u64;
+        for p in unembedded {
+            let a = &papers[(rng.next() % real) as usize].1;
+            let b = &papers[(rng.next() % real) as usize].1;
+            let v = synthetic(a, b);
+            papers.push((p, v));
+        }
+    }
     let dst = PaperIndex::open_or_create(&out)?;
     dst.claim_embedding_model(&model)?;
     let mut writer = dst.writer()?;
@@ -102,7 +120,6 @@ fn run(source: PathBuf, copies: u64, out: PathBuf) -> Result<()> {
         "{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
     )?);
     bar.set_message("writing copies");
-    let mut rng = SplitMix(0x5CA1_E000);
     let mut since_commit = 0;
     for c in 0..copies {
         for (p, v) in &papers {

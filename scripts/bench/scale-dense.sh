@@ -10,7 +10,8 @@
 #      VmHWM of the server.
 #
 #   scripts/bench/scale-dense.sh WORK_DIR SOURCE_INDEX [COPIES ...]     (default: 1 5 23)
-#   SOURCE_INDEX: every paper with a vector (e.g. the 118K import after `serve` embedded it).
+#   SOURCE_INDEX: every paper with a vector (e.g. the 118K import after `serve` embedded it);
+#   a partly embedded source works too (its papers without one get a vector between two real ones).
 #   BIN=target/release/academichub; BENCH_MODEL (default me5-small) must be the source's model.
 set -euo pipefail
 WORK=${1:?usage: $0 WORK_DIR SOURCE_INDEX [COPIES ...]}
