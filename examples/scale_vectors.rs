@@ -93,7 +93,10 @@ fn run(source: PathBuf, copies: u64, out: PathBuf) -> Result<()> {
     }
     bar.finish();
     if papers.is_empty() {
-        bail!("no paper of {} has a vector: embed the source first", source.display());
+        bail!(
+            "no paper of {} has a vector: embed the source first",
+            source.display()
+        );
     }
     let mut rng = SplitMix(0x5CA1_E000);
     if !unembedded.is_empty() {

@@ -256,11 +256,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// `serve` on the Milvus backend (`[index] backend = "milvus"`): search, papers by id,
-/// similar papers, `POST /api/papers`, `/healthz`, `/metrics` and the web page over the
+/// similar papers, the newest papers, `POST /api/papers`, `/healthz`, `/metrics` and the web
+/// page over the
 /// collection of `[milvus]`, with the collection's model for queries; a background thread
 /// gives papers without a vector one, and the feed pollers (and `POST /api/ingest`) write to
-/// the collection, keeping their state in `--index`. The date-ordered list, radars, digests
-/// and briefings need the local index: they answer 501 `not_on_backend`. An unreachable
+/// the collection, keeping their state in `--index`. Radars, digests and briefings need the
+/// local index: they answer 501 `not_on_backend`. An unreachable
 /// Milvus stops the start with its address; later, requests that meet it answer 503
 /// `backend_unavailable`.
 fn run_milvus(

@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{count, date, heavy_blocking, pairs, push_list, read_blocking, unknown};
 use super::state::AppState;
 use crate::delivery::ExportFormat;
-use crate::search::browse::{self, SimilarError};
+use crate::search::browse::SimilarError;
 use crate::search::Backend;
 use crate::search::Filters;
 
@@ -167,9 +167,10 @@ pub async fn latest(
             }
         }
     }
-    let index = state.index()?.clone();
+    let backend = state.backend.clone();
     let page = read_blocking(&state, move || {
-        Ok(browse::latest(&index, &filters, k, offset)?)
+        let today = crate::radar::rank::today_utc();
+        Ok(backend.latest(&filters, k, offset, today)?)
     })
     .await?;
     Ok(Json(list(page, offset, k, true, started)))

@@ -151,8 +151,8 @@ impl AppState {
         self
     }
 
-    /// The tantivy index, for the endpoints only it answers (date-ordered lists, radars,
-    /// digests, briefings); on the Milvus backend, 501 `not_on_backend`.
+    /// The tantivy index, for the endpoints only it answers (radars, digests, briefings); on
+    /// the Milvus backend, 501 `not_on_backend`.
     pub fn index(&self) -> Result<&Arc<PaperIndex>, ApiError> {
         self.backend.tantivy().ok_or_else(|| {
             ApiError::new(
@@ -160,8 +160,8 @@ impl AppState {
                 "not_on_backend",
                 "this endpoint needs the tantivy backend; this server runs on the milvus \
                  backend, which answers /api/search, GET /api/papers/{id}, \
-                 /api/papers/{id}/similar, POST /api/papers, POST /api/ingest, /healthz and \
-                 /metrics",
+                 /api/papers/{id}/similar, /api/latest, POST /api/papers, POST /api/ingest, \
+                 /healthz and /metrics",
             )
         })
     }

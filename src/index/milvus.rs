@@ -1024,6 +1024,111 @@ impl MilvusStore {
         Ok(out)
     }
 
+    /// The ids of the `want` newest papers within `filter` (by publication date, newest first;
+    /// ties by id; papers without a date last), and how many papers pass `filter`. Milvus
+    /// neither sorts a query nor returns more than [`MAX_TOPK`] rows of one, so this counts
+    /// papers published since a start date moved back from `today` (a week, a month, a year,
+    /// then halving the gap to the last too-large window) until the window holds at least
+    /// `want` and at most `MAX_TOPK` papers, and sorts that window; `want` beyond `MAX_TOPK`
+    /// gives the newest `MAX_TOPK`.
+    pub fn newest(
+        &self,
+        filter: &str,
+        want: usize,
+        today: time::Date,
+    ) -> Result<(Vec<PaperId>, u64), MilvusError> {
+        self.newest_within(filter, want, today, MAX_TOPK)
+    }
+
+    /// [`MilvusStore::newest`] with `max_rows` in place of [`MAX_TOPK`] (tests exercise the
+    /// windows with a small one).
+    pub fn newest_within(
+        &self,
+        filter: &str,
+        want: usize,
+        today: time::Date,
+        max_rows: usize,
+    ) -> Result<(Vec<PaperId>, u64), MilvusError> {
+        let max_rows = max_rows.clamp(1, MAX_TOPK);
+        let total = self.count_where(filter)?;
+        let want = want.min(max_rows) as u64;
+        if want == 0 || total == 0 {
+            return Ok((Vec::new(), total));
+        }
+        let today = days(today);
+        let since = |start: i64| and(filter, &format!("{} >= {start}", field::PUBLISHED));
+        // The queries whose rows hold the newest `want`: every paper passing the filter, or
+        // those of a window of dates.
+        let mut queries = vec![filter.to_string()];
+        if total > max_rows as u64 {
+            // Grow the window until it holds enough papers; then, when it holds too many,
+            // narrow it between the last two starts.
+            let (mut inside, mut outside) = (None, today + 1);
+            for span in [7, 30, 365, 3_650, 36_500] {
+                let start = today - span;
+                let n = self.count_where(&since(start))?;
+                if n >= want {
+                    inside = Some((start, n));
+                    break;
+                }
+                outside = start;
+            }
+            queries = match inside {
+                Some((mut start, mut n)) => {
+                    // `outside` holds fewer than `want`; `start` holds at least `want`.
+                    while n > max_rows as u64 && outside - start > 1 {
+                        let mid = start + (outside - start) / 2;
+                        let m = self.count_where(&since(mid))?;
+                        if m >= want {
+                            (start, n) = (mid, m);
+                        } else {
+                            outside = mid;
+                        }
+                    }
+                    if n <= max_rows as u64 {
+                        vec![since(start)]
+                    } else {
+                        // More papers share the window's first days than one query returns:
+                        // every paper after them, and as many of them as a query gives.
+                        vec![
+                            since(outside),
+                            and(&since(start), &format!("{} < {outside}", field::PUBLISHED)),
+                        ]
+                    }
+                }
+                // Fewer than `want` dated papers in a century: those (undated ones are last
+                // anyway, past what one query returns).
+                None => vec![since(outside)],
+            };
+        }
+        let mut found: Vec<(Option<i64>, String)> = Vec::new();
+        for expr in queries {
+            let results = self.query(expr, &[field::PAPER_ID, field::PUBLISHED], max_rows)?;
+            for row in rows(&results)? {
+                let Some(id) = row.get(field::PAPER_ID).and_then(Value::as_str) else {
+                    continue;
+                };
+                let published = row.get(field::PUBLISHED).and_then(Value::as_i64);
+                found.push((published, id.to_string()));
+            }
+        }
+        // Newest first, undated last, ties by id.
+        found.sort_by(|a, b| match (a.0, b.0) {
+            (Some(x), Some(y)) => y.cmp(&x).then_with(|| a.1.cmp(&b.1)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.1.cmp(&b.1),
+        });
+        Ok((
+            found
+                .into_iter()
+                .take(want as usize)
+                .map(|(_, id)| PaperId::new(id))
+                .collect(),
+            total,
+        ))
+    }
+
     /// Stored papers by id, in the order of `ids` (ids the collection lacks are left out);
     /// their vectors are not read.
     pub fn papers(&self, ids: &[PaperId]) -> Result<Vec<Paper>, MilvusError> {

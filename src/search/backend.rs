@@ -122,6 +122,27 @@ impl Backend {
         })
     }
 
+    /// The newest papers passing `filters`, newest first (`offset`, `k` page through them;
+    /// papers without a date last). On Milvus a page ends at the 16,384th newest paper.
+    pub fn latest(
+        &self,
+        filters: &Filters,
+        k: usize,
+        offset: usize,
+        today: time::Date,
+    ) -> Result<PaperPage, QueryError> {
+        let store = match self {
+            Backend::Tantivy(index) => return browse::latest(index, filters, k, offset),
+            Backend::Milvus(store) => store,
+        };
+        let (ids, total) = store.newest(&filter_expr(filters), offset + k, today)?;
+        let page: Vec<PaperId> = ids.into_iter().skip(offset).collect();
+        Ok(PaperPage {
+            papers: store.papers(&page)?.into_iter().map(|p| (p, 0.0)).collect(),
+            total: usize::try_from(total).unwrap_or(usize::MAX),
+        })
+    }
+
     /// How many papers the store holds, and how many of them have a vector.
     pub fn counts(&self) -> Result<PaperCounts, QueryError> {
         match self {

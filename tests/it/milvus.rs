@@ -586,8 +586,28 @@ fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
     assert!(metrics.contains("academichub_index_papers_with_vectors 250"));
     assert!(!metrics.contains("academichub_index_size_bytes"));
 
+    // The newest papers: the same dates as the index's list, and one day's papers alike.
+    let dates = |v: &serde_json::Value| -> Vec<String> {
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["published"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let (s, m) = get(&on_milvus, "/api/latest?k=5");
+    assert_eq!(s.as_u16(), 200, "{m}");
+    let (_, t) = get(&on_tantivy, "/api/latest?k=5");
+    assert_eq!(dates(&m), dates(&t));
+    assert_eq!(m["total"], t["total"]);
+    let mut day_m = page(&get(&on_milvus, "/api/latest?date=2026-06-23&k=50").1);
+    let mut day_t = page(&get(&on_tantivy, "/api/latest?date=2026-06-23&k=50").1);
+    day_m.sort();
+    day_t.sort();
+    assert_eq!((day_m.len(), day_m), (2, day_t));
+
     // What needs the local index says so.
-    for uri in ["/api/latest", "/api/radars", "/api/briefings"] {
+    for uri in ["/api/radars", "/api/briefings"] {
         let (s, v) = get(&on_milvus, uri);
         assert_eq!(
             (s.as_u16(), v["error"]["code"].as_str()),
@@ -845,4 +865,64 @@ fn feeds_ingest_into_milvus_as_into_the_index() {
         .unwrap();
     assert_eq!(v2.primary_category(), Some("cs.CV"));
     drop((on_milvus, on_index));
+}
+
+/// The newest papers without a sort in Milvus: a window of dates grown and narrowed until one
+/// query holds it, checked with a cap of 40 rows a query against the index's sorted list (81
+/// of the 250 fixture papers share one day, more than a query of 40 returns).
+#[test]
+fn the_newest_papers_come_from_a_window_of_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    let (_d, index, _) = embedded_fixture();
+    let store = MilvusStore::open_or_create(
+        &server.config("newest"),
+        &HashEmbedder::new(64).id().clone(),
+    )
+    .unwrap();
+    import_file_milvus(&store, &fixture("arxiv-mini.jsonl.gz"), &opts(), None).unwrap();
+    let today = time::Date::from_calendar_date(2026, time::Month::July, 3).unwrap();
+    let published = |ids: &[PaperId]| -> Vec<Option<time::Date>> {
+        store
+            .papers(ids)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.published)
+            .collect()
+    };
+    for (want, cap) in [(3, 40), (10, 40), (30, 40), (100, 120), (10, 16_384)] {
+        let (ids, total) = store.newest_within("", want, today, cap).unwrap();
+        assert_eq!(total, 250);
+        assert_eq!(ids.len(), want, "want {want} cap {cap}");
+        let listed = academichub::search::browse::latest(
+            &index,
+            &academichub::search::Filters::default(),
+            want,
+            0,
+        )
+        .unwrap();
+        let expected: Vec<_> = listed.papers.iter().map(|(p, _)| p.published).collect();
+        assert_eq!(published(&ids), expected, "want {want} cap {cap}");
+    }
+    // With a filter: a category's newest.
+    let filter = academichub::search::milvus::filter_expr(&academichub::search::Filters {
+        categories: vec!["cs.CV".into()],
+        ..Default::default()
+    });
+    let (ids, total) = store.newest_within(&filter, 5, today, 40).unwrap();
+    let listed = academichub::search::browse::latest(
+        &index,
+        &academichub::search::Filters {
+            categories: vec!["cs.CV".into()],
+            ..Default::default()
+        },
+        5,
+        0,
+    )
+    .unwrap();
+    assert_eq!(total as usize, listed.total);
+    let expected: Vec<_> = listed.papers.iter().map(|(p, _)| p.published).collect();
+    assert_eq!(published(&ids), expected);
 }
