@@ -257,11 +257,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
 /// `serve` on the Milvus backend (`[index] backend = "milvus"`): search, papers by id,
 /// similar papers, the newest papers, `POST /api/papers`, `/healthz`, `/metrics` and the web
-/// page over the
-/// collection of `[milvus]`, with the collection's model for queries; a background thread
-/// gives papers without a vector one, and the feed pollers (and `POST /api/ingest`) write to
-/// the collection, keeping their state in `--index`. Radars, digests and briefings need the
-/// local index: they answer 501 `not_on_backend`. An unreachable
+/// page over the collection of `[milvus]`, with the collection's model for queries; a
+/// background thread gives papers without a vector one, and the feed pollers (and `POST
+/// /api/ingest`) write to the collection, keeping their state in `--index`. Radars, digests
+/// and briefings need the local index: they answer 501 `not_on_backend`. An unreachable
 /// Milvus stops the start with its address; later, requests that meet it answer 503
 /// `backend_unavailable`.
 fn run_milvus(
