@@ -139,6 +139,10 @@ pub enum MilvusError {
     },
     #[error("Milvus {what} failed: {reason}")]
     Request { what: &'static str, reason: String },
+    /// The collection is not loaded for reads (released, or Milvus restarted): reads load it
+    /// again and retry once.
+    #[error("Milvus {what} failed: the collection is not loaded ({reason})")]
+    NotLoaded { what: &'static str, reason: String },
     #[error("Milvus returned a result AcademicHub cannot read ({what}): {reason}")]
     Malformed { what: &'static str, reason: String },
     #[error("a write batch of {papers} papers failed after {attempts} attempts and was not applied: {reason}")]
@@ -374,9 +378,22 @@ impl MilvusStore {
             E::RetryExhausted { source, .. } => unreachable(source),
             other => unreachable(other),
         };
+        let not_loaded = match &e {
+            E::Server(s) => {
+                // Milvus's CollectionNotLoaded (101); milvus-lite says "released".
+                let reason = s.reason().to_ascii_lowercase();
+                s.code() == 101 || reason.contains("not loaded") || reason.contains("released")
+            }
+            _ => false,
+        };
         if down {
             MilvusError::Unavailable {
                 uri: self.config.uri.clone(),
+                reason: e.to_string(),
+            }
+        } else if not_loaded {
+            MilvusError::NotLoaded {
+                what,
                 reason: e.to_string(),
             }
         } else {
@@ -509,6 +526,19 @@ impl MilvusStore {
         }
         self.load()?;
         Ok(info)
+    }
+
+    /// Runs the read `op`; when Milvus says the collection is not loaded (released, or Milvus
+    /// restarted without loading it), loads it and runs `op` once more.
+    fn reading<T>(&self, op: impl Fn() -> Result<T, MilvusError>) -> Result<T, MilvusError> {
+        match op() {
+            Err(MilvusError::NotLoaded { reason, .. }) => {
+                tracing::warn!(collection = %self.config.collection, %reason, "the Milvus collection is not loaded: loading it");
+                self.load()?;
+                op()
+            }
+            other => other,
+        }
     }
 
     fn load(&self) -> Result<(), MilvusError> {
@@ -817,34 +847,39 @@ impl MilvusStore {
         fields: &[&str],
         limit: usize,
     ) -> Result<QueryResults, MilvusError> {
-        let fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
-        let r = self.call("query", |c, name| async move {
-            c.query(
-                QueryRequest::builder()
-                    .collection_name(name)
-                    .filter(filter)
-                    .output_fields(fields)
-                    .limit(limit.max(1) as i64)
-                    .consistency_level(ConsistencyLevel::Strong)
-                    .build()?,
-            )
-            .await
+        let r = self.reading(|| {
+            let fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+            let filter = filter.clone();
+            self.call("query", |c, name| async move {
+                c.query(
+                    QueryRequest::builder()
+                        .collection_name(name)
+                        .filter(filter)
+                        .output_fields(fields)
+                        .limit(limit.max(1) as i64)
+                        .consistency_level(ConsistencyLevel::Strong)
+                        .build()?,
+                )
+                .await
+            })
         })?;
         Ok(r.results().clone())
     }
 
     fn count_where(&self, filter: &str) -> Result<u64, MilvusError> {
-        let filter = filter.to_string();
-        let r = self.call("count", |c, name| async move {
-            c.query(
-                QueryRequest::builder()
-                    .collection_name(name)
-                    .filter(filter)
-                    .output_fields(["count(*)"])
-                    .consistency_level(ConsistencyLevel::Strong)
-                    .build()?,
-            )
-            .await
+        let r = self.reading(|| {
+            let filter = filter.to_string();
+            self.call("count", |c, name| async move {
+                c.query(
+                    QueryRequest::builder()
+                        .collection_name(name)
+                        .filter(filter)
+                        .output_fields(["count(*)"])
+                        .consistency_level(ConsistencyLevel::Strong)
+                        .build()?,
+                )
+                .await
+            })
         })?;
         let rows = rows(r.results())?;
         rows.first()
@@ -959,21 +994,24 @@ impl MilvusStore {
         filter: &str,
         k: usize,
     ) -> Result<Vec<(PaperId, f32)>, MilvusError> {
-        let filter = filter.to_string();
-        let r = self.call("search", |c, name| async move {
-            let mut b = SearchRequest::builder()
-                .collection_name(name)
-                .vector_field(on)
-                .vectors(vectors)
-                // The id only: reading the stored papers of a whole leg is slow (milvus-lite),
-                // and only a page of them is shown.
-                .output_fields([field::PAPER_ID])
-                .limit(k.min(MAX_TOPK) as i64)
-                .consistency_level(ConsistencyLevel::Strong);
-            if !filter.is_empty() {
-                b = b.filter(filter);
-            }
-            c.search(b.build()?).await
+        let r = self.reading(|| {
+            let filter = filter.to_string();
+            let vectors = vectors.clone();
+            self.call("search", |c, name| async move {
+                let mut b = SearchRequest::builder()
+                    .collection_name(name)
+                    .vector_field(on)
+                    .vectors(vectors)
+                    // The id only: reading the stored papers of a whole leg is slow
+                    // (milvus-lite), and only a page of them is shown.
+                    .output_fields([field::PAPER_ID])
+                    .limit(k.min(MAX_TOPK) as i64)
+                    .consistency_level(ConsistencyLevel::Strong);
+                if !filter.is_empty() {
+                    b = b.filter(filter);
+                }
+                c.search(b.build()?).await
+            })
         })?;
         let mut out = Vec::new();
         for result in r.results() {

@@ -716,6 +716,22 @@ fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
         "{:?}",
         started.elapsed()
     );
+    // Milvus back on the same data: the same server answers again, without a restart, and
+    // what it acknowledged is there.
+    server.child = spawn(&server.exe, &server.data, server.port).unwrap();
+    let started = Instant::now();
+    loop {
+        let (s, v) = get(&on_milvus, "/api/search?q=zymurgical&mode=bm25");
+        if s.as_u16() == 200 {
+            assert_eq!(first(&v), "local-1", "{v}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "still {s} after Milvus came back: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     drop((on_milvus, on_tantivy));
 }
 
