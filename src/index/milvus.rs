@@ -978,6 +978,29 @@ impl MilvusStore {
         Ok(self.bm25(word, "", 1)?.first().map(|(_, s)| *s))
     }
 
+    /// [`MilvusStore::probe`] of every word of `words`, in one search request (a query per
+    /// word) instead of a round trip each.
+    pub fn probe_all(&self, words: &[String]) -> Result<Vec<Option<f32>>, MilvusError> {
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let each = self.search_each(
+            field::SPARSE,
+            SearchVectors::EmbeddedText(words.to_vec()),
+            "",
+            1,
+        )?;
+        if each.len() != words.len() {
+            // Not one result per query (a server that drops empty ones): one word at a time.
+            return words.iter().map(|w| self.probe(w)).collect();
+        }
+        // BM25 comes back negated through some deployments (see `bm25`).
+        Ok(each
+            .into_iter()
+            .map(|hits| hits.first().map(|(_, s)| s.abs()))
+            .collect())
+    }
+
     /// Papers whose text holds any of `words` (Milvus's analyzer decides what a word is), within
     /// `filter`.
     pub fn count_matching(&self, words: &str, filter: &str) -> Result<u64, MilvusError> {
@@ -1047,6 +1070,21 @@ impl MilvusStore {
         filter: &str,
         k: usize,
     ) -> Result<Vec<(PaperId, f32)>, MilvusError> {
+        Ok(self
+            .search_each(on, vectors, filter, k)?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// One search request for every query of `vectors`: the hits of each, in their order.
+    fn search_each(
+        &self,
+        on: &'static str,
+        vectors: SearchVectors,
+        filter: &str,
+        k: usize,
+    ) -> Result<Vec<Vec<(PaperId, f32)>>, MilvusError> {
         let r = self.reading(|| {
             let filter = filter.to_string();
             let vectors = vectors.clone();
@@ -1072,6 +1110,7 @@ impl MilvusStore {
                 what: "search rows",
                 reason: e.to_string(),
             })?;
+            let mut hits = Vec::new();
             for row in rows {
                 let row = row.to_entity_row().map_err(|e| MilvusError::Malformed {
                     what: "search row",
@@ -1088,8 +1127,9 @@ impl MilvusStore {
                         reason: "a hit without its paper id".into(),
                     },
                 )?;
-                out.push((PaperId::new(id), score));
+                hits.push((PaperId::new(id), score));
             }
+            out.push(hits);
         }
         Ok(out)
     }

@@ -254,10 +254,9 @@ fn probes(store: &MilvusStore, words: &[String]) -> Result<Vec<(String, Option<f
     distinct.sort();
     distinct.dedup();
     distinct.truncate(MAX_COUNTED_WORDS);
-    distinct
-        .into_iter()
-        .map(|w| Ok((w.clone(), store.probe(w)?)))
-        .collect()
+    let words: Vec<String> = distinct.into_iter().cloned().collect();
+    let best = store.probe_all(&words)?;
+    Ok(words.into_iter().zip(best).collect())
 }
 
 /// Share of the query's distinct words some paper holds, per script as in

@@ -159,6 +159,24 @@ fn milvus_ranks_filters_and_fuses_like_the_index() {
             .any(|h| title.text[h.clone()].eq_ignore_ascii_case("speech")));
     }
 
+    // Probing words in one request gives what probing each does: a rarer word scores higher,
+    // a word no paper holds nothing.
+    let words: Vec<String> = ["speech", "romanian", "zzqxjunkword", "the"]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    let all = store.probe_all(&words).unwrap();
+    let each: Vec<Option<f32>> = words.iter().map(|w| store.probe(w).unwrap()).collect();
+    assert_eq!(all.len(), 4);
+    for (a, b) in all.iter().zip(&each) {
+        assert_eq!(a.is_some(), b.is_some(), "{all:?} {each:?}");
+        if let (Some(a), Some(b)) = (a, b) {
+            assert!((a - b).abs() < 1e-4, "{all:?} {each:?}");
+        }
+    }
+    assert!(all[2].is_none());
+    assert!(all[1].unwrap() > all[0].unwrap(), "{all:?}");
+
     // Facets count the ranked candidates (the BM25 leg ranks 100 deep, here the 100 hits),
     // and the response says so; the total is then a lower bound, and it says so too.
     let mut r = request("language models for reasoning", Mode::Bm25, None);
