@@ -57,8 +57,8 @@ pub type SharedWriter = Arc<Mutex<PaperWriter>>;
 /// Application state, cloned (cheaply) into every handler.
 #[derive(Clone)]
 pub struct AppState {
-    /// Where the papers live: the tantivy index, or a Milvus collection (which answers
-    /// search, papers by id, similar papers, health and metrics; see [`AppState::index`]).
+    /// Where the papers live: the tantivy index, or a Milvus collection (which answers all
+    /// but radars, digests and briefings; see [`AppState::index`]).
     pub backend: Backend,
     /// Query/passage embedder with the index's model; `None` when it could not be loaded
     /// (hybrid then falls back to BM25, dense answers 409 `dense_unavailable`).

@@ -1,8 +1,8 @@
 //! Where a deployment's papers live, for the reads every backend answers: the embedded
 //! tantivy index ([`PaperIndex`]) or a Milvus collection ([`MilvusStore`]). A server holds one
-//! [`Backend`]; ranked search, one paper by id, similar papers and the counts go through it,
-//! and the views only the tantivy index offers (date-ordered lists, radars, briefings) ask
-//! for [`Backend::tantivy`].
+//! [`Backend`]; ranked search, one paper by id, similar papers, the newest papers and the
+//! counts go through it, and the views only the tantivy index offers (radars, digests,
+//! briefings) ask for [`Backend::tantivy`].
 
 use std::sync::Arc;
 

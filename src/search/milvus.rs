@@ -120,6 +120,19 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
     // Whether the legs returned every paper they could rank (facets then count them all).
     let all_ranked;
     let (list, total): (Vec<(PaperId, f32, Sources)>, usize) = match plan {
+        // An empty query lists every paper passing the filters, as on the index (newest first
+        // here: Milvus has no order of its own to keep).
+        Plan::Bm25 if req.query.trim().is_empty() => {
+            let today = time::OffsetDateTime::now_utc().date();
+            let (ids, total) = store.newest(&filter, want, today)?;
+            let total = usize::try_from(total).unwrap_or(usize::MAX);
+            all_ranked = ids.len() >= total;
+            let list = ids
+                .into_iter()
+                .map(|id| (id, 0.0, Sources::default()))
+                .collect();
+            (list, total)
+        }
         Plan::Bm25 => {
             let depth = want.max(fusion::DEFAULT_DEPTH);
             let leg = store.bm25(&text, &filter, depth)?;
@@ -167,9 +180,9 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
         let f = candidate_facets(store, &list)?;
         if !all_ranked {
             warnings.push(format!(
-            "facet counts on the milvus backend cover the {} best-ranked papers, not all {total} \
-             matches (Milvus does not count facets over a search's matches)",
-            f.count
+                "facet counts on the milvus backend cover the {} best-ranked papers, not all \
+                 {total} matches (Milvus does not count facets over a search's matches)",
+                f.count
             ));
         }
         Some(f)

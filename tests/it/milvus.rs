@@ -159,6 +159,18 @@ fn milvus_ranks_filters_and_fuses_like_the_index() {
             .any(|h| title.text[h.clone()].eq_ignore_ascii_case("speech")));
     }
 
+    // An empty query lists every paper passing the filters, as the index does.
+    let mut r = request("", Mode::Bm25, None);
+    r.filters.categories = vec!["cs.CV".into()];
+    r.k = 5;
+    let m = academichub::search::milvus::search(&store, &r).unwrap();
+    let t = engine.search(&r).unwrap();
+    assert_eq!((m.total, m.hits.len()), (t.total, 5));
+    assert!(m
+        .hits
+        .iter()
+        .all(|h| h.paper.categories.contains(&"cs.CV".to_string())));
+
     // Probing words in one request gives what probing each does: a rarer word scores higher,
     // a word no paper holds nothing.
     let words: Vec<String> = ["speech", "romanian", "zzqxjunkword", "the"]
