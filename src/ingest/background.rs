@@ -511,17 +511,20 @@ where
     Ok((progress, handle))
 }
 
+/// How often an idle Milvus worker looks for papers without a vector (a query to Milvus).
+pub const MILVUS_IDLE_POLL: Duration = Duration::from_secs(10);
+
 /// Papers the Milvus worker embeds per round (one acknowledged upsert per [`BATCH`] of them,
 /// then a flush, so searches see them from indexed segments).
 pub const MILVUS_ROUND: u64 = 256;
 
 /// Background embedding for a server on the Milvus backend: a thread that gives papers of the
-/// collection without a vector one ([`super::embed_missing_milvus`]), [`MILVUS_ROUND`] at a time,
-/// looking again every [`IDLE_POLL`] when none is left and [`RETRY_AFTER`] after a failure
-/// (Milvus down: nothing is lost, the papers stay without a vector until it is back). Other
-/// processes (`academichub embed --worker I/N`) may fill the same collection at once. Progress
-/// is shared as for the tantivy worker; [`EmbedProgress::request_stop`] stops it within a
-/// round.
+/// collection without a vector one ([`super::embed_missing_milvus`]), [`MILVUS_ROUND`] at a
+/// time, looking again every [`MILVUS_IDLE_POLL`] when none is left (one query for a single
+/// such paper, not a count) and [`RETRY_AFTER`] after a failure (Milvus down: nothing is lost,
+/// the papers stay without a vector until it is back). Other processes (`academichub embed
+/// --worker I/N`) may fill the same collection at once. Progress is shared as for the tantivy
+/// worker; [`EmbedProgress::request_stop`] stops it within a round.
 pub fn spawn_milvus(
     store: Arc<crate::index::milvus::MilvusStore>,
     mut embedder: Box<dyn Embedder>,
@@ -538,10 +541,24 @@ pub fn spawn_milvus(
         .name("milvus-embed".into())
         .spawn(move || {
             let p = &*shared;
+            // Counted once here; then each round's report says how many papers there are.
+            if let Ok(c) = store.counts() {
+                p.set_counts(c.papers, c.with_vectors);
+            }
             while !p.stopping() {
-                match store.counts() {
-                    Ok(c) => p.set_counts(c.papers, c.with_vectors),
+                // A cheap look first (one paper without a vector, or none): counting takes
+                // hundreds of milliseconds on milvus-lite, too much to do every few seconds
+                // beside the searches.
+                match store.without_vectors(1) {
+                    Ok(next) if next.is_empty() => {
+                        p.set_state(EmbedState::Idle);
+                        p.set_error(None);
+                        pause(MILVUS_IDLE_POLL, p);
+                        continue;
+                    }
+                    Ok(_) => {}
                     Err(e) => {
+                        tracing::warn!(error = %e, "background embedding cannot read Milvus; retrying later");
                         p.set_error(Some(e.to_string()));
                         p.set_state(EmbedState::Retrying);
                         pause(RETRY_AFTER, p);
@@ -556,20 +573,23 @@ pub fn spawn_milvus(
                     None,
                     false,
                 ) {
-                    Ok(r) if r.embedded > 0 => {
-                        p.set_state(EmbedState::Embedding);
+                    Ok(r) => {
                         p.set_error(None);
-                        p.record_batch(r.embedded, started.elapsed().as_secs_f64());
-                        tracing::info!(
-                            embedded = r.embedded,
-                            remaining = r.remaining,
-                            "background embedding: vectors written to Milvus"
-                        );
-                    }
-                    Ok(_) => {
-                        p.set_state(EmbedState::Idle);
-                        p.set_error(None);
-                        pause(IDLE_POLL, p);
+                        if r.embedded > 0 {
+                            p.set_state(EmbedState::Embedding);
+                            p.record_batch(r.embedded, started.elapsed().as_secs_f64());
+                            tracing::info!(
+                                embedded = r.embedded,
+                                remaining = r.remaining,
+                                "background embedding: vectors written to Milvus"
+                            );
+                        } else {
+                            // Another worker took them meanwhile.
+                            p.set_state(EmbedState::Idle);
+                            pause(MILVUS_IDLE_POLL, p);
+                        }
+                        let with_vectors = r.already + r.embedded;
+                        p.set_counts(with_vectors + r.remaining, with_vectors);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "background embedding failed; retrying later");

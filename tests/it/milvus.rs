@@ -972,3 +972,52 @@ fn the_newest_papers_come_from_a_window_of_dates() {
     let expected: Vec<_> = listed.papers.iter().map(|(p, _)| p.published).collect();
     assert_eq!(published(&ids), expected);
 }
+
+/// The background worker of `serve` on Milvus: gives every paper of the collection a vector,
+/// says so in its progress, picks up a paper written later, and stops when asked.
+#[test]
+fn the_background_worker_fills_the_collection_and_picks_up_new_papers() {
+    use academichub::ingest::background::{spawn_milvus, EmbedState};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    let e = HashEmbedder::new(64);
+    let store = Arc::new(MilvusStore::open_or_create(&server.config("worker"), e.id()).unwrap());
+    import_file_milvus(&store, &fixture("arxiv-mini.jsonl.gz"), &opts(), None).unwrap();
+    assert_eq!(store.counts().unwrap().with_vectors, 0);
+    let (progress, handle) = spawn_milvus(store.clone(), Box::new(e)).unwrap();
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{what}: {:?}",
+                progress.report()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for("every paper embedded", &|| {
+        store.counts().unwrap().with_vectors == 250
+    });
+    wait_for("idle, with the counts", &|| {
+        let r = progress.report();
+        r.state == EmbedState::Idle && (r.papers, r.with_vectors, r.embedded) == (250, 250, 250)
+    });
+    // A paper written later without a vector gets one.
+    let p = academichub::Paper::new(PaperId::new("late-1"), "A late paper", "On late arrivals.");
+    store.upsert(&[(p, None)]).unwrap();
+    wait_for("the late paper embedded", &|| {
+        store
+            .get(&[PaperId::new("late-1")])
+            .unwrap()
+            .first()
+            .is_some_and(|r| r.vector.is_some())
+    });
+    progress.request_stop();
+    handle.join().unwrap();
+    assert_eq!(progress.report().state, EmbedState::Stopped);
+}
