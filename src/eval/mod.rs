@@ -330,6 +330,19 @@ fn fused_runs(
         .collect()
 }
 
+/// The vector of query `qid` (`text`), or a dataset error naming the query.
+fn embed_query(
+    e: &mut dyn Embedder,
+    dataset: &Dataset,
+    qid: &str,
+    text: &str,
+) -> Result<Vec<f32>, EvalError> {
+    e.embed_query(text).map_err(|err| EvalError::Dataset {
+        path: dataset.dir.clone(),
+        reason: format!("query {qid}: {err}"),
+    })
+}
+
 /// Builds (or reuses) the dataset's index, embeds it when the mode needs vectors, runs every
 /// judged query and scores the run.
 pub fn run_eval(
@@ -379,10 +392,7 @@ pub fn run_eval(
                 let text = crate::search::translate::of(query.as_ref())
                     .and_then(|t| t.embedding_text(text))
                     .unwrap_or_else(|| text.clone());
-                Some(e.embed_query(&text).map_err(|err| EvalError::Dataset {
-                    path: dataset.dir.clone(),
-                    reason: format!("query {qid}: {err}"),
-                })?)
+                Some(embed_query(&mut **e, dataset, qid, &text)?)
             }
             _ => None,
         };
@@ -613,12 +623,7 @@ pub fn run_eval_milvus(
     for (qid, text) in &dataset.queries {
         let (words, _) = crate::search::milvus::plain_words(text);
         let vector = match embedder.as_mut() {
-            Some(e) if opts.mode != Mode::Bm25 => {
-                Some(e.embed_query(text).map_err(|err| EvalError::Dataset {
-                    path: dataset.dir.clone(),
-                    reason: format!("query {qid}: {err}"),
-                })?)
-            }
+            Some(e) if opts.mode != Mode::Bm25 => Some(embed_query(&mut **e, dataset, qid, text)?),
             _ => None,
         };
         let one = match (opts.mode, &vector) {

@@ -1001,13 +1001,6 @@ impl MilvusStore {
             .collect())
     }
 
-    /// Papers whose text holds any of `words` (Milvus's analyzer decides what a word is), within
-    /// `filter`.
-    pub fn count_matching(&self, words: &str, filter: &str) -> Result<u64, MilvusError> {
-        let m = format!("TEXT_MATCH({}, {})", field::TEXT, quote(words));
-        self.count_where(&and(&m, filter))
-    }
-
     /// The BM25 leg: the `k` best papers for `text` within `filter`, best first, with their
     /// BM25 scores.
     pub fn bm25(

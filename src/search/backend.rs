@@ -101,16 +101,19 @@ impl Backend {
             .take(k)
             .collect();
         let ids: Vec<PaperId> = leg.iter().map(|(pid, _)| pid.clone()).collect();
-        let mut papers = store.papers(&ids).map_err(QueryError::from)?.into_iter();
-        // `papers` keeps the order of `ids`; one deleted meanwhile is left out.
-        let mut page = Vec::with_capacity(leg.len());
-        let mut next = papers.next();
-        for (pid, score) in leg {
-            if let Some(p) = next.take_if(|p| p.id.as_str().eq_ignore_ascii_case(pid.as_str())) {
-                page.push((p, score));
-                next = papers.next();
-            }
-        }
+        // In the order of `ids`; a paper deleted meanwhile is left out.
+        let papers = store.papers(&ids).map_err(QueryError::from)?;
+        let scores: std::collections::HashMap<String, f32> = leg
+            .into_iter()
+            .map(|(pid, s)| (pid.as_str().to_lowercase(), s))
+            .collect();
+        let page = papers
+            .into_iter()
+            .map(|p| {
+                let score = scores.get(&p.id.as_str().to_lowercase()).copied();
+                (p, score.unwrap_or(0.0))
+            })
+            .collect();
         let with_vectors = store
             .count_with_vectors(&filter)
             .map_err(QueryError::from)?;
