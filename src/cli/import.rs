@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use academichub::index::milvus::MilvusStore;
 use academichub::ingest::{import_file, import_file_milvus, Format, ImportOptions};
 use academichub::PaperIndex;
 use anyhow::Context;
@@ -40,16 +39,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let (report, target) = match a.model.milvus()? {
         Some(config) => {
+            // With --embed, the collection's model (its vectors must compare).
+            let store = a.model.open_collection(&config)?;
             let mut embedder = if a.embed {
-                Some(a.model.load(None)?)
+                Some(a.model.load_named(&store.info().model)?)
             } else {
                 None
             };
-            let model = match &embedder {
-                Some(e) => academichub::embed::Embedder::id(e).clone(),
-                None => a.model.model_id()?,
-            };
-            let store = MilvusStore::open_or_create(&config, &model)?;
             let report = import_file_milvus(
                 &store,
                 &a.path,

@@ -92,14 +92,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let client = Arc::new(FeedClient::new(config.ingest.client_config()?)?);
     let mut writer = None;
     let (ctx, target) = if config.index.backend == academichub::config::Backend::Milvus {
-        // An existing collection keeps its model; a new one is created for --model (else
-        // `[models] default`, else me5-small).
-        let store = Arc::new(match MilvusStore::open(&config.milvus) {
-            Err(academichub::index::milvus::MilvusError::NoCollection { .. }) => {
-                MilvusStore::open_or_create(&config.milvus, &a.model.model_id()?)?
-            }
-            opened => opened?,
-        });
+        let store = Arc::new(a.model.open_collection(&config.milvus)?);
         std::fs::create_dir_all(&a.index)
             .with_context(|| format!("cannot create the state directory {}", a.index.display()))?;
         let embedder = load_milvus_embedder(&a, &store);

@@ -163,6 +163,22 @@ impl ModelArgs {
         })
     }
 
+    /// Opens the Milvus collection of `config`; one that does not exist yet is created for
+    /// `--model` (else `[models] default`, else me5-small). An existing collection keeps its
+    /// model.
+    fn open_collection(
+        &self,
+        config: &academichub::index::milvus::MilvusConfig,
+    ) -> anyhow::Result<academichub::index::milvus::MilvusStore> {
+        use academichub::index::milvus::{MilvusError, MilvusStore};
+        match MilvusStore::open(config) {
+            Err(MilvusError::NoCollection { .. }) => {
+                Ok(MilvusStore::open_or_create(config, &self.model_id()?)?)
+            }
+            opened => Ok(opened?),
+        }
+    }
+
     /// Loads model `name` (a Milvus collection's), unless `--model` names another.
     fn load_named(&self, name: &str) -> anyhow::Result<academichub::embed::FastEmbedder> {
         let args = ModelArgs {
