@@ -678,8 +678,6 @@ function init() {
   if (p.get("category") || p.get("source") || p.get("from") || p.get("to")) $("filters").open = true;
   const healthy = api("/healthz").then((h) => {
     state.health = h;
-    // Radars live in the local index: a server on the Milvus backend has none.
-    if (h.backend === "milvus") $("nav-radars").hidden = true;
     const wanted = p.get("mode") || (h.vectors && h.embedder ? "hybrid" : "bm25");
     const r = document.querySelector(`input[name="mode"][value="${wanted}"]`);
     if (r) r.checked = true;
@@ -696,7 +694,7 @@ function init() {
     $("r-since").value = p.get("since") || "";
   }
   healthy.then(() => {
-    if (p.get("view") === "radars" && !$("nav-radars").hidden) showRadars();
+    if (p.get("view") === "radars") showRadars();
     else if ($("q").value.trim() || p.get("category")) runSearch(Number(p.get("offset")) || 0);
     else cats.then(() => runLatest(0));
   });

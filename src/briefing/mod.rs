@@ -14,18 +14,14 @@ pub mod render;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, TopDocs};
-use tantivy::query::AllQuery;
-use tantivy::Order;
 use time::Date;
 
 use crate::embed::Embedder;
-use crate::index::PaperIndex;
 use crate::paper::{format_date, Paper, PaperId};
 use crate::radar::rank::today_utc;
 use crate::radar::text::{idf, positioned_terms, SparseVec};
-use crate::radar::{self, Radar, RadarError, RadarPapers, RankRequest};
-use crate::search::{FilterSet, Filters, Mode};
+use crate::radar::{self, PaperSource, Radar, RadarError, RadarPapers, RankRequest};
+use crate::search::{Filters, Mode};
 
 use cluster::{cluster, dense_point, similarity_matrix, Point};
 
@@ -298,7 +294,7 @@ struct Corpus {
 }
 
 impl Corpus {
-    fn new(papers: &[&Paper], index: &PaperIndex) -> Self {
+    fn new(papers: &[&Paper], source: &dyn PaperSource) -> Self {
         let mut c = Corpus {
             unigrams: Vec::new(),
             term_sets: Vec::new(),
@@ -348,16 +344,25 @@ impl Corpus {
             c.unigrams.push(toks.into_iter().map(|t| t.stem).collect());
             c.term_sets.push(set);
         }
-        let searcher = index.reader().searcher();
-        let field = index.fields().text;
-        let total = searcher.num_docs() as usize;
-        for term in c.df.keys().filter(|t| !t.contains(' ')) {
-            let df = searcher
-                .doc_freq(&tantivy::Term::from_field_text(field, term))
-                .unwrap_or(0) as usize;
+        let terms: Vec<&str> =
+            c.df.keys()
+                .filter(|t| !t.contains(' '))
+                .map(String::as_str)
+                .collect();
+        // Without the store's frequencies (Milvus), those of the briefing's own papers.
+        let (total, dfs) = source.doc_freqs(&terms).unwrap_or_else(|| {
+            (
+                c.n,
+                terms
+                    .iter()
+                    .map(|t| c.df.get(*t).copied().unwrap_or(0))
+                    .collect(),
+            )
+        });
+        for (term, df) in terms.iter().zip(dfs) {
             // A term the index does not know (cannot happen for indexed papers) counts as rare.
             c.corpus_idf
-                .insert(term.clone(), idf(total.max(1), df.max(1)));
+                .insert(term.to_string(), idf(total.max(1), df.max(1)));
         }
         c
     }
@@ -432,26 +437,26 @@ impl Selection {
 
 /// Builds the extractive briefing. `embedder` embeds radar queries (BM25-only without one).
 pub fn build_briefing(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     req: &BriefingRequest,
     embedder: Option<&mut dyn Embedder>,
 ) -> Result<Briefing, RadarError> {
-    let (rank_req, radars) = resolve(index, req)?;
+    let (rank_req, radars) = resolve(source, req)?;
     let mut notes: Vec<String> = Vec::new();
     let selection = if radars.is_empty() {
-        select_all(index, &rank_req, req, &mut notes)?
+        select_all(source, &rank_req, req, &mut notes)?
     } else {
-        select_by_radars(index, &radars, &rank_req, embedder)?
+        select_by_radars(source, &radars, &rank_req, embedder)?
     };
     let empty = empty_message(req, radars.is_empty());
-    Ok(assemble(index, req, selection, notes, empty))
+    Ok(assemble(source, req, selection, notes, empty))
 }
 
 /// The briefing of radar rankings made elsewhere (a digest's unread papers): the same themes,
 /// key sentences and cross-domain links as [`build_briefing`] over exactly these papers, in
 /// the given order per radar. `req` gives the language and the date range shown.
 pub fn briefing_of(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     req: &BriefingRequest,
     ranked: Vec<(Radar, RadarPapers)>,
 ) -> Briefing {
@@ -464,12 +469,12 @@ pub fn briefing_of(
         add_section(&mut selection, &r, res);
     }
     let empty = empty_message(req, false);
-    assemble(index, req, selection, Vec::new(), empty)
+    assemble(source, req, selection, Vec::new(), empty)
 }
 
 /// Themes, key sentences and links of a selection.
 fn assemble(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     req: &BriefingRequest,
     mut selection: Selection,
     mut notes: Vec<String>,
@@ -481,7 +486,7 @@ fn assemble(
     let selected = &selection.selected;
 
     let papers_ref: Vec<&Paper> = selected.iter().map(|s| &s.paper).collect();
-    let mut corpus = Corpus::new(&papers_ref, index);
+    let mut corpus = Corpus::new(&papers_ref, source);
     let tfidf: Vec<SparseVec> = (0..selected.len()).map(|i| corpus.tfidf(i)).collect();
     let sentence_vecs = sentence_vectors(selected, &mut corpus);
     fill_picks(&mut selection, &tfidf, &sentence_vecs);
@@ -563,7 +568,7 @@ fn sentence_vectors(selected: &[Selected], corpus: &mut Corpus) -> Vec<SentenceV
 /// Checks the request and loads its radars (each once, in the order asked): every radar must
 /// exist before any work is done.
 fn resolve(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     req: &BriefingRequest,
 ) -> Result<(RankRequest, Vec<Radar>), RadarError> {
     if req.radars.len() > MAX_RADARS {
@@ -586,14 +591,14 @@ fn resolve(
     }
     let radars = ids
         .iter()
-        .map(|id| radar::get_radar(index, id))
+        .map(|id| radar::get_radar(source, id))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((rank_req, radars))
 }
 
 /// Each radar's top papers, one section per radar.
 fn select_by_radars(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     radars: &[Radar],
     rank_req: &RankRequest,
     mut embedder: Option<&mut dyn Embedder>,
@@ -605,7 +610,7 @@ fn select_by_radars(
     };
     for r in radars {
         let res = radar::rank(
-            index,
+            source,
             r,
             rank_req,
             embedder.as_mut().map(|e| &mut **e as &mut dyn Embedder),
@@ -641,12 +646,12 @@ fn add_section(selection: &mut Selection, r: &Radar, res: RadarPapers) {
 /// Without radars: every paper of the date range, newest first, in one section (a note when
 /// the range holds more than the briefing covers).
 fn select_all(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     rank_req: &RankRequest,
     req: &BriefingRequest,
     notes: &mut Vec<String>,
 ) -> Result<Selection, RadarError> {
-    let (papers, section) = all_papers(index, rank_req, req.lang)?;
+    let (papers, section) = all_papers(source, rank_req, req.lang)?;
     let total = section.candidates;
     if total > papers.len() {
         notes.push(format!(
@@ -800,27 +805,18 @@ fn empty_message(req: &BriefingRequest, all_papers: bool) -> String {
 type AllPapers = (Vec<(Paper, Option<Vec<f32>>)>, RadarSection);
 
 /// Every paper in the date range, newest first (then by id), at most `req.k`.
-fn all_papers(index: &PaperIndex, req: &RankRequest, lang: Lang) -> Result<AllPapers, RadarError> {
-    let searcher = index.reader().searcher();
-    let filters = FilterSet::new(
-        index,
-        &Filters {
-            from: req.since,
-            to: req.until,
-            ..Default::default()
-        },
-    );
-    // The newest `k` by the publication date's fast field: only they are read from the store.
-    let collector = TopDocs::with_limit(req.k.clamp(1, MAX_ALL_PAPERS))
-        .order_by_u64_field("published", Order::Desc);
-    let (top, total) = searcher
-        .search(&filters.wrap(Box::new(AllQuery)), &(collector, Count))
-        .map_err(crate::index::IndexError::from)?;
-    let mut papers = Vec::with_capacity(top.len());
-    for (_, addr) in top {
-        let stored = index.stored_at(&searcher, addr)?;
-        papers.push((stored.paper, stored.vector));
-    }
+fn all_papers(
+    source: &dyn PaperSource,
+    req: &RankRequest,
+    lang: Lang,
+) -> Result<AllPapers, RadarError> {
+    let filters = Filters {
+        from: req.since,
+        to: req.until,
+        ..Default::default()
+    };
+    let (mut papers, total) =
+        source.newest_papers(&filters, req.k.clamp(1, MAX_ALL_PAPERS), today_utc())?;
     papers.sort_by(|a, b| b.0.published.cmp(&a.0.published).then(a.0.id.cmp(&b.0.id)));
     let section = RadarSection {
         id: "*".into(),

@@ -178,39 +178,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    // Scheduled digests, checked now: a bad address, time or [smtp] stops the start.
-    let digest_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let digests = if config.digest.is_empty() {
-        None
-    } else {
-        academichub::delivery::schedule::validate(&config.digest)?;
-        let smtp = config.smtp.as_ref().ok_or_else(|| {
-            anyhow::anyhow!("[[digest]] needs an [smtp] section (host, from, tls)")
-        })?;
-        let mailer = academichub::delivery::mail::Mailer::new(smtp)?;
-        for s in &config.digest {
-            for r in &s.radars {
-                if academichub::radar::get_radar(&index, r).is_err() {
-                    eprintln!("warning: [[digest]] names radar {r:?}, which does not exist (yet): skipped until it does");
-                }
-            }
-        }
-        let (st, idx) = (state.clone(), index.clone());
-        let base = format!("http://{addr}");
-        eprintln!(
-            "email digests: {} scheduled through {}:{}",
-            config.digest.len(),
-            smtp.host,
-            smtp.port
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "default port".into())
-        );
-        Some(academichub::delivery::schedule::spawn(
-            config.digest.clone(),
-            digest_stop.clone(),
-            move |s| scheduled_digest(&st, &idx, s, &mailer, &base),
-        )?)
-    };
+    let digests = Digests::spawn(&state, &config, addr)?;
     // The dictionary of query translation, loaded once before the first request.
     match academichub::search::translate::shared() {
         Ok(d) => eprintln!("query translation: CC-CEDICT, {} Chinese words", d.len()),
@@ -234,20 +202,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         if let Some(p) = pollers {
             let _ = p.await;
         }
-        if let Some(handle) = digests {
-            // The thread checks the flag every second; a digest in the middle of its SMTP
-            // retries is not waited for (its papers stay undelivered: they are marked only
-            // after a send succeeds).
-            digest_stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            let joined = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                tokio::task::spawn_blocking(move || handle.join()),
-            )
-            .await;
-            if joined.is_err() {
-                tracing::warn!("a digest was still being sent at shutdown; it was abandoned and its papers stay undelivered");
-            }
-        }
+        digests.stop().await;
         stop_background(background).await;
         tracing::info!("stopped");
         anyhow::Ok(())
@@ -259,8 +214,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 /// similar papers, the newest papers, `POST /api/papers`, `/healthz`, `/metrics` and the web
 /// page over the collection of `[milvus]`, with the collection's model for queries; a
 /// background thread gives papers without a vector one, and the feed pollers (and `POST
-/// /api/ingest`) write to the collection, keeping their state in `--index`. Radars, digests
-/// and briefings need the local index: they answer 501 `not_on_backend`. An unreachable
+/// /api/ingest`) write to the collection, keeping their state in `--index`, where radars and
+/// their delivery logs live too (radars, feeds, digests and briefings rank the collection's
+/// papers). An unreachable
 /// Milvus stops the start with its address; later, requests that meet it answer 503
 /// `backend_unavailable`.
 fn run_milvus(
@@ -270,17 +226,23 @@ fn run_milvus(
     addr: SocketAddr,
 ) -> anyhow::Result<ExitCode> {
     use academichub::index::milvus::MilvusStore;
-    let store = Arc::new(MilvusStore::open(&config.milvus).with_context(|| {
+    // Radars, their delivery logs and the feeds' state live in the --index directory.
+    std::fs::create_dir_all(&a.index).with_context(|| {
         format!(
-            "cannot serve the Milvus collection {:?} at {}",
-            config.milvus.collection, config.milvus.uri
+            "cannot create the local state directory {}",
+            a.index.display()
         )
-    })?);
-    if !config.digest.is_empty() {
-        tracing::warn!(
-            "email digests do not run on the milvus backend (radars live in the local index)"
-        );
-    }
+    })?;
+    let store = Arc::new(
+        MilvusStore::open(&config.milvus)
+            .with_context(|| {
+                format!(
+                    "cannot serve the Milvus collection {:?} at {}",
+                    config.milvus.collection, config.milvus.uri
+                )
+            })?
+            .with_state_dir(a.index.clone()),
+    );
     let mut state =
         AppState::on_backend(academichub::search::Backend::Milvus(store.clone()), server);
     let model = store.info().model.clone();
@@ -326,12 +288,6 @@ fn run_milvus(
     let feeds = if sources.is_empty() {
         None
     } else {
-        std::fs::create_dir_all(&a.index).with_context(|| {
-            format!(
-                "cannot create the feeds' state directory {}",
-                a.index.display()
-            )
-        })?;
         let store = academichub::ingest::feeds::FeedStore::Milvus {
             store: store.clone(),
             state_dir: a.index.clone(),
@@ -340,6 +296,7 @@ fn run_milvus(
         state = wired;
         Some(feeds)
     };
+    let digests = Digests::spawn(&state, config, addr)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -359,6 +316,7 @@ fn run_milvus(
         if let Some(p) = pollers {
             let _ = p.await;
         }
+        digests.stop().await;
         stop_background(worker).await;
         tracing::info!("stopped");
         anyhow::Ok(())
@@ -468,23 +426,94 @@ impl academichub::http::state::IngestTrigger for FeedTrigger {
 /// One scheduled digest: built with the query embedder (lent per radar, released before the
 /// network), sent with the mailer's retries, logged; a deleted radar is skipped with a log
 /// line.
+/// The scheduled email digests of `[[digest]]`, sent from a thread of their own.
+struct Digests {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Digests {
+    /// Checks the schedules (a bad address, time or `[smtp]` stops the start) and starts
+    /// sending them over the server's backend.
+    fn spawn(
+        state: &AppState,
+        config: &academichub::config::Config,
+        addr: SocketAddr,
+    ) -> anyhow::Result<Digests> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if config.digest.is_empty() {
+            return Ok(Digests { stop, handle: None });
+        }
+        academichub::delivery::schedule::validate(&config.digest)?;
+        let smtp = config.smtp.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("[[digest]] needs an [smtp] section (host, from, tls)")
+        })?;
+        let mailer = academichub::delivery::mail::Mailer::new(smtp)?;
+        for s in &config.digest {
+            for r in &s.radars {
+                if academichub::radar::get_radar(&state.backend, r).is_err() {
+                    eprintln!("warning: [[digest]] names radar {r:?}, which does not exist (yet): skipped until it does");
+                }
+            }
+        }
+        let st = state.clone();
+        let base = format!("http://{addr}");
+        eprintln!(
+            "email digests: {} scheduled through {}:{}",
+            config.digest.len(),
+            smtp.host,
+            smtp.port
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "default port".into())
+        );
+        let handle = academichub::delivery::schedule::spawn(
+            config.digest.clone(),
+            stop.clone(),
+            move |s| scheduled_digest(&st, s, &mailer, &base),
+        )?;
+        Ok(Digests {
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops the schedule thread. It checks the flag every second; a digest in the middle of
+    /// its SMTP retries is not waited for (its papers stay undelivered: they are marked only
+    /// after a send succeeds).
+    async fn stop(self) {
+        let Some(handle) = self.handle else {
+            return;
+        };
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let joined = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::task::spawn_blocking(move || handle.join()),
+        )
+        .await;
+        if joined.is_err() {
+            tracing::warn!("a digest was still being sent at shutdown; it was abandoned and its papers stay undelivered");
+        }
+    }
+}
+
 fn scheduled_digest(
     state: &AppState,
-    index: &PaperIndex,
     s: &academichub::delivery::schedule::DigestSchedule,
     mailer: &academichub::delivery::mail::Mailer,
     base: &str,
 ) {
     let today = academichub::radar::rank::today_utc();
+    let source = &state.backend;
     // The query embedder is lent for one radar's ranking at a time.
     let built = academichub::delivery::digest::build_with(
-        index,
+        source,
         &s.request(),
         today,
         |rank| state.with_query_embedder(|mut e| rank(e.embedder())),
         true,
     );
-    let result = built.and_then(|d| academichub::delivery::deliver(index, &d, &s.to, mailer, base));
+    let result =
+        built.and_then(|d| academichub::delivery::deliver(source, &d, &s.to, mailer, base));
     match result {
         Ok(o) if o.sent => {
             tracing::info!(radars = ?s.radars, papers = o.papers, to = ?o.recipients, "digest sent")

@@ -18,9 +18,8 @@ use super::feed::{self, escape_html, paper_link, FeedRequest, RadarFeed, DEFAULT
 use super::DeliveryError;
 use crate::briefing::{self, Briefing, BriefingRequest, Lang};
 use crate::embed::Embedder;
-use crate::index::PaperIndex;
 use crate::paper::{format_date, Paper, PaperId};
-use crate::radar::{self, Radar, RadarError, RadarPapers};
+use crate::radar::{self, PaperSource, Radar, RadarError, RadarPapers};
 
 /// Papers per radar in a digest by default.
 pub const DEFAULT_DIGEST_K: usize = 10;
@@ -81,14 +80,14 @@ impl Digest {
 /// them. A radar that does not exist is an error unless `skip_missing` (a scheduled digest
 /// whose radar was deleted meanwhile: skipped with a log line).
 pub fn build(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     req: &DigestRequest,
     today: Date,
     mut embedder: Option<&mut dyn Embedder>,
     skip_missing: bool,
 ) -> Result<Digest, DeliveryError> {
     build_with(
-        index,
+        source,
         req,
         today,
         |rank| rank(embedder.as_mut().map(|e| &mut **e as &mut dyn Embedder)),
@@ -103,7 +102,7 @@ pub type RankWith<'a> =
 /// [`build`] with the embedder lent per radar by `with_embedder` (a server's shared query
 /// embedder is then held for one radar's ranking at a time, never for the whole digest).
 pub fn build_with<W>(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     req: &DigestRequest,
     today: Date,
     mut with_embedder: W,
@@ -122,7 +121,7 @@ where
         }
         .into());
     }
-    let log = DeliveryLog::new(index.dir());
+    let log = DeliveryLog::new(source.state_dir()?);
     let mut sections = Vec::new();
     let mut missing = Vec::new();
     let (mut since, mut until) = (None::<Date>, None::<Date>);
@@ -130,7 +129,7 @@ where
         if sections.iter().any(|s: &RadarFeed| &s.radar.id == id) {
             continue;
         }
-        let radar = match radar::get_radar(index, id) {
+        let radar = match radar::get_radar(source, id) {
             Ok(r) => r,
             Err(RadarError::NotFound { .. }) if skip_missing => {
                 tracing::warn!(radar = %id, "digest: radar no longer exists; skipped");
@@ -147,7 +146,7 @@ where
             since: req.since,
         };
         let selected = with_embedder(&mut |embedder| {
-            feed::select(index, &radar, &marks, &feed_req, today, embedder)
+            feed::select(source, &radar, &marks, &feed_req, today, embedder)
         })?;
         since = min_date(since, selected.since);
         until = max_date(until, selected.until);
@@ -172,7 +171,7 @@ where
         })
         .collect();
     let briefing = briefing::briefing_of(
-        index,
+        source,
         &BriefingRequest {
             radars: req.radars.clone(),
             since,
@@ -208,8 +207,8 @@ fn max_date(a: Option<Date>, b: Option<Date>) -> Option<Date> {
 
 /// Marks every paper of a sent digest as delivered to its radar; returns how many marks
 /// were new.
-pub fn mark_sent(index: &PaperIndex, digest: &Digest) -> Result<usize, DeliveryError> {
-    let log = DeliveryLog::new(index.dir());
+pub fn mark_sent(source: &dyn PaperSource, digest: &Digest) -> Result<usize, DeliveryError> {
+    let log = DeliveryLog::new(source.state_dir()?);
     let mut n = 0;
     for s in &digest.sections {
         let papers: Vec<(PaperId, u64)> = s

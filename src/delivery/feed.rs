@@ -17,10 +17,9 @@ use time::{Date, Duration};
 
 use super::delivered::{RadarMarks, Status};
 use crate::embed::Embedder;
-use crate::index::PaperIndex;
 use crate::paper::{format_date, Paper};
-use crate::radar::{self, Radar, RadarError, RadarHit, RankRequest, MAX_RADAR_K};
-use crate::search::{browse, Filters, Mode};
+use crate::radar::{self, PaperSource, Radar, RadarError, RadarHit, RankRequest, MAX_RADAR_K};
+use crate::search::{Filters, Mode};
 
 /// Entries of a feed by default.
 pub const DEFAULT_FEED_K: usize = 50;
@@ -96,21 +95,24 @@ pub struct RadarFeed {
 }
 
 /// The newest publication date the radar's filters admit, not after `today`.
-fn newest_date(index: &PaperIndex, radar: &Radar, today: Date) -> Result<Option<Date>, RadarError> {
+fn newest_date(
+    source: &dyn PaperSource,
+    radar: &Radar,
+    today: Date,
+) -> Result<Option<Date>, RadarError> {
     let filters = Filters {
         categories: radar.filters.categories.clone(),
         sources: radar.filters.sources.clone(),
         from: None,
         to: Some(today),
     };
-    let page = browse::latest(index, &filters, 1, 0)?;
-    Ok(page.papers.first().and_then(|(p, _)| p.published))
+    source.newest_date(&filters, today)
 }
 
 /// The radar's feed: its best matches of the window, delivered papers left out unless
 /// `req.all`, newest first.
 pub fn select(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     radar: &Radar,
     marks: &RadarMarks,
     req: &FeedRequest,
@@ -118,7 +120,7 @@ pub fn select(
     embedder: Option<&mut dyn Embedder>,
 ) -> Result<RadarFeed, RadarError> {
     req.validate()?;
-    let Some(until) = newest_date(index, radar, today)? else {
+    let Some(until) = newest_date(source, radar, today)? else {
         return Ok(RadarFeed {
             radar: radar.clone(),
             since: None,
@@ -149,7 +151,7 @@ pub fn select(
     // lower matches: a reader who has read everything sees nothing until new papers rank.
     let k = req.k.min(MAX_RADAR_K);
     let ranked = radar::rank(
-        index,
+        source,
         radar,
         &RankRequest {
             since: Some(since),

@@ -16,9 +16,8 @@ pub use export::{export, ExportFormat};
 pub use feed::{FeedLinks, FeedRequest, RadarFeed};
 
 use crate::embed::Embedder;
-use crate::index::PaperIndex;
 use crate::paper::PaperId;
-use crate::radar::{self, ErrorKind, Radar, RadarError};
+use crate::radar::{self, ErrorKind, PaperSource, Radar, RadarError};
 
 /// Errors of delivery: the radar's (not found, bad parameter, index) or the delivery log's.
 #[derive(Debug, thiserror::Error)]
@@ -53,21 +52,24 @@ impl DeliveryError {
 /// A radar, its delivery marks, and a tag that changes whenever its feed could change (the
 /// radar's definition, its marks, the index, the day, the request): the feed's `ETag`.
 pub fn feed_state(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     id: &str,
     req: &FeedRequest,
     today: time::Date,
 ) -> Result<(Radar, RadarMarks, String), DeliveryError> {
     req.validate()?;
-    let radar = radar::get_radar(index, id)?;
-    let marks = DeliveryLog::new(index.dir()).marks(&radar)?;
+    let radar = radar::get_radar(source, id)?;
+    let marks = DeliveryLog::new(source.state_dir()?).marks(&radar)?;
     let tag = format!(
         "{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}",
         radar.id,
         radar.created,
         radar.updated,
         marks.revision,
-        index.generation(),
+        // A store without generations (Milvus): the tag changes every minute instead.
+        source.generation().unwrap_or_else(|| {
+            (time::OffsetDateTime::now_utc().unix_timestamp() / 60).unsigned_abs()
+        }),
         crate::paper::format_date(today),
         req.k,
         req.days,
@@ -94,15 +96,15 @@ fn fnv(s: &str, seed: u8) -> u64 {
 /// comes back); returns the ranking (ranks renumbered from 1), how many delivered papers were left
 /// out, and the ids of the revisions.
 pub fn unread_papers(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     id: &str,
     req: &radar::RankRequest,
     embedder: Option<&mut dyn Embedder>,
 ) -> Result<(radar::RadarPapers, usize, Vec<PaperId>), DeliveryError> {
-    let found = radar::get_radar(index, id)?;
-    let marks = DeliveryLog::new(index.dir()).marks(&found)?;
+    let found = radar::get_radar(source, id)?;
+    let marks = DeliveryLog::new(source.state_dir()?).marks(&found)?;
     // The radar's top `k`, delivered ones left out (not replaced by lower matches).
-    let mut ranked = radar::rank(index, &found, req, embedder)?;
+    let mut ranked = radar::rank(source, &found, req, embedder)?;
     let mut left_out = 0;
     let mut updated = Vec::new();
     ranked.papers.retain(|h| match marks.status(&h.paper) {
@@ -124,11 +126,15 @@ pub fn unread_papers(
 
 /// Marks papers of the index as read by the radar's reader; unknown ids are an error before
 /// anything is marked. Returns how many marks were new or raised to a later version.
-pub fn mark_read(index: &PaperIndex, id: &str, papers: &[PaperId]) -> Result<usize, DeliveryError> {
-    let radar = radar::get_radar(index, id)?;
+pub fn mark_read(
+    source: &dyn PaperSource,
+    id: &str,
+    papers: &[PaperId],
+) -> Result<usize, DeliveryError> {
+    let radar = radar::get_radar(source, id)?;
     let mut versions = Vec::with_capacity(papers.len());
     for pid in papers {
-        match index.get(pid).map_err(RadarError::from)? {
+        match source.paper(pid)? {
             Some(p) => versions.push((p.id.clone(), p.version)),
             None => {
                 return Err(RadarError::UnknownPaper {
@@ -139,16 +145,16 @@ pub fn mark_read(index: &PaperIndex, id: &str, papers: &[PaperId]) -> Result<usi
             }
         }
     }
-    Ok(DeliveryLog::new(index.dir()).mark(&radar, &versions, Via::Read)?)
+    Ok(DeliveryLog::new(source.state_dir()?).mark(&radar, &versions, Via::Read)?)
 }
 
 /// Deletes a radar and forgets what it delivered (a radar created again under the same id
 /// starts with nothing delivered). Returns the deleted radar. The radar is gone once this
 /// returns `Ok`; marks that cannot be forgotten are logged (a later radar of the same id
 /// ignores them anyway unless created within the same second).
-pub fn delete_radar(index: &PaperIndex, id: &str) -> Result<Radar, RadarError> {
-    let radar = radar::delete_radar(index, id)?;
-    if let Err(e) = DeliveryLog::new(index.dir()).forget(&radar.id) {
+pub fn delete_radar(source: &dyn PaperSource, id: &str) -> Result<Radar, RadarError> {
+    let radar = radar::delete_radar(source, id)?;
+    if let Err(e) = DeliveryLog::new(source.state_dir()?).forget(&radar.id) {
         tracing::warn!(radar = %radar.id, error = %e, "cannot forget the deleted radar's delivery marks");
     }
     Ok(radar)
@@ -173,7 +179,7 @@ pub struct DigestOutcome {
 /// checked before anything is built or sent.
 #[allow(clippy::too_many_arguments)]
 pub fn send_digest(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     req: &digest::DigestRequest,
     to: &[String],
     mailer: &mail::Mailer,
@@ -183,8 +189,8 @@ pub fn send_digest(
     skip_missing: bool,
 ) -> Result<DigestOutcome, DeliveryError> {
     check_recipients(to)?;
-    let d = digest::build(index, req, today, embedder, skip_missing)?;
-    deliver(index, &d, to, mailer, base)
+    let d = digest::build(source, req, today, embedder, skip_missing)?;
+    deliver(source, &d, to, mailer, base)
 }
 
 fn check_recipients(to: &[String]) -> Result<Vec<lettre::message::Mailbox>, DeliveryError> {
@@ -201,7 +207,7 @@ fn check_recipients(to: &[String]) -> Result<Vec<lettre::message::Mailbox>, Deli
 /// Sends a built digest to `to` and marks its papers as delivered only after the SMTP server
 /// took the message. Nothing new: nothing sent, nothing marked.
 pub fn deliver(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     d: &digest::Digest,
     to: &[String],
     mailer: &mail::Mailer,
@@ -228,6 +234,6 @@ pub fn deliver(
     )?;
     mailer.send(&message)?;
     outcome.sent = true;
-    outcome.marked = digest::mark_sent(index, d)?;
+    outcome.marked = digest::mark_sent(source, d)?;
     Ok(outcome)
 }

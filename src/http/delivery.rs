@@ -128,18 +128,18 @@ pub async fn feed(
             _ => format!("/api/radars/{}/feed.atom", atom_feed::percent_encode(&id)),
         }
     );
-    let index = state.index()?.clone();
+    let backend = state.backend.clone();
     let st = state.clone();
     let if_none = headers.clone();
     let outcome = heavy_blocking(&state, move || {
         let today = crate::radar::rank::today_utc();
-        let (radar, marks, etag) = delivery::feed_state(&index, &id, &req, today)?;
+        let (radar, marks, etag) = delivery::feed_state(&backend, &id, &req, today)?;
         if none_match(&if_none, &etag) == Some(true) {
             return Ok(Err(etag));
         }
         let feed = st
             .with_query_embedder(|mut e| {
-                atom_feed::select(&index, &radar, &marks, &req, today, e.embedder())
+                atom_feed::select(&backend, &radar, &marks, &req, today, e.embedder())
             })
             .map_err(DeliveryError::from)?;
         let modified = http_date(&atom_feed::last_modified(&feed, &marks));
@@ -256,9 +256,9 @@ pub async fn read(
         return Err(ApiError::param("ids", format!("ids[{i}]: {why}")));
     }
     let ids: Vec<PaperId> = body.ids.iter().map(|s| PaperId::new(s.trim())).collect();
-    let index = state.index()?.clone();
+    let backend = state.backend.clone();
     let radar = id.clone();
-    let marked = blocking(move || Ok(delivery::mark_read(&index, &radar, &ids)?)).await?;
+    let marked = blocking(move || Ok(delivery::mark_read(&backend, &radar, &ids)?)).await?;
     tracing::info!(radar = %id, marked, "papers marked as read");
     Ok(Json(ReadResponse { radar: id, marked }))
 }
@@ -299,12 +299,12 @@ pub async fn digest_preview(
         }
     }
     let base = base_url(&headers);
-    let index = state.index()?.clone();
+    let backend = state.backend.clone();
     let st = state.clone();
     let html = heavy_blocking(&state, move || {
         let today = crate::radar::rank::today_utc();
         let d = delivery::digest::build_with(
-            &index,
+            &backend,
             &req,
             today,
             |rank| st.with_query_embedder(|mut e| rank(e.embedder())),

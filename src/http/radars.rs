@@ -21,9 +21,14 @@ use crate::briefing::{self, BriefingFormat, BriefingRequest, Lang, DEFAULT_BRIEF
 use crate::radar::{
     self, ErrorKind, RadarError, RadarSpec, RankRequest, DEFAULT_RADAR_K, MAX_RADAR_K,
 };
+use crate::search::QueryError;
 
 impl From<RadarError> for ApiError {
     fn from(e: RadarError) -> Self {
+        // The store's own failures (Milvus down: 503 `backend_unavailable`) as a search's.
+        if let RadarError::Query(q @ (QueryError::Milvus(_) | QueryError::Index(_))) = e {
+            return q.into();
+        }
         match (&e, e.kind()) {
             (RadarError::NotFound { id }, _) => ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -64,8 +69,8 @@ async fn spec_body(
     )
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<RadarList>, ApiError> {
-    let index = state.index()?.clone();
-    let radars = blocking(move || Ok(radar::list_radars(&index)?)).await?;
+    let backend = state.backend.clone();
+    let radars = blocking(move || Ok(radar::list_radars(&backend)?)).await?;
     Ok(Json(RadarList {
         total: radars.len(),
         radars: radars.into_iter().map(RadarBody::from).collect(),
@@ -93,8 +98,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<RadarBody>), ApiError> {
     authorize(&state, &headers)?;
     let spec = spec_body(&state, &headers, body).await?;
-    let index = state.index()?.clone();
-    let radar = blocking(move || Ok(radar::create_radar(&index, &spec)?)).await?;
+    let backend = state.backend.clone();
+    let radar = blocking(move || Ok(radar::create_radar(&backend, &spec)?)).await?;
     tracing::info!(radar = %radar.id, "radar created");
     Ok((StatusCode::CREATED, Json(radar.into())))
 }
@@ -114,8 +119,8 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RadarBody>, ApiError> {
-    let index = state.index()?.clone();
-    let radar = blocking(move || Ok(radar::get_radar(&index, &id)?)).await?;
+    let backend = state.backend.clone();
+    let radar = blocking(move || Ok(radar::get_radar(&backend, &id)?)).await?;
     Ok(Json(radar.into()))
 }
 
@@ -143,8 +148,8 @@ pub async fn update(
 ) -> Result<Json<RadarBody>, ApiError> {
     authorize(&state, &headers)?;
     let spec = spec_body(&state, &headers, body).await?;
-    let index = state.index()?.clone();
-    let radar = blocking(move || Ok(radar::update_radar(&index, &id, &spec)?)).await?;
+    let backend = state.backend.clone();
+    let radar = blocking(move || Ok(radar::update_radar(&backend, &id, &spec)?)).await?;
     tracing::info!(radar = %radar.id, "radar updated");
     Ok(Json(radar.into()))
 }
@@ -169,8 +174,8 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Json<Deleted>, ApiError> {
     authorize(&state, &headers)?;
-    let index = state.index()?.clone();
-    let deleted = blocking(move || Ok(crate::delivery::delete_radar(&index, &id)?)).await?;
+    let backend = state.backend.clone();
+    let deleted = blocking(move || Ok(crate::delivery::delete_radar(&backend, &id)?)).await?;
     tracing::info!(radar = %deleted.id, "radar deleted");
     Ok(Json(Deleted {
         deleted: deleted.into(),
@@ -220,20 +225,23 @@ pub async fn papers(
         }
     }
     req.validate(radar::rank::today_utc())?;
-    let index = state.index()?.clone();
+    let backend = state.backend.clone();
     let st = state.clone();
     let (result, unread) = heavy_blocking(&state, move || {
         st.with_query_embedder(|mut e| {
             if only_unread {
                 let (r, left_out, updated) =
-                    crate::delivery::unread_papers(&index, &id, &req, e.embedder())?;
+                    crate::delivery::unread_papers(&backend, &id, &req, e.embedder())?;
                 let info = UnreadInfo {
                     delivered_left_out: left_out,
                     updated: updated.iter().map(|i| i.to_string()).collect(),
                 };
                 Ok((r, Some(info)))
             } else {
-                Ok((radar::radar_papers(&index, &id, &req, e.embedder())?, None))
+                Ok((
+                    radar::radar_papers(&backend, &id, &req, e.embedder())?,
+                    None,
+                ))
             }
         })
     })
@@ -315,7 +323,7 @@ pub async fn briefing(
             }
         }
     }
-    let index = state.index()?.clone();
+    let backend = state.backend.clone();
     let st = state.clone();
     // A heavy read: at most `search_threads` briefings are built at once (each reads up to
     // thousands of papers), a bounded number wait, and one that waited past the request
@@ -326,10 +334,10 @@ pub async fn briefing(
         heavy_blocking(&state, move || {
             // Radars need query embeddings; the all-papers briefing needs none.
             if req.radars.is_empty() {
-                Ok(briefing::build_briefing(&index, &req, None)?)
+                Ok(briefing::build_briefing(&backend, &req, None)?)
             } else {
                 st.with_query_embedder(|mut e| {
-                    Ok(briefing::build_briefing(&index, &req, e.embedder())?)
+                    Ok(briefing::build_briefing(&backend, &req, e.embedder())?)
                 })
             }
         }),

@@ -151,17 +151,14 @@ impl AppState {
         self
     }
 
-    /// The tantivy index, for the endpoints only it answers (radars, digests, briefings); on
-    /// the Milvus backend, 501 `not_on_backend`.
+    /// The tantivy index, for what only it does (writes through its single writer); on the
+    /// Milvus backend, 501 `not_on_backend`.
     pub fn index(&self) -> Result<&Arc<PaperIndex>, ApiError> {
         self.backend.tantivy().ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "not_on_backend",
-                "this endpoint needs the tantivy backend; this server runs on the milvus \
-                 backend, which answers /api/search, GET /api/papers/{id}, \
-                 /api/papers/{id}/similar, /api/latest, POST /api/papers, POST /api/ingest, \
-                 /healthz and /metrics",
+                "this needs the tantivy backend; this server runs on the milvus backend",
             )
         })
     }

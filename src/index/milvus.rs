@@ -209,6 +209,8 @@ pub struct MilvusStore {
     /// which every dense and hybrid search would pay. This store's own writes clear them;
     /// other writers' show within the TTL.
     recent_counts: std::sync::Mutex<HashMap<String, (Instant, u64)>>,
+    /// The deployment's local directory (radars, delivery logs, feed state), when it has one.
+    state_dir: Option<std::path::PathBuf>,
 }
 
 /// How long a count is reused (see [`MilvusStore::count_with_vectors`]).
@@ -317,7 +319,20 @@ impl MilvusStore {
                 dims: 0,
             },
             recent_counts: std::sync::Mutex::new(HashMap::new()),
+            state_dir: None,
         })
+    }
+
+    /// This store with `dir` as the deployment's local state directory: the collection holds
+    /// the papers, `dir` what AcademicHub keeps beside them (radars and their delivery logs).
+    pub fn with_state_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.state_dir = Some(dir);
+        self
+    }
+
+    /// The local state directory, when one was given ([`Self::with_state_dir`]).
+    pub fn state_dir(&self) -> Option<&std::path::Path> {
+        self.state_dir.as_deref()
     }
 
     /// True when the collection exists.

@@ -1,13 +1,16 @@
-//! Research radars: saved topics (queries, filters, example papers) stored durably in the index
-//! directory, and their ranking of new papers with a reason for each.
+//! Research radars: saved topics (queries, filters, example papers) stored durably in the
+//! directory of the papers' store (the index directory, or the local state directory beside a
+//! Milvus collection: [`PaperSource`]), and their ranking of new papers with a reason for each.
 //!
 //! The service functions at the bottom are what the CLI and the HTTP API call: plain typed
 //! inputs, serde-serializable outputs, [`RadarError`] with an [`ErrorKind`] that the HTTP layer
-//! maps to a status code. They block (file locks, tantivy, embedding): call them from a blocking
+//! maps to a status code. They block (file locks, tantivy or Milvus, embedding): call them from a blocking
 //! thread. This module knows nothing of HTTP or the CLI.
 
+mod corpus;
 pub mod model;
 pub mod rank;
+pub mod source;
 pub mod store;
 pub mod text;
 
@@ -15,13 +18,14 @@ use std::path::PathBuf;
 
 pub use model::{Radar, RadarFilters, RadarSpec};
 pub use rank::{
-    rank, ExampleMatch, QueryMatch, RadarHit, RadarPapers, RankRequest, Reason, DEFAULT_RADAR_K,
+    ExampleMatch, QueryMatch, RadarHit, RadarPapers, RankRequest, Reason, DEFAULT_RADAR_K,
     MAX_RADAR_K,
 };
+pub use source::{rank, PaperSource};
 pub use store::RadarStore;
 
 use crate::embed::Embedder;
-use crate::index::{IndexError, PaperIndex};
+use crate::index::IndexError;
 use crate::paper::PaperId;
 use crate::search::QueryError;
 
@@ -46,6 +50,9 @@ pub enum RadarError {
     Query(#[from] QueryError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// A Milvus deployment without a local directory for its radars.
+    #[error("radars are kept in a local state directory beside the Milvus collection, and this server has none")]
+    NoStateDir,
 }
 
 impl From<tantivy::TantivyError> for RadarError {
@@ -77,7 +84,8 @@ impl RadarError {
             RadarError::Store { .. }
             | RadarError::Corrupt { .. }
             | RadarError::Query(_)
-            | RadarError::Index(_) => ErrorKind::Internal,
+            | RadarError::Index(_)
+            | RadarError::NoStateDir => ErrorKind::Internal,
         }
     }
 
@@ -89,18 +97,20 @@ impl RadarError {
                 "invalid_param"
             }
             RadarError::UnknownPaper { .. } => "unknown_paper",
-            RadarError::Store { .. } | RadarError::Corrupt { .. } => "store_error",
+            RadarError::Store { .. } | RadarError::Corrupt { .. } | RadarError::NoStateDir => {
+                "store_error"
+            }
             RadarError::Query(_) | RadarError::Index(_) => "index_error",
         }
     }
 }
 
-/// Validates `spec` and checks that its example papers exist in `index`.
-fn checked(index: &PaperIndex, spec: &RadarSpec) -> Result<RadarSpec, RadarError> {
+/// Validates `spec` and checks that its example papers exist in `source`.
+fn checked(source: &dyn PaperSource, spec: &RadarSpec) -> Result<RadarSpec, RadarError> {
     let spec = spec.validated()?;
     for (kind, ids) in [("positive", &spec.positive), ("negative", &spec.negative)] {
         for id in ids.iter() {
-            if index.get(id)?.is_none() {
+            if source.paper(id)?.is_none() {
                 return Err(RadarError::UnknownPaper {
                     kind,
                     id: id.clone(),
@@ -112,40 +122,44 @@ fn checked(index: &PaperIndex, spec: &RadarSpec) -> Result<RadarSpec, RadarError
 }
 
 /// `GET /api/radars`: every radar, in creation order.
-pub fn list_radars(index: &PaperIndex) -> Result<Vec<Radar>, RadarError> {
-    RadarStore::new(index.dir()).list()
+pub fn list_radars(source: &dyn PaperSource) -> Result<Vec<Radar>, RadarError> {
+    RadarStore::new(source.state_dir()?).list()
 }
 
 /// `GET /api/radars/{id}`.
-pub fn get_radar(index: &PaperIndex, id: &str) -> Result<Radar, RadarError> {
-    RadarStore::new(index.dir()).get(id)
+pub fn get_radar(source: &dyn PaperSource, id: &str) -> Result<Radar, RadarError> {
+    RadarStore::new(source.state_dir()?).get(id)
 }
 
 /// `POST /api/radars`: validates (non-empty, example papers exist) and saves; returns the radar
 /// with its new id.
-pub fn create_radar(index: &PaperIndex, spec: &RadarSpec) -> Result<Radar, RadarError> {
-    let spec = checked(index, spec)?;
-    RadarStore::new(index.dir()).create(spec)
+pub fn create_radar(source: &dyn PaperSource, spec: &RadarSpec) -> Result<Radar, RadarError> {
+    let spec = checked(source, spec)?;
+    RadarStore::new(source.state_dir()?).create(spec)
 }
 
 /// `PUT /api/radars/{id}`: replaces the radar's definition (id and creation time stay).
-pub fn update_radar(index: &PaperIndex, id: &str, spec: &RadarSpec) -> Result<Radar, RadarError> {
-    let spec = checked(index, spec)?;
-    RadarStore::new(index.dir()).update(id, spec)
+pub fn update_radar(
+    source: &dyn PaperSource,
+    id: &str,
+    spec: &RadarSpec,
+) -> Result<Radar, RadarError> {
+    let spec = checked(source, spec)?;
+    RadarStore::new(source.state_dir()?).update(id, spec)
 }
 
 /// `DELETE /api/radars/{id}`: returns the deleted radar.
-pub fn delete_radar(index: &PaperIndex, id: &str) -> Result<Radar, RadarError> {
-    RadarStore::new(index.dir()).delete(id)
+pub fn delete_radar(source: &dyn PaperSource, id: &str) -> Result<Radar, RadarError> {
+    RadarStore::new(source.state_dir()?).delete(id)
 }
 
 /// `GET /api/radars/{id}/papers?since=&k=`: the radar's ranked papers with reasons.
 pub fn radar_papers(
-    index: &PaperIndex,
+    source: &dyn PaperSource,
     id: &str,
     req: &RankRequest,
     embedder: Option<&mut dyn Embedder>,
 ) -> Result<RadarPapers, RadarError> {
-    let radar = get_radar(index, id)?;
-    rank(index, &radar, req, embedder)
+    let radar = get_radar(source, id)?;
+    rank(source, &radar, req, embedder)
 }

@@ -16,23 +16,19 @@
 //! Blocking (tantivy search, embedding): call from a blocking thread.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use serde::Serialize;
-use tantivy::query::Query;
-use tantivy::{DocAddress, Searcher};
 use time::Date;
 
 use crate::embed::{dot, normalize, Embedder};
-use crate::index::PaperIndex;
 use crate::paper::{format_date, Paper, PaperId};
 use crate::search::fusion::{self, DEFAULT_ALPHA, DEFAULT_DEPTH};
-use crate::search::run::positions;
-use crate::search::{
-    bm25, dense, embedding_text, parse, FilterSet, Filters, Mode, QueryEmbedder, QueryVector,
-};
+use crate::search::{Filters, Mode, QueryEmbedder, QueryVector};
 
+use super::corpus::{Corpus, Loaded, TermSpace};
 use super::model::Radar;
-use super::text::{idf, terms_with_surface, SparseVec};
+use super::text::SparseVec;
 use super::RadarError;
 
 /// Papers returned when the request does not say.
@@ -178,54 +174,13 @@ pub struct RadarPapers {
     pub papers: Vec<RadarHit>,
 }
 
-struct Example {
+struct Example<K> {
     id: PaperId,
-    addr: DocAddress,
+    key: K,
     paper: Paper,
     vector: Option<Vec<f32>>,
+    /// Filled in once the ranking's term space exists (see [`score`]).
     terms: SparseVec,
-}
-
-/// tf-idf term vectors with idf from the whole index (cached per term).
-struct TermSpace<'a> {
-    searcher: &'a Searcher,
-    field: tantivy::schema::Field,
-    n: usize,
-    idf: HashMap<String, f32>,
-    stems: HashMap<String, String>,
-}
-
-impl<'a> TermSpace<'a> {
-    fn new(index: &PaperIndex, searcher: &'a Searcher) -> Self {
-        TermSpace {
-            searcher,
-            field: index.fields().text,
-            n: searcher.num_docs() as usize,
-            idf: HashMap::new(),
-            stems: HashMap::new(),
-        }
-    }
-
-    fn vector(&mut self, paper: &Paper) -> SparseVec {
-        let text = format!("{}. {}", paper.title, paper.abstract_text);
-        let terms: Vec<String> = terms_with_surface(&text, &mut self.stems)
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
-        for t in &terms {
-            if !self.idf.contains_key(t) {
-                let df = self
-                    .searcher
-                    .doc_freq(&tantivy::Term::from_field_text(self.field, t))
-                    .unwrap_or(0) as usize;
-                self.idf.insert(t.clone(), idf(self.n, df));
-            }
-        }
-        let idf = &self.idf;
-        SparseVec::tfidf(terms.iter().map(String::as_str), |t| {
-            idf.get(t).copied().unwrap_or(0.0)
-        })
-    }
 }
 
 fn mean(vectors: &[&[f32]]) -> Option<Vec<f32>> {
@@ -258,10 +213,10 @@ fn rocchio(q: &[f32], pos: Option<&[f32]>, neg: Option<&[f32]>) -> Vec<f32> {
 
 /// One query to run: its index in the radar (none for the examples-only pseudo query), its
 /// text, the parsed BM25 query and the (Rocchio-shifted) query vector.
-struct RadarQuery {
+struct RadarQuery<Q> {
     index: Option<usize>,
     text: String,
-    parsed: Box<dyn Query>,
+    parsed: Q,
     vector: Option<Vec<f32>>,
 }
 
@@ -275,16 +230,14 @@ fn round4(x: f32) -> f32 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-/// Ranks `radar` on `index`. `embedder` embeds the queries (it must be the index's model);
-/// without one, or when the index has no vectors, ranking is BM25-only and a note says so.
-pub fn rank(
-    index: &PaperIndex,
+/// Ranks `radar` over one store's [`Corpus`] (see [`super::source::rank`]).
+pub(super) fn rank_on<C: Corpus>(
+    corpus: &C,
     radar: &Radar,
     req: &RankRequest,
     embedder: Option<&mut dyn Embedder>,
 ) -> Result<RadarPapers, RadarError> {
     req.validate(today_utc())?;
-    let searcher = index.reader().searcher();
     let mut notes: Vec<String> = Vec::new();
     let filters = Filters {
         categories: radar.filters.categories.clone(),
@@ -292,26 +245,11 @@ pub fn rank(
         from: req.since,
         to: req.until,
     };
-    let mut embedder = query_embedder(index, embedder, &mut notes);
-    let mut terms = TermSpace::new(index, &searcher);
-    let positives = examples(
-        index,
-        &searcher,
-        &radar.positive,
-        "positive",
-        &mut terms,
-        &mut notes,
-    )?;
-    let negatives = examples(
-        index,
-        &searcher,
-        &radar.negative,
-        "negative",
-        &mut terms,
-        &mut notes,
-    )?;
+    let mut embedder = corpus.query_embedder(embedder, &mut notes);
+    let positives = examples(corpus, &radar.positive, "positive", &mut notes)?;
+    let negatives = examples(corpus, &radar.negative, "negative", &mut notes)?;
     let queries = radar_queries(
-        index,
+        corpus,
         radar,
         &positives,
         &negatives,
@@ -319,14 +257,13 @@ pub fn rank(
         &mut notes,
     );
     let embedded = queries.iter().any(|q| q.vector.is_some());
-    let exclude: Vec<DocAddress> = positives
+    let exclude: Vec<C::Key> = positives
         .iter()
         .chain(negatives.iter())
-        .map(|e| e.addr)
+        .map(|e| e.key.clone())
         .collect();
     let depth = req.k.max(DEFAULT_DEPTH);
-    let (candidates, dense_used) =
-        candidates(index, &searcher, &queries, &filters, depth, &exclude)?;
+    let (candidates, dense_used) = candidates(corpus, &queries, &filters, depth, &exclude)?;
     if embedded && !dense_used {
         notes.push(
             "no paper in the date range has a vector: ranking is BM25-only (give them vectors with `academichub embed --since DATE`)"
@@ -334,9 +271,7 @@ pub fn rank(
         );
     }
     let total = candidates.len();
-    let papers = score(
-        index, &searcher, candidates, &positives, &negatives, &mut terms, req.k,
-    )?;
+    let papers = score(corpus, candidates, positives, negatives, req.k)?;
     if papers.is_empty() {
         notes.push(match req.since {
             Some(s) => format!(
@@ -358,51 +293,21 @@ pub fn rank(
     })
 }
 
-/// The embedder for the radar's queries when dense ranking is possible; otherwise `None` and a
-/// note saying why ranking is BM25-only.
-fn query_embedder<'e>(
-    index: &PaperIndex,
-    embedder: Option<&'e mut dyn Embedder>,
-    notes: &mut Vec<String>,
-) -> Option<QueryEmbedder<'e>> {
-    if index.embedding_model().is_none() {
-        notes.push(
-            "the index has no vectors: ranking is BM25-only and examples are compared by their terms"
-                .into(),
-        );
-        return None;
-    }
-    let Some(embedder) = embedder else {
-        notes.push("no embedding model is available: ranking is BM25-only".into());
-        return None;
-    };
-    match QueryEmbedder::for_index(index, Ok(embedder)) {
-        ready @ QueryEmbedder::Ready(_) => Some(ready),
-        QueryEmbedder::Unavailable(why) => {
-            notes.push(format!("ranking is BM25-only: {why}"));
-            None
-        }
-    }
-}
-
-/// The radar's example papers that are in the index (a note for each that is not).
-fn examples(
-    index: &PaperIndex,
-    searcher: &Searcher,
+fn examples<C: Corpus>(
+    corpus: &C,
     ids: &[PaperId],
     kind: &str,
-    terms: &mut TermSpace<'_>,
     notes: &mut Vec<String>,
-) -> Result<Vec<Example>, RadarError> {
+) -> Result<Vec<Example<C::Key>>, RadarError> {
     let mut out = Vec::new();
     for id in ids {
-        match index.stored(searcher, id)? {
-            Some(stored) => out.push(Example {
-                id: stored.paper.id.clone(),
-                addr: stored.addr,
-                terms: terms.vector(&stored.paper),
-                paper: stored.paper,
-                vector: stored.vector,
+        match corpus.example(id)? {
+            Some((key, (paper, vector))) => out.push(Example {
+                id: paper.id.clone(),
+                key,
+                paper,
+                vector,
+                terms: SparseVec::default(),
             }),
             None => notes.push(format!(
                 "{kind} example {id} is not in the index (deleted?); it was ignored"
@@ -412,8 +317,7 @@ fn examples(
     Ok(out)
 }
 
-/// The mean vector of the examples that have one.
-fn mean_vector(examples: &[Example]) -> Option<Vec<f32>> {
+fn mean_vector<K>(examples: &[Example<K>]) -> Option<Vec<f32>> {
     let vectors: Vec<&[f32]> = examples
         .iter()
         .filter_map(|e| e.vector.as_deref())
@@ -421,23 +325,21 @@ fn mean_vector(examples: &[Example]) -> Option<Vec<f32>> {
     mean(&vectors)
 }
 
-/// The radar's queries, parsed and embedded (Rocchio-shifted by the examples), or one pseudo
-/// query from the positive examples when the radar has no queries.
-fn radar_queries(
-    index: &PaperIndex,
+fn radar_queries<C: Corpus>(
+    corpus: &C,
     radar: &Radar,
-    positives: &[Example],
-    negatives: &[Example],
+    positives: &[Example<C::Key>],
+    negatives: &[Example<C::Key>],
     embedder: &mut Option<QueryEmbedder<'_>>,
     notes: &mut Vec<String>,
-) -> Vec<RadarQuery> {
+) -> Vec<RadarQuery<C::Query>> {
     let pos_mean = mean_vector(positives);
     let neg_mean = mean_vector(negatives);
-    let mut queries: Vec<RadarQuery> = Vec::new();
+    let mut queries = Vec::new();
     for (i, q) in radar.queries.iter().enumerate() {
-        let (parsed, warnings) = parse::parse(index, q);
+        let (parsed, warnings) = corpus.parse(q, true);
         notes.extend(warnings.into_iter().map(|w| format!("query {q:?}: {w}")));
-        let text = embedding_text(index, q, true);
+        let text = corpus.embedding_text(q);
         let vector = match embedder.as_mut().map(|e| e.embed(&text)) {
             Some(QueryVector::Ready(v)) => {
                 Some(rocchio(&v, pos_mean.as_deref(), neg_mean.as_deref()))
@@ -484,32 +386,24 @@ fn radar_queries(
         queries.push(RadarQuery {
             index: None,
             text: label,
-            parsed: parse::plain_query(index, &titles),
+            parsed: corpus.parse(&titles, false).0,
             vector,
         });
     }
     queries
 }
 
-/// Every paper any query retrieves (BM25 and dense legs fused per query), with its best query
-/// match and how many queries retrieved it; and whether any dense leg found a paper.
-fn candidates(
-    index: &PaperIndex,
-    searcher: &Searcher,
-    queries: &[RadarQuery],
+fn candidates<C: Corpus>(
+    corpus: &C,
+    queries: &[RadarQuery<C::Query>],
     filters: &Filters,
     depth: usize,
-    exclude: &[DocAddress],
-) -> Result<(HashMap<DocAddress, Candidate>, bool), RadarError> {
-    let filters = FilterSet::new(index, filters);
+    exclude: &[C::Key],
+) -> Result<(HashMap<C::Key, Candidate>, bool), RadarError> {
     let mut dense_used = false;
-    let mut candidates: HashMap<DocAddress, Candidate> = HashMap::new();
+    let mut candidates: HashMap<C::Key, Candidate> = HashMap::new();
     for q in queries {
-        let (bm25, _) = bm25::leg(index, searcher, q.parsed.box_clone(), &filters, depth)?;
-        let dense = match &q.vector {
-            Some(v) => dense::leg(index, searcher, v, &filters, depth, false)?.0,
-            None => Vec::new(),
-        };
+        let (bm25, dense) = corpus.legs(&q.parsed, q.vector.as_deref(), filters, depth)?;
         dense_used |= !dense.is_empty();
         let fused = if !dense.is_empty() {
             fusion::convex(&bm25, &dense, DEFAULT_ALPHA).map_err(|e| RadarError::InvalidParam {
@@ -520,21 +414,22 @@ fn candidates(
             fusion::min_max(&bm25)
         };
         let (bpos, dpos) = (positions(&bm25), positions(&dense));
-        for (addr, score) in fused {
-            if exclude.contains(&addr) {
+        for (key, score) in fused {
+            if exclude.contains(&key) {
                 continue;
             }
-            let c = candidates.entry(addr).or_default();
+            let (b, d) = (bpos.get(&key), dpos.get(&key));
+            let c = candidates.entry(key).or_default();
             c.matched += 1;
             if c.best.as_ref().is_none_or(|b| score > b.score) {
                 c.best = Some(QueryMatch {
                     index: q.index,
                     query: q.text.clone(),
                     score: round4(score),
-                    bm25_rank: bpos.get(&addr).map(|x| x.0),
-                    bm25_score: bpos.get(&addr).map(|x| round4(x.1)),
-                    dense_rank: dpos.get(&addr).map(|x| x.0),
-                    dense_score: dpos.get(&addr).map(|x| round4(x.1)),
+                    bm25_rank: b.map(|x| x.0),
+                    bm25_score: b.map(|x| round4(x.1)),
+                    dense_rank: d.map(|x| x.0),
+                    dense_score: d.map(|x| round4(x.1)),
                 });
             }
         }
@@ -542,19 +437,23 @@ fn candidates(
     Ok((candidates, dense_used))
 }
 
-/// The candidates scored (best query score plus the examples' effects), best first, the top
-/// `k` with reasons. Without examples only the top `k` papers are loaded.
-fn score(
-    index: &PaperIndex,
-    searcher: &Searcher,
-    candidates: HashMap<DocAddress, Candidate>,
-    positives: &[Example],
-    negatives: &[Example],
-    terms: &mut TermSpace<'_>,
+/// 1-based rank and score of each paper of a leg.
+fn positions<K: Clone + Hash + Eq>(leg: &[(K, f32)]) -> HashMap<K, (usize, f32)> {
+    leg.iter()
+        .enumerate()
+        .map(|(i, (k, s))| (k.clone(), (i + 1, *s)))
+        .collect()
+}
+
+fn score<C: Corpus>(
+    corpus: &C,
+    candidates: HashMap<C::Key, Candidate>,
+    mut positives: Vec<Example<C::Key>>,
+    mut negatives: Vec<Example<C::Key>>,
     k: usize,
 ) -> Result<Vec<RadarHit>, RadarError> {
     let with_examples = !positives.is_empty() || !negatives.is_empty();
-    let mut scored: Vec<(f32, DocAddress, Candidate)> = candidates
+    let mut scored: Vec<(f32, C::Key, Candidate)> = candidates
         .into_iter()
         .map(|(a, c)| (c.best.as_ref().map(|b| b.score).unwrap_or(0.0), a, c))
         .collect();
@@ -566,16 +465,30 @@ fn score(
     if !with_examples {
         scored.truncate(k);
     }
+    let keys: Vec<C::Key> = scored.iter().map(|(_, key, _)| key.clone()).collect();
+    let mut loaded: HashMap<C::Key, Loaded> = corpus.load(&keys)?.into_iter().collect();
+    // Term vectors are compared only when a paper or an example has no vector.
+    let ranked: Vec<&Paper> = positives
+        .iter()
+        .chain(negatives.iter())
+        .map(|e| &e.paper)
+        .chain(loaded.values().map(|(p, _)| p))
+        .collect();
+    let mut terms = corpus.term_space(&ranked);
+    for e in positives.iter_mut().chain(negatives.iter_mut()) {
+        e.terms = terms.vector(&e.paper);
+    }
     let mut hits: Vec<(f32, PaperId, RadarHit)> = Vec::with_capacity(scored.len());
-    for (base, addr, cand) in scored {
-        let stored = index.stored_at(searcher, addr)?;
-        let (paper, vector) = (stored.paper, stored.vector);
-        let mut paper_terms: Option<SparseVec> = None;
-        let mut closest = |exs: &[Example]| {
-            closest_example(exs, &paper, vector.as_deref(), &mut paper_terms, terms)
+    for (base, key, cand) in scored {
+        let Some((paper, vector)) = loaded.remove(&key) else {
+            continue;
         };
-        let positive = closest(positives);
-        let negative = closest(negatives);
+        let mut paper_terms: Option<SparseVec> = None;
+        let mut closest = |exs: &[Example<C::Key>]| {
+            closest_example(exs, &paper, vector.as_deref(), &mut paper_terms, &mut terms)
+        };
+        let positive = closest(&positives);
+        let negative = closest(&negatives);
         hits.push((
             base,
             paper.id.clone(),
@@ -613,8 +526,8 @@ fn score(
 
 /// The example closest to `paper`: by the cosine of stored vectors when both have one, else of
 /// tf-idf term vectors (the paper's computed once, into `paper_terms`, when first needed).
-fn closest_example(
-    examples: &[Example],
+fn closest_example<K>(
+    examples: &[Example<K>],
     paper: &Paper,
     vector: Option<&[f32]>,
     paper_terms: &mut Option<SparseVec>,

@@ -32,9 +32,14 @@ pub fn filter_expr(filters: &Filters) -> String {
     let mut parts = Vec::new();
     let list = |xs: &[String]| xs.iter().map(|x| quote(x)).collect::<Vec<_>>().join(", ");
     if !filters.categories.is_empty() {
+        let spellings: Vec<String> = filters
+            .categories
+            .iter()
+            .flat_map(|c| category_spellings(c))
+            .collect();
         parts.push(format!(
             "array_contains_any(categories, [{}])",
-            list(&filters.categories)
+            list(&spellings)
         ));
     }
     if !filters.sources.is_empty() {
@@ -47,6 +52,28 @@ pub fn filter_expr(filters: &Filters) -> String {
         parts.push(format!("published <= {}", days(d)));
     }
     parts.join(" and ")
+}
+
+/// The spellings of a category a filter matches. The index compares categories without case;
+/// Milvus compares stored strings exactly, so a category is looked for as given, lowercased
+/// (what radars save) and in arXiv's own case: the archive in lowercase, a two-letter
+/// subject class in capitals (`cs.AI`, `q-bio.NC`), longer ones in lowercase
+/// (`cond-mat.mtrl-sci`).
+fn category_spellings(category: &str) -> Vec<String> {
+    let given = category.trim();
+    let lower = given.to_lowercase();
+    let arxiv = match lower.split_once('.') {
+        Some((archive, class))
+            if class.len() == 2 && class.chars().all(|c| c.is_ascii_alphabetic()) =>
+        {
+            format!("{archive}.{}", class.to_ascii_uppercase())
+        }
+        _ => lower.clone(),
+    };
+    let mut out = vec![given.to_string(), lower, arxiv];
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The words of `query` Milvus ranks with: query syntax read as plain words (`-word` left
@@ -406,8 +433,22 @@ mod tests {
         };
         assert_eq!(
             filter_expr(&f),
-            r#"array_contains_any(categories, ["cs.CL", "cs.\"X"]) and source in ["arxiv"] and published >= 10"#
+            r#"array_contains_any(categories, ["cs.CL", "cs.cl", "cs.\"X", "cs.\"x"]) and source in ["arxiv"] and published >= 10"#
         );
+    }
+
+    #[test]
+    fn a_category_is_matched_in_every_case_it_is_stored_in() {
+        assert_eq!(category_spellings("cs.ai"), ["cs.AI", "cs.ai"]);
+        assert_eq!(
+            category_spellings("Q-BIO.NC"),
+            ["Q-BIO.NC", "q-bio.NC", "q-bio.nc"]
+        );
+        assert_eq!(
+            category_spellings("cond-mat.mtrl-sci"),
+            ["cond-mat.mtrl-sci"]
+        );
+        assert_eq!(category_spellings("hep-th"), ["hep-th"]);
     }
 
     #[test]

@@ -497,11 +497,206 @@ fn killing_milvus_mid_import_fails_the_import_and_loses_nothing_acknowledged() {
     assert_eq!(store.counts().unwrap().with_vectors, 5000);
 }
 
+/// Radars on the Milvus backend, through the router, next to a server over the index with
+/// the same papers and vectors: a radar is saved in the server's state directory, ranks the
+/// collection's papers (the same first paper, mostly the same top ten: Milvus does not stem
+/// and keeps BM25 statistics per segment), honours its filters and examples, and its feed,
+/// "mark as read", unread papers, digest preview and briefing work as on the index.
+#[test]
+fn radars_rank_the_collection_like_the_index() {
+    use academichub::http::{router, AppState, ServerConfig};
+    use academichub::search::Backend;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    let (_d, index, mut e) = embedded_fixture();
+    let store = MilvusStore::open_or_create(&server.config("radars"), e.id()).unwrap();
+    import_file_milvus(
+        &store,
+        &fixture("arxiv-mini.jsonl.gz"),
+        &opts(),
+        Some(&mut e),
+    )
+    .unwrap();
+    store.flush();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let config = || ServerConfig {
+        token: Some(crate::http::TOKEN.into()),
+        ..ServerConfig::default()
+    };
+    let on_milvus = router(
+        AppState::on_backend(
+            Backend::Milvus(Arc::new(store.with_state_dir(state_dir.clone()))),
+            config(),
+        )
+        .with_embedder(Box::new(HashEmbedder::new(64))),
+    );
+    let on_tantivy = router(
+        AppState::new(Arc::new(index), config())
+            .with_embedder(Box::new(e))
+            .open_writer()
+            .unwrap(),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let get = |app: &axum::Router, uri: &str| rt.block_on(crate::http::get(app, uri));
+    let post = |app: &axum::Router, uri: &str, body: serde_json::Value| {
+        rt.block_on(crate::http::post(
+            app,
+            uri,
+            Some(crate::http::TOKEN),
+            body.to_string(),
+        ))
+    };
+    let papers = |v: &serde_json::Value| -> Vec<String> {
+        v["papers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no papers: {v}"))
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let spec = serde_json::json!({"name": "streaming",
+        "queries": ["streaming large language models survey", "speech tokens"]});
+    let (s, m) = post(&on_milvus, "/api/radars", spec.clone());
+    assert_eq!(s.as_u16(), 201, "{m}");
+    let (s, t) = post(&on_tantivy, "/api/radars", spec);
+    assert_eq!(s.as_u16(), 201, "{t}");
+    assert_eq!(m["id"], t["id"]);
+    let id = m["id"].as_str().unwrap().to_string();
+    // Kept in the state directory: listed, and read back by a store over the same directory.
+    let (_, list) = get(&on_milvus, "/api/radars");
+    assert_eq!(list["total"], 1, "{list}");
+    assert!(academichub::radar::RadarStore::new(&state_dir)
+        .get(&id)
+        .is_ok());
+
+    let uri = format!("/api/radars/{id}/papers?k=10");
+    let (s, m) = get(&on_milvus, &uri);
+    assert_eq!(s.as_u16(), 200, "{m}");
+    let (_, t) = get(&on_tantivy, &uri);
+    assert_eq!(
+        (m["mode"].as_str(), t["mode"].as_str()),
+        (Some("hybrid"), Some("hybrid"))
+    );
+    let (pm, pt) = (papers(&m), papers(&t));
+    println!("milvus {pm:?}\ntantivy {pt:?}");
+    assert_eq!(pm[0], "2603.04592", "{m}");
+    assert_eq!(pt[0], "2603.04592");
+    let shared = pm.iter().filter(|p| pt.contains(p)).count();
+    assert!(shared >= 8, "{shared} of 10 shared: {pm:?} / {pt:?}");
+    let reason = &m["papers"][0]["reason"];
+    assert!(
+        reason["query"]["bm25_rank"].is_u64()
+            && reason["text"].as_str().unwrap().contains("bm25 #"),
+        "{reason}"
+    );
+
+    // A category filter, and a positive example (left out of the results, its closeness
+    // explained), on the collection.
+    let spec = serde_json::json!({"name": "ai only",
+        "queries": ["streaming large language models survey"],
+        "filters": {"categories": ["cs.AI"]}, "positive": ["2603.04592"]});
+    let (s, r) = post(&on_milvus, "/api/radars", spec);
+    assert_eq!(s.as_u16(), 201, "{r}");
+    let ai = r["id"].as_str().unwrap().to_string();
+    let (s, v) = get(&on_milvus, &format!("/api/radars/{ai}/papers?k=20"));
+    assert_eq!(s.as_u16(), 200, "{v}");
+    let hits = v["papers"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{v}");
+    for h in hits {
+        assert!(
+            h["categories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "cs.AI"),
+            "{h}"
+        );
+        assert_ne!(h["id"], "2603.04592");
+        assert_eq!(h["reason"]["positive"]["id"], "2603.04592", "{h}");
+    }
+    // An example the collection lacks is refused before anything is saved.
+    let (s, r) = post(
+        &on_milvus,
+        "/api/radars",
+        serde_json::json!({"name": "ghost", "queries": ["x"], "positive": ["0000.00000"]}),
+    );
+    assert_eq!(
+        (s.as_u16(), r["error"]["code"].as_str()),
+        (400, Some("unknown_paper")),
+        "{r}"
+    );
+
+    // Delivery: the feed, "mark as read" (the paper leaves the unread list), the digest
+    // preview and a briefing, over the collection.
+    let (s, _, body) = rt.block_on(crate::http::send(
+        &on_milvus,
+        axum::http::Request::get(format!("/api/radars/{id}/feed.atom?days=366"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    ));
+    let feed = String::from_utf8(body).unwrap();
+    assert_eq!(s.as_u16(), 200, "{feed}");
+    assert!(feed.contains("<entry>"), "{feed}");
+    let (s, r) = post(
+        &on_milvus,
+        &format!("/api/radars/{id}/read"),
+        serde_json::json!({"ids": ["2603.04592"]}),
+    );
+    assert_eq!((s.as_u16(), r["marked"].as_u64()), (200, Some(1)), "{r}");
+    let (s, v) = get(
+        &on_milvus,
+        &format!("/api/radars/{id}/papers?k=10&unread=true"),
+    );
+    assert_eq!(s.as_u16(), 200, "{v}");
+    assert!(!papers(&v).contains(&"2603.04592".to_string()), "{v}");
+    assert_eq!(v["unread"]["delivered_left_out"], 1, "{v}");
+    let (s, _, body) = rt.block_on(crate::http::send(
+        &on_milvus,
+        axum::http::Request::get(format!("/api/digest?radar={id}&days=366&lang=en"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    ));
+    let html = String::from_utf8(body).unwrap();
+    assert_eq!(s.as_u16(), 200, "{html}");
+    assert!(html.contains("<html"), "{html}");
+    let (s, b) = get(
+        &on_milvus,
+        &format!("/api/briefings?radar={id}&lang=en&llm=false&k=5"),
+    );
+    assert_eq!(s.as_u16(), 200, "{b}");
+    assert!(!b["papers"].as_array().unwrap().is_empty(), "{b}");
+    // The all-papers briefing reads the newest papers of the collection.
+    let (s, b) = get(&on_milvus, "/api/briefings?lang=en&llm=false&k=5");
+    assert_eq!(s.as_u16(), 200, "{b}");
+    assert_eq!(b["papers"].as_array().unwrap().len(), 5, "{b}");
+
+    // Deleting the radar removes it from the state directory.
+    let (s, _, _) = rt.block_on(crate::http::send(
+        &on_milvus,
+        axum::http::Request::delete(format!("/api/radars/{id}"))
+            .header("authorization", format!("Bearer {}", crate::http::TOKEN))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    ));
+    assert_eq!(s.as_u16(), 200);
+    let (s, _) = get(&on_milvus, &format!("/api/radars/{id}"));
+    assert_eq!(s.as_u16(), 404);
+}
+
 /// `serve` on the Milvus backend, through the router: search (every mode), a paper by id,
 /// similar papers, `/healthz` and `/metrics` answer from the collection, with the same first
-/// papers as a server over the tantivy index; the views that need the local index answer 501
-/// `not_on_backend`; and once Milvus is gone, reads answer 503 `backend_unavailable` with
-/// Retry-After, quickly.
+/// papers as a server over the tantivy index; and once Milvus is gone, reads answer 503
+/// `backend_unavailable` with Retry-After, quickly.
 #[test]
 fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
     use academichub::http::{router, AppState, ServerConfig};
@@ -635,16 +830,6 @@ fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
     day_m.sort();
     day_t.sort();
     assert_eq!((day_m.len(), day_m), (2, day_t));
-
-    // What needs the local index says so.
-    for uri in ["/api/radars", "/api/briefings"] {
-        let (s, v) = get(&on_milvus, uri);
-        assert_eq!(
-            (s.as_u16(), v["error"]["code"].as_str()),
-            (501, Some("not_on_backend")),
-            "{uri}: {v}"
-        );
-    }
 
     // Writes: POST /api/papers upserts into the collection, embedded at once (no background
     // worker here), searchable on return; unchanged text keeps its vector.
