@@ -10,7 +10,6 @@ use academichub::briefing::{
 };
 use academichub::embed::Embedder;
 use academichub::radar::RankRequest;
-use academichub::PaperIndex;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,7 +32,8 @@ pub struct Args {
     /// Papers per radar.
     #[arg(short = 'k', long = "k", default_value_t = DEFAULT_BRIEFING_K)]
     k: usize,
-    /// Index directory.
+    /// Index directory (on the Milvus backend: the local state directory beside the
+    /// collection, where the radars are).
     #[arg(long, env = "ACADEMICHUB_INDEX", default_value_os_t = super::default_index())]
     index: PathBuf,
     #[command(flatten)]
@@ -47,8 +47,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let lang: Lang = a.lang.parse().map_err(anyhow::Error::msg)?;
     let format: BriefingFormat = a.format.parse().map_err(anyhow::Error::msg)?;
     let config = a.model.config()?;
-    super::tantivy_only(&config, "briefing")?;
-    let index = PaperIndex::open(&a.index)?;
+    let papers = super::Papers::open(&a.index, a.model.config_path())?;
     let req = BriefingRequest {
         radars: a.radars.clone(),
         since: a.since,
@@ -72,10 +71,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut embedder = if a.radars.is_empty() {
         None
     } else {
-        super::radar::query_embedder(&a.model, &index)
+        papers.query_embedder(&a.model)
     };
     let mut briefing = build_briefing(
-        &index,
+        papers.source(),
         &req,
         embedder.as_mut().map(|e| e as &mut dyn Embedder),
     )?;

@@ -10,7 +10,6 @@ use academichub::delivery::digest::{self, DigestRequest, DEFAULT_DIGEST_K};
 use academichub::delivery::feed::DEFAULT_FEED_DAYS;
 use academichub::delivery::mail::{self, Mailer};
 use academichub::embed::Embedder;
-use academichub::PaperIndex;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,7 +31,8 @@ pub struct Args {
     /// Language of the labels: zh or en.
     #[arg(long, default_value = "zh")]
     lang: String,
-    /// Index directory.
+    /// Index directory (on the Milvus backend: the local state directory beside the
+    /// collection, where the radars are).
     #[arg(long, env = "ACADEMICHUB_INDEX", default_value_os_t = super::default_index())]
     index: PathBuf,
     #[command(flatten)]
@@ -55,7 +55,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         mail::mailbox(addr)?;
     }
     let config = a.model.config()?;
-    super::tantivy_only(&config, "digest")?;
     let mailer = if a.dry_run {
         None
     } else {
@@ -75,7 +74,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.k == 0 || a.k > 100 {
         anyhow::bail!("-k must be between 1 and 100");
     }
-    let index = PaperIndex::open(&a.index)?;
+    let papers = super::Papers::open(&a.index, a.model.config_path())?;
+    let index = papers.source();
     let req = DigestRequest {
         radars: a.radars.clone(),
         since: a.since,
@@ -83,13 +83,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         k: a.k,
         lang,
     };
-    let mut embedder = super::radar::query_embedder(&a.model, &index);
+    let mut embedder = papers.query_embedder(&a.model);
     let embedder = embedder.as_mut().map(|e| e as &mut dyn Embedder);
     let today = academichub::radar::rank::today_utc();
     let base = format!("http://{}", config.server.addr);
     let started = std::time::Instant::now();
     let Some(mailer) = mailer else {
-        let d = digest::build(&index, &req, today, embedder, false)?;
+        let d = digest::build(index, &req, today, embedder, false)?;
         if let Some(path) = &a.html {
             std::fs::write(path, digest::render_html(&d, &base))?;
         }
@@ -108,7 +108,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let outcome = academichub::delivery::send_digest(
-        &index, &req, &a.to, &mailer, &base, today, embedder, false,
+        index, &req, &a.to, &mailer, &base, today, embedder, false,
     )?;
     let secs = started.elapsed().as_secs_f64();
     if a.json {

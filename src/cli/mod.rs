@@ -11,7 +11,9 @@ mod search;
 mod serve;
 mod stats;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -111,17 +113,68 @@ fn parse_date_arg(s: &str) -> Result<time::Date, String> {
         .ok_or_else(|| format!("{s:?} is not a date in YYYY-MM-DD form"))
 }
 
-/// Refuses `command` on a config naming the Milvus backend, which it does not serve yet, so
-/// it never quietly works on a local index instead.
-fn tantivy_only(config: &academichub::config::Config, command: &str) -> anyhow::Result<()> {
-    if config.index.backend == academichub::config::Backend::Milvus {
-        anyhow::bail!(
-            "`academichub {command}` does not run on the milvus backend yet ([index] backend = \
-             \"milvus\"); import, ingest, embed, search, serve, stats and eval do. Use a config with the \
-             tantivy backend for it."
-        );
+/// The papers a radar, briefing or digest command works on: the index at `--index`, or, with
+/// a config naming the Milvus backend, its collection, `--index` then being the local state
+/// directory beside it (radars and their delivery logs, as `serve` keeps them).
+enum Papers {
+    Index(academichub::PaperIndex),
+    Milvus(academichub::index::milvus::MilvusStore),
+}
+
+impl Papers {
+    /// Opens what `config` names (the default config file when `None`).
+    fn open(index: &Path, config: Option<&Path>) -> anyhow::Result<Papers> {
+        let config = academichub::config::Config::load(config)?;
+        if config.index.backend != academichub::config::Backend::Milvus {
+            return Ok(Papers::Index(academichub::PaperIndex::open(index)?));
+        }
+        std::fs::create_dir_all(index).with_context(|| {
+            format!(
+                "cannot create the local state directory {}",
+                index.display()
+            )
+        })?;
+        let store = academichub::index::milvus::MilvusStore::open(&config.milvus)
+            .with_context(|| {
+                format!(
+                    "cannot open the Milvus collection {:?} at {}",
+                    config.milvus.collection, config.milvus.uri
+                )
+            })?
+            .with_state_dir(index.to_path_buf());
+        Ok(Papers::Milvus(store))
     }
-    Ok(())
+
+    fn source(&self) -> &dyn academichub::radar::PaperSource {
+        match self {
+            Papers::Index(index) => index,
+            Papers::Milvus(store) => store,
+        }
+    }
+
+    /// The store's model for radar queries, or `None` (BM25-only, with the reason printed)
+    /// when the store has no vectors or the model cannot be loaded or does not match.
+    fn query_embedder(&self, model: &ModelArgs) -> Option<academichub::embed::FastEmbedder> {
+        match self {
+            Papers::Index(index) => radar::query_embedder(model, index),
+            Papers::Milvus(store) => {
+                let loaded = match model.load_named(&store.info().model) {
+                    Ok(e) => e,
+                    Err(err) => {
+                        eprintln!("warning: cannot load the embedding model ({err:#}); ranking with BM25 only");
+                        return None;
+                    }
+                };
+                match store.check_model(academichub::embed::Embedder::id(&loaded)) {
+                    Ok(()) => Some(loaded),
+                    Err(err) => {
+                        eprintln!("warning: {err}; ranking with BM25 only");
+                        None
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Flags shared by every command that embeds text.
@@ -144,6 +197,11 @@ pub struct ModelArgs {
 impl ModelArgs {
     fn config(&self) -> Result<academichub::config::Config, academichub::config::ConfigError> {
         academichub::config::Config::load(self.config.as_deref())
+    }
+
+    /// `--config`, when given.
+    fn config_path(&self) -> Option<&Path> {
+        self.config.as_deref()
     }
 
     /// The `[milvus]` section when the config file names the Milvus backend.

@@ -38,14 +38,31 @@ struct ReadArgs {
     #[arg(long = "paper", required = true)]
     papers: Vec<String>,
     #[command(flatten)]
-    index: IndexArg,
+    store: StoreArgs,
 }
 
 #[derive(Debug, clap::Args)]
 struct IndexArg {
-    /// Index directory (radars are stored in it, in radars.json).
+    /// Index directory (radars are stored in it, in radars.json). On the Milvus backend, the
+    /// local state directory beside the collection (serve's --index).
     #[arg(long, env = "ACADEMICHUB_INDEX", default_value_os_t = super::default_index())]
     index: PathBuf,
+}
+
+/// `--index` and `--config` (whose `[index] backend` may name a Milvus collection).
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    #[command(flatten)]
+    index: IndexArg,
+    /// Configuration file (default: ./academichub.toml when present).
+    #[arg(long, env = "ACADEMICHUB_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn open(&self) -> anyhow::Result<super::Papers> {
+        super::Papers::open(&self.index.index, self.config.as_deref())
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,7 +86,7 @@ struct AddArgs {
     #[arg(long = "negative")]
     negative: Vec<String>,
     #[command(flatten)]
-    index: IndexArg,
+    store: StoreArgs,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -78,7 +95,7 @@ struct AddArgs {
 #[derive(Debug, clap::Args)]
 struct ListArgs {
     #[command(flatten)]
-    index: IndexArg,
+    store: StoreArgs,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -117,7 +134,7 @@ struct RmArgs {
     /// Radar id.
     id: String,
     #[command(flatten)]
-    index: IndexArg,
+    store: StoreArgs,
     /// Print JSON (the deleted radar).
     #[arg(long)]
     json: bool,
@@ -138,7 +155,7 @@ fn ids(v: Vec<String>) -> Vec<PaperId> {
 }
 
 fn add(a: AddArgs) -> anyhow::Result<ExitCode> {
-    let index = PaperIndex::open(&a.index.index)?;
+    let papers = a.store.open()?;
     let spec = RadarSpec {
         name: a.name,
         queries: a.queries,
@@ -149,7 +166,7 @@ fn add(a: AddArgs) -> anyhow::Result<ExitCode> {
         positive: ids(a.positive),
         negative: ids(a.negative),
     };
-    let r = radar::create_radar(&index, &spec)?;
+    let r = radar::create_radar(papers.source(), &spec)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
@@ -159,8 +176,8 @@ fn add(a: AddArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn list(a: ListArgs) -> anyhow::Result<ExitCode> {
-    let index = PaperIndex::open(&a.index.index)?;
-    let radars = radar::list_radars(&index)?;
+    let papers = a.store.open()?;
+    let radars = radar::list_radars(papers.source())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&radars)?);
         return Ok(ExitCode::SUCCESS);
@@ -217,8 +234,9 @@ pub(super) fn query_embedder(model: &super::ModelArgs, index: &PaperIndex) -> Op
 }
 
 fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
-    let index = PaperIndex::open(&a.index.index)?;
-    let radar = radar::get_radar(&index, &a.id)?;
+    let papers = super::Papers::open(&a.index.index, a.model.config_path())?;
+    let index = papers.source();
+    let radar = radar::get_radar(index, &a.id)?;
     let req = RankRequest {
         since: a.since,
         until: a.until,
@@ -226,19 +244,19 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
     };
     // Validate before loading a model.
     req.validate(radar::rank::today_utc())?;
-    let mut embedder = query_embedder(&a.model, &index);
+    let mut embedder = papers.query_embedder(&a.model);
     let started = std::time::Instant::now();
     let embedder = embedder.as_mut().map(|e| e as &mut dyn Embedder);
     let res = if a.unread {
         let (res, left_out, updated) =
-            academichub::delivery::unread_papers(&index, &radar.id, &req, embedder)?;
+            academichub::delivery::unread_papers(index, &radar.id, &req, embedder)?;
         eprintln!(
             "note: {left_out} papers already delivered left out; {} revised since delivered",
             updated.len()
         );
         res
     } else {
-        radar::rank(&index, &radar, &req, embedder)?
+        radar::rank(index, &radar, &req, embedder)?
     };
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Some(format) = a.format {
@@ -292,16 +310,16 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn read(a: ReadArgs) -> anyhow::Result<ExitCode> {
-    let index = PaperIndex::open(&a.index.index)?;
+    let papers = a.store.open()?;
     let ids: Vec<PaperId> = a.papers.iter().map(|p| PaperId::new(p.trim())).collect();
-    let n = academichub::delivery::mark_read(&index, &a.id, &ids)?;
+    let n = academichub::delivery::mark_read(papers.source(), &a.id, &ids)?;
     println!("marked {n} papers as read for radar {}", a.id);
     Ok(ExitCode::SUCCESS)
 }
 
 fn rm(a: RmArgs) -> anyhow::Result<ExitCode> {
-    let index = PaperIndex::open(&a.index.index)?;
-    let r = academichub::delivery::delete_radar(&index, &a.id)?;
+    let papers = a.store.open()?;
+    let r = academichub::delivery::delete_radar(papers.source(), &a.id)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

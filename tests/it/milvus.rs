@@ -950,6 +950,93 @@ fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
     drop((on_milvus, on_tantivy));
 }
 
+/// The `radar`, `briefing` and `digest` commands on a config naming the Milvus backend work on
+/// the collection, keeping radars in `--index` (the local state directory `serve` uses).
+#[test]
+fn radar_commands_work_on_the_collection() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    let mut mc = server.config("cli_radars");
+    mc.vector_index = "AUTOINDEX".into();
+    let store = MilvusStore::open_or_create(&mc, HashEmbedder::new(64).id()).unwrap();
+    import_file_milvus(&store, &fixture("arxiv-mini.jsonl.gz"), &opts(), None).unwrap();
+    store.flush();
+    let config = dir.path().join("academichub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[index]\nbackend = \"milvus\"\n\n[milvus]\nuri = \"{}\"\ncollection = \"cli_radars\"\n",
+            mc.uri
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_academichub"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--index")
+            .arg(&state)
+            .env_remove("ACADEMICHUB_CONFIG")
+            .env_remove("ACADEMICHUB_INDEX")
+            // No model here: ranking is BM25-only, and says so.
+            .env("ACADEMICHUB_CACHE", dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        );
+        assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
+        (stdout, stderr)
+    };
+    run(&[
+        "radar",
+        "add",
+        "--name",
+        "streaming",
+        "--query",
+        "streaming large language models survey",
+    ]);
+    assert!(state.join("radars.json").exists());
+    let (list, _) = run(&["radar", "list"]);
+    assert!(list.contains("streaming"), "{list}");
+    let (shown, _) = run(&["radar", "show", "streaming", "-k", "3", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["mode"], "bm25", "{v}");
+    assert_eq!(v["papers"][0]["id"], "2603.04592", "{v}");
+    let (md, _) = run(&[
+        "briefing",
+        "--radar",
+        "streaming",
+        "--lang",
+        "en",
+        "--format",
+        "md",
+        "-k",
+        "3",
+    ]);
+    assert!(md.contains("[2603.04592]"), "{md}");
+    let (mail, _) = run(&[
+        "digest",
+        "--radar",
+        "streaming",
+        "--dry-run",
+        "--days",
+        "366",
+        "--to",
+        "reader@example.org",
+    ]);
+    assert!(mail.starts_with("Subject: "), "{mail}");
+    run(&["radar", "rm", "streaming"]);
+    let (list, _) = run(&["radar", "list"]);
+    assert!(list.contains("no radars"), "{list}");
+}
+
 /// `academichub serve` on a config naming an unreachable Milvus stops at once with an error
 /// naming its address (it never serves a local index instead).
 #[test]
