@@ -63,6 +63,7 @@ const SYNONYM_SENSES: usize = 4;
 const PAIR_GLOSSES: usize = 12;
 const PAIR_SYNONYMS: usize = 4;
 const PAIR_LOOSE: usize = 6;
+const PAIR_HEADS: usize = 2;
 /// Prior of a loose glossary match: it competes only once a phrase confirms it (then its
 /// phrase gain decides), see [`Kind::Loose`].
 const LOOSE_PRIOR: f32 = 0.2;
@@ -247,6 +248,10 @@ enum Kind {
     /// A loose glossary match (or its derived form): kept only where a phrase of the papers
     /// joins it to a neighbouring unit's candidate.
     Loose,
+    /// The head noun of a two-word gloss (or its derived form): kept only where a phrase
+    /// with a neighbouring unit's candidate (at least [`HEAD_PHRASE_SHARE`]) makes it
+    /// outscore every other candidate.
+    Head,
 }
 
 /// A candidate translation of one unit.
@@ -611,6 +616,32 @@ fn gloss_terms(gloss: &str) -> Vec<String> {
 
 /// Prior of a derived form relative to the gloss it comes from.
 const DERIVED_PRIOR: f32 = 0.8;
+/// Prior of the head noun of a two-word gloss, relative to a first gloss.
+const HEAD_PRIOR: f32 = 0.5;
+/// The phrase share that lets a head noun stand for its gloss: a tenth of the rarer term's
+/// papers use the phrase with the neighbour's candidate ("topological insulator": 0.23 of the
+/// "insulator" papers), a term of the field rather than a generic noun next to a frequent word
+/// ("diffusion mechanism"). Chosen among 0.01-0.2 on the short terms and arxiv-zh2en BM25
+/// (BENCHMARKS.md): 0.1-0.15 is best on both.
+const HEAD_PHRASE_SHARE: f32 = 0.1;
+
+/// The last word of a gloss of exactly two words, both plain lowercase English (no
+/// stopword): "electrical insulation" gives "insulation".
+fn gloss_head(gloss: &str) -> Option<String> {
+    let words: Vec<&str> = gloss.split_whitespace().collect();
+    match words.as_slice() {
+        [a, b]
+            if [a, b].iter().all(|w| {
+                w.len() >= 3
+                    && w.chars().all(|c| c.is_ascii_lowercase())
+                    && !analysis::is_english_stopword(w)
+            }) =>
+        {
+            Some(b.to_string())
+        }
+        _ => None,
+    }
+}
 
 /// Noun and adjective forms of an English word by regular suffixes (`discover` gives
 /// `discovery`, `retrieve` `retrieval`, `generate` `generative`); only those whose stem the
@@ -664,6 +695,21 @@ fn candidates(
     for g in dict.loose_glosses(unit) {
         if !offered.iter().any(|(o, _, _)| o == g) {
             offered.push((g.to_string(), LOOSE_PRIOR, Kind::Loose));
+        }
+    }
+    // The head noun of a two-word gloss ("electrical insulation" for 绝缘体): the papers may
+    // name the thing without the dictionary's qualifier ("topological insulator", one stem
+    // with "insulation"), so it is offered too, below the gloss it comes from, and kept only
+    // where the papers prefer it (a phrase with a neighbour), never beside the full gloss
+    // ("gravitational wave" keeps no lone "wave").
+    let heads: Vec<String> = glosses
+        .iter()
+        .take(MAX_GLOSSES)
+        .filter_map(|g| gloss_head(g))
+        .collect();
+    for h in heads {
+        if !offered.iter().any(|(o, _, _)| *o == h) {
+            offered.push((h, HEAD_PRIOR, Kind::Head));
         }
     }
     // Derived forms of one-word glosses: the dictionary glosses verbs ("to discover", "to
@@ -745,6 +791,7 @@ fn pair_pool(cands: &[Candidate]) -> Vec<usize> {
             .take(n)
     };
     of(Kind::Gloss, PAIR_GLOSSES)
+        .chain(of(Kind::Head, PAIR_HEADS))
         .chain(of(Kind::Synonym, PAIR_SYNONYMS))
         .chain(of(Kind::Loose, PAIR_LOOSE))
         .collect()
@@ -795,7 +842,9 @@ fn score_by_phrases(
     }
     for (c, counts) in cands.iter_mut().zip(best) {
         for (cand, share) in c.iter_mut().zip(counts) {
-            cand.score = if cand.kind == Kind::Loose && share < LOOSE_PHRASE_SHARE {
+            cand.score = if (cand.kind == Kind::Loose && share < LOOSE_PHRASE_SHARE)
+                || (cand.kind == Kind::Head && share < HEAD_PHRASE_SHARE)
+            {
                 0.0
             } else {
                 cand.base * (1.0 + PHRASE_GAIN * share)
@@ -901,7 +950,7 @@ fn group(
     let english = cands[0].df as f32;
     let chinese = stats.df(&unit)? as f32;
     let weight = english / (english + chinese);
-    cands.retain(|c| c.score >= KEEP_RATIO * best);
+    cands.retain(|c| c.score >= KEEP_RATIO * best && (c.kind != Kind::Head || c.score >= best));
     let sum: f32 = cands.iter().map(|c| c.score).sum();
     let mut terms: Vec<(String, f32)> = Vec::new();
     for c in &cands {
@@ -1158,6 +1207,24 @@ mod tests {
             split_word(&d, "强化x学习", d.longest_word()),
             ["强化", "x", "学习"]
         );
+    }
+
+    #[test]
+    fn the_head_of_a_two_word_gloss_is_its_last_word() {
+        assert_eq!(
+            gloss_head("electrical insulation").as_deref(),
+            Some("insulation")
+        );
+        assert_eq!(gloss_head("gravitational wave").as_deref(), Some("wave"));
+        for no in [
+            "insulator",
+            "to look up",
+            "heat insulation (building)",
+            "an error",
+            "Albert Einstein",
+        ] {
+            assert_eq!(gloss_head(no), None, "{no}");
+        }
     }
 
     #[test]
