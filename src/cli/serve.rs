@@ -451,7 +451,9 @@ impl Digests {
         let mailer = academichub::delivery::mail::Mailer::new(smtp)?;
         for s in &config.digest {
             for r in &s.radars {
-                if academichub::radar::get_radar(&state.backend, r).is_err() {
+                if academichub::radar::get_radar(academichub::radar::source::of(&state.backend), r)
+                    .is_err()
+                {
                     eprintln!("warning: [[digest]] names radar {r:?}, which does not exist (yet): skipped until it does");
                 }
             }
@@ -503,7 +505,7 @@ fn scheduled_digest(
     base: &str,
 ) {
     let today = academichub::radar::rank::today_utc();
-    let source = &state.backend;
+    let source = academichub::radar::source::of(&state.backend);
     // The query embedder is lent for one radar's ranking at a time.
     let built = academichub::delivery::digest::build_with(
         source,

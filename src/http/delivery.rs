@@ -133,13 +133,21 @@ pub async fn feed(
     let if_none = headers.clone();
     let outcome = heavy_blocking(&state, move || {
         let today = crate::radar::rank::today_utc();
-        let (radar, marks, etag) = delivery::feed_state(&backend, &id, &req, today)?;
+        let (radar, marks, etag) =
+            delivery::feed_state(crate::radar::source::of(&backend), &id, &req, today)?;
         if none_match(&if_none, &etag) == Some(true) {
             return Ok(Err(etag));
         }
         let feed = st
             .with_query_embedder(|mut e| {
-                atom_feed::select(&backend, &radar, &marks, &req, today, e.embedder())
+                atom_feed::select(
+                    crate::radar::source::of(&backend),
+                    &radar,
+                    &marks,
+                    &req,
+                    today,
+                    e.embedder(),
+                )
             })
             .map_err(DeliveryError::from)?;
         let modified = http_date(&atom_feed::last_modified(&feed, &marks));
@@ -258,7 +266,14 @@ pub async fn read(
     let ids: Vec<PaperId> = body.ids.iter().map(|s| PaperId::new(s.trim())).collect();
     let backend = state.backend.clone();
     let radar = id.clone();
-    let marked = blocking(move || Ok(delivery::mark_read(&backend, &radar, &ids)?)).await?;
+    let marked = blocking(move || {
+        Ok(delivery::mark_read(
+            crate::radar::source::of(&backend),
+            &radar,
+            &ids,
+        )?)
+    })
+    .await?;
     tracing::info!(radar = %id, marked, "papers marked as read");
     Ok(Json(ReadResponse { radar: id, marked }))
 }
@@ -304,7 +319,7 @@ pub async fn digest_preview(
     let html = heavy_blocking(&state, move || {
         let today = crate::radar::rank::today_utc();
         let d = delivery::digest::build_with(
-            &backend,
+            crate::radar::source::of(&backend),
             &req,
             today,
             |rank| st.with_query_embedder(|mut e| rank(e.embedder())),

@@ -70,7 +70,8 @@ async fn spec_body(
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<RadarList>, ApiError> {
     let backend = state.backend.clone();
-    let radars = blocking(move || Ok(radar::list_radars(&backend)?)).await?;
+    let radars =
+        blocking(move || Ok(radar::list_radars(crate::radar::source::of(&backend))?)).await?;
     Ok(Json(RadarList {
         total: radars.len(),
         radars: radars.into_iter().map(RadarBody::from).collect(),
@@ -99,7 +100,13 @@ pub async fn create(
     authorize(&state, &headers)?;
     let spec = spec_body(&state, &headers, body).await?;
     let backend = state.backend.clone();
-    let radar = blocking(move || Ok(radar::create_radar(&backend, &spec)?)).await?;
+    let radar = blocking(move || {
+        Ok(radar::create_radar(
+            crate::radar::source::of(&backend),
+            &spec,
+        )?)
+    })
+    .await?;
     tracing::info!(radar = %radar.id, "radar created");
     Ok((StatusCode::CREATED, Json(radar.into())))
 }
@@ -120,7 +127,8 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<RadarBody>, ApiError> {
     let backend = state.backend.clone();
-    let radar = blocking(move || Ok(radar::get_radar(&backend, &id)?)).await?;
+    let radar =
+        blocking(move || Ok(radar::get_radar(crate::radar::source::of(&backend), &id)?)).await?;
     Ok(Json(radar.into()))
 }
 
@@ -149,7 +157,14 @@ pub async fn update(
     authorize(&state, &headers)?;
     let spec = spec_body(&state, &headers, body).await?;
     let backend = state.backend.clone();
-    let radar = blocking(move || Ok(radar::update_radar(&backend, &id, &spec)?)).await?;
+    let radar = blocking(move || {
+        Ok(radar::update_radar(
+            crate::radar::source::of(&backend),
+            &id,
+            &spec,
+        )?)
+    })
+    .await?;
     tracing::info!(radar = %radar.id, "radar updated");
     Ok(Json(radar.into()))
 }
@@ -175,7 +190,13 @@ pub async fn delete(
 ) -> Result<Json<Deleted>, ApiError> {
     authorize(&state, &headers)?;
     let backend = state.backend.clone();
-    let deleted = blocking(move || Ok(crate::delivery::delete_radar(&backend, &id)?)).await?;
+    let deleted = blocking(move || {
+        Ok(crate::delivery::delete_radar(
+            crate::radar::source::of(&backend),
+            &id,
+        )?)
+    })
+    .await?;
     tracing::info!(radar = %deleted.id, "radar deleted");
     Ok(Json(Deleted {
         deleted: deleted.into(),
@@ -230,8 +251,12 @@ pub async fn papers(
     let (result, unread) = heavy_blocking(&state, move || {
         st.with_query_embedder(|mut e| {
             if only_unread {
-                let (r, left_out, updated) =
-                    crate::delivery::unread_papers(&backend, &id, &req, e.embedder())?;
+                let (r, left_out, updated) = crate::delivery::unread_papers(
+                    crate::radar::source::of(&backend),
+                    &id,
+                    &req,
+                    e.embedder(),
+                )?;
                 let info = UnreadInfo {
                     delivered_left_out: left_out,
                     updated: updated.iter().map(|i| i.to_string()).collect(),
@@ -239,7 +264,12 @@ pub async fn papers(
                 Ok((r, Some(info)))
             } else {
                 Ok((
-                    radar::radar_papers(&backend, &id, &req, e.embedder())?,
+                    radar::radar_papers(
+                        crate::radar::source::of(&backend),
+                        &id,
+                        &req,
+                        e.embedder(),
+                    )?,
                     None,
                 ))
             }
@@ -334,10 +364,18 @@ pub async fn briefing(
         heavy_blocking(&state, move || {
             // Radars need query embeddings; the all-papers briefing needs none.
             if req.radars.is_empty() {
-                Ok(briefing::build_briefing(&backend, &req, None)?)
+                Ok(briefing::build_briefing(
+                    crate::radar::source::of(&backend),
+                    &req,
+                    None,
+                )?)
             } else {
                 st.with_query_embedder(|mut e| {
-                    Ok(briefing::build_briefing(&backend, &req, e.embedder())?)
+                    Ok(briefing::build_briefing(
+                        crate::radar::source::of(&backend),
+                        &req,
+                        e.embedder(),
+                    )?)
                 })
             }
         }),

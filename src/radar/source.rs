@@ -1,7 +1,8 @@
 //! Where radars find their papers: the embedded tantivy index ([`PaperIndex`]) or a Milvus
-//! collection ([`Backend::Milvus`]). [`PaperSource`] is what the radar, briefing and delivery
-//! services ask of either (where radars are kept, one paper, the newest papers, a ranking);
-//! a ranking itself reads the store through [`super::corpus::Corpus`].
+//! collection ([`Backend::Milvus`], with its local state directory; [`of`] gives a server's).
+//! [`PaperSource`] is what the radar, briefing and delivery services ask of either (where
+//! radars are kept, one paper, the newest papers, a ranking); a ranking itself reads the store
+//! through [`super::corpus::Corpus`].
 
 use std::path::Path;
 
@@ -183,46 +184,6 @@ impl PaperSource for MilvusStore {
     }
 }
 
-impl PaperSource for Backend {
-    fn state_dir(&self) -> Result<&Path, RadarError> {
-        store_of(self).state_dir()
-    }
-
-    fn paper(&self, id: &PaperId) -> Result<Option<Paper>, RadarError> {
-        store_of(self).paper(id)
-    }
-
-    fn generation(&self) -> Option<u64> {
-        store_of(self).generation()
-    }
-
-    fn newest_date(&self, filters: &Filters, today: Date) -> Result<Option<Date>, RadarError> {
-        store_of(self).newest_date(filters, today)
-    }
-
-    fn newest_papers(
-        &self,
-        filters: &Filters,
-        k: usize,
-        today: Date,
-    ) -> Result<(Vec<Loaded>, usize), RadarError> {
-        store_of(self).newest_papers(filters, k, today)
-    }
-
-    fn doc_freqs(&self, terms: &[&str]) -> Option<(usize, Vec<usize>)> {
-        store_of(self).doc_freqs(terms)
-    }
-
-    fn rank_radar(
-        &self,
-        radar: &Radar,
-        req: &RankRequest,
-        embedder: Option<&mut dyn Embedder>,
-    ) -> Result<RadarPapers, RadarError> {
-        store_of(self).rank_radar(radar, req, embedder)
-    }
-}
-
 /// A shared store is the store.
 impl<T: PaperSource + Send + Sync> PaperSource for std::sync::Arc<T> {
     fn state_dir(&self) -> Result<&Path, RadarError> {
@@ -264,8 +225,8 @@ impl<T: PaperSource + Send + Sync> PaperSource for std::sync::Arc<T> {
     }
 }
 
-/// The store behind a backend.
-fn store_of(backend: &Backend) -> &dyn PaperSource {
+/// The store behind a server's backend.
+pub fn of(backend: &Backend) -> &dyn PaperSource {
     match backend {
         Backend::Tantivy(index) => index.as_ref(),
         Backend::Milvus(store) => store.as_ref(),

@@ -116,6 +116,31 @@ fn request(q: &str, mode: Mode, v: Option<QueryVector>) -> SearchRequest {
     r
 }
 
+/// The embedded fixture (250 papers with hash vectors) in an index and, with the same vectors,
+/// in the Milvus collection `collection` (flushed).
+fn fixture_on_both(
+    server: &Lite,
+    collection: &str,
+) -> (
+    tempfile::TempDir,
+    academichub::PaperIndex,
+    HashEmbedder,
+    MilvusStore,
+) {
+    let (d, index, mut e) = embedded_fixture();
+    let store = MilvusStore::open_or_create(&server.config(collection), e.id()).unwrap();
+    let r = import_file_milvus(
+        &store,
+        &fixture("arxiv-mini.jsonl.gz"),
+        &opts(),
+        Some(&mut e),
+    )
+    .unwrap();
+    assert_eq!((r.imported, r.embedded, r.total_papers), (250, 250, 250));
+    store.flush();
+    (d, index, e, store)
+}
+
 fn ids(res: &academichub::SearchResults) -> Vec<String> {
     res.hits.iter().map(|h| h.paper.id.to_string()).collect()
 }
@@ -126,16 +151,8 @@ fn milvus_ranks_filters_and_fuses_like_the_index() {
     let Some(server) = lite(dir.path()) else {
         return;
     };
-    let (_d, index, mut e) = embedded_fixture();
-    let store = MilvusStore::open_or_create(&server.config("papers"), e.id()).unwrap();
-    let r = import_file_milvus(
-        &store,
-        &fixture("arxiv-mini.jsonl.gz"),
-        &opts(),
-        Some(&mut e),
-    )
-    .unwrap();
-    assert_eq!((r.imported, r.embedded, r.total_papers), (250, 250, 250));
+    let (_d, index, mut e, store) = fixture_on_both(&server, "papers");
+    assert_eq!(store.counts().unwrap().with_vectors, 250);
     let engine = QueryEngine::new(&index);
 
     // BM25: the paper that names the words ranks first on both backends.
@@ -512,16 +529,7 @@ fn radars_rank_the_collection_like_the_index() {
     let Some(server) = lite(dir.path()) else {
         return;
     };
-    let (_d, index, mut e) = embedded_fixture();
-    let store = MilvusStore::open_or_create(&server.config("radars"), e.id()).unwrap();
-    import_file_milvus(
-        &store,
-        &fixture("arxiv-mini.jsonl.gz"),
-        &opts(),
-        Some(&mut e),
-    )
-    .unwrap();
-    store.flush();
+    let (_d, index, e, store) = fixture_on_both(&server, "radars");
     let state_dir = dir.path().join("state");
     std::fs::create_dir_all(&state_dir).unwrap();
     let config = || ServerConfig {
@@ -638,14 +646,18 @@ fn radars_rank_the_collection_like_the_index() {
 
     // Delivery: the feed, "mark as read" (the paper leaves the unread list), the digest
     // preview and a briefing, over the collection.
-    let (s, _, body) = rt.block_on(crate::http::send(
-        &on_milvus,
-        axum::http::Request::get(format!("/api/radars/{id}/feed.atom?days=366"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    ));
-    let feed = String::from_utf8(body).unwrap();
-    assert_eq!(s.as_u16(), 200, "{feed}");
+    // A body that is not JSON (Atom, HTML).
+    let text = |uri: String| {
+        let (s, _, body) = rt.block_on(crate::http::send(
+            &on_milvus,
+            axum::http::Request::get(uri)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        ));
+        (s.as_u16(), String::from_utf8(body).unwrap())
+    };
+    let (s, feed) = text(format!("/api/radars/{id}/feed.atom?days=366"));
+    assert_eq!(s, 200, "{feed}");
     assert!(feed.contains("<entry>"), "{feed}");
     let (s, r) = post(
         &on_milvus,
@@ -660,14 +672,8 @@ fn radars_rank_the_collection_like_the_index() {
     assert_eq!(s.as_u16(), 200, "{v}");
     assert!(!papers(&v).contains(&"2603.04592".to_string()), "{v}");
     assert_eq!(v["unread"]["delivered_left_out"], 1, "{v}");
-    let (s, _, body) = rt.block_on(crate::http::send(
-        &on_milvus,
-        axum::http::Request::get(format!("/api/digest?radar={id}&days=366&lang=en"))
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    ));
-    let html = String::from_utf8(body).unwrap();
-    assert_eq!(s.as_u16(), 200, "{html}");
+    let (s, html) = text(format!("/api/digest?radar={id}&days=366&lang=en"));
+    assert_eq!(s, 200, "{html}");
     assert!(html.contains("<html"), "{html}");
     let (s, b) = get(
         &on_milvus,
@@ -707,16 +713,7 @@ fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
     let Some(mut server) = lite(dir.path()) else {
         return;
     };
-    let (_d, index, mut e) = embedded_fixture();
-    let store = MilvusStore::open_or_create(&server.config("served"), e.id()).unwrap();
-    import_file_milvus(
-        &store,
-        &fixture("arxiv-mini.jsonl.gz"),
-        &opts(),
-        Some(&mut e),
-    )
-    .unwrap();
-    store.flush();
+    let (_d, index, e, store) = fixture_on_both(&server, "served");
     let config = ServerConfig {
         token: Some(crate::http::TOKEN.into()),
         ..ServerConfig::default()
