@@ -718,9 +718,13 @@ fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
         token: Some(crate::http::TOKEN.into()),
         ..ServerConfig::default()
     };
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
     let on_milvus = router(
-        AppState::on_backend(Backend::Milvus(Arc::new(store)), config)
-            .with_embedder(Box::new(HashEmbedder::new(64))),
+        AppState::on_backend(
+            Backend::Milvus(Arc::new(store.with_state_dir(dir.path().join("state")))),
+            config,
+        )
+        .with_embedder(Box::new(HashEmbedder::new(64))),
     );
     let on_tantivy =
         router(AppState::new(Arc::new(index), ServerConfig::default()).with_embedder(Box::new(e)));
@@ -888,12 +892,25 @@ fn the_server_answers_from_milvus_and_503s_when_it_is_gone() {
         (Some(251), Some(true))
     );
 
-    // Milvus gone: a quick 503 with a code and Retry-After, never a hang.
+    // A radar, kept in the state directory.
+    let (s, r) = rt.block_on(crate::http::post(
+        &on_milvus,
+        "/api/radars",
+        Some(crate::http::TOKEN),
+        serde_json::json!({"name": "speech", "queries": ["speech translation"]}).to_string(),
+    ));
+    assert_eq!(s.as_u16(), 201, "{r}");
+
+    // Milvus gone: a quick 503 with a code and Retry-After, never a hang; what lives in the
+    // state directory still answers.
     let _ = server.child.kill();
     let _ = server.child.wait();
+    let (s, v) = get(&on_milvus, "/api/radars");
+    assert_eq!((s.as_u16(), v["total"].as_u64()), (200, Some(1)), "{v}");
     for uri in [
         "/api/search?q=speech+translation&mode=bm25",
         "/api/papers/2606.15984",
+        "/api/radars/speech/papers",
         "/healthz",
     ] {
         let started = Instant::now();
