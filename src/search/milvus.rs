@@ -77,8 +77,8 @@ fn category_spellings(category: &str) -> Vec<String> {
 }
 
 /// The words of `query` Milvus ranks with: query syntax read as plain words (`-word` left
-/// out, `field:` prefixes dropped), English stopwords left out; `true` when the query used
-/// syntax the backend cannot apply.
+/// out, `field:` prefixes dropped), English stopwords left out (unless there is nothing
+/// else); `true` when the query used syntax the backend cannot apply.
 pub fn plain_words(query: &str) -> (Vec<String>, bool) {
     let mut words = Vec::new();
     let mut syntax = query.contains('"');
@@ -100,12 +100,13 @@ pub fn plain_words(query: &str) -> (Vec<String>, bool) {
                 t = rest;
             }
         }
-        analysis::raw_words(t, |_, _, w| {
-            let cjk = w.chars().any(analysis::is_cjk);
-            if cjk || !analysis::is_english_stopword(w) {
-                words.push(w.to_lowercase());
-            }
-        });
+        analysis::raw_words(t, |_, _, w| words.push(w.to_lowercase()));
+    }
+    // Stopwords are left out unless the query has nothing else ("to be or not to be"), as
+    // on the index.
+    let content = |w: &String| w.chars().any(analysis::is_cjk) || !analysis::is_english_stopword(w);
+    if words.iter().any(content) {
+        words.retain(content);
     }
     (words, syntax)
 }
@@ -468,5 +469,7 @@ mod tests {
         assert!(syntax);
         let (w, _) = plain_words("强化学习 for robots");
         assert_eq!(w, vec!["强化", "学习", "robots"]);
+        let (w, _) = plain_words("Of the AND");
+        assert_eq!(w, vec!["of", "the", "and"]);
     }
 }
