@@ -1043,7 +1043,8 @@ impl MilvusStore {
     }
 
     /// The dense leg: the `k` papers whose vectors are nearest `vector` (inner product) within
-    /// `filter`, best first.
+    /// `filter`, best first; only papers with a vector (some deployments, milvus-lite among
+    /// them, answer a missing vector with zeros, which would rank at similarity 0).
     pub fn dense(
         &self,
         vector: &[f32],
@@ -1066,7 +1067,7 @@ impl MilvusStore {
         self.search(
             field::VECTOR,
             SearchVectors::Float(vec![vector.to_vec()]),
-            filter,
+            &and(&format!("{} == true", field::HAS_VECTOR), filter),
             k,
         )
     }

@@ -977,6 +977,9 @@ fn radar_commands_work_on_the_collection() {
     let store = MilvusStore::open_or_create(&mc, HashEmbedder::new(64).id()).unwrap();
     import_file_milvus(&store, &fixture("arxiv-mini.jsonl.gz"), &opts(), None).unwrap();
     store.flush();
+    // No paper has a vector: none is ranked by meaning (milvus-lite answers a missing vector
+    // with zeros, similarity 0).
+    assert!(store.dense(&[0.125; 64], "", 10).unwrap().is_empty());
     let config = dir.path().join("academichub.toml");
     std::fs::write(
         &config,
