@@ -534,8 +534,9 @@ const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Decodes the stored vectors of every segment for the dense scan off the request path: all of
 /// them at start-up (logged with the time it took), then those of each new segment (commits,
-/// merges) within [`WARM_EVERY`]. A search that needs a segment first waits for its one
-/// decode instead of starting another.
+/// merges) within [`WARM_EVERY`]; then builds the inverted lists of large segments
+/// ([`academichub::index::ivf`]). A search that needs a segment first waits for its one
+/// decode instead of starting another; it does not wait for lists.
 fn spawn_vector_warmer(index: Arc<PaperIndex>) {
     let spawned = std::thread::Builder::new()
         .name("vector-warmup".into())
@@ -557,6 +558,14 @@ fn spawn_vector_warmer(index: Arc<PaperIndex>) {
                         Ok(n) if first => tracing::info!(vectors = n, seconds = t.elapsed().as_secs_f64(), "vectors decoded for dense search"),
                         Ok(n) => tracing::debug!(vectors = n, seconds = t.elapsed().as_secs_f64(), "vectors of new segments decoded"),
                         Err(err) => tracing::warn!(error = %err, "decoding vectors ahead of searches failed; searches decode them"),
+                    }
+                    // Then the inverted lists of the large segments (seconds each, on this
+                    // thread); searches scan a segment in full until its lists are there.
+                    let t = std::time::Instant::now();
+                    match academichub::search::dense::build_lists(&index, &searcher) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(segments = n, seconds = t.elapsed().as_secs_f64(), "inverted lists built for dense search"),
+                        Err(err) => tracing::warn!(error = %err, "building inverted lists failed; searches scan those segments in full"),
                     }
                     seen = ids;
                     first = false;

@@ -15,6 +15,7 @@ pub mod codec;
 pub mod error;
 pub mod facet_ords;
 pub mod files;
+pub mod ivf;
 pub mod lookup;
 pub mod milvus;
 pub mod schema;

@@ -6,9 +6,12 @@
 //! Vectors live in their document's fast field, so they follow it through merges and deletes.
 //! This module only decodes and serves rows; the scan itself is the search stage's.
 
+use std::sync::OnceLock;
+
 use tantivy::{DocId, SegmentReader};
 
 use super::codec::decode_vector;
+use super::ivf::{Lists, Rows};
 use super::segment_cache::{SegmentCache, SegmentData};
 use crate::embed::quantize;
 
@@ -27,6 +30,8 @@ pub struct SegmentVectors {
     present: Vec<bool>,
     /// Documents with a vector.
     with_vectors: usize,
+    /// Inverted lists over the vectors, once built ([`SegmentVectors::build_lists`]).
+    lists: OnceLock<Option<Lists>>,
 }
 
 impl SegmentData for SegmentVectors {
@@ -94,6 +99,7 @@ impl SegmentVectors {
                 mean: Vec::new(),
                 present: vec![false; max_doc],
                 with_vectors: 0,
+                lists: OnceLock::new(),
             });
         };
         // Ordinals per document, then one pass over the sorted dictionary.
@@ -169,7 +175,35 @@ impl SegmentVectors {
             mean,
             present,
             with_vectors,
+            lists: OnceLock::new(),
         })
+    }
+
+    /// Documents of the segment (with a vector or not).
+    #[inline]
+    pub fn max_doc(&self) -> DocId {
+        self.present.len() as DocId
+    }
+
+    /// The segment's inverted lists, once [`SegmentVectors::build_lists`] has built them.
+    #[inline]
+    pub fn lists(&self) -> Option<&Lists> {
+        self.lists.get().and_then(Option::as_ref)
+    }
+
+    /// Builds the segment's inverted lists when it holds at least `min_vectors` vectors and
+    /// has none yet (k-means over the segment: seconds for a few hundred thousand vectors, so
+    /// callers run it off the request path). Returns whether this call built them.
+    pub fn build_lists(&self, min_vectors: usize) -> bool {
+        if self.with_vectors < min_vectors.max(1) || self.lists.get().is_some() {
+            return false;
+        }
+        let mut built = false;
+        self.lists.get_or_init(|| {
+            built = true;
+            Lists::build(self)
+        });
+        built
     }
 
     /// Hints the CPU to load `doc`'s int8 row into cache.
@@ -196,6 +230,27 @@ impl SegmentVectors {
         let words = bit_words(self.dims);
         let d = doc as usize;
         self.bits.get(d * words..(d + 1) * words)
+    }
+}
+
+impl Rows for SegmentVectors {
+    fn dims(&self) -> usize {
+        self.dims
+    }
+    fn max_doc(&self) -> DocId {
+        SegmentVectors::max_doc(self)
+    }
+    fn has_vector(&self, doc: DocId) -> bool {
+        SegmentVectors::has_vector(self, doc)
+    }
+    fn get(&self, doc: DocId) -> Option<&[f32]> {
+        SegmentVectors::get(self, doc)
+    }
+    fn get_quantized(&self, doc: DocId) -> Option<(&[i8], f32)> {
+        SegmentVectors::get_quantized(self, doc)
+    }
+    fn get_bits(&self, doc: DocId) -> Option<&[u64]> {
+        SegmentVectors::get_bits(self, doc)
     }
 }
 

@@ -52,6 +52,11 @@ impl TopK {
         }
     }
 
+    /// How many it keeps.
+    pub fn capacity(&self) -> usize {
+        self.k
+    }
+
     /// The score a document needs to be worth offering (minus infinity until `k` are kept).
     #[inline(always)]
     pub fn threshold(&self) -> Score {
