@@ -11,7 +11,10 @@
 //! Besides criterion's estimates it prints p50/p99 over `BENCH_ROUNDS` passes of the query set
 //! for bm25, dense and hybrid; dense and hybrid include embedding the query with the real
 //! MiniLM model, or `BENCH_MODEL` (cache missed on purpose), when it has been fetched (`BENCH_SKIP_DENSE=1` skips
-//! them, e.g. to profile the BM25 path alone; `BENCH_PER_QUERY=1` prints each query's p50).
+//! them, e.g. to profile the BM25 path alone; `BENCH_PER_QUERY=1` prints each query's p50;
+//! `BENCH_QUERY_THREADS=all-cores` embeds queries with a spinning thread pool instead of the
+//! one `serve` uses; `BENCH_RECALL_TITLES=N` sets how many paper titles the dense-scan recall
+//! also queries, default 100).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -222,19 +225,26 @@ fn bench(c: &mut Criterion) {
     // `BENCH_MODEL=me5-small` for an index embedded with it (the query model must match).
     let name = std::env::var("BENCH_MODEL").unwrap_or_else(|_| "minilm-l6".into());
     let spec = ModelSpec::named(&name).expect("BENCH_MODEL names a model of schema/models.toml");
-    let mut embedder: Box<dyn Embedder> = match FastEmbedder::load(&spec, &default_cache_root()) {
-        Ok(e) => Box::new(e),
-        Err(e) => {
-            println!("(real model unavailable: {e}; query vectors are synthetic too)");
-            Box::new(RandomEmbedder {
-                id: ModelId {
-                    name: "synthetic".into(),
-                    hash: "random".into(),
-                    dims: spec.dims,
-                },
-            })
-        }
+    // The query embedder `serve` uses (one thread per core, sleeping when idle), or with
+    // `BENCH_QUERY_THREADS=all-cores` the spinning pool a one-off caller gets.
+    let threads = match std::env::var("BENCH_QUERY_THREADS").as_deref() {
+        Ok("all-cores") => academichub::embed::Threads::AllCores,
+        _ => academichub::embed::Threads::Searching,
     };
+    let mut embedder: Box<dyn Embedder> =
+        match FastEmbedder::load_with(&spec, &default_cache_root(), threads) {
+            Ok(e) => Box::new(e),
+            Err(e) => {
+                println!("(real model unavailable: {e}; query vectors are synthetic too)");
+                Box::new(RandomEmbedder {
+                    id: ModelId {
+                        name: "synthetic".into(),
+                        hash: "random".into(),
+                        dims: spec.dims,
+                    },
+                })
+            }
+        };
     let model = embedder.id().clone();
     let (_tmp, index) = index(&model);
     let engine = QueryEngine::new(&index);

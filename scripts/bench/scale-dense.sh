@@ -6,7 +6,8 @@
 #      embedding, and the dense leg alone against an exact f32 scan: speed-up, recall@10);
 #   2. over HTTP: `serve --no-background-embed` with the response cache off, wrk with one
 #      connection and fresh queries (every query embedded), once the server has decoded the vectors
-#      and after a 10 s warm-up, for hybrid, then dense, then VmRSS /
+#      and built the inverted lists of large segments, after a 10 s warm-up, for hybrid, then
+#      dense, then VmRSS /
 #      VmHWM of the server.
 #
 #   scripts/bench/scale-dense.sh WORK_DIR SOURCE_INDEX [COPIES ...]     (default: 1 5 23)
@@ -49,6 +50,12 @@ for n in "${COPIES[@]}"; do
     sleep 1
   done
   grep -o "vectors=[0-9]* seconds=[0-9.]*" "$WORK/serve-x$n.log" | sed 's/^/decoded at start-up: /' || true
+  # Then the inverted lists of the large segments (the warm-up thread logs when it is done).
+  for _ in $(seq 1 900); do
+    grep -q "inverted lists" "$WORK/serve-x$n.log" && break
+    sleep 1
+  done
+  grep -o "inverted lists.*segments=[0-9]* seconds=[0-9.]*" "$WORK/serve-x$n.log" | sed 's/^/lists at start-up: /' || true
   wrk -t1 -c1 -d10s -s scripts/load/search.lua "http://127.0.0.1:$PORT" -- hybrid 10 fresh >/dev/null
   for mode in hybrid dense; do
     echo "-- $mode"

@@ -239,11 +239,20 @@ impl ModelArgs {
 
     /// Loads model `name` (a Milvus collection's), unless `--model` names another.
     fn load_named(&self, name: &str) -> anyhow::Result<academichub::embed::FastEmbedder> {
+        self.load_named_with(name, academichub::embed::Threads::AllCores)
+    }
+
+    /// [`ModelArgs::load_named`] with a thread budget.
+    fn load_named_with(
+        &self,
+        name: &str,
+        threads: academichub::embed::Threads,
+    ) -> anyhow::Result<academichub::embed::FastEmbedder> {
         let args = ModelArgs {
             model: Some(self.model_name_or(name)),
             ..self.clone()
         };
-        args.load(None)
+        args.load_threads(None, threads)
     }
 
     /// `--model` when given, else `name`.
@@ -297,9 +306,18 @@ impl ModelArgs {
         &self,
         index: Option<&academichub::PaperIndex>,
     ) -> anyhow::Result<academichub::embed::FastEmbedder> {
+        self.load_threads(index, academichub::embed::Threads::AllCores)
+    }
+
+    /// [`ModelArgs::load`] with a thread budget for its local files.
+    fn load_threads(
+        &self,
+        index: Option<&academichub::PaperIndex>,
+        threads: academichub::embed::Threads,
+    ) -> anyhow::Result<academichub::embed::FastEmbedder> {
         let spec = academichub::embed::ModelSpec::named(&self.model_name(index)?)?;
         let root = self.cache_root()?;
-        match academichub::embed::FastEmbedder::load(&spec, &root) {
+        match academichub::embed::FastEmbedder::load_with(&spec, &root, threads) {
             Ok(e) => Ok(e),
             #[cfg(feature = "online-models")]
             Err(academichub::embed::EmbedError::MissingFiles { .. })

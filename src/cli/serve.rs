@@ -60,7 +60,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let background_wanted = !a.no_background_embed && (with_vectors < papers || writes_possible);
     let mut background_model = None;
     if index.embedding_model().is_some() || background_wanted {
-        match a.model.load(Some(&index)) {
+        // The query embedder's threads sleep when idle: a search's scans need the cores the
+        // moment its query is embedded.
+        match a
+            .model
+            .load_threads(Some(&index), academichub::embed::Threads::Searching)
+        {
             Ok(mut e) => {
                 // A fresh index takes the model now: its vectors come from the worker.
                 if index.embedding_model().is_none() {
@@ -246,7 +251,11 @@ fn run_milvus(
     let mut state =
         AppState::on_backend(academichub::search::Backend::Milvus(store.clone()), server);
     let model = store.info().model.clone();
-    match a.model.load_named(&model) {
+    // The query embedder's threads sleep when idle: the server's other work needs the cores.
+    match a
+        .model
+        .load_named_with(&model, academichub::embed::Threads::Searching)
+    {
         Ok(e) => match store.check_model(academichub::embed::Embedder::id(&e)) {
             Ok(()) => {
                 tracing::info!(model = %e.spec().name, "embedding model loaded: dense and hybrid search enabled");

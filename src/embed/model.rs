@@ -68,6 +68,7 @@ impl GraphSource {
         let tokenizer = shared_tokenizer(&self.dir, self.spec.max_length)?;
         let (threads, config): (Option<usize>, &[(&str, &str)]) = match self.threads {
             Threads::AllCores => (None, &[]),
+            Threads::Searching => (None, &[("session.intra_op.allow_spinning", "0")]),
             Threads::Background => (Some(1), &[("session.intra_op.allow_spinning", "0")]),
         };
         let encoder = Encoder::new(
@@ -114,6 +115,11 @@ impl Session {
 pub enum Threads {
     /// One intra-op thread per core, spinning between runs (fastest for one caller).
     AllCores,
+    /// One intra-op thread per core that sleeps when idle: the query embedder of a server,
+    /// whose dense scan and BM25 leg need those cores the moment the query is embedded. A
+    /// spinning pool kept a core busy through them (hybrid p50 at 2.7M papers 28.0 / 22.9 ms
+    /// spinning, 20.5 / 18.6 ms not, two runs each of the search bench; BENCHMARKS.md).
+    Searching,
     /// One thread, no spinning: background work beside a serving process.
     Background,
 }
@@ -185,7 +191,7 @@ impl FastEmbedder {
         if has_query {
             let q = source.read("query.onnx")?;
             hash = format!("{hash}+query:{}", model_hash(&source.dir, "query.onnx", &q));
-            if threads == Threads::AllCores {
+            if threads != Threads::Background {
                 let query = source.session(q)?;
                 drop(onnx);
                 let mut e = Self::wrap(spec, hash, None);
