@@ -553,6 +553,8 @@ fn spawn_vector_warmer(index: Arc<PaperIndex>) {
             let mut seen: std::collections::HashSet<tantivy::index::SegmentId> =
                 std::collections::HashSet::new();
             let mut first = true;
+            // The first pass always logs its lists (`segments=0` on a small index).
+            let mut first_lists = true;
             loop {
                 let searcher = index.reader().searcher();
                 let ids: std::collections::HashSet<_> = searcher
@@ -572,10 +574,11 @@ fn spawn_vector_warmer(index: Arc<PaperIndex>) {
                     // thread); searches scan a segment in full until its lists are there.
                     let t = std::time::Instant::now();
                     match academichub::search::dense::build_lists(&index, &searcher) {
-                        Ok(0) => {}
+                        Ok(0) if !first_lists => {}
                         Ok(n) => tracing::info!(segments = n, seconds = t.elapsed().as_secs_f64(), "inverted lists built for dense search"),
                         Err(err) => tracing::warn!(error = %err, "building inverted lists failed; searches scan those segments in full"),
                     }
+                    first_lists = false;
                     seen = ids;
                     first = false;
                 }

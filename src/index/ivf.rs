@@ -170,7 +170,7 @@ impl Lists {
         self.len() == 0
     }
 
-    /// Positions of list `i` (indexes of [`Lists::doc`], [`Lists::row`], [`Lists::bits`]).
+    /// Positions of list `i` (indexes of [`Lists::doc`], [`Lists::row`], [`Lists::span_bits`]).
     pub fn span(&self, i: usize) -> std::ops::Range<usize> {
         match (self.offsets.get(i), self.offsets.get(i + 1)) {
             (Some(&a), Some(&b)) => a as usize..b as usize,
@@ -181,6 +181,15 @@ impl Lists {
     /// Documents of list `i` (ascending).
     pub fn list(&self, i: usize) -> &[DocId] {
         self.docs.get(self.span(i)).unwrap_or(&[])
+    }
+
+    /// The documents at positions `span` and their sign bits (`words` a document).
+    #[inline]
+    pub fn span_bits(&self, span: std::ops::Range<usize>) -> Option<(&[DocId], &[u64], usize)> {
+        let bits = self
+            .bits
+            .get(span.start * self.words..span.end * self.words)?;
+        Some((self.docs.get(span)?, bits, self.words))
     }
 
     /// The document at position `p`.
@@ -213,12 +222,6 @@ impl Lists {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = p;
-    }
-
-    /// The sign bits (of the vector minus the segment's mean) of the document at position `p`.
-    #[inline]
-    pub fn bits(&self, p: usize) -> Option<&[u64]> {
-        self.bits.get(p * self.words..(p + 1) * self.words)
     }
 
     /// Documents held by all lists (the segment's documents with a vector).

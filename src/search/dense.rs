@@ -512,10 +512,11 @@ struct Ranked {
 /// query's sign bits (the lists keep each list's bits together: one run of memory).
 #[inline(always)]
 fn rank_span(lists: &ivf::Lists, span: std::ops::Range<usize>, pass: &ListsPass, out: &mut Ranked) {
-    for p in span {
-        let (Some(doc), Some(bits)) = (lists.doc(p), lists.bits(p)) else {
-            continue;
-        };
+    let start = span.start;
+    let Some((docs, bits, words)) = lists.span_bits(span) else {
+        return;
+    };
+    for (p, (&doc, bits)) in (start..).zip(docs.iter().zip(bits.chunks_exact(words.max(1)))) {
         if !pass.is_marked(doc) {
             continue;
         }
