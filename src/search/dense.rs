@@ -166,7 +166,7 @@ pub struct DenseSegment {
 /// them; the lists are read when the segment is harvested.
 struct ListsPass {
     matched: Vec<u64>,
-    /// Documents to score (see [`PROBE_FRACTION`]).
+    /// One over the share of the marked documents ranked by sign bits ([`PROBE_FRACTION`]).
     fraction: usize,
 }
 
@@ -381,9 +381,9 @@ impl DenseSegment {
 
     /// The scan through the lists: a binary pass over the marked documents of the lists
     /// nearest to the query, list after list until a `pass.fraction`th of the marked documents
-    /// (at least the binary pass's minimum) is ranked by Hamming distance; the nearest of those,
-    /// as many as the binary pass keeps, go to the int8 pass. All marked documents go to the
-    /// int8 pass when they are few (a narrow filter).
+    /// (at least the binary pass's minimum) is ranked by Hamming distance; the nearest of
+    /// those, as many as that minimum, go to the int8 pass. All marked documents go to the
+    /// int8 pass when they are at most twice what would be ranked (a narrow filter).
     fn probe_lists(&mut self, pass: &ListsPass) {
         let least = self.top.capacity().saturating_mul(BINARY_OVERSAMPLE);
         let target = (self.with_vector / pass.fraction).max(least);
