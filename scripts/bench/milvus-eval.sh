@@ -2,11 +2,13 @@
 # The tantivy and Milvus backends side by side on one BEIR dataset (BENCHMARKS.md, "Milvus
 # backend"): starts milvus-lite (the venv of scripts/test-tools) on a free loopback port with a
 # fresh data directory, then runs `academichub eval` in each mode on both backends and prints
-# one line per run. The tantivy index goes to WORK/index, the Milvus data to WORK/milvus.
+# one line per run. The tantivy index goes to WORK/index, the Milvus data to WORK/milvus (and the
+# vocabulary sample of query translation to WORK/milvus-eval-milvus).
 #
 #   scripts/bench/milvus-eval.sh DATASET_DIR WORK_DIR [MODES]   (MODES default "bm25 dense hybrid")
 #   VECTOR_INDEX=FLAT|AUTOINDEX|...   the Milvus collection's vector index (default AUTOINDEX)
 #   BIN=target/release/academichub   the binary (built by `cargo build --release`)
+#   EVAL_ARGS="--no-translate"       more flags for every `academichub eval` (word-split)
 set -Eeuo pipefail
 
 DATASET=${1:?usage: milvus-eval.sh DATASET_DIR WORK_DIR [MODES]}
@@ -49,8 +51,8 @@ print(f"{sys.argv[1]:8} {d['mode']:7} nDCG@10 {d['ndcg@10']:.4f}  Recall@100 {d[
 PY
 line() { python3 "$FORMAT" "$1"; }
 for mode in $MODES; do
-    "$BIN" eval --dataset "$DATASET" --index "$WORK/index" --mode "$mode" --model me5-small --json \
+    "$BIN" eval --dataset "$DATASET" --index "$WORK/index" --mode "$mode" --model me5-small --json ${EVAL_ARGS:-} \
         2>/dev/null | line tantivy
-    "$BIN" eval --dataset "$DATASET" --config "$CONFIG" --mode "$mode" --model me5-small --json \
+    "$BIN" eval --dataset "$DATASET" --config "$CONFIG" --index "$WORK/milvus-eval" --mode "$mode" --model me5-small --json ${EVAL_ARGS:-} \
         2>/dev/null | line milvus
 done

@@ -180,7 +180,16 @@ fn search_milvus(
     named: Option<Mode>,
     config: &academichub::index::milvus::MilvusConfig,
 ) -> anyhow::Result<SearchResults> {
-    let store = academichub::index::milvus::MilvusStore::open(config)?;
+    let store =
+        academichub::index::milvus::MilvusStore::open(config)?.with_state_dir(a.index.clone());
+    let translating = !a.no_translate && academichub::search::translate::has_cjk(&a.query);
+    if translating {
+        // The first Chinese question of a deployment draws its vocabulary sample (seconds).
+        std::fs::create_dir_all(&a.index)?;
+        if let Err(why) = academichub::search::milvus::load_vocabulary(&store) {
+            eprintln!("warning: Chinese words are not translated: {why}");
+        }
+    }
     let has_vectors = || -> anyhow::Result<bool> { Ok(store.count_with_vectors("")? > 0) };
     let wants_model = match named {
         Some(Mode::Bm25) => false,
@@ -193,7 +202,14 @@ fn search_milvus(
         let model = a.model.load_named(&store.info().model);
         query_vector = Some(match model {
             Ok(mut e) => match store.check_model(academichub::embed::Embedder::id(&e)) {
-                Ok(()) => match academichub::embed::Embedder::embed_query(&mut e, &a.query) {
+                Ok(()) => match academichub::embed::Embedder::embed_query(
+                    &mut e,
+                    &if translating {
+                        academichub::search::milvus::embedding_text(&store, &a.query)
+                    } else {
+                        a.query.as_str().into()
+                    },
+                ) {
                     Ok(v) => QueryVector::Ready(v),
                     Err(err) => QueryVector::Failed(err.to_string()),
                 },

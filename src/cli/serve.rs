@@ -272,6 +272,23 @@ fn run_milvus(
             state = state.without_embedder(why);
         }
     }
+    // Query translation reads the vocabulary sample of the collection (drawn the first time):
+    // off the request path; Chinese questions meanwhile are searched as they are, with a
+    // warning.
+    {
+        let store = store.clone();
+        std::thread::Builder::new()
+            .name("vocabulary".into())
+            .spawn(
+                move || match academichub::search::milvus::load_vocabulary(&store) {
+                    Ok(v) => tracing::info!(papers = v.sampled(), "query translation ready"),
+                    Err(why) => {
+                        tracing::warn!(error = %why, "Chinese words will be searched untranslated")
+                    }
+                },
+            )
+            .context("cannot start the vocabulary thread")?;
+    }
     let mut worker = None;
     if !a.no_background_embed && state.embedder.is_some() {
         let spec = academichub::embed::ModelSpec::named(&a.model.model_name_or(&model))?;

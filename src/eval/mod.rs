@@ -590,7 +590,8 @@ pub fn milvus_eval_collection(base: &str, dataset_dir: &Path) -> String {
 /// [`run_eval`] over a Milvus collection (`config.collection`): the corpus is imported when
 /// the collection is empty and embedded when the mode needs vectors; Milvus runs each leg
 /// (BM25 over its analyzer, dense), and the fusion, coverage weighting and scoring are the
-/// same as over the index. Queries are not translated on this backend.
+/// same as over the index. Chinese questions are translated over the collection's vocabulary
+/// sample ([`crate::search::milvus::translate_query`]).
 pub fn run_eval_milvus(
     dataset: &Dataset,
     opts: &EvalOptions,
@@ -617,13 +618,42 @@ pub fn run_eval_milvus(
     };
     let index_seconds = t.elapsed().as_secs_f64();
     let depth = opts.k.max(fusion::DEFAULT_DEPTH);
+    // Chinese questions are translated over the collection's vocabulary sample, kept beside
+    // the eval index's directory.
+    let translating = opts.translate
+        && dataset
+            .queries
+            .iter()
+            .any(|(_, q)| crate::search::translate::has_cjk(q));
+    let store = if translating {
+        let state = PathBuf::from(format!("{}-milvus", opts.index_dir.display()));
+        let store = store.with_state_dir(state);
+        if let Err(why) = crate::search::milvus::load_vocabulary(&store) {
+            eprintln!("warning: Chinese questions are not translated: {why}");
+        }
+        store
+    } else {
+        store
+    };
     let t = std::time::Instant::now();
     let bar = query_bar(dataset, opts);
     let mut legs = Vec::with_capacity(dataset.queries.len());
     for (qid, text) in &dataset.queries {
         let (words, _) = crate::search::milvus::plain_words(text);
+        let translated = if translating {
+            crate::search::milvus::translate_query(&store, text, &mut Vec::new())
+        } else {
+            None
+        };
         let vector = match embedder.as_mut() {
-            Some(e) if opts.mode != Mode::Bm25 => Some(embed_query(&mut **e, dataset, qid, text)?),
+            Some(e) if opts.mode != Mode::Bm25 => {
+                // The query's translation (when it informs the embedding) is embedded with it.
+                let text = translated
+                    .as_ref()
+                    .and_then(|t| t.translation.embedding_text(text))
+                    .unwrap_or_else(|| text.clone());
+                Some(embed_query(&mut **e, dataset, qid, &text)?)
+            }
             _ => None,
         };
         let one = match (opts.mode, &vector) {
@@ -631,6 +661,7 @@ pub fn run_eval_milvus(
                 let (bm25, dense, coverage) = crate::search::milvus::hybrid_legs(
                     &store,
                     &words,
+                    translated.as_ref(),
                     v,
                     "",
                     depth,
@@ -650,7 +681,11 @@ pub fn run_eval_milvus(
             _ => QueryLegs::one(
                 qid,
                 Mode::Bm25,
-                to_strings(store.bm25(&words.join(" "), "", depth)?),
+                to_strings(store.bm25(
+                    &crate::search::milvus::with_translation(&words, translated.as_ref()).join(" "),
+                    "",
+                    depth,
+                )?),
             ),
         };
         legs.push(one);

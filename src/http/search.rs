@@ -12,7 +12,9 @@ use super::dto::{facet_counts, search_hit, SearchResponse};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{count, date, heavy_blocking, pairs, push_list, unknown};
 use super::state::AppState;
-use crate::search::{embedding_text, Filters, Mode, QueryVector, SearchRequest, DEFAULT_K};
+use crate::search::{
+    embedding_text, Backend, Filters, Mode, QueryVector, SearchRequest, DEFAULT_K,
+};
 
 /// Query parameters of `GET /api/search` (documentation; parsed by `SearchParams::parse`).
 #[derive(Debug, Clone, Default, utoipa::IntoParams)]
@@ -266,10 +268,10 @@ fn search_request(state: &AppState, p: &SearchParams, mode: Mode, page: bool) ->
 /// The query's vector with the server's embedder, or why it could not be computed; the text
 /// to embed (with its translation) is worked out before the embedder is taken.
 fn embed_query(state: &AppState, q: &str) -> QueryVector {
-    let text = match state.backend.tantivy() {
-        Some(index) => embedding_text(index, q, true),
-        // Query translation needs the index's own statistics: the query as it is.
-        None => std::borrow::Cow::Borrowed(q),
+    let text = match &state.backend {
+        Backend::Tantivy(index) => embedding_text(index, q, true),
+        // Translated over the deployment's vocabulary sample.
+        Backend::Milvus(store) => crate::search::milvus::embedding_text(store, q),
     };
     state.with_query_embedder(|mut e| e.embed(&text))
 }

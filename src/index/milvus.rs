@@ -877,6 +877,34 @@ impl MilvusStore {
             .collect()
     }
 
+    /// Up to `limit` papers spread evenly over the collection: those of its first shards (a
+    /// shard is a hash of the paper's text, so any run of shards is an even sample), read a few
+    /// thousand at a time.
+    pub fn sample(&self, limit: usize) -> Result<Vec<Paper>, MilvusError> {
+        let total = self.count_where("")?;
+        if total == 0 || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Shards per request: about SAMPLE_READ papers each.
+        const SAMPLE_READ: u64 = 2_000;
+        let step = (SHARDS * SAMPLE_READ / total).clamp(1, SHARDS);
+        let mut out = Vec::with_capacity(limit.min(total as usize));
+        let mut lo = 0;
+        while lo < SHARDS && out.len() < limit {
+            let hi = (lo + step).min(SHARDS);
+            let filter = format!("{s} >= {lo} and {s} < {hi}", s = field::SHARD);
+            let results = self.query(filter, &[field::PAPER], MAX_TOPK)?;
+            for row in rows(&results)? {
+                if out.len() == limit {
+                    break;
+                }
+                out.push(paper_of(&row)?);
+            }
+            lo = hi;
+        }
+        Ok(out)
+    }
+
     fn query(
         &self,
         filter: String,

@@ -22,6 +22,7 @@ pub mod schema;
 pub mod segment_cache;
 pub mod stats;
 pub mod vectors;
+pub mod vocabulary;
 pub mod writer;
 
 use std::collections::BTreeMap;

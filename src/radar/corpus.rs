@@ -187,18 +187,18 @@ impl Corpus for MilvusCorpus<'_> {
                     .into(),
             );
         }
-        if syntax && words.iter().any(|w| crate::search::translate::has_cjk(w)) {
-            warnings.push(
-                "query translation is not available on the milvus backend: Chinese words are \
-                 searched as they are (the dense leg reads them)"
-                    .into(),
-            );
+        let mut searched = words;
+        if syntax {
+            if let Some(t) = crate::search::milvus::translate_query(self.store, text, &mut warnings)
+            {
+                searched.extend(t.words);
+            }
         }
-        (words.join(" "), warnings)
+        (searched.join(" "), warnings)
     }
 
     fn embedding_text(&self, text: &str) -> String {
-        text.to_string()
+        crate::search::milvus::embedding_text(self.store, text).into_owned()
     }
 
     fn query_embedder<'e>(

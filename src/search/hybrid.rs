@@ -151,7 +151,7 @@ pub fn legs(
 /// its translation ([`translate::Group::confirmed`]) or name it in Chinese; an unconfirmed
 /// translation over English papers ("knowledge atlas" for 知识图谱) counts half, since
 /// nothing says whether it is right.
-fn unit_known(g: &translate::Group) -> f32 {
+pub fn unit_known(g: &translate::Group) -> f32 {
     if g.confirmed {
         1.0
     } else {

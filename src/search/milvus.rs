@@ -5,11 +5,19 @@
 //!
 //! What differs, said in the response's warnings when a request meets it: Milvus ranks plain
 //! words (no phrases, `+`/`-` or `field:` terms: they are read as plain words, and `-` words
-//! are left out), it does not stem (milvus-lite offers no English analyzer), query
-//! translation of Chinese words is not available yet (the multilingual dense leg still reads
-//! them), and facets count the ranked candidates, not every match.
+//! are left out), it does not stem (milvus-lite offers no English analyzer), and facets count
+//! the ranked candidates, not every match.
+//!
+//! Chinese words are translated as on the index ([`translate`]), with the statistics of the
+//! deployment's vocabulary sample ([`vocabulary`]: an even sample of the collection's papers in
+//! a small local index) in place of the index's own; the BM25 leg then searches the query's
+//! words and the translation's English words as the sample's papers spell them (all with one
+//! weight: a Milvus BM25 search takes text, not weighted terms, so each unit adds the words of
+//! its main translations only).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::error::QueryError;
 use super::facets::Facets;
@@ -19,8 +27,10 @@ use super::request::{Filters, Mode, SearchRequest};
 use super::response::{Hit, SearchResults, Sources};
 use super::run::{resolve_plan, Plan};
 use super::snippets::Snippets;
+use super::translate::{self, Translation};
 use crate::analysis;
 use crate::index::milvus::{days, quote, MilvusStore};
+use crate::index::vocabulary::{self, Vocabulary};
 use crate::index::QUERYABLE_FIELDS;
 use crate::paper::PaperId;
 
@@ -111,6 +121,102 @@ pub fn plain_words(query: &str) -> (Vec<String>, bool) {
     (words, syntax)
 }
 
+/// A Chinese query's translation on the Milvus backend, and the English words the BM25 leg
+/// searches for it.
+#[derive(Debug, Clone)]
+pub struct MilvusTranslation {
+    pub translation: Translation,
+    /// Each unit's main translations (terms weighing at least half its best), as the sample's
+    /// papers most often spell them ("reinforcement", "learning"): Milvus's analyzer does not
+    /// stem.
+    pub words: Vec<String>,
+}
+
+/// A term weighing less than this share of its unit's best is not searched on Milvus (it
+/// would count as much as the best: the BM25 leg takes plain words).
+const MAIN_TERM_SHARE: f32 = 0.5;
+
+/// The vocabulary sample of `store`'s deployment this process has loaded, or why there is
+/// none. `serve` loads it on its warm-up thread, `search` and `eval` with [`load_vocabulary`].
+fn loaded_vocabulary(store: &MilvusStore) -> Result<Arc<Vocabulary>, String> {
+    let state = store
+        .state_dir()
+        .ok_or("the deployment has no local state directory for the vocabulary sample")?;
+    vocabulary::loaded(&vocabulary::dir_in(state)).ok_or_else(|| {
+        "the vocabulary sample of the collection is still being read (serve reads it at \
+         start-up)"
+            .to_string()
+    })
+}
+
+/// Loads (or builds, the first time) the vocabulary sample query translation reads on
+/// `store`'s deployment; blocks while it reads the sample. An error says why Chinese words
+/// will be searched untranslated.
+pub fn load_vocabulary(store: &MilvusStore) -> Result<Arc<Vocabulary>, String> {
+    let state = store
+        .state_dir()
+        .ok_or("the deployment has no local state directory for the vocabulary sample")?;
+    vocabulary::load(store, &vocabulary::dir_in(state)).map_err(|e| e.to_string())
+}
+
+/// The translation of `text`'s Chinese words over the deployment's vocabulary sample, `None`
+/// when it has none, none translates, or there is no sample or dictionary (a warning then
+/// says so).
+pub fn translate_query(
+    store: &MilvusStore,
+    text: &str,
+    warnings: &mut Vec<String>,
+) -> Option<MilvusTranslation> {
+    if !translate::has_cjk(text) {
+        return None;
+    }
+    let found = loaded_vocabulary(store).and_then(|vocab| {
+        let dict = translate::shared()?;
+        let index = vocab.index();
+        let searcher = index.reader().searcher();
+        let t = translate::translate(index, &searcher, dict, text).map_err(|e| e.to_string())?;
+        Ok(t.map(|t| (vocab, t)))
+    });
+    let (vocab, translation) = match found {
+        Ok(Some(t)) => t,
+        Ok(None) => return None,
+        Err(why) => {
+            warnings.push(format!("Chinese words were not translated: {why}"));
+            return None;
+        }
+    };
+    let mut words: Vec<String> = Vec::new();
+    for g in &translation.groups {
+        let best = g.terms.iter().map(|(_, w)| *w).fold(0.0, f32::max);
+        for (term, w) in &g.terms {
+            if *w < MAIN_TERM_SHARE * best {
+                continue;
+            }
+            match vocab.spelling(term) {
+                Ok(Some(word)) => words.push(word),
+                _ => words.push(term.clone()),
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    words.retain(|w| seen.insert(w.clone()));
+    Some(MilvusTranslation { translation, words })
+}
+
+/// The text the dense leg embeds for `text` on the Milvus backend: with its English
+/// translation appended when the papers its Chinese words name are mostly English
+/// ([`Translation::embedding_text`]), as on the index; `text` as it is otherwise.
+pub fn embedding_text<'t>(store: &MilvusStore, text: &'t str) -> Cow<'t, str> {
+    let mut ignored = Vec::new();
+    match translate_query(store, text, &mut ignored) {
+        Some(t) => t
+            .translation
+            .embedding_text(text)
+            .map_or(Cow::Borrowed(text), Cow::Owned),
+        None => Cow::Borrowed(text),
+    }
+}
+
 /// Runs a search over the Milvus collection of `store`.
 pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults, QueryError> {
     req.validate()?;
@@ -124,22 +230,21 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
                 .into(),
         );
     }
-    if req.translate && words.iter().any(|w| w.chars().any(analysis::is_cjk)) {
-        warnings.push(
-            "query translation is not available on the milvus backend: Chinese words are \
-             searched as they are (the dense leg reads them)"
-                .into(),
-        );
-    }
+    let translated = if req.translate && plan.mode() != Mode::Dense {
+        translate_query(store, &req.query, &mut warnings)
+    } else {
+        None
+    };
     if plan.mode() == Mode::Hybrid && req.hybrid.feedback_weight > 0.0 {
         warnings.push("the feedback leg is not available on the milvus backend".into());
     }
     let filter = filter_expr(&req.filters);
-    let text = words.join(" ");
+    let searched = with_translation(&words, translated.as_ref());
+    let text = searched.join(" ");
     // Which words the papers hold, probed once for coverage and snippets.
     let weighting = plan.mode() == Mode::Hybrid && req.hybrid.coverage_weighting;
     let probed = if req.snippets || weighting {
-        probes(store, &words)?
+        probes(store, &searched)?
     } else {
         Vec::new()
     };
@@ -178,8 +283,12 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
         Plan::Hybrid(v) => {
             let depth = want.max(fusion::DEFAULT_DEPTH);
             // Coverage from the probes already made for the snippets.
-            let coverage = if weighting { coverage(&probed) } else { 1.0 };
-            let (bm25, dense) = legs(store, &words, v, &filter, depth)?;
+            let coverage = match (weighting, &translated) {
+                (false, _) => 1.0,
+                (true, None) => coverage(&probed),
+                (true, Some(t)) => translated_coverage(&probed, &words, &t.translation),
+            };
+            let (bm25, dense) = legs(store, &searched, v, &filter, depth)?;
             let fused = hybrid::fuse_legs(&bm25, &dense, &[], coverage, req.fusion, &req.hybrid)
                 .map_err(super::error::InvalidParam::Fusion)?;
             let total = ranked_total(bm25.len(), depth, &mut warnings).max(fused.len());
@@ -217,14 +326,31 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
     } else {
         None
     };
-    let hits = page(store, &probed, list, req)?;
+    let mut hits = page(store, &probed, list, req)?;
+    // The translation shown is the one used (by the BM25 leg; a dense search embeds it only
+    // over mostly English papers, see `embedding_text`).
+    let translation = match (&translated, plan.mode()) {
+        (Some(t), _) => Some(t.translation.text.clone()),
+        (None, Mode::Dense) if req.translate && translate::has_cjk(&req.query) => {
+            let mut ignored = Vec::new();
+            translate_query(store, &req.query, &mut ignored)
+                .filter(|t| t.translation.informs_embedding())
+                .map(|t| t.translation.text)
+        }
+        (None, _) => None,
+    };
+    if translation.is_some() {
+        for h in &mut hits {
+            h.sources.translation.clone_from(&translation);
+        }
+    }
     Ok(SearchResults {
         hits,
         total,
         mode: plan.mode(),
         ranked_by_meaning: by_meaning,
         warnings,
-        translation: None,
+        translation,
         facets,
     })
 }
@@ -233,23 +359,34 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
 /// coverage weighting).
 pub type Legs = (Vec<(PaperId, f32)>, Vec<(PaperId, f32)>, f32);
 
-/// Runs both legs of hybrid search for the plain `words` of a query in Milvus, and its
-/// coverage when `weighting`.
+/// Runs both legs of hybrid search for the plain `words` of a query in Milvus (with the
+/// English words of its translation, when it has one), and its coverage when `weighting`.
 pub fn hybrid_legs(
     store: &MilvusStore,
     words: &[String],
+    translated: Option<&MilvusTranslation>,
     vector: &[f32],
     filter: &str,
     depth: usize,
     weighting: bool,
 ) -> Result<Legs, QueryError> {
-    let coverage = if weighting {
-        coverage(&probes(store, words)?)
-    } else {
-        1.0
+    let searched = with_translation(words, translated);
+    let coverage = match (weighting, translated) {
+        (false, _) => 1.0,
+        (true, None) => coverage(&probes(store, words)?),
+        (true, Some(t)) => translated_coverage(&probes(store, words)?, words, &t.translation),
     };
-    let (bm25, dense) = legs(store, words, vector, filter, depth)?;
+    let (bm25, dense) = legs(store, &searched, vector, filter, depth)?;
     Ok((bm25, dense, coverage))
+}
+
+/// The words the BM25 leg searches: the query's own, then its translation's.
+pub fn with_translation(words: &[String], translated: Option<&MilvusTranslation>) -> Vec<String> {
+    let mut searched = words.to_vec();
+    if let Some(t) = translated {
+        searched.extend(t.words.iter().filter(|w| !words.contains(w)).cloned());
+    }
+    searched
 }
 
 /// The BM25 and dense legs, `depth` deep.
@@ -324,6 +461,31 @@ fn coverage(probes: &[(String, Option<f32>)]) -> f32 {
         .map(|(n, k)| if k > 0 { n } else { 0 })
         .sum();
     known as f32 / total as f32
+}
+
+/// [`coverage`] of a translated query, counted by source words as on the index
+/// ([`hybrid::term_coverage`]): its Chinese words give way to its translation units (each
+/// known as far as [`hybrid::unit_known`] says, an untranslated one unknown), its other words
+/// count per script as usual. `words` are the query's own words (the probes hold the
+/// translation's too).
+fn translated_coverage(probes: &[(String, Option<f32>)], words: &[String], t: &Translation) -> f32 {
+    let own: Vec<(String, Option<f32>)> = probes
+        .iter()
+        .filter(|(w, _)| words.contains(w) && !translate::has_cjk(w))
+        .cloned()
+        .collect();
+    let (latin, latin_known) = (
+        own.len(),
+        own.iter().filter(|(_, best)| best.is_some()).count(),
+    );
+    let units = t.groups.len() + t.untranslated.len();
+    let known_units: f32 = t.groups.iter().map(hybrid::unit_known).sum();
+    let total = latin + units;
+    if total == 0 {
+        return 1.0;
+    }
+    let known_latin = if latin_known > 0 { latin as f32 } else { 0.0 };
+    (known_latin + known_units) / total as f32
 }
 
 /// Source and primary-category counts of the ranked candidates (every paper a leg returned:

@@ -1310,3 +1310,90 @@ fn the_background_worker_fills_the_collection_and_picks_up_new_papers() {
     handle.join().unwrap();
     assert_eq!(progress.report().state, EmbedState::Stopped);
 }
+
+#[test]
+fn chinese_questions_are_translated_over_the_vocabulary_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    crate::fixtures::install_dictionary();
+    let (_d, index, mut e, store) = fixture_on_both(&server, "papers");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let store = store.with_state_dir(state.clone());
+    let engine = QueryEngine::new(&index);
+
+    // Before the sample is read, Chinese words are searched as they are, and the answer says so.
+    let m = academichub::search::milvus::search(&store, &request("强化学习", Mode::Bm25, None))
+        .unwrap();
+    assert!(m.translation.is_none());
+    assert!(
+        m.warnings.iter().any(|w| w.contains("not translated")),
+        "{:?}",
+        m.warnings
+    );
+
+    // The sample: every paper of a small collection, in a local index beside the state.
+    let vocab = academichub::search::milvus::load_vocabulary(&store).unwrap();
+    assert_eq!(vocab.sampled(), 250);
+    assert!(state.join("vocabulary").join("meta.json").exists());
+
+    for (q, english) in [
+        ("强化学习", "reinforcement learning"),
+        ("大语言模型", "language model"),
+    ] {
+        let m = academichub::search::milvus::search(&store, &request(q, Mode::Bm25, None)).unwrap();
+        let t = engine.search(&request(q, Mode::Bm25, None)).unwrap();
+        // The same translation as over the index (the sample is the whole collection here).
+        assert_eq!(m.translation, t.translation, "{q}");
+        assert!(m.translation.is_some(), "{q}");
+        assert_eq!(m.hits[0].sources.translation, m.translation);
+        assert!(m.hits.len() >= 5, "{q}: {}", m.hits.len());
+        // The papers that name the English term rank first, as over the index (a paper that
+        // says "reinforcement unlearning" may follow: Milvus ranks words, not phrases).
+        for h in &m.hits[..4] {
+            let text = format!("{} {}", h.paper.title, h.paper.abstract_text).to_lowercase();
+            assert!(
+                text.contains(english),
+                "{q}: {} is not about {english}",
+                h.paper.id
+            );
+        }
+        // Snippets highlight the English words the translation matched.
+        let marked = m.hits[0]
+            .abstract_snippet
+            .render("[", "]", |s, o| o.push_str(s))
+            .to_lowercase();
+        assert!(
+            marked.contains("[learning]") || marked.contains("[language]"),
+            "{marked}"
+        );
+    }
+
+    // Hybrid: the translation counts for coverage, so the words leg keeps its weight and the
+    // papers it ranks first stay near the top.
+    let q = "强化学习";
+    let v = e.embed_query(q).unwrap();
+    let m = academichub::search::milvus::search(
+        &store,
+        &request(q, Mode::Hybrid, Some(QueryVector::Ready(v))),
+    )
+    .unwrap();
+    assert!(m.translation.is_some());
+    let top = format!(
+        "{} {}",
+        m.hits[0].paper.title, m.hits[0].paper.abstract_text
+    );
+    assert!(
+        top.to_lowercase().contains("reinforcement learning"),
+        "{}",
+        m.hits[0].paper.id
+    );
+    assert!(m.hits[0].sources.bm25_rank.is_some());
+
+    // A question made only of particles has nothing to translate: no hits, no error.
+    let m =
+        academichub::search::milvus::search(&store, &request("的了吗", Mode::Bm25, None)).unwrap();
+    assert!(m.translation.is_none());
+}
