@@ -12,8 +12,9 @@
 //! for bm25, dense and hybrid; dense and hybrid include embedding the query with the real
 //! MiniLM model, or `BENCH_MODEL` (cache missed on purpose), when it has been fetched (`BENCH_SKIP_DENSE=1` skips
 //! them, e.g. to profile the BM25 path alone; `BENCH_PER_QUERY=1` prints each query's p50;
-//! `BENCH_QUERY_THREADS=all-cores` embeds queries with a spinning thread pool instead of the
-//! one `serve` uses; `BENCH_RECALL_TITLES=N` sets how many paper titles the dense-scan recall
+//! `BENCH_SEQUENTIAL=1` embeds a hybrid query before searching instead of while its BM25 leg
+//! is ranked; `BENCH_QUERY_THREADS=all-cores` embeds queries with a spinning pool of one thread per core
+//! instead of the one thread `serve` uses (`all-cores-quiet`: that pool, sleeping when idle); `BENCH_RECALL_TITLES=N` sets how many paper titles the dense-scan recall
 //! also queries, default 100).
 
 use std::path::PathBuf;
@@ -225,10 +226,12 @@ fn bench(c: &mut Criterion) {
     // `BENCH_MODEL=me5-small` for an index embedded with it (the query model must match).
     let name = std::env::var("BENCH_MODEL").unwrap_or_else(|_| "minilm-l6".into());
     let spec = ModelSpec::named(&name).expect("BENCH_MODEL names a model of schema/models.toml");
-    // The query embedder `serve` uses (one thread per core, sleeping when idle), or with
-    // `BENCH_QUERY_THREADS=all-cores` the spinning pool a one-off caller gets.
+    // The query embedder `serve` uses (one thread, sleeping when idle), or with
+    // `BENCH_QUERY_THREADS=all-cores` the spinning pool a one-off caller gets
+    // (`all-cores-quiet`: that pool, sleeping when idle).
     let threads = match std::env::var("BENCH_QUERY_THREADS").as_deref() {
         Ok("all-cores") => academichub::embed::Threads::AllCores,
+        Ok("all-cores-quiet") => academichub::embed::Threads::AllCoresQuiet,
         _ => academichub::embed::Threads::Searching,
     };
     let mut embedder: Box<dyn Embedder> =
@@ -332,6 +335,8 @@ fn bench(c: &mut Criterion) {
             "  {n} vectors decoded in {decoded:.1} s; inverted lists for {built} segments built in {:.1} s",
             t.elapsed().as_secs_f64()
         );
+        // `BENCH_SEQUENTIAL=1`: embed first, then search (hybrid's BM25 leg waits for it).
+        let sequential = std::env::var("BENCH_SEQUENTIAL").is_ok_and(|v| v == "1");
         let (mut dense_ms, mut hybrid_ms, mut embed_ms) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
             for q in QUERIES.iter() {
@@ -339,12 +344,30 @@ fn bench(c: &mut Criterion) {
                     // A new text to embed every round (no cache can answer), the query itself
                     // to search: a round number in the searched text would add a term most
                     // abstracts hold to the BM25 leg.
+                    // As `serve` searches: the query embedded while a hybrid search ranks
+                    // its BM25 leg (`search_embedding`).
+                    let text = format!("{q} {round} {mode}");
+                    let mut req = SearchRequest::new(*q);
+                    req.k = 10;
+                    req.snippets = true;
+                    req.mode = mode;
+                    let mut e = 0.0;
                     let t = Instant::now();
-                    let v = embedder
-                        .embed_query(&format!("{q} {round} {mode}"))
-                        .expect("embed query");
-                    let e = t.elapsed().as_secs_f64() * 1e3;
-                    std::hint::black_box(run_mode(&engine, q, true, mode, Some(v)));
+                    let mut embed = || {
+                        let t = Instant::now();
+                        let v = embedder.embed_query(&text).expect("embed query");
+                        e = t.elapsed().as_secs_f64() * 1e3;
+                        Some(QueryVector::Ready(v))
+                    };
+                    if sequential {
+                        req.query_vector = embed();
+                    }
+                    std::hint::black_box(
+                        engine
+                            .search_embedding(&req, embed)
+                            .map(|r| r.hits.len())
+                            .unwrap_or(0),
+                    );
                     out.push(t.elapsed().as_secs_f64() * 1e3);
                     embed_ms.push(e);
                 }
@@ -354,7 +377,7 @@ fn bench(c: &mut Criterion) {
         let (h50, h99) = percentiles(hybrid_ms);
         let (e50, e99) = percentiles(embed_ms);
         println!(
-            "  dense  (query embedding + dense scan of all vectors + snippets) p50 {d50:.3} ms p99 {d99:.3} ms\n  hybrid (query embedding + bm25 + dense + convex fusion + snippets) p50 {h50:.3} ms p99 {h99:.3} ms\n  of which query embedding ({}) p50 {e50:.3} ms p99 {e99:.3} ms",
+            "  dense  (query embedding + dense scan of all vectors + snippets) p50 {d50:.3} ms p99 {d99:.3} ms\n  hybrid (query embedding beside bm25, dense + convex fusion + snippets) p50 {h50:.3} ms p99 {h99:.3} ms\n  of which query embedding ({}) p50 {e50:.3} ms p99 {e99:.3} ms",
             model.name
         );
     } else {

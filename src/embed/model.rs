@@ -68,8 +68,10 @@ impl GraphSource {
         let tokenizer = shared_tokenizer(&self.dir, self.spec.max_length)?;
         let (threads, config): (Option<usize>, &[(&str, &str)]) = match self.threads {
             Threads::AllCores => (None, &[]),
-            Threads::Searching => (None, &[("session.intra_op.allow_spinning", "0")]),
-            Threads::Background => (Some(1), &[("session.intra_op.allow_spinning", "0")]),
+            Threads::AllCoresQuiet => (None, &[("session.intra_op.allow_spinning", "0")]),
+            Threads::Searching | Threads::Background => {
+                (Some(1), &[("session.intra_op.allow_spinning", "0")])
+            }
         };
         let encoder = Encoder::new(
             &self.environment,
@@ -115,10 +117,14 @@ impl Session {
 pub enum Threads {
     /// One intra-op thread per core, spinning between runs (fastest for one caller).
     AllCores,
-    /// One intra-op thread per core that sleeps when idle: the query embedder of a server,
-    /// whose dense scan and BM25 leg need those cores the moment the query is embedded. A
-    /// spinning pool kept a core busy through them (hybrid p50 at 2.7M papers 28.0 / 22.9 ms
-    /// spinning, 20.5 / 18.6 ms not, two runs each of the search bench; BENCHMARKS.md).
+    /// One intra-op thread per core that sleeps when idle.
+    AllCoresQuiet,
+    /// The query embedder of a server: one thread that sleeps when idle. A query is a few
+    /// tokens, too little work to share out per operator (each handoff wakes the other
+    /// thread), and the dense scan and BM25 leg that follow need the cores: a spinning pool
+    /// kept a core busy through them, and at 2.7M papers one thread embedded a query in 4.7
+    /// ms p50 against 5.3 ms for a sleeping pool of one thread per core (hybrid p50 20.7
+    /// against 22.5 ms; medians of six alternating search-bench runs each, BENCHMARKS.md).
     Searching,
     /// One thread, no spinning: background work beside a serving process.
     Background,

@@ -156,8 +156,10 @@ pub async fn search(
         let st = state.clone();
         let stem = format!("search-{}", params.q.trim());
         let papers = heavy_blocking(&state, move || {
-            let req = search_request(&st, &params, mode, false);
-            let res = st.backend.search(&req)?;
+            let req = search_request(&params, mode, false);
+            let res = st
+                .backend
+                .search_embedding(&req, || Some(embed_query(&st, &params.q)))?;
             Ok(res.hits.into_iter().map(|h| h.paper).collect::<Vec<_>>())
         })
         .await?;
@@ -225,8 +227,11 @@ pub async fn search(
 
 /// The blocking part: embed the query when needed, rank, count facets.
 fn run_search(state: &AppState, p: SearchParams, mode: Mode) -> Result<SearchResponse, ApiError> {
-    let req = search_request(state, &p, mode, true);
-    let res = state.backend.search(&req)?;
+    let req = search_request(&p, mode, true);
+    // The query is embedded when the mode needs it, while a hybrid search ranks its BM25 leg.
+    let res = state
+        .backend
+        .search_embedding(&req, || Some(embed_query(state, &p.q)))?;
     let facets = res.facets.unwrap_or_default();
     Ok(SearchResponse {
         query: p.q,
@@ -243,13 +248,10 @@ fn run_search(state: &AppState, p: SearchParams, mode: Mode) -> Result<SearchRes
     })
 }
 
-/// The request of a search: the query embedded when the mode needs it; snippets and facets
-/// for a page of results (an export needs neither).
-fn search_request(state: &AppState, p: &SearchParams, mode: Mode, page: bool) -> SearchRequest {
-    let query_vector = match mode {
-        Mode::Bm25 => None,
-        _ => Some(embed_query(state, &p.q)),
-    };
+/// The request of a search, its query not embedded yet (`Backend::search_embedding` embeds
+/// it when the mode needs it); snippets and facets for a page of results (an export needs
+/// neither).
+fn search_request(p: &SearchParams, mode: Mode, page: bool) -> SearchRequest {
     SearchRequest {
         query: p.q.clone(),
         k: p.k,
@@ -259,7 +261,7 @@ fn search_request(state: &AppState, p: &SearchParams, mode: Mode, page: bool) ->
         mode,
         fusion: Default::default(),
         hybrid: Default::default(),
-        query_vector,
+        query_vector: None,
         facets: page,
         translate: true,
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::browse::{self, PaperPage, SimilarError};
 use super::error::QueryError;
 use super::milvus::filter_expr;
-use super::request::{Filters, SearchRequest};
+use super::request::{Filters, QueryVector, SearchRequest};
 use super::response::SearchResults;
 use super::QueryEngine;
 use crate::index::milvus::MilvusStore;
@@ -54,6 +54,32 @@ impl Backend {
         match self {
             Backend::Tantivy(index) => QueryEngine::new(index).search(req),
             Backend::Milvus(store) => super::milvus::search(store, req),
+        }
+    }
+
+    /// Ranks papers for `req`, with `embed` giving the query vector when the request has none
+    /// and its mode needs one. On the index a hybrid search ranks its BM25 leg while the query
+    /// is embedded ([`QueryEngine::search_embedding`]); on Milvus the query is embedded first.
+    pub fn search_embedding<F>(
+        &self,
+        req: &SearchRequest,
+        embed: F,
+    ) -> Result<SearchResults, QueryError>
+    where
+        F: FnOnce() -> Option<QueryVector> + Send,
+    {
+        match self {
+            Backend::Tantivy(index) => QueryEngine::new(index).search_embedding(req, embed),
+            Backend::Milvus(store) => {
+                if req.query_vector.is_some() || req.mode == super::Mode::Bm25 {
+                    return super::milvus::search(store, req);
+                }
+                let req = SearchRequest {
+                    query_vector: embed(),
+                    ..req.clone()
+                };
+                super::milvus::search(store, &req)
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use tantivy::{Score, Searcher};
 use super::error::QueryError;
 use super::filters::FilterSet;
 use super::hybrid::{self, HybridLegs};
-use super::request::{Filters, HybridParams, SearchRequest};
+use super::request::{Filters, HybridParams, QueryVector, SearchRequest};
 use super::response::SearchResults;
 use super::topk::Leg;
 use super::{bm25, dense, parse, run};
@@ -54,6 +54,20 @@ impl<'a> QueryEngine<'a> {
     /// Runs a search: validated, filtered, fused, paginated, with snippets on request.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResults, QueryError> {
         run::search(self.index, req)
+    }
+
+    /// [`search`](Self::search) with `embed` giving the query vector when the request has
+    /// none: a hybrid search ranks its BM25 leg while the query is embedded (see
+    /// [`run::search_embedding`]).
+    pub fn search_embedding<F>(
+        &self,
+        req: &SearchRequest,
+        embed: F,
+    ) -> Result<SearchResults, QueryError>
+    where
+        F: FnOnce() -> Option<QueryVector> + Send,
+    {
+        run::search_embedding(self.index, req, embed)
     }
 
     /// The BM25 leg: top `depth` documents for `query` under `filters`, and the match count.

@@ -101,6 +101,42 @@ pub fn fuse_legs<K: std::hash::Hash + Eq + Ord + Clone>(
     }
 }
 
+/// The BM25 leg of a hybrid search, ranked before (or while) the query is embedded: its top
+/// `depth`, its match count and, when asked for, its facet counts.
+pub struct Bm25Part {
+    leg: Leg,
+    total: usize,
+    facets: Option<Facets>,
+}
+
+/// Ranks the BM25 leg of hybrid search for `query`, `depth` deep; with `facets`, it also
+/// counts its matches by source and category in its pass.
+pub fn bm25_part(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    query: &dyn Query,
+    filters: &FilterSet,
+    depth: usize,
+    facets: bool,
+) -> Result<Bm25Part, QueryError> {
+    Ok(if facets {
+        let (leg, f) = bm25::leg_with_facets(index, searcher, query.box_clone(), filters, depth)?;
+        let total = usize::try_from(f.count).unwrap_or(usize::MAX);
+        Bm25Part {
+            leg,
+            total,
+            facets: Some(f),
+        }
+    } else {
+        let (leg, total) = bm25::leg(index, searcher, query.box_clone(), filters, depth)?;
+        Bm25Part {
+            leg,
+            total,
+            facets: None,
+        }
+    })
+}
+
 /// Runs every leg hybrid search needs for one query, `depth` deep each (the feedback leg
 /// only when the query has unknown terms and the feedback weight is positive); with
 /// `facets`, the BM25 leg also counts its matches by source and category in its pass.
@@ -116,14 +152,28 @@ pub fn legs(
     facets: bool,
 ) -> Result<HybridLegs, QueryError> {
     params.validate()?;
-    let (bm25, bm25_total, facets) = if facets {
-        let (leg, f) = bm25::leg_with_facets(index, searcher, query.box_clone(), filters, depth)?;
-        let total = usize::try_from(f.count).unwrap_or(usize::MAX);
-        (leg, total, Some(f))
-    } else {
-        let (leg, total) = bm25::leg(index, searcher, query.box_clone(), filters, depth)?;
-        (leg, total, None)
-    };
+    let bm25 = bm25_part(index, searcher, query, filters, depth, facets)?;
+    legs_after(index, searcher, query, bm25, vector, filters, depth, params)
+}
+
+/// [`legs`] with the BM25 leg already ranked ([`bm25_part`], same query, filters and depth).
+#[allow(clippy::too_many_arguments)]
+pub fn legs_after(
+    index: &PaperIndex,
+    searcher: &Searcher,
+    query: &dyn Query,
+    bm25: Bm25Part,
+    vector: &[f32],
+    filters: &FilterSet,
+    depth: usize,
+    params: &HybridParams,
+) -> Result<HybridLegs, QueryError> {
+    params.validate()?;
+    let Bm25Part {
+        leg: bm25,
+        total: bm25_total,
+        facets,
+    } = bm25;
     let (dense, dense_total, _) = dense::leg(index, searcher, vector, filters, depth, false)?;
     let coverage = term_coverage(index, searcher, query)?;
     let feedback = if params.feedback_weight > 0.0 && coverage < 1.0 {

@@ -50,16 +50,99 @@ struct Ranked {
 
 /// Runs a search: validated, filtered, ranked by its plan, paginated, with snippets on request.
 pub fn search(index: &PaperIndex, req: &SearchRequest) -> Result<SearchResults, QueryError> {
+    run(index, req, None::<fn() -> Option<QueryVector>>)
+}
+
+/// [`search`], with `embed` giving the query vector when the request has none and its mode
+/// needs one. A hybrid search ranks its BM25 leg on this thread while `embed` runs on another:
+/// the leg does not need the vector, and the two share out two cores (the query embedder is
+/// one thread). `embed` returning `None` is a search without a vector (hybrid falls back to
+/// BM25, with a warning).
+pub fn search_embedding<F>(
+    index: &PaperIndex,
+    req: &SearchRequest,
+    embed: F,
+) -> Result<SearchResults, QueryError>
+where
+    F: FnOnce() -> Option<QueryVector> + Send,
+{
+    run(index, req, Some(embed))
+}
+
+fn run<F>(
+    index: &PaperIndex,
+    req: &SearchRequest,
+    embed: Option<F>,
+) -> Result<SearchResults, QueryError>
+where
+    F: FnOnce() -> Option<QueryVector> + Send,
+{
     req.validate()?;
     let searcher = index.reader().searcher();
     let (parsed, mut warnings) = parse::parse_with(index, &req.query, req.translate);
-    let plan = resolve_plan(req, &mut warnings)?;
     let filters = FilterSet::new(index, &req.filters);
     let want = req.offset + req.k;
+    let mut early = None;
+    let embedded;
+    let req = match embed {
+        Some(embed) if req.query_vector.is_none() && req.mode != Mode::Bm25 => {
+            let vector = if req.mode == Mode::Hybrid {
+                let depth = want.max(fusion::DEFAULT_DEPTH);
+                let (leg, vector) = std::thread::scope(|s| {
+                    let embedding = s.spawn(embed);
+                    let leg = hybrid::bm25_part(
+                        index,
+                        &searcher,
+                        parsed.as_ref(),
+                        &filters,
+                        depth,
+                        req.facets,
+                    );
+                    (leg, embedding.join())
+                });
+                early = Some(leg?);
+                vector.unwrap_or_else(|_| {
+                    Some(QueryVector::Failed("the query embedder panicked".into()))
+                })
+            } else {
+                embed()
+            };
+            embedded = SearchRequest {
+                query_vector: vector,
+                ..req.clone()
+            };
+            &embedded
+        }
+        _ => req,
+    };
+    let plan = resolve_plan(req, &mut warnings)?;
     let ranked = match plan {
         Plan::Bm25 => rank_bm25(index, &searcher, parsed.box_clone(), &filters, want, req)?,
         Plan::Dense(v) => rank_dense(index, &searcher, v, &filters, want, req)?,
-        Plan::Hybrid(v) => rank_hybrid(index, &searcher, parsed.as_ref(), v, &filters, want, req)?,
+        Plan::Hybrid(v) => {
+            let depth = want.max(fusion::DEFAULT_DEPTH);
+            let bm25 = match early {
+                Some(leg) => leg,
+                None => hybrid::bm25_part(
+                    index,
+                    &searcher,
+                    parsed.as_ref(),
+                    &filters,
+                    depth,
+                    req.facets,
+                )?,
+            };
+            rank_hybrid(
+                index,
+                &searcher,
+                parsed.as_ref(),
+                bm25,
+                v,
+                &filters,
+                want,
+                req,
+            )?
+        }
     };
     // The translation shown is the one used: by the BM25 leg, and by the dense leg when it was
     // embedded with the query (see `embedding_text`).
@@ -148,25 +231,28 @@ fn rank_dense(
     Ok(ranked)
 }
 
+/// Ranks a hybrid search whose BM25 leg (`want.max(DEFAULT_DEPTH)` deep) is ranked already.
+#[allow(clippy::too_many_arguments)]
 fn rank_hybrid(
     index: &PaperIndex,
     searcher: &Searcher,
     query: &dyn Query,
+    bm25: hybrid::Bm25Part,
     vector: &[f32],
     filters: &FilterSet,
     want: usize,
     req: &SearchRequest,
 ) -> Result<Ranked, QueryError> {
     let depth = want.max(fusion::DEFAULT_DEPTH);
-    let legs = hybrid::legs(
+    let legs = hybrid::legs_after(
         index,
         searcher,
         query,
+        bm25,
         vector,
         filters,
         depth,
         &req.hybrid,
-        req.facets,
     )?;
     let fused = hybrid::fuse_legs(
         &legs.bm25,

@@ -742,3 +742,59 @@ fn real_models_match_fastembeds_pipeline() {
         );
     }
 }
+
+#[test]
+fn a_query_embedded_beside_the_bm25_leg_ranks_as_one_embedded_first() {
+    let (_d, index, mut e) = crate::fixtures::embedded_fixture();
+    let engine = QueryEngine::new(&index);
+    for (q, mode) in [
+        ("speech translation benchmark", Mode::Hybrid),
+        ("reinforcement learning for robots", Mode::Hybrid),
+        ("speech translation benchmark", Mode::Dense),
+    ] {
+        let v = e.embed_query(q).unwrap();
+        let mut first = request(q, mode, Some(QueryVector::Ready(v.clone())));
+        first.facets = true;
+        let expected = engine.search(&first).unwrap();
+        let mut later = first.clone();
+        later.query_vector = None;
+        let got = engine
+            .search_embedding(&later, || Some(QueryVector::Ready(v)))
+            .unwrap();
+        assert_eq!(got.mode, mode);
+        let ids = |r: &academichub::SearchResults| {
+            r.hits
+                .iter()
+                .map(|h| (h.paper.id.to_string(), h.score))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&got), ids(&expected), "{q} {mode}");
+        assert_eq!(got.total, expected.total);
+        assert_eq!(got.facets, expected.facets);
+    }
+    // No vector, or an embedder that panics: hybrid falls back to BM25 and says why.
+    let mut req = request("speech translation benchmark", Mode::Hybrid, None);
+    let bm25 = engine
+        .search(&request("speech translation benchmark", Mode::Bm25, None))
+        .unwrap();
+    for embed in [
+        Box::new(|| None) as Box<dyn FnOnce() -> Option<QueryVector> + Send>,
+        Box::new(|| panic!("embedder broke")),
+    ] {
+        let got = engine.search_embedding(&req, embed).unwrap();
+        assert_eq!(got.mode, Mode::Bm25);
+        assert!(got.warnings.iter().any(|w| w.contains("fell back to bm25")));
+        assert_eq!(got.hits[0].paper.id, bm25.hits[0].paper.id);
+    }
+    // A failed embedding is the same fallback.
+    let failed = engine
+        .search_embedding(&req, || Some(QueryVector::Failed("model gone".into())))
+        .unwrap();
+    assert!(failed.warnings.iter().any(|w| w.contains("model gone")));
+    // A request carrying its vector does not call `embed`.
+    req.query_vector = Some(QueryVector::Ready(e.embed_query("speech").unwrap()));
+    let got = engine
+        .search_embedding(&req, || panic!("not called"))
+        .unwrap();
+    assert_eq!(got.mode, Mode::Hybrid);
+}
