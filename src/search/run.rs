@@ -82,23 +82,26 @@ where
     let (parsed, mut warnings) = parse::parse_with(index, &req.query, req.translate);
     let filters = FilterSet::new(index, &req.filters);
     let want = req.offset + req.k;
+    // Hybrid's BM25 leg, as deep as fusion reads.
+    let words_leg = || {
+        let depth = want.max(fusion::DEFAULT_DEPTH);
+        hybrid::bm25_part(
+            index,
+            &searcher,
+            parsed.as_ref(),
+            &filters,
+            depth,
+            req.facets,
+        )
+    };
     let mut early = None;
     let embedded;
     let req = match embed {
         Some(embed) if req.query_vector.is_none() && req.mode != Mode::Bm25 => {
             let vector = if req.mode == Mode::Hybrid {
-                let depth = want.max(fusion::DEFAULT_DEPTH);
                 let (leg, vector) = std::thread::scope(|s| {
                     let embedding = s.spawn(embed);
-                    let leg = hybrid::bm25_part(
-                        index,
-                        &searcher,
-                        parsed.as_ref(),
-                        &filters,
-                        depth,
-                        req.facets,
-                    );
-                    (leg, embedding.join())
+                    (words_leg(), embedding.join())
                 });
                 early = Some(leg?);
                 vector.unwrap_or_else(|_| {
@@ -120,17 +123,9 @@ where
         Plan::Bm25 => rank_bm25(index, &searcher, parsed.box_clone(), &filters, want, req)?,
         Plan::Dense(v) => rank_dense(index, &searcher, v, &filters, want, req)?,
         Plan::Hybrid(v) => {
-            let depth = want.max(fusion::DEFAULT_DEPTH);
             let bm25 = match early {
                 Some(leg) => leg,
-                None => hybrid::bm25_part(
-                    index,
-                    &searcher,
-                    parsed.as_ref(),
-                    &filters,
-                    depth,
-                    req.facets,
-                )?,
+                None => words_leg()?,
             };
             rank_hybrid(
                 index,
