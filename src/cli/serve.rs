@@ -60,8 +60,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let background_wanted = !a.no_background_embed && (with_vectors < papers || writes_possible);
     let mut background_model = None;
     if index.embedding_model().is_some() || background_wanted {
-        // The query embedder's threads sleep when idle: a search's scans need the cores the
-        // moment its query is embedded.
+        // The query embedder is one thread that sleeps when idle: a hybrid search ranks its
+        // BM25 leg on the other core meanwhile, and the scans need both the moment after.
         match a
             .model
             .load_threads(Some(&index), academichub::embed::Threads::Searching)
@@ -215,6 +215,34 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The vocabulary thread of `serve` on Milvus: reads (or draws) the collection's vocabulary
+/// sample, retrying every minute while Milvus cannot give it, then draws it again hourly when
+/// the collection has outgrown it (a server started on a small collection its feeds fill).
+fn keep_vocabulary(store: &academichub::index::milvus::MilvusStore) {
+    use academichub::search::milvus::{load_vocabulary, refresh_vocabulary};
+    let mut ready = false;
+    loop {
+        let drawn = if ready {
+            refresh_vocabulary(store)
+        } else {
+            load_vocabulary(store).map(|_| true)
+        };
+        match drawn {
+            Ok(true) => {
+                ready = true;
+                tracing::info!("query translation ready (vocabulary sample read)");
+            }
+            Ok(false) => {}
+            Err(why) => tracing::warn!(
+                error = %why,
+                "Chinese words are searched untranslated until the vocabulary sample is read"
+            ),
+        }
+        let pause = if ready { 3_600 } else { 60 };
+        std::thread::sleep(std::time::Duration::from_secs(pause));
+    }
+}
+
 /// `serve` on the Milvus backend (`[index] backend = "milvus"`): search, papers by id,
 /// similar papers, the newest papers, `POST /api/papers`, `/healthz`, `/metrics` and the web
 /// page over the collection of `[milvus]`, with the collection's model for queries; a
@@ -251,7 +279,8 @@ fn run_milvus(
     let mut state =
         AppState::on_backend(academichub::search::Backend::Milvus(store.clone()), server);
     let model = store.info().model.clone();
-    // The query embedder's threads sleep when idle: the server's other work needs the cores.
+    // The query embedder is one thread that sleeps when idle: the server's other work needs
+    // the cores.
     match a
         .model
         .load_named_with(&model, academichub::embed::Threads::Searching)
@@ -272,21 +301,14 @@ fn run_milvus(
             state = state.without_embedder(why);
         }
     }
-    // Query translation reads the vocabulary sample of the collection (drawn the first time):
-    // off the request path; Chinese questions meanwhile are searched as they are, with a
+    // Query translation reads the vocabulary sample of the collection (drawn the first time),
+    // off the request path: Chinese questions meanwhile are searched as they are, with a
     // warning.
     {
         let store = store.clone();
         std::thread::Builder::new()
             .name("vocabulary".into())
-            .spawn(
-                move || match academichub::search::milvus::load_vocabulary(&store) {
-                    Ok(v) => tracing::info!(papers = v.sampled(), "query translation ready"),
-                    Err(why) => {
-                        tracing::warn!(error = %why, "Chinese words will be searched untranslated")
-                    }
-                },
-            )
+            .spawn(move || keep_vocabulary(&store))
             .context("cannot start the vocabulary thread")?;
     }
     let mut worker = None;

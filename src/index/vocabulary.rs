@@ -11,7 +11,7 @@
 //!
 //! The sample is built once (`serve` builds it on its warm-up thread, `search` and `eval` when
 //! they first need it) and rebuilt when the collection has grown to twice the papers it was
-//! drawn from, or when it is unreadable.
+//! drawn from (checked when it is loaded, and hourly by `serve`), or when it is unreadable.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -248,6 +248,26 @@ pub fn loaded(dir: &Path) -> Option<Arc<Vocabulary>> {
         .iter()
         .find(|(d, _)| d == dir)
         .map(|(_, v)| Arc::clone(v))
+}
+
+/// Draws the sample of `store`'s collection at `dir` again when the one this process shares
+/// has been outgrown ([`Vocabulary::stale`]); returns the new one, `None` when the shared one
+/// still serves (or none is loaded: [`load`] loads it).
+pub fn refresh(
+    store: &MilvusStore,
+    dir: &Path,
+) -> Result<Option<Arc<Vocabulary>>, VocabularyError> {
+    let Some(current) = loaded(dir) else {
+        return Ok(None);
+    };
+    if !current.stale(store.counts()?.papers) {
+        return Ok(None);
+    }
+    let v = Arc::new(Vocabulary::of_store(store, dir)?);
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    shared.retain(|(d, _)| d != dir);
+    shared.push((dir.to_path_buf(), Arc::clone(&v)));
+    Ok(Some(v))
 }
 
 /// The sample of `store`'s collection at `dir` ([`Vocabulary::of_store`]), loaded once per

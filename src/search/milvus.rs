@@ -159,6 +159,17 @@ pub fn load_vocabulary(store: &MilvusStore) -> Result<Arc<Vocabulary>, String> {
     vocabulary::load(store, &vocabulary::dir_in(state)).map_err(|e| e.to_string())
 }
 
+/// Draws the deployment's vocabulary sample again when the collection has outgrown the one
+/// loaded ([`vocabulary::refresh`]); `Ok(true)` when it did.
+pub fn refresh_vocabulary(store: &MilvusStore) -> Result<bool, String> {
+    let state = store
+        .state_dir()
+        .ok_or("the deployment has no local state directory for the vocabulary sample")?;
+    vocabulary::refresh(store, &vocabulary::dir_in(state))
+        .map(|v| v.is_some())
+        .map_err(|e| e.to_string())
+}
+
 /// The translation of `text`'s Chinese words over the deployment's vocabulary sample, `None`
 /// when it has none, none translates, or there is no sample or dictionary (a warning then
 /// says so).

@@ -1338,6 +1338,11 @@ fn chinese_questions_are_translated_over_the_vocabulary_sample() {
     let vocab = academichub::search::milvus::load_vocabulary(&store).unwrap();
     assert_eq!(vocab.sampled(), 250);
     assert!(state.join("vocabulary").join("meta.json").exists());
+    // The collection has not outgrown it: a refresh keeps it.
+    assert_eq!(
+        academichub::search::milvus::refresh_vocabulary(&store),
+        Ok(false)
+    );
 
     for (q, english) in [
         ("强化学习", "reinforcement learning"),
