@@ -136,13 +136,17 @@ pub struct MilvusTranslation {
 /// would count as much as the best: the BM25 leg takes plain words).
 const MAIN_TERM_SHARE: f32 = 0.5;
 
+/// Where `store`'s deployment keeps its vocabulary sample (in its local state directory).
+fn vocabulary_dir(store: &MilvusStore) -> Result<std::path::PathBuf, String> {
+    store.state_dir().map(vocabulary::dir_in).ok_or_else(|| {
+        "the deployment has no local state directory for the vocabulary sample".into()
+    })
+}
+
 /// The vocabulary sample of `store`'s deployment this process has loaded, or why there is
 /// none. `serve` loads it on its warm-up thread, `search` and `eval` with [`load_vocabulary`].
 fn loaded_vocabulary(store: &MilvusStore) -> Result<Arc<Vocabulary>, String> {
-    let state = store
-        .state_dir()
-        .ok_or("the deployment has no local state directory for the vocabulary sample")?;
-    vocabulary::loaded(&vocabulary::dir_in(state)).ok_or_else(|| {
+    vocabulary::loaded(&vocabulary_dir(store)?).ok_or_else(|| {
         "the vocabulary sample of the collection is still being read (serve reads it at \
          start-up)"
             .to_string()
@@ -153,19 +157,13 @@ fn loaded_vocabulary(store: &MilvusStore) -> Result<Arc<Vocabulary>, String> {
 /// `store`'s deployment; blocks while it reads the sample. An error says why Chinese words
 /// will be searched untranslated.
 pub fn load_vocabulary(store: &MilvusStore) -> Result<Arc<Vocabulary>, String> {
-    let state = store
-        .state_dir()
-        .ok_or("the deployment has no local state directory for the vocabulary sample")?;
-    vocabulary::load(store, &vocabulary::dir_in(state)).map_err(|e| e.to_string())
+    vocabulary::load(store, &vocabulary_dir(store)?).map_err(|e| e.to_string())
 }
 
 /// Draws the deployment's vocabulary sample again when the collection has outgrown the one
 /// loaded ([`vocabulary::refresh`]); `Ok(true)` when it did.
 pub fn refresh_vocabulary(store: &MilvusStore) -> Result<bool, String> {
-    let state = store
-        .state_dir()
-        .ok_or("the deployment has no local state directory for the vocabulary sample")?;
-    vocabulary::refresh(store, &vocabulary::dir_in(state))
+    vocabulary::refresh(store, &vocabulary_dir(store)?)
         .map(|v| v.is_some())
         .map_err(|e| e.to_string())
 }
