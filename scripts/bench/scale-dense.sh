@@ -3,12 +3,13 @@
 # each size, an index of COPIES x the source papers with a vector on every paper
 # (examples/scale_vectors.rs: copy 0 real, the others real text with synthetic vectors), then
 #   1. in process: the search bench with the source's model (dense/hybrid p50/p99 including query
-#      embedding, and the dense leg alone against an exact f32 scan: speed-up, recall@10);
+#      embedding, and the dense leg alone against a scan of every vector: speed-up, recall@10
+#      against the exact top 10 by the stored f32 vectors);
 #   2. over HTTP: `serve --no-background-embed` with the response cache off, wrk with one
 #      connection and fresh queries (every query embedded), once the server has decoded the vectors
 #      and built the inverted lists of large segments, after a 10 s warm-up, for hybrid, then
-#      dense, then VmRSS /
-#      VmHWM of the server.
+#      dense, then the server's VmRSS / VmHWM and RssAnon / RssFile (its own memory / the pages
+#      of the index files it has read, which the kernel can reclaim).
 #
 #   scripts/bench/scale-dense.sh WORK_DIR SOURCE_INDEX [COPIES ...]     (default: 1 5 23)
 #   SOURCE_INDEX: every paper with a vector (e.g. the 118K import after `serve` embedded it);
@@ -62,7 +63,7 @@ for n in "${COPIES[@]}"; do
     wrk -t1 -c1 -d20s --latency -s scripts/load/search.lua "http://127.0.0.1:$PORT" -- "$mode" 10 fresh \
       | grep -E "^requests|^latency p50" || true
   done
-  grep -E "VmRSS|VmHWM" "/proc/$pid/status" | tr -s ' \t' ' '
+  grep -E "VmRSS|VmHWM|RssAnon|RssFile" "/proc/$pid/status" | tr -s ' \t' ' '
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 done

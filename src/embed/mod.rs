@@ -244,6 +244,31 @@ pub fn quantize(v: &[f32], out: &mut [i8]) -> f32 {
     scale
 }
 
+/// Symmetric int16 quantization of `v` into `out` (same length): `v[i] ~ out[i] * scale`
+/// ([`dequantize_i16`] gives the values back). Returns `scale` (0 for a zero vector). The
+/// error of a component is at most the largest component / 65,534: a cosine from the values
+/// given back moves by about 2e-6 in 384 dimensions, where an f16 copy moves it by about 1e-5.
+pub fn quantize_i16(v: &[f32], out: &mut [i16]) -> f32 {
+    let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    if max == 0.0 || !max.is_finite() {
+        out.iter_mut().for_each(|q| *q = 0);
+        return 0.0;
+    }
+    let scale = max / 32767.0;
+    for (q, x) in out.iter_mut().zip(v) {
+        *q = (x / scale).round().clamp(-32767.0, 32767.0) as i16;
+    }
+    scale
+}
+
+/// The values of an int16 row of scale `scale` ([`quantize_i16`]) written to `out`.
+#[inline]
+pub fn dequantize_i16(row: &[i16], scale: f32, out: &mut [f32]) {
+    for (o, q) in out.iter_mut().zip(row) {
+        *o = f32::from(*q) * scale;
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use std::sync::OnceLock;

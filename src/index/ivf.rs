@@ -9,7 +9,7 @@
 //!
 //! k-means runs on the segment's int8 rows (the products are exact integers; the AVX2 kernel
 //! of [`dot_i8`] makes an assignment a few nanoseconds a centroid): centroids are means of the
-//! f32 vectors, normalized, and quantized again each round.
+//! vectors, normalized, and quantized again each round.
 
 use tantivy::DocId;
 
@@ -40,8 +40,8 @@ pub trait Rows {
     fn max_doc(&self) -> DocId;
     /// Whether `doc` has a vector.
     fn has_vector(&self, doc: DocId) -> bool;
-    /// The f32 vector of `doc`.
-    fn get(&self, doc: DocId) -> Option<&[f32]>;
+    /// Writes the vector of `doc` to `out`; false when it has none.
+    fn get_into(&self, doc: DocId, out: &mut Vec<f32>) -> bool;
     /// The int8 row of `doc` and its scale.
     fn get_quantized(&self, doc: DocId) -> Option<(&[i8], f32)>;
     /// The sign bits of `doc`'s vector minus the segment's mean.
@@ -67,6 +67,9 @@ pub struct Lists {
     words: usize,
     /// The documents in the lists, one bit each.
     members: Vec<u64>,
+    /// The list position of each document of the segment (`u32::MAX` without a vector): the
+    /// lists answer for the segment's rows by document once they hold its only copy.
+    positions: Vec<u32>,
 }
 
 impl Lists {
@@ -84,8 +87,12 @@ impl Lists {
         let nlist = lists_for(with.len()).min(with.len());
         let sample = spread(&with, (nlist * SAMPLE_PER_LIST).min(with.len()));
         let mut centroids: Vec<f32> = Vec::with_capacity(nlist * dims);
+        let mut v = Vec::with_capacity(dims);
         for &doc in &spread(&sample, nlist) {
-            centroids.extend_from_slice(vectors.get(doc)?);
+            if !vectors.get_into(doc, &mut v) {
+                return None;
+            }
+            centroids.extend_from_slice(&v);
         }
         let mut assigned = vec![0u32; sample.len()];
         for _ in 0..ROUNDS {
@@ -100,10 +107,10 @@ impl Lists {
             for (&a, &doc) in assigned.iter().zip(&sample) {
                 let a = a as usize;
                 counts[a] += 1;
-                for (s, x) in sums[a * dims..(a + 1) * dims]
-                    .iter_mut()
-                    .zip(vectors.get(doc)?)
-                {
+                if !vectors.get_into(doc, &mut v) {
+                    return None;
+                }
+                for (s, x) in sums[a * dims..(a + 1) * dims].iter_mut().zip(&v) {
                     *s += x;
                 }
             }
@@ -140,12 +147,14 @@ impl Lists {
             .map_or(0, <[u64]>::len);
         let mut bits = Vec::with_capacity(docs.len() * words);
         let mut members = vec![0u64; (vectors.max_doc() as usize).div_ceil(64)];
-        for &doc in &docs {
+        let mut positions = vec![u32::MAX; vectors.max_doc() as usize];
+        for (p, &doc) in docs.iter().enumerate() {
             let (row, scale) = vectors.get_quantized(doc)?;
             rows.extend_from_slice(row);
             scales.push(scale);
             bits.extend_from_slice(vectors.get_bits(doc)?);
             members[doc as usize / 64] |= 1 << (doc % 64);
+            *positions.get_mut(doc as usize)? = u32::try_from(p).ok()?;
         }
         Some(Lists {
             dims,
@@ -157,6 +166,7 @@ impl Lists {
             bits,
             words,
             members,
+            positions,
         })
     }
 
@@ -207,6 +217,21 @@ impl Lists {
         ))
     }
 
+    /// The sign bits of the document at position `p`.
+    #[inline]
+    pub fn bits_at(&self, p: usize) -> Option<&[u64]> {
+        self.bits.get(p * self.words..(p + 1) * self.words)
+    }
+
+    /// The list position of `doc`, if it has a vector.
+    #[inline]
+    pub fn position(&self, doc: DocId) -> Option<usize> {
+        match self.positions.get(doc as usize) {
+            Some(&p) if p != u32::MAX => Some(p as usize),
+            _ => None,
+        }
+    }
+
     /// Hints the CPU to load the int8 row at position `p` into cache.
     #[inline]
     pub fn prefetch_row(&self, p: usize) {
@@ -251,7 +276,12 @@ impl Lists {
 
     /// Bytes held (centroids, lists and their rows).
     pub fn heap_bytes(&self) -> usize {
-        (self.centroids.len() + self.offsets.len() + self.docs.len() + self.scales.len()) * 4
+        (self.centroids.len()
+            + self.offsets.len()
+            + self.docs.len()
+            + self.scales.len()
+            + self.positions.len())
+            * 4
             + self.rows.len()
             + (self.bits.len() + self.members.len()) * 8
     }

@@ -82,7 +82,8 @@ impl PaperIndex {
         super::codec::load_paper(searcher, self.fields(), addr)
     }
 
-    /// The stored vector of the document at `addr`, if it has one.
+    /// The vector of the document at `addr` (from its int16 row, as the dense scan ranks it), if it
+    /// has one.
     pub fn vector_at(
         &self,
         searcher: &Searcher,
@@ -90,7 +91,7 @@ impl PaperIndex {
     ) -> Result<Option<Vec<f32>>, IndexError> {
         let segment = searcher.segment_reader(addr.segment_ord);
         let vectors = self.vectors().segment(segment)?;
-        Ok(vectors.get(addr.doc_id).map(<[f32]>::to_vec))
+        Ok(vectors.vector(addr.doc_id))
     }
 
     /// The paper id of the document at `addr` (only the stored document, no other field is

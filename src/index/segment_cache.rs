@@ -54,6 +54,20 @@ impl<T: SegmentData> SegmentCache<T> {
         Ok(loaded)
     }
 
+    /// Puts `value` in place of `segment`'s data if the segment is still held (a caller holding
+    /// the previous data finishes with it; the next use gets `value`).
+    pub fn replace(&self, segment: &SegmentReader, value: Arc<T>) {
+        let slot = self
+            .segments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&segment.segment_id())
+            .cloned();
+        if let Some(slot) = slot {
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+        }
+    }
+
     /// Segments held now (loaded, or being loaded).
     pub fn len(&self) -> usize {
         self.segments.lock().map_or(0, |m| m.len())

@@ -99,7 +99,7 @@ pub fn missing(
     for addr in matching {
         let seg = searcher.segment_reader(addr.segment_ord);
         let vecs = index.vectors().segment(seg)?;
-        if vecs.get(addr.doc_id).is_some() {
+        if vecs.has_vector(addr.doc_id) {
             already += 1;
             continue;
         }

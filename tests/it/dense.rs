@@ -584,7 +584,7 @@ fn real_me5_chinese_questions_find_english_papers() {
 #[test]
 fn binary_first_pass_keeps_each_paper_nearest_to_itself_with_exact_scores() {
     // Forced on the small fixture (it starts at 20,000 vectors a segment by default): the
-    // Hamming pass keeps 1/8 of the papers, the int8 and f32 passes rescore them. A paper's
+    // Hamming pass keeps 1/8 of the papers, the int8 and int16 passes rescore them. A paper's
     // own vector is at distance 0 from itself, so it must come first with cosine 1; every
     // returned score is the exact cosine; the count covers every paper with a vector.
     use academichub::search::dense::DenseCollector;
@@ -600,9 +600,10 @@ fn binary_first_pass_keeps_each_paper_nearest_to_itself_with_exact_scores() {
     for segment in searcher.segment_readers() {
         let vectors = cache.segment(segment).unwrap();
         for doc in (0..segment.max_doc()).step_by(9) {
-            let Some(v) = vectors.get(doc) else {
+            let Some(v) = vectors.vector(doc) else {
                 continue;
             };
+            let v = &v[..];
             let mut binary = DenseCollector::new(v.to_vec(), 5, cache.clone());
             binary.binary_min_vectors = 0;
             let (top, total) = searcher.search(&AllQuery, &binary).unwrap();

@@ -916,7 +916,7 @@ fn new_papers_get_vectors_and_unchanged_text_keeps_them() {
     for seg in searcher.segment_readers() {
         let vecs = e.index().vectors().segment(seg).expect("vectors");
         for doc in seg.doc_ids_alive() {
-            if vecs.get(doc).is_some() {
+            if vecs.has_vector(doc) {
                 with_vectors += 1;
             }
         }
