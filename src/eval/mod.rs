@@ -682,7 +682,7 @@ pub fn run_eval_milvus(
                 qid,
                 Mode::Bm25,
                 to_strings(store.bm25(
-                    &crate::search::milvus::with_translation(&words, translated.as_ref()).join(" "),
+                    &crate::search::milvus::bm25_text(&words, translated.as_ref()),
                     "",
                     depth,
                 )?),

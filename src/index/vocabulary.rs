@@ -69,7 +69,7 @@ pub struct Vocabulary {
     index: Arc<PaperIndex>,
     meta: Meta,
     /// Spellings of stems already looked up.
-    surface: Mutex<HashMap<String, Option<String>>>,
+    surface: Mutex<HashMap<String, Vec<(String, f32)>>>,
 }
 
 impl std::fmt::Debug for Vocabulary {
@@ -186,11 +186,18 @@ impl Vocabulary {
     }
 
     /// How the sample's papers most often spell the analyzed term `stem`, lowercase: `learn`
-    /// is "learning" in papers about learning. An index without a stemmer (Milvus's
-    /// `standard` analyzer) matches that word and not the stem; one spelling, not all, so
-    /// that a word weighs as much in a query as any other. `None` when no sampled paper
-    /// holds it.
+    /// is "learning" in papers about learning (an index without a stemmer, as Milvus's
+    /// analyzers are, matches that word and not the stem). `None` when no sampled paper holds
+    /// it.
     pub fn spelling(&self, stem: &str) -> Result<Option<String>, IndexError> {
+        Ok(self.spellings(stem)?.into_iter().next().map(|(w, _)| w))
+    }
+
+    /// The spellings of `stem` the sample's papers use, most used first, each with its share
+    /// of their uses (summing to 1): each that makes at least [`SPELLING_SHARE`] of the stem's
+    /// uses, at most [`MAX_SPELLINGS`] (`network` is "networks" 0.71, "network" 0.29 in papers
+    /// about networks). Empty when no sampled paper holds it.
+    pub fn spellings(&self, stem: &str) -> Result<Vec<(String, f32)>, IndexError> {
         let cached = self
             .surface
             .lock()
@@ -215,21 +222,36 @@ impl Vocabulary {
                 });
             }
         }
-        let form = most_used(counts);
+        let forms = most_used(counts);
         self.surface
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(stem.to_string(), form.clone());
-        Ok(form)
+            .insert(stem.to_string(), forms.clone());
+        Ok(forms)
     }
 }
 
-/// The most used spelling of `counts` (ties by spelling).
-fn most_used(counts: HashMap<String, u32>) -> Option<String> {
-    counts
+/// A spelling making less of a stem's uses in the sample is left out of [`Vocabulary::spellings`].
+pub const SPELLING_SHARE: f32 = 0.2;
+
+/// Most spellings of one stem.
+pub const MAX_SPELLINGS: usize = 3;
+
+/// The spellings of `counts` making at least [`SPELLING_SHARE`] of the uses, most used first
+/// (ties by spelling), at most [`MAX_SPELLINGS`], with their shares of the kept ones' uses.
+fn most_used(counts: HashMap<String, u32>) -> Vec<(String, f32)> {
+    let total: u32 = counts.values().sum();
+    let mut forms: Vec<(String, u32)> = counts.into_iter().collect();
+    forms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let kept: Vec<(String, u32)> = forms
         .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
-        .map(|(w, _)| w)
+        .enumerate()
+        .filter(|(i, (_, n))| *i == 0 || *n as f32 >= SPELLING_SHARE * total as f32)
+        .take(MAX_SPELLINGS)
+        .map(|(_, f)| f)
+        .collect();
+    let sum = kept.iter().map(|(_, n)| *n).sum::<u32>().max(1) as f32;
+    kept.into_iter().map(|(w, n)| (w, n as f32 / sum)).collect()
 }
 
 /// The sample's directory for a deployment whose state directory is `state_dir`.
@@ -290,15 +312,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_spelling_is_the_most_used_one() {
+    fn spellings_are_the_most_used_ones() {
         let counts = |xs: &[(&str, u32)]| -> HashMap<String, u32> {
             xs.iter().map(|(w, n)| (w.to_string(), *n)).collect()
         };
+        let forms = |f: Vec<(String, f32)>| f.into_iter().map(|(w, _)| w).collect::<Vec<_>>();
+        // "learned" and "learn" make 9 of 58 uses each: under a fifth.
         let learn = counts(&[("learned", 9), ("learning", 40), ("learn", 9)]);
-        assert_eq!(most_used(learn).as_deref(), Some("learning"));
+        assert_eq!(most_used(learn), [("learning".to_string(), 1.0)]);
         let tie = counts(&[("models", 3), ("model", 3)]);
-        assert_eq!(most_used(tie).as_deref(), Some("model"));
-        assert_eq!(most_used(HashMap::new()), None);
+        assert_eq!(forms(most_used(tie)), ["model", "models"]);
+        let two = counts(&[("networks", 30), ("network", 10), ("networked", 1)]);
+        assert_eq!(
+            most_used(two),
+            [
+                ("networks".to_string(), 0.75),
+                ("network".to_string(), 0.25)
+            ]
+        );
+        // At most three, each at least a fifth; the most used always.
+        let many = counts(&[("a", 5), ("b", 5), ("c", 5), ("d", 5)]);
+        assert_eq!(forms(most_used(many)), ["a", "b", "c"]);
+        let spread = counts(&[("a", 1), ("b", 1), ("c", 1), ("d", 1), ("e", 1), ("f", 1)]);
+        assert_eq!(forms(most_used(spread)), ["a"]);
+        assert!(most_used(HashMap::new()).is_empty());
     }
 
     #[test]
@@ -322,6 +359,14 @@ mod tests {
         assert_eq!(
             v.spelling("learn").expect("reads").as_deref(),
             Some("learning")
+        );
+        assert_eq!(
+            v.spellings("learn").expect("reads"),
+            [
+                ("learning".to_string(), 0.5),
+                ("learn".to_string(), 0.25),
+                ("learned".to_string(), 0.25)
+            ]
         );
         assert_eq!(v.spelling("quantum").expect("reads"), None);
         assert!(!v.stale(199));

@@ -187,14 +187,13 @@ impl Corpus for MilvusCorpus<'_> {
                     .into(),
             );
         }
-        let mut searched = words;
-        if syntax {
-            if let Some(t) = crate::search::milvus::translate_query(self.store, text, &mut warnings)
-            {
-                searched.extend(t.words);
-            }
-        }
-        (searched.join(" "), warnings)
+        let translated = syntax
+            .then(|| crate::search::milvus::translate_query(self.store, text, &mut warnings))
+            .flatten();
+        (
+            crate::search::milvus::bm25_text(&words, translated.as_ref()),
+            warnings,
+        )
     }
 
     fn embedding_text(&self, text: &str) -> String {

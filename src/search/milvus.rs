@@ -11,9 +11,10 @@
 //! Chinese words are translated as on the index ([`translate`]), with the statistics of the
 //! deployment's vocabulary sample ([`vocabulary`]: an even sample of the collection's papers in
 //! a small local index) in place of the index's own; the BM25 leg then searches the query's
-//! words and the translation's English words as the sample's papers spell them (all with one
-//! weight: a Milvus BM25 search takes text, not weighted terms, so each unit adds the words of
-//! its main translations only).
+//! words and the translation's English words in the spellings the sample's papers use,
+//! weighted as on the index. A Milvus BM25 search takes text, not weighted terms, but it scores a word by its
+//! count in the query text (the query's side of BM25), so a word weighing `w` is written
+//! `round(w * WEIGHT_STEPS)` times and the query's own words `WEIGHT_STEPS` times.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -126,15 +127,25 @@ pub fn plain_words(query: &str) -> (Vec<String>, bool) {
 #[derive(Debug, Clone)]
 pub struct MilvusTranslation {
     pub translation: Translation,
-    /// Each unit's main translations (terms weighing at least half its best), as the sample's
-    /// papers most often spell them ("reinforcement", "learning"): Milvus's analyzer does not
-    /// stem.
-    pub words: Vec<String>,
+    /// The translation's terms with their weights (summed over units, as the index ranks
+    /// them), each in the spellings the sample's papers use for it, which share its weight by
+    /// their uses ("networks" 0.75, "network" 0.25: Milvus's analyzers do not stem, and on the
+    /// index any form of a stem matches as one term, as a unit's translations share one unit
+    /// of weight). Words too light to be written once ([`WEIGHT_STEPS`]) are left out.
+    pub words: Vec<(String, f32)>,
 }
 
-/// A term weighing less than this share of its unit's best is not searched on Milvus (it
-/// would count as much as the best: the BM25 leg takes plain words).
-const MAIN_TERM_SHARE: f32 = 0.5;
+/// The resolution of term weights in a Milvus BM25 query: a word of the query itself is
+/// written this many times, a translated term of weight `w` (at most 1) `round(w *
+/// WEIGHT_STEPS)` times, so weights are kept to the nearest quarter.
+pub const WEIGHT_STEPS: usize = 4;
+
+/// Times a word of weight `w` is written in a Milvus BM25 query (0: left out).
+fn repeats(w: f32) -> usize {
+    (w.max(0.0) * WEIGHT_STEPS as f32)
+        .round()
+        .min(WEIGHT_STEPS as f32 * 4.0) as usize
+}
 
 /// Where `store`'s deployment keeps its vocabulary sample (in its local state directory).
 fn vocabulary_dir(store: &MilvusStore) -> Result<std::path::PathBuf, String> {
@@ -194,21 +205,26 @@ pub fn translate_query(
             return None;
         }
     };
-    let mut words: Vec<String> = Vec::new();
-    for g in &translation.groups {
-        let best = g.terms.iter().map(|(_, w)| *w).fold(0.0, f32::max);
-        for (term, w) in &g.terms {
-            if *w < MAIN_TERM_SHARE * best {
+    let mut words: Vec<(String, f32)> = Vec::new();
+    for (term, w) in translation.weighted_terms() {
+        if repeats(w) == 0 {
+            continue;
+        }
+        let forms = match vocab.spellings(&term) {
+            Ok(forms) if !forms.is_empty() => forms,
+            _ => vec![(term, 1.0)],
+        };
+        for (word, uses) in forms {
+            let w = w * uses;
+            if repeats(w) == 0 {
                 continue;
             }
-            match vocab.spelling(term) {
-                Ok(Some(word)) => words.push(word),
-                _ => words.push(term.clone()),
+            match words.iter_mut().find(|(u, _)| *u == word) {
+                Some((_, v)) => *v += w,
+                None => words.push((word, w)),
             }
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    words.retain(|w| seen.insert(w.clone()));
     Some(MilvusTranslation { translation, words })
 }
 
@@ -249,7 +265,7 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
     }
     let filter = filter_expr(&req.filters);
     let searched = with_translation(&words, translated.as_ref());
-    let text = searched.join(" ");
+    let text = bm25_text(&words, translated.as_ref());
     // Which words the papers hold, probed once for coverage and snippets.
     let weighting = plan.mode() == Mode::Hybrid && req.hybrid.coverage_weighting;
     let probed = if req.snippets || weighting {
@@ -297,7 +313,7 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
                 (true, None) => coverage(&probed),
                 (true, Some(t)) => translated_coverage(&probed, &words, &t.translation),
             };
-            let (bm25, dense) = legs(store, &searched, v, &filter, depth)?;
+            let (bm25, dense) = legs(store, &text, v, &filter, depth)?;
             let fused = hybrid::fuse_legs(&bm25, &dense, &[], coverage, req.fusion, &req.hybrid)
                 .map_err(super::error::InvalidParam::Fusion)?;
             let total = ranked_total(bm25.len(), depth, &mut warnings).max(fused.len());
@@ -379,13 +395,12 @@ pub fn hybrid_legs(
     depth: usize,
     weighting: bool,
 ) -> Result<Legs, QueryError> {
-    let searched = with_translation(words, translated);
     let coverage = match (weighting, translated) {
         (false, _) => 1.0,
         (true, None) => coverage(&probes(store, words)?),
         (true, Some(t)) => translated_coverage(&probes(store, words)?, words, &t.translation),
     };
-    let (bm25, dense) = legs(store, &searched, vector, filter, depth)?;
+    let (bm25, dense) = legs(store, &bm25_text(words, translated), vector, filter, depth)?;
     Ok((bm25, dense, coverage))
 }
 
@@ -393,9 +408,34 @@ pub fn hybrid_legs(
 pub fn with_translation(words: &[String], translated: Option<&MilvusTranslation>) -> Vec<String> {
     let mut searched = words.to_vec();
     if let Some(t) = translated {
-        searched.extend(t.words.iter().filter(|w| !words.contains(w)).cloned());
+        for (w, _) in &t.words {
+            if !searched.contains(w) {
+                searched.push(w.clone());
+            }
+        }
     }
     searched
+}
+
+/// The text of the BM25 leg's Milvus search: the query's own `words`, and with a translation
+/// each of its words as many times as its weight says ([`WEIGHT_STEPS`]; the query's own words
+/// then [`WEIGHT_STEPS`] times each, so they weigh 1).
+pub fn bm25_text(words: &[String], translated: Option<&MilvusTranslation>) -> String {
+    let Some(t) = translated.filter(|t| !t.words.is_empty()) else {
+        return words.join(" ");
+    };
+    let mut weighted: Vec<(&str, f32)> = words.iter().map(|w| (w.as_str(), 1.0)).collect();
+    for (w, weight) in &t.words {
+        match weighted.iter_mut().find(|(u, _)| u == w) {
+            Some((_, v)) => *v += weight,
+            None => weighted.push((w, *weight)),
+        }
+    }
+    let mut text = Vec::new();
+    for (w, weight) in weighted {
+        text.extend(std::iter::repeat_n(w, repeats(weight)));
+    }
+    text.join(" ")
 }
 
 /// The BM25 and dense legs, `depth` deep.
@@ -403,12 +443,12 @@ type LegPair = (Vec<(PaperId, f32)>, Vec<(PaperId, f32)>);
 
 fn legs(
     store: &MilvusStore,
-    words: &[String],
+    text: &str,
     vector: &[f32],
     filter: &str,
     depth: usize,
 ) -> Result<LegPair, QueryError> {
-    let bm25 = store.bm25(&words.join(" "), filter, depth)?;
+    let bm25 = store.bm25(text, filter, depth)?;
     let dense = store.dense(vector, filter, depth)?;
     Ok((bm25, dense))
 }
@@ -593,6 +633,38 @@ fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bm25_text_writes_each_word_as_often_as_it_weighs() {
+        let words: Vec<String> = vec!["bert".into(), "强化学习".into()];
+        assert_eq!(bm25_text(&words, None), "bert 强化学习");
+        let t = MilvusTranslation {
+            translation: Translation::default(),
+            words: vec![
+                ("reinforcement".into(), 1.0),
+                ("learning".into(), 0.55),
+                ("bert".into(), 0.25),
+                ("study".into(), 0.1),
+            ],
+        };
+        // The query's own words weigh 1 (a translated term repeating one adds to it); a
+        // term lighter than half a step is left out.
+        assert_eq!(
+            bm25_text(&words, Some(&t)),
+            "bert bert bert bert bert 强化学习 强化学习 强化学习 强化学习 reinforcement \
+             reinforcement reinforcement reinforcement learning learning"
+        );
+        assert_eq!(
+            with_translation(&words, Some(&t)),
+            ["bert", "强化学习", "reinforcement", "learning", "study"]
+        );
+        // No translated words: the query as it is.
+        let none = MilvusTranslation {
+            translation: Translation::default(),
+            words: Vec::new(),
+        };
+        assert_eq!(bm25_text(&words, Some(&none)), "bert 强化学习");
+    }
 
     #[test]
     fn filters_become_one_expression() {

