@@ -25,6 +25,37 @@ fn jieba() -> &'static Jieba {
     JIEBA.get_or_init(Jieba::new)
 }
 
+/// `text` with each run of CJK characters replaced by its jieba words (search mode, as the
+/// index analyzes it) set apart by spaces, the rest as it is: an analyzer that splits words at
+/// spaces and punctuation only (Milvus's `standard`, which takes a CJK run for one word) then
+/// sees the words the index does. Borrowed when `text` has no CJK character.
+pub fn cjk_spaced(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_cjk) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    // Bytes of `text` copied to `out` or replaced by words so far.
+    let mut done = 0;
+    raw_words(text, |start, end, word| {
+        if !word.chars().next().is_some_and(is_cjk) {
+            return;
+        }
+        if let Some(between) = text.get(done..start) {
+            out.push_str(between);
+        }
+        if !out.is_empty() && !out.ends_with(' ') {
+            out.push(' ');
+        }
+        out.push_str(word);
+        out.push(' ');
+        done = done.max(end);
+    });
+    if let Some(rest) = text.get(done..) {
+        out.push_str(rest);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// True for characters that jieba should segment (Han ideographs, kana, CJK punctuation excluded).
 pub fn is_cjk(c: char) -> bool {
     matches!(c as u32,
@@ -456,6 +487,28 @@ pub fn terms(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cjk_runs_are_spaced_into_their_words() {
+        assert!(matches!(
+            cjk_spaced("Graph neural networks."),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let spaced = cjk_spaced("基于强化学习的GNN方法, 2024");
+        let words: Vec<&str> = spaced.split_whitespace().collect();
+        // jieba's words, as the index analyzes the text.
+        for w in ["基于", "强化", "学习", "方法"] {
+            assert!(words.contains(&w), "{w}: {spaced}");
+        }
+        assert!(spaced.contains(" GNN "), "{spaced}");
+        assert!(spaced.ends_with(", 2024"), "{spaced}");
+        // Nothing but the CJK runs changed.
+        let no_cjk: String = spaced
+            .chars()
+            .filter(|c| !is_cjk(*c) && *c != ' ')
+            .collect();
+        assert_eq!(no_cjk, "GNN,2024");
+    }
 
     #[test]
     fn stopword_list_is_sorted_and_lowercase() {

@@ -1403,3 +1403,53 @@ fn chinese_questions_are_translated_over_the_vocabulary_sample() {
         academichub::search::milvus::search(&store, &request("的了吗", Mode::Bm25, None)).unwrap();
     assert!(m.translation.is_none());
 }
+
+#[test]
+fn chinese_papers_are_found_by_their_words() {
+    // Milvus's standard tokenizer takes a run of Chinese characters for one word; the store
+    // writes the index's jieba words apart, so a Chinese paper matches the words of a Chinese
+    // question as on the index.
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    let e = HashEmbedder::new(64);
+    let store = MilvusStore::open_or_create(&server.config("chinese"), e.id()).unwrap();
+    let paper =
+        |id: &str, title: &str, abs: &str| academichub::Paper::new(PaperId::new(id), title, abs);
+    let papers = [
+        paper(
+            "zh-1",
+            "基于深度强化学习的机器人路径规划方法",
+            "本文提出一种基于深度强化学习的路径规划方法，在仿真环境中训练机器人避障。",
+        ),
+        paper(
+            "zh-2",
+            "大规模知识图谱的构建与应用",
+            "我们构建了一个面向医学领域的知识图谱，并用于问答系统。",
+        ),
+        paper(
+            "zh-3",
+            "水稻产量的遥感估算研究",
+            "利用多时相遥感影像估算水稻产量，精度优于传统方法。",
+        ),
+    ];
+    let rows: Vec<_> = papers.iter().map(|p| (p.clone(), None)).collect();
+    assert!(store.upsert(&rows).unwrap().is_empty());
+    store.flush();
+    for (q, want) in [
+        ("路径规划", "zh-1"),
+        ("知识图谱构建", "zh-2"),
+        ("水稻遥感", "zh-3"),
+    ] {
+        let mut r = request(q, Mode::Bm25, None);
+        r.translate = false;
+        let m = academichub::search::milvus::search(&store, &r).unwrap();
+        assert_eq!(
+            ids(&m).first().map(String::as_str),
+            Some(want),
+            "{q}: {:?}",
+            ids(&m)
+        );
+    }
+}
