@@ -82,16 +82,29 @@ impl PaperIndex {
         super::codec::load_paper(searcher, self.fields(), addr)
     }
 
-    /// The vector of the document at `addr` (from its int16 row, as the dense scan ranks it), if it
-    /// has one.
+    /// The stored vector of the document at `addr`, if it has one: the f32 values the embedder
+    /// wrote, read from the `embedding` column (not the dense scan's int16 rows, so a vector
+    /// kept through an upsert stays what was written).
     pub fn vector_at(
         &self,
         searcher: &Searcher,
         addr: DocAddress,
     ) -> Result<Option<Vec<f32>>, IndexError> {
         let segment = searcher.segment_reader(addr.segment_ord);
-        let vectors = self.vectors().segment(segment)?;
-        Ok(vectors.vector(addr.doc_id))
+        let Some(col) = segment.fast_fields().bytes("embedding")? else {
+            return Ok(None);
+        };
+        let Some(ord) = col.term_ords(addr.doc_id).next() else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        if !col
+            .ord_to_bytes(ord, &mut bytes)
+            .map_err(|e| IndexError::Tantivy(e.into()))?
+        {
+            return Ok(None);
+        }
+        Ok(super::codec::decode_vector(&bytes))
     }
 
     /// The paper id of the document at `addr` (only the stored document, no other field is
