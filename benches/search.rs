@@ -621,31 +621,19 @@ fn exact_f32(
         let Ok(Some(col)) = seg.fast_fields().bytes("embedding") else {
             continue;
         };
-        let mut docs_by_ord: Vec<Vec<u32>> = vec![Vec::new(); col.num_terms()];
-        for doc in seg.doc_ids_alive() {
-            if let Some(o) = col.term_ords(doc).next() {
-                docs_by_ord[o as usize].push(doc);
-            }
-        }
-        let mut stream = col.dictionary().stream().expect("vectors");
-        while stream.advance() {
-            let docs = &docs_by_ord[stream.term_ord() as usize];
-            if docs.is_empty() {
-                continue;
-            }
-            let Some(v) = academichub::index::decode_vector(stream.key()) else {
-                continue;
-            };
+        let alive = |doc: u32| seg.alive_bitset().is_none_or(|a| a.is_alive(doc));
+        academichub::index::vectors::for_each_stored(&col, seg.max_doc(), |docs, v| {
             for (q, out) in queries.iter().zip(best.iter_mut()) {
                 let s = academichub::embed::dot(&v, q);
-                for &doc in docs {
+                for &doc in docs.iter().filter(|&&d| alive(d)) {
                     out.push((s, tantivy::DocAddress::new(ord as u32, doc)));
                 }
                 if out.len() >= 4096 {
                     *out = top_100(std::mem::take(out));
                 }
             }
-        }
+        })
+        .expect("vectors");
     }
     best.into_iter().map(top_100).collect()
 }

@@ -172,15 +172,6 @@ impl SegmentVectors {
                 lists: None,
             });
         };
-        // Ordinals per document, then one pass over the sorted dictionary.
-        let mut docs_by_ord: Vec<Vec<u32>> = vec![Vec::new(); col.num_terms()];
-        for doc in 0..max_doc as u32 {
-            if let Some(ord) = col.term_ords(doc).next() {
-                if let Some(slot) = docs_by_ord.get_mut(ord as usize) {
-                    slot.push(doc);
-                }
-            }
-        }
         let mut dims = 0usize;
         let mut fine: Vec<i16> = Vec::new();
         let mut fine_scale = vec![0f32; max_doc];
@@ -189,15 +180,7 @@ impl SegmentVectors {
         let mut present = vec![false; max_doc];
         let mut sum: Vec<f64> = Vec::new();
         let (mut row_i16, mut row_i8) = (Vec::new(), Vec::new());
-        let mut stream = col.dictionary().stream()?;
-        while stream.advance() {
-            let ord = stream.term_ord() as usize;
-            let Some(docs) = docs_by_ord.get(ord).filter(|d| !d.is_empty()) else {
-                continue;
-            };
-            let Some(v) = decode_vector(stream.key()) else {
-                continue;
-            };
+        for_each_stored(&col, max_doc as DocId, |docs, v| {
             if dims == 0 {
                 dims = v.len();
                 fine = vec![0i16; max_doc * dims];
@@ -207,7 +190,7 @@ impl SegmentVectors {
                 row_i8 = vec![0i8; dims];
             }
             if v.len() != dims {
-                continue;
+                return;
             }
             let fine_s = quantize_i16(&v, &mut row_i16);
             let scale = quantize(&v, &mut row_i8);
@@ -222,7 +205,7 @@ impl SegmentVectors {
             for (s, x) in sum.iter_mut().zip(&v) {
                 *s += f64::from(*x) * docs.len() as f64;
             }
-        }
+        })?;
         let with_vectors = present.iter().filter(|&&p| p).count();
         let mean: Vec<f32> = sum
             .iter()
@@ -321,6 +304,37 @@ impl SegmentVectors {
         #[cfg(not(target_arch = "x86_64"))]
         let _ = doc;
     }
+}
+
+/// Calls `f` with each distinct vector stored in the `embedding` column `col` (the f32 values
+/// as written) and the documents below `max_doc` holding it (deleted ones included): one pass
+/// over the column's sorted dictionary. Stored bytes that are not a vector are skipped.
+pub fn for_each_stored(
+    col: &tantivy::columnar::BytesColumn,
+    max_doc: DocId,
+    mut f: impl FnMut(&[DocId], Vec<f32>),
+) -> tantivy::Result<()> {
+    let mut docs_by_ord: Vec<Vec<DocId>> = vec![Vec::new(); col.num_terms()];
+    for doc in 0..max_doc {
+        if let Some(ord) = col.term_ords(doc).next() {
+            if let Some(slot) = docs_by_ord.get_mut(ord as usize) {
+                slot.push(doc);
+            }
+        }
+    }
+    let mut stream = col.dictionary().stream()?;
+    while stream.advance() {
+        let Some(docs) = docs_by_ord
+            .get(stream.term_ord() as usize)
+            .filter(|d| !d.is_empty())
+        else {
+            continue;
+        };
+        if let Some(v) = decode_vector(stream.key()) {
+            f(docs, v);
+        }
+    }
+    Ok(())
 }
 
 /// Builds the inverted lists of `segment`'s vectors in `cache` when it holds at least

@@ -140,7 +140,8 @@ pub struct MilvusTranslation {
 /// WEIGHT_STEPS)` times, so weights are kept to the nearest quarter.
 pub const WEIGHT_STEPS: usize = 4;
 
-/// Times a word of weight `w` is written in a Milvus BM25 query (0: left out).
+/// Times a word of weight `w` is written in a Milvus BM25 query (0: left out; at most four
+/// query words' worth, for a term several units translate to).
 fn repeats(w: f32) -> usize {
     (w.max(0.0) * WEIGHT_STEPS as f32)
         .round()
