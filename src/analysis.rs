@@ -25,35 +25,21 @@ fn jieba() -> &'static Jieba {
     JIEBA.get_or_init(Jieba::new)
 }
 
-/// `text` with each run of CJK characters replaced by its jieba words (search mode, as the
-/// index analyzes it) set apart by spaces, the rest as it is: an analyzer that splits words at
-/// spaces and punctuation only (Milvus's `standard`, which takes a CJK run for one word) then
-/// sees the words the index does. Borrowed when `text` has no CJK character.
-pub fn cjk_spaced(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(is_cjk) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() * 2);
-    // Bytes of `text` copied to `out` or replaced by words so far.
-    let mut done = 0;
-    raw_words(text, |start, end, word| {
-        if !word.chars().next().is_some_and(is_cjk) {
-            return;
-        }
-        if let Some(between) = text.get(done..start) {
-            out.push_str(between);
-        }
-        if !out.is_empty() && !out.ends_with(' ') {
+/// `text` as the index's terms set apart by spaces: lowercased, English-stemmed, CJK runs cut
+/// into jieba's words (search mode), as the `text` field analyzes it. An analyzer that only
+/// splits at spaces and punctuation and lowercases (Milvus's `standard`) then sees the terms
+/// the index does: the same stems, and Chinese words instead of one word per run of CJK.
+pub fn terms_text(text: &str) -> String {
+    let mut analyzer = mixed_analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut out = String::with_capacity(text.len());
+    while stream.advance() {
+        if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(word);
-        out.push(' ');
-        done = done.max(end);
-    });
-    if let Some(rest) = text.get(done..) {
-        out.push_str(rest);
+        out.push_str(&stream.token().text);
     }
-    std::borrow::Cow::Owned(out)
+    out
 }
 
 /// True for characters that jieba should segment (Han ideographs, kana, CJK punctuation excluded).
@@ -489,25 +475,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cjk_runs_are_spaced_into_their_words() {
-        assert!(matches!(
-            cjk_spaced("Graph neural networks."),
-            std::borrow::Cow::Borrowed(_)
-        ));
-        let spaced = cjk_spaced("基于强化学习的GNN方法, 2024");
-        let words: Vec<&str> = spaced.split_whitespace().collect();
-        // jieba's words, as the index analyzes the text.
-        for w in ["基于", "强化", "学习", "方法"] {
+    fn terms_text_is_the_terms_set_apart_by_spaces() {
+        let text = "基于强化学习的GNN方法: Graph neural networks, 2024.";
+        let spaced = terms_text(text);
+        let words: Vec<&str> = spaced.split(' ').collect();
+        assert_eq!(words, terms(text));
+        // jieba's words, lowercased and stemmed English, digits; no punctuation.
+        for w in [
+            "基于", "强化", "学习", "方法", "gnn", "graph", "neural", "network", "2024",
+        ] {
             assert!(words.contains(&w), "{w}: {spaced}");
         }
-        assert!(spaced.contains(" GNN "), "{spaced}");
-        assert!(spaced.ends_with(", 2024"), "{spaced}");
-        // Nothing but the CJK runs changed.
-        let no_cjk: String = spaced
-            .chars()
-            .filter(|c| !is_cjk(*c) && *c != ' ')
-            .collect();
-        assert_eq!(no_cjk, "GNN,2024");
+        assert!(!spaced.contains(',') && !spaced.contains(':'), "{spaced}");
+        assert_eq!(terms_text(""), "");
     }
 
     #[test]

@@ -49,8 +49,10 @@ const DESCRIPTION_TAG: &str = "academichub papers ";
 /// The collection property holding the [`CollectionInfo`] JSON (milvus-lite keeps properties,
 /// not descriptions).
 const INFO_PROPERTY: &str = "academichub.info";
-/// Version of the collection layout this code writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Version of the collection layout this code writes and reads. Layout 2 writes `text` as the
+/// index's terms ([`crate::analysis::terms_text`]); layout 1 wrote the words as the papers
+/// spell them, which layout 2's queries (stems) would miss.
+pub const LAYOUT_VERSION: u32 = 2;
 /// Milvus answers a search with at most this many hits (its `topk` limit).
 pub const MAX_TOPK: usize = 16_384;
 
@@ -441,8 +443,9 @@ impl MilvusStore {
         };
         let recorded = serde_json::to_string(&info).unwrap_or_default();
         let description = format!("{DESCRIPTION_TAG}{recorded}");
-        // Milvus-lite offers only the standard and jieba tokenizers; query-side stopwords and
-        // the lowercase filter keep matching close to the tantivy backend's (no stemming).
+        // Milvus-lite offers only the standard and jieba tokenizers, and no stemmer: the text
+        // is written as the index's terms (stems, Chinese words) set apart by spaces, which
+        // `standard` + `lowercase` keeps as they are, and queries search the same terms.
         let analyzer = json!({"tokenizer": "standard", "filter": ["lowercase"]});
         let varchar = |name: &str, len: usize| {
             FieldSchema::new()
@@ -635,8 +638,16 @@ impl MilvusStore {
             })?;
         let dims = found.get(field::VECTOR).map_or(0, |(_, d)| *d as usize);
         if info.layout != LAYOUT_VERSION || dims != info.dims {
+            // Layout 1 holds the papers' words unstemmed: its papers (the `paper` field) are
+            // all there, but it is written anew by importing them into a new collection.
+            let older = if info.layout < LAYOUT_VERSION {
+                " written by an earlier AcademicHub (import the papers again into a new \
+                 collection)"
+            } else {
+                ""
+            };
             return Err(mismatch(format!(
-                "layout {} with {dims}-dimensional vectors of {} ({} recorded)",
+                "layout {} with {dims}-dimensional vectors of {} ({} recorded){older}",
                 info.layout, info.model, info.dims
             )));
         }
@@ -700,9 +711,9 @@ impl MilvusStore {
         Ok(json!({
             field::ID: key(&paper.id),
             field::PAPER_ID: paper.id.as_str(),
-            // Chinese as the index segments it: Milvus's `standard` tokenizer takes a run of
-            // CJK characters for one word (Chinese papers' BM25 nDCG@10 0.09 on CSL).
-            field::TEXT: truncate(&crate::analysis::cjk_spaced(&text), MAX_VARCHAR),
+            // The index's terms: Milvus does not stem, and its `standard` tokenizer takes a run
+            // of CJK characters for one word (Chinese papers' BM25 nDCG@10 0.09 on CSL).
+            field::TEXT: truncate_words(&crate::analysis::terms_text(&text), MAX_VARCHAR),
             field::VECTOR: vector,
             field::HAS_VECTOR: vector.is_some(),
             field::PUBLISHED: paper.published.map(days),
@@ -1424,6 +1435,18 @@ pub fn days(d: time::Date) -> i64 {
 }
 
 /// `s` cut to at most `max` bytes at a character boundary.
+/// `s` cut to at most `max` bytes at a space, so no word is written cut.
+fn truncate_words(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let cut = truncate(s, max);
+    match cut.rfind(' ') {
+        Some(i) => cut[..i].to_string(),
+        None => cut,
+    }
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();

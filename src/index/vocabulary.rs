@@ -13,20 +13,14 @@
 //! they first need it) and rebuilt when the collection has grown to twice the papers it was
 //! drawn from (checked when it is loaded, and hourly by `serve`), or when it is unreadable.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tantivy::collector::TopDocs;
-use tantivy::query::TermQuery;
-use tantivy::schema::IndexRecordOption;
-use tantivy::Term;
 
 use super::error::IndexError;
 use super::milvus::{MilvusError, MilvusStore};
 use super::PaperIndex;
-use crate::analysis;
 use crate::paper::Paper;
 
 /// Papers in a sample: enough that the technical vocabulary of a field shows (a term in one
@@ -38,9 +32,6 @@ pub const SAMPLE_PAPERS: usize = 20_000;
 pub const DIR_NAME: &str = "vocabulary";
 
 const META_FILE: &str = "vocabulary.json";
-
-/// Papers whose text is read to find the spelling of a stem.
-const SURFACE_PAPERS: usize = 20;
 
 /// Why there is no vocabulary.
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +59,6 @@ struct Meta {
 pub struct Vocabulary {
     index: Arc<PaperIndex>,
     meta: Meta,
-    /// Spellings of stems already looked up.
-    surface: Mutex<HashMap<String, Vec<(String, f32)>>>,
 }
 
 impl std::fmt::Debug for Vocabulary {
@@ -95,7 +84,6 @@ impl Vocabulary {
         Vocabulary {
             index: Arc::new(index),
             meta,
-            surface: Mutex::new(HashMap::new()),
         }
     }
 
@@ -184,74 +172,6 @@ impl Vocabulary {
     pub fn sampled(&self) -> u64 {
         self.meta.sampled
     }
-
-    /// How the sample's papers most often spell the analyzed term `stem`, lowercase: `learn`
-    /// is "learning" in papers about learning (an index without a stemmer, as Milvus's
-    /// analyzers are, matches that word and not the stem). `None` when no sampled paper holds
-    /// it.
-    pub fn spelling(&self, stem: &str) -> Result<Option<String>, IndexError> {
-        Ok(self.spellings(stem)?.into_iter().next().map(|(w, _)| w))
-    }
-
-    /// The spellings of `stem` the sample's papers use, most used first, each with its share
-    /// of their uses (summing to 1): each that makes at least [`SPELLING_SHARE`] of the stem's
-    /// uses, at most [`MAX_SPELLINGS`] (`network` is "networks" 0.71, "network" 0.29 in papers
-    /// about networks). Empty when no sampled paper holds it.
-    pub fn spellings(&self, stem: &str) -> Result<Vec<(String, f32)>, IndexError> {
-        let cached = self
-            .surface
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(stem)
-            .cloned();
-        if let Some(form) = cached {
-            return Ok(form);
-        }
-        let searcher = self.index.reader().searcher();
-        let term = Term::from_field_text(self.index.fields().text, stem);
-        let query = TermQuery::new(term, IndexRecordOption::Basic);
-        let top = searcher.search(&query, &TopDocs::with_limit(SURFACE_PAPERS))?;
-        let mut counts: HashMap<String, u32> = HashMap::new();
-        for (_, addr) in top {
-            let p = self.index.paper_at(&searcher, addr)?;
-            for text in [&p.title, &p.abstract_text] {
-                analysis::raw_words(text, |_, _, word| {
-                    if analysis::normalize_word(word).as_deref() == Some(stem) {
-                        *counts.entry(word.to_lowercase()).or_default() += 1;
-                    }
-                });
-            }
-        }
-        let forms = most_used(counts);
-        self.surface
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(stem.to_string(), forms.clone());
-        Ok(forms)
-    }
-}
-
-/// A spelling making less of a stem's uses in the sample is left out of [`Vocabulary::spellings`].
-pub const SPELLING_SHARE: f32 = 0.2;
-
-/// Most spellings of one stem.
-pub const MAX_SPELLINGS: usize = 3;
-
-/// The spellings of `counts` making at least [`SPELLING_SHARE`] of the uses, most used first
-/// (ties by spelling), at most [`MAX_SPELLINGS`], with their shares of the kept ones' uses.
-fn most_used(counts: HashMap<String, u32>) -> Vec<(String, f32)> {
-    let total: u32 = counts.values().sum();
-    let mut forms: Vec<(String, u32)> = counts.into_iter().collect();
-    forms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let kept: Vec<(String, u32)> = forms
-        .into_iter()
-        .enumerate()
-        .filter(|(i, (_, n))| *i == 0 || *n as f32 >= SPELLING_SHARE * total as f32)
-        .take(MAX_SPELLINGS)
-        .map(|(_, f)| f)
-        .collect();
-    let sum = kept.iter().map(|(_, n)| *n).sum::<u32>().max(1) as f32;
-    kept.into_iter().map(|(w, n)| (w, n as f32 / sum)).collect()
 }
 
 /// The sample's directory for a deployment whose state directory is `state_dir`.
@@ -310,33 +230,7 @@ pub fn load(store: &MilvusStore, dir: &Path) -> Result<Arc<Vocabulary>, Vocabula
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spellings_are_the_most_used_ones() {
-        let counts = |xs: &[(&str, u32)]| -> HashMap<String, u32> {
-            xs.iter().map(|(w, n)| (w.to_string(), *n)).collect()
-        };
-        let forms = |f: Vec<(String, f32)>| f.into_iter().map(|(w, _)| w).collect::<Vec<_>>();
-        // "learned" and "learn" make 9 of 58 uses each: under a fifth.
-        let learn = counts(&[("learned", 9), ("learning", 40), ("learn", 9)]);
-        assert_eq!(most_used(learn), [("learning".to_string(), 1.0)]);
-        let tie = counts(&[("models", 3), ("model", 3)]);
-        assert_eq!(forms(most_used(tie)), ["model", "models"]);
-        let two = counts(&[("networks", 30), ("network", 10), ("networked", 1)]);
-        assert_eq!(
-            most_used(two),
-            [
-                ("networks".to_string(), 0.75),
-                ("network".to_string(), 0.25)
-            ]
-        );
-        // At most three, each at least a fifth; the most used always.
-        let many = counts(&[("a", 5), ("b", 5), ("c", 5), ("d", 5)]);
-        assert_eq!(forms(most_used(many)), ["a", "b", "c"]);
-        let spread = counts(&[("a", 1), ("b", 1), ("c", 1), ("d", 1), ("e", 1), ("f", 1)]);
-        assert_eq!(forms(most_used(spread)), ["a"]);
-        assert!(most_used(HashMap::new()).is_empty());
-    }
+    use tantivy::Term;
 
     #[test]
     fn a_sample_is_built_in_place_and_reopened() {
@@ -356,19 +250,13 @@ mod tests {
         let v = Vocabulary::build(&dir, &papers, 100).expect("builds");
         assert_eq!(v.sampled(), 2);
         assert_eq!(v.index().num_papers(), 2);
-        assert_eq!(
-            v.spelling("learn").expect("reads").as_deref(),
-            Some("learning")
-        );
-        assert_eq!(
-            v.spellings("learn").expect("reads"),
-            [
-                ("learning".to_string(), 0.5),
-                ("learn".to_string(), 0.25),
-                ("learned".to_string(), 0.25)
-            ]
-        );
-        assert_eq!(v.spelling("quantum").expect("reads"), None);
+        // Indexed as the index indexes papers: "learning", "learn", "learned" are one term.
+        let searcher = v.index().reader().searcher();
+        let df = |t: &str| {
+            let term = Term::from_field_text(v.index().fields().text, t);
+            searcher.doc_freq(&term).expect("reads")
+        };
+        assert_eq!((df("learn"), df("network"), df("quantum")), (2, 1, 0));
         assert!(!v.stale(199));
         assert!(v.stale(200));
         let again = Vocabulary::open(&dir).expect("reopens");

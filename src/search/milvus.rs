@@ -5,14 +5,15 @@
 //!
 //! What differs, said in the response's warnings when a request meets it: Milvus ranks plain
 //! words (no phrases, `+`/`-` or `field:` terms: they are read as plain words, and `-` words
-//! are left out), it does not stem (milvus-lite offers no English analyzer), and facets count
-//! the ranked candidates, not every match.
+//! are left out), and facets count the ranked candidates, not every match. Milvus does not
+//! stem (milvus-lite offers no English analyzer) and its `standard` tokenizer takes a run of
+//! Chinese characters for one word, so the collection's `text` holds the index's terms
+//! ([`analysis::terms_text`]) and a query searches its words' terms.
 //!
 //! Chinese words are translated as on the index ([`translate`]), with the statistics of the
 //! deployment's vocabulary sample ([`vocabulary`]: an even sample of the collection's papers in
 //! a small local index) in place of the index's own; the BM25 leg then searches the query's
-//! words and the translation's English words in the spellings the sample's papers use,
-//! weighted as on the index. A Milvus BM25 search takes text, not weighted terms, but it scores
+//! terms and the translation's English terms, weighted as on the index. A Milvus BM25 search takes text, not weighted terms, but it scores
 //! a word by its count in the query text (the query's side of BM25), so a word weighing `w` is
 //! written `round(w * WEIGHT_STEPS)` times and the query's own words `WEIGHT_STEPS` times.
 
@@ -87,9 +88,10 @@ fn category_spellings(category: &str) -> Vec<String> {
     out
 }
 
-/// The words of `query` Milvus ranks with: query syntax read as plain words (`-word` left
-/// out, `field:` prefixes dropped), English stopwords left out (unless there is nothing
-/// else); `true` when the query used syntax the backend cannot apply.
+/// The words of `query` Milvus ranks with, as the index's terms (lowercased, stemmed, Chinese
+/// cut by jieba: what the collection's `text` holds): query syntax read as plain words
+/// (`-word` left out, `field:` prefixes dropped), English stopwords left out (unless there is
+/// nothing else); `true` when the query used syntax the backend cannot apply.
 pub fn plain_words(query: &str) -> (Vec<String>, bool) {
     let mut words = Vec::new();
     let mut syntax = query.contains('"');
@@ -119,7 +121,11 @@ pub fn plain_words(query: &str) -> (Vec<String>, bool) {
     if words.iter().any(content) {
         words.retain(content);
     }
-    (words, syntax)
+    let terms = words
+        .iter()
+        .filter_map(|w| analysis::normalize_word(w))
+        .collect();
+    (terms, syntax)
 }
 
 /// A Chinese query's translation on the Milvus backend, and the English words the BM25 leg
@@ -128,10 +134,7 @@ pub fn plain_words(query: &str) -> (Vec<String>, bool) {
 pub struct MilvusTranslation {
     pub translation: Translation,
     /// The translation's terms with their weights (summed over units, as the index ranks
-    /// them), each in the spellings the sample's papers use for it, which share its weight by
-    /// their uses ("networks" 0.75, "network" 0.25: Milvus's analyzers do not stem, and on the
-    /// index any form of a stem matches as one term, as a unit's translations share one unit
-    /// of weight). Words too light to be written once ([`WEIGHT_STEPS`]) are left out.
+    /// them). Terms too light to be written once ([`WEIGHT_STEPS`]) are left out.
     pub words: Vec<(String, f32)>,
 }
 
@@ -196,9 +199,9 @@ pub fn translate_query(
         let index = vocab.index();
         let searcher = index.reader().searcher();
         let t = translate::translate(index, &searcher, dict, text).map_err(|e| e.to_string())?;
-        Ok(t.map(|t| (vocab, t)))
+        Ok(t)
     });
-    let (vocab, translation) = match found {
+    let translation = match found {
         Ok(Some(t)) => t,
         Ok(None) => return None,
         Err(why) => {
@@ -206,26 +209,11 @@ pub fn translate_query(
             return None;
         }
     };
-    let mut words: Vec<(String, f32)> = Vec::new();
-    for (term, w) in translation.weighted_terms() {
-        if repeats(w) == 0 {
-            continue;
-        }
-        let forms = match vocab.spellings(&term) {
-            Ok(forms) if !forms.is_empty() => forms,
-            _ => vec![(term, 1.0)],
-        };
-        for (word, uses) in forms {
-            let w = w * uses;
-            if repeats(w) == 0 {
-                continue;
-            }
-            match words.iter_mut().find(|(u, _)| *u == word) {
-                Some((_, v)) => *v += w,
-                None => words.push((word, w)),
-            }
-        }
-    }
+    let words = translation
+        .weighted_terms()
+        .into_iter()
+        .filter(|(_, w)| repeats(*w) > 0)
+        .collect();
     Some(MilvusTranslation { translation, words })
 }
 
@@ -605,9 +593,10 @@ fn page(
         .collect();
     let snippets = if req.snippets {
         let mut weights = BTreeMap::new();
-        for (w, best) in probed {
-            if let (Some(term), Some(score)) = (analysis::normalize_word(w), best) {
-                weights.insert(term, *score);
+        // The probed words are terms already.
+        for (term, best) in probed {
+            if let Some(score) = best {
+                weights.insert(term.clone(), *score);
             }
         }
         Some(Snippets::from_weights(weights))
@@ -701,7 +690,7 @@ mod tests {
         assert_eq!(
             plain_words("how do speech tokens affect LLM reasoning?"),
             (
-                vec!["speech", "tokens", "affect", "llm", "reasoning"]
+                vec!["speech", "token", "affect", "llm", "reason"]
                     .into_iter()
                     .map(String::from)
                     .collect(),
@@ -709,10 +698,11 @@ mod tests {
             )
         );
         let (w, syntax) = plain_words(r#"title:"graph neural" +networks -survey"#);
-        assert_eq!(w, vec!["graph", "neural", "networks"]);
+        // As the index's terms: stemmed, as the collection's text holds them.
+        assert_eq!(w, vec!["graph", "neural", "network"]);
         assert!(syntax);
         let (w, _) = plain_words("强化学习 for robots");
-        assert_eq!(w, vec!["强化", "学习", "robots"]);
+        assert_eq!(w, vec!["强化", "学习", "robot"]);
         let (w, _) = plain_words("Of the AND");
         assert_eq!(w, vec!["of", "the", "and"]);
     }
