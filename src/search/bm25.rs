@@ -16,7 +16,7 @@ use super::filters::FilterSet;
 use super::parse::scored_text_fields;
 use super::taat::{self, TermDisjunction};
 use super::topk::Leg;
-use super::translate::Translated;
+use super::translate::{Translated, PHRASE_BOOST};
 use crate::index::PaperIndex;
 
 /// The query as a plain OR of scored terms, when it is one (a translated query without its
@@ -50,9 +50,10 @@ fn pool(query: &dyn Query, depth: usize) -> usize {
     }
 }
 
-/// Adds to each ranked document the BM25 score of every phrase of `query` it holds (what
-/// tantivy's scorers give the OR of terms and phrases), re-sorts and keeps `depth`: a
-/// seek per document and phrase, instead of phrase matching over every paper.
+/// Adds to each ranked document the BM25 score of every phrase of `query` it holds, times
+/// [`PHRASE_BOOST`] (what tantivy's scorers give the OR of terms and boosted phrases),
+/// re-sorts and keeps `depth`: a seek per document and phrase, instead of phrase matching
+/// over every paper.
 fn rescore_phrases(
     searcher: &Searcher,
     query: &dyn Query,
@@ -84,7 +85,7 @@ fn rescore_phrases(
                 scorer.seek(addr.doc_id);
             }
             if scorer.doc() == addr.doc_id {
-                top[i].1 += scorer.score();
+                top[i].1 += PHRASE_BOOST * scorer.score();
             }
         }
     }
