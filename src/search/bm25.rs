@@ -16,7 +16,7 @@ use super::filters::FilterSet;
 use super::parse::scored_text_fields;
 use super::taat::{self, TermDisjunction};
 use super::topk::Leg;
-use super::translate::{Translated, PHRASE_BOOST};
+use super::translate::{phrase_boost, Translated};
 use crate::index::PaperIndex;
 
 /// The query as a plain OR of scored terms, when it is one (a translated query without its
@@ -51,7 +51,7 @@ fn pool(query: &dyn Query, depth: usize) -> usize {
 }
 
 /// Adds to each ranked document the BM25 score of every phrase of `query` it holds, times
-/// [`PHRASE_BOOST`] (what tantivy's scorers give the OR of terms and boosted phrases),
+/// [`phrase_boost`] (what tantivy's scorers give the OR of terms and boosted phrases),
 /// re-sorts and keeps `depth`: a seek per document and phrase, instead of phrase matching
 /// over every paper.
 fn rescore_phrases(
@@ -64,6 +64,7 @@ fn rescore_phrases(
     if phrases.is_empty() {
         return Ok(top);
     }
+    let boost = phrase_boost(phrases.len());
     let mut order: Vec<usize> = (0..top.len()).collect();
     order.sort_by_key(|&i| top[i].0);
     for phrase in phrases {
@@ -85,7 +86,7 @@ fn rescore_phrases(
                 scorer.seek(addr.doc_id);
             }
             if scorer.doc() == addr.doc_id {
-                top[i].1 += PHRASE_BOOST * scorer.score();
+                top[i].1 += boost * scorer.score();
             }
         }
     }

@@ -29,8 +29,9 @@
 //!    scaled by the share of English among the papers naming the unit (Chinese papers are
 //!    matched by the Chinese words already).
 //! 5. **Phrases.** Adjacent units whose best translations form a phrase of the papers
-//!    ("graph neural network") add that phrase at [`PHRASE_BOOST`]: the BM25 leg ranks the
-//!    words term at a time and the phrases re-rank its top documents.
+//!    ("graph neural network") add that phrase, the phrases sharing one unit of weight
+//!    ([`phrase_boost`]): the BM25 leg ranks the words term at a time and the phrases re-rank
+//!    its top documents.
 //!
 //! The query keeps its own words too (a Chinese paper still matches its Chinese words); the
 //! translation is OR-ed to it as weighted terms, ranked term at a time like plain words.
@@ -85,12 +86,15 @@ const PHRASE_SAMPLE_DOCS: u64 = 200_000;
 const MIN_PHRASE_PAPERS: u64 = 2;
 /// A candidate scoring below this share of its unit's best is dropped.
 const KEEP_RATIO: f32 = 0.25;
-/// Weight of a translated phrase's BM25 score (whose idf is its words' together) beside its
-/// words': a phrase is evidence beyond its words, not as much again. At 1 (tantivy's plain
-/// OR of terms and phrases) a long question's phrases outvoted its words: arxiv-zh2en BM25
-/// 0.8398 at 1, 0.8665 at 0.25, short terms P@10 0.8844 and 0.8889 (BENCHMARKS.md); every
-/// weight from 0.1 to 0.5 did better than 1 on both.
-pub const PHRASE_BOOST: f32 = 0.25;
+/// Weight of each of a query's `n` translated phrases beside its words: the phrases share one
+/// unit of weight, as a unit's translations do. A phrase's BM25 score (its idf is its words'
+/// together) is evidence beyond its words; at full weight each, a long question's phrases
+/// outvoted its words (arxiv-zh2en BM25 0.8398, 0.8575 shared; BENCHMARKS.md), while a short
+/// term, one phrase, keeps it whole.
+pub fn phrase_boost(n: usize) -> f32 {
+    1.0 / n.max(1) as f32
+}
+
 /// Longest query (in characters) whose CJK is translated; the rest is searched as it is.
 pub const MAX_TRANSLATED_CHARS: usize = 200;
 /// Units translated per query (a long title has about 15); later ones are searched as
@@ -1049,10 +1053,12 @@ impl Translated {
                 _ => vec![(Occur::Should, self.query.box_clone())],
             };
         clauses.push((Occur::Should, translated));
-        for phrase in self.phrase_queries() {
+        let phrases = self.phrase_queries();
+        let boost = phrase_boost(phrases.len());
+        for phrase in phrases {
             clauses.push((
                 Occur::Should,
-                Box::new(BoostQuery::new(Box::new(phrase), PHRASE_BOOST)),
+                Box::new(BoostQuery::new(Box::new(phrase), boost)),
             ));
         }
         Box::new(BooleanQuery::new(clauses))
