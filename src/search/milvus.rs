@@ -13,9 +13,10 @@
 //! Chinese words are translated as on the index ([`translate`]), with the statistics of the
 //! deployment's vocabulary sample ([`vocabulary`]: an even sample of the collection's papers in
 //! a small local index) in place of the index's own; the BM25 leg then searches the query's
-//! terms and the translation's English terms, weighted as on the index. A Milvus BM25 search takes text, not weighted terms, but it scores
-//! a word by its count in the query text (the query's side of BM25), so a word weighing `w` is
-//! written `round(w * WEIGHT_STEPS)` times and the query's own words `WEIGHT_STEPS` times.
+//! terms and the translation's English terms, weighted as on the index. A Milvus BM25 search
+//! takes text, not weighted terms, but it scores a word by its count in the query text (the
+//! query's side of BM25), so a word weighing `w` is written `round(w * WEIGHT_STEPS)` times
+//! and the query's own words `WEIGHT_STEPS` times.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
