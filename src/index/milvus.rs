@@ -1434,19 +1434,22 @@ pub fn days(d: time::Date) -> i64 {
     i64::from(d.to_julian_day() - EPOCH_JULIAN_DAY)
 }
 
-/// `s` cut to at most `max` bytes at a character boundary.
 /// `s` cut to at most `max` bytes at a space, so no word is written cut.
 fn truncate_words(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
     let cut = truncate(s, max);
+    if s.as_bytes().get(cut.len()) == Some(&b' ') {
+        return cut;
+    }
     match cut.rfind(' ') {
         Some(i) => cut[..i].to_string(),
         None => cut,
     }
 }
 
+/// `s` cut to at most `max` bytes at a character boundary.
 fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
@@ -1551,5 +1554,10 @@ mod tests {
         assert_eq!(truncate("héllo", 2), "h");
         assert_eq!(truncate("héllo", 3), "hé");
         assert_eq!(truncate("abc", 10), "abc");
+        // The text field is cut between terms, never inside one.
+        assert_eq!(truncate_words("graph neural network", 15), "graph neural");
+        assert_eq!(truncate_words("graph neural network", 12), "graph neural");
+        assert_eq!(truncate_words("强化 学习", 8), "强化");
+        assert_eq!(truncate_words("abc", 10), "abc");
     }
 }
