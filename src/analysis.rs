@@ -30,16 +30,7 @@ fn jieba() -> &'static Jieba {
 /// splits at spaces and punctuation and lowercases (Milvus's `standard`) then sees the terms
 /// the index does: the same stems, and Chinese words instead of one word per run of CJK.
 pub fn terms_text(text: &str) -> String {
-    let mut analyzer = mixed_analyzer();
-    let mut stream = analyzer.token_stream(text);
-    let mut out = String::with_capacity(text.len());
-    while stream.advance() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(&stream.token().text);
-    }
-    out
+    terms(text).join(" ")
 }
 
 /// True for characters that jieba should segment (Han ideographs, kana, CJK punctuation excluded).
@@ -459,7 +450,7 @@ pub fn register(index: &tantivy::Index) {
     manager.register(KEYWORD, keyword_analyzer());
 }
 
-/// Analyzes `text` into its terms (for tests, snippets and diagnostics).
+/// Analyzes `text` into its terms (the Milvus `text` field, tests, snippets and diagnostics).
 pub fn terms(text: &str) -> Vec<String> {
     let mut analyzer = mixed_analyzer();
     let mut stream = analyzer.token_stream(text);
