@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{authorize, blocking, count, heavy_blocking, pairs, read_json, unknown};
+use super::extract::{authorize, count, heavy_blocking, pairs, read_json, unknown, with_papers};
 use super::state::AppState;
 use crate::delivery::feed::{self as atom_feed, FeedLinks, MAX_FEED_DAYS, MAX_FEED_K};
 use crate::delivery::{self, DeliveryError, FeedRequest};
@@ -128,26 +128,17 @@ pub async fn feed(
             _ => format!("/api/radars/{}/feed.atom", atom_feed::percent_encode(&id)),
         }
     );
-    let backend = state.backend.clone();
     let st = state.clone();
     let if_none = headers.clone();
     let outcome = heavy_blocking(&state, move || {
         let today = crate::radar::rank::today_utc();
-        let (radar, marks, etag) =
-            delivery::feed_state(crate::radar::source::of(&backend), &id, &req, today)?;
+        let (radar, marks, etag) = delivery::feed_state(st.papers(), &id, &req, today)?;
         if none_match(&if_none, &etag) == Some(true) {
             return Ok(Err(etag));
         }
         let feed = st
             .with_query_embedder(|mut e| {
-                atom_feed::select(
-                    crate::radar::source::of(&backend),
-                    &radar,
-                    &marks,
-                    &req,
-                    today,
-                    e.embedder(),
-                )
+                atom_feed::select(st.papers(), &radar, &marks, &req, today, e.embedder())
             })
             .map_err(DeliveryError::from)?;
         let modified = http_date(&atom_feed::last_modified(&feed, &marks));
@@ -264,14 +255,9 @@ pub async fn read(
         return Err(ApiError::param("ids", format!("ids[{i}]: {why}")));
     }
     let ids: Vec<PaperId> = body.ids.iter().map(|s| PaperId::new(s.trim())).collect();
-    let backend = state.backend.clone();
     let radar = id.clone();
-    let marked = blocking(move || {
-        Ok(delivery::mark_read(
-            crate::radar::source::of(&backend),
-            &radar,
-            &ids,
-        )?)
+    let marked = with_papers(&state, move |papers| {
+        Ok(delivery::mark_read(papers, &radar, &ids)?)
     })
     .await?;
     tracing::info!(radar = %id, marked, "papers marked as read");
@@ -314,12 +300,11 @@ pub async fn digest_preview(
         }
     }
     let base = base_url(&headers);
-    let backend = state.backend.clone();
     let st = state.clone();
     let html = heavy_blocking(&state, move || {
         let today = crate::radar::rank::today_utc();
         let d = delivery::digest::build_with(
-            crate::radar::source::of(&backend),
+            st.papers(),
             &req,
             today,
             |rank| st.with_query_embedder(|mut e| rank(e.embedder())),

@@ -76,6 +76,15 @@ pub(crate) async fn blocking<T: Send + 'static>(
     crate::index::blocking::run_blocking(f).await
 }
 
+/// [`blocking`] work on the backend's paper store ([`AppState::papers`]): radars, read marks.
+pub(crate) async fn with_papers<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&dyn crate::radar::source::PaperSource) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let st = state.clone();
+    blocking(move || f(st.papers())).await
+}
+
 /// [`blocking`] for a quick index read (one paper, the latest list): runs on the read threads
 /// ([`super::pool`]) ahead of heavy reads, with a thread of its own.
 pub(crate) async fn read_blocking<T: Send + 'static>(

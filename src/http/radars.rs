@@ -14,7 +14,7 @@ use axum::Json;
 use super::dto::{Deleted, RadarBody, RadarList, RadarPapersResponse, RadarSpecBody, UnreadInfo};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{
-    authorize, blocking, count, date, heavy_blocking, pairs, push_list, read_json, unknown,
+    authorize, count, date, heavy_blocking, pairs, push_list, read_json, unknown, with_papers,
 };
 use super::state::AppState;
 use crate::briefing::{self, BriefingFormat, BriefingRequest, Lang, DEFAULT_BRIEFING_K};
@@ -69,9 +69,7 @@ async fn spec_body(
     )
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<RadarList>, ApiError> {
-    let backend = state.backend.clone();
-    let radars =
-        blocking(move || Ok(radar::list_radars(crate::radar::source::of(&backend))?)).await?;
+    let radars = with_papers(&state, move |papers| Ok(radar::list_radars(papers)?)).await?;
     Ok(Json(RadarList {
         total: radars.len(),
         radars: radars.into_iter().map(RadarBody::from).collect(),
@@ -99,12 +97,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<RadarBody>), ApiError> {
     authorize(&state, &headers)?;
     let spec = spec_body(&state, &headers, body).await?;
-    let backend = state.backend.clone();
-    let radar = blocking(move || {
-        Ok(radar::create_radar(
-            crate::radar::source::of(&backend),
-            &spec,
-        )?)
+    let radar = with_papers(&state, move |papers| {
+        Ok(radar::create_radar(papers, &spec)?)
     })
     .await?;
     tracing::info!(radar = %radar.id, "radar created");
@@ -126,9 +120,7 @@ pub async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RadarBody>, ApiError> {
-    let backend = state.backend.clone();
-    let radar =
-        blocking(move || Ok(radar::get_radar(crate::radar::source::of(&backend), &id)?)).await?;
+    let radar = with_papers(&state, move |papers| Ok(radar::get_radar(papers, &id)?)).await?;
     Ok(Json(radar.into()))
 }
 
@@ -156,13 +148,8 @@ pub async fn update(
 ) -> Result<Json<RadarBody>, ApiError> {
     authorize(&state, &headers)?;
     let spec = spec_body(&state, &headers, body).await?;
-    let backend = state.backend.clone();
-    let radar = blocking(move || {
-        Ok(radar::update_radar(
-            crate::radar::source::of(&backend),
-            &id,
-            &spec,
-        )?)
+    let radar = with_papers(&state, move |papers| {
+        Ok(radar::update_radar(papers, &id, &spec)?)
     })
     .await?;
     tracing::info!(radar = %radar.id, "radar updated");
@@ -189,12 +176,8 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Json<Deleted>, ApiError> {
     authorize(&state, &headers)?;
-    let backend = state.backend.clone();
-    let deleted = blocking(move || {
-        Ok(crate::delivery::delete_radar(
-            crate::radar::source::of(&backend),
-            &id,
-        )?)
+    let deleted = with_papers(&state, move |papers| {
+        Ok(crate::delivery::delete_radar(papers, &id)?)
     })
     .await?;
     tracing::info!(radar = %deleted.id, "radar deleted");
@@ -246,17 +229,12 @@ pub async fn papers(
         }
     }
     req.validate(radar::rank::today_utc())?;
-    let backend = state.backend.clone();
     let st = state.clone();
     let (result, unread) = heavy_blocking(&state, move || {
         st.with_query_embedder(|mut e| {
             if only_unread {
-                let (r, left_out, updated) = crate::delivery::unread_papers(
-                    crate::radar::source::of(&backend),
-                    &id,
-                    &req,
-                    e.embedder(),
-                )?;
+                let (r, left_out, updated) =
+                    crate::delivery::unread_papers(st.papers(), &id, &req, e.embedder())?;
                 let info = UnreadInfo {
                     delivered_left_out: left_out,
                     updated: updated.iter().map(|i| i.to_string()).collect(),
@@ -264,12 +242,7 @@ pub async fn papers(
                 Ok((r, Some(info)))
             } else {
                 Ok((
-                    radar::radar_papers(
-                        crate::radar::source::of(&backend),
-                        &id,
-                        &req,
-                        e.embedder(),
-                    )?,
+                    radar::radar_papers(st.papers(), &id, &req, e.embedder())?,
                     None,
                 ))
             }
@@ -353,7 +326,6 @@ pub async fn briefing(
             }
         }
     }
-    let backend = state.backend.clone();
     let st = state.clone();
     // A heavy read: at most `search_threads` briefings are built at once (each reads up to
     // thousands of papers), a bounded number wait, and one that waited past the request
@@ -364,18 +336,10 @@ pub async fn briefing(
         heavy_blocking(&state, move || {
             // Radars need query embeddings; the all-papers briefing needs none.
             if req.radars.is_empty() {
-                Ok(briefing::build_briefing(
-                    crate::radar::source::of(&backend),
-                    &req,
-                    None,
-                )?)
+                Ok(briefing::build_briefing(st.papers(), &req, None)?)
             } else {
                 st.with_query_embedder(|mut e| {
-                    Ok(briefing::build_briefing(
-                        crate::radar::source::of(&backend),
-                        &req,
-                        e.embedder(),
-                    )?)
+                    Ok(briefing::build_briefing(st.papers(), &req, e.embedder())?)
                 })
             }
         }),

@@ -163,6 +163,12 @@ impl AppState {
         })
     }
 
+    /// Where radars, read marks and delivery state live, and what radars rank: the backend's
+    /// paper store.
+    pub(crate) fn papers(&self) -> &dyn crate::radar::source::PaperSource {
+        crate::radar::source::of(&self.backend)
+    }
+
     /// Opens the index's single writer and shares it (fails when another process holds it,
     /// or the papers live in Milvus).
     pub fn open_writer(self) -> Result<Self, crate::IndexError> {
