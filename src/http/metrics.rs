@@ -60,6 +60,8 @@ pub struct IndexFigures {
     /// The local index's size and segments (none on the Milvus backend).
     pub size_bytes: Option<u64>,
     pub segments: Option<usize>,
+    /// Memory held by the segments' decoded vectors (none on the Milvus backend).
+    pub vector_bytes: Option<usize>,
     /// Papers by source (not counted on the Milvus backend, which has no facet counts).
     pub by_source: BTreeMap<String, u64>,
     pub has_vectors: bool,
@@ -199,6 +201,11 @@ impl Metrics {
             writeln!(out, "# HELP academichub_index_segments Index segments.")?;
             writeln!(out, "# TYPE academichub_index_segments gauge")?;
             writeln!(out, "academichub_index_segments {segments}")?;
+        }
+        if let Some(bytes) = index.vector_bytes {
+            writeln!(out, "# HELP academichub_index_vector_memory_bytes Memory held by the decoded vectors of the segments searched so far (int16 and int8 rows, sign bits, inverted lists).")?;
+            writeln!(out, "# TYPE academichub_index_vector_memory_bytes gauge")?;
+            writeln!(out, "academichub_index_vector_memory_bytes {bytes}")?;
         }
         writeln!(
             out,
@@ -423,7 +430,7 @@ pub async fn metrics_endpoint(
         .map_or(0, |f| f.load(std::sync::atomic::Ordering::Relaxed));
     // Counting facets over every paper is a heavy read: it waits its turn like a search.
     let figures = super::extract::heavy_blocking(&state, move || {
-        let (papers, with_vectors, by_source, size_bytes, segments) = match &backend {
+        let (papers, with_vectors, by_source, size_bytes, segments, vector_bytes) = match &backend {
             crate::search::Backend::Tantivy(index) => {
                 let all =
                     crate::search::browse::facets(index, "", &crate::search::Filters::default())?;
@@ -435,12 +442,20 @@ pub async fn metrics_endpoint(
                     all.by_source,
                     Some(index.size_on_disk().map_err(super::ApiError::internal)?),
                     Some(index.reader().searcher().segment_readers().len()),
+                    Some(
+                        index
+                            .vectors()
+                            .loaded()
+                            .iter()
+                            .map(|v| v.heap_bytes())
+                            .sum(),
+                    ),
                 )
             }
             // Milvus down: 503 `backend_unavailable`, like a search.
             crate::search::Backend::Milvus(_) => {
                 let c = backend.counts()?;
-                (c.papers, c.with_vectors, BTreeMap::new(), None, None)
+                (c.papers, c.with_vectors, BTreeMap::new(), None, None, None)
             }
         };
         Ok(IndexFigures {
@@ -449,6 +464,7 @@ pub async fn metrics_endpoint(
             papers,
             size_bytes,
             segments,
+            vector_bytes,
             by_source,
             has_vectors: backend.has_model(),
             reads,

@@ -68,6 +68,19 @@ impl<T: SegmentData> SegmentCache<T> {
         }
     }
 
+    /// The data loaded so far, one per segment; a segment being loaded right now is left out
+    /// (its load holds its slot, and this never waits for one).
+    pub fn loaded(&self) -> Vec<Arc<T>> {
+        let slots: Vec<Slot<T>> = match self.segments.lock() {
+            Ok(m) => m.values().cloned().collect(),
+            Err(_) => return Vec::new(),
+        };
+        slots
+            .iter()
+            .filter_map(|slot| slot.try_lock().ok().and_then(|held| held.clone()))
+            .collect()
+    }
+
     /// Segments held now (loaded, or being loaded).
     pub fn len(&self) -> usize {
         self.segments.lock().map_or(0, |m| m.len())

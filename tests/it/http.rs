@@ -193,6 +193,11 @@ async fn bm25_search_ranks_highlights_and_counts_facets() {
 async fn dense_and_hybrid_search_and_their_fallbacks() {
     let (_d, index) = fixture_index(true);
     let app = http::router(state(index.clone(), true, false, |_| {}));
+    assert_eq!(
+        vector_memory(&app).await,
+        0,
+        "no vectors decoded before a search"
+    );
     let (s, v) = get(&app, "/api/search?q=streaming%20LLMs%20survey&k=5").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
@@ -216,6 +221,10 @@ async fn dense_and_hybrid_search_and_their_fallbacks() {
         .map(|h| h["score"].as_f64().unwrap())
         .collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+    // The searches decoded every segment's vectors: at least an int16 and an int8 row of each
+    // of the 250 vectors of 64 dimensions (3 bytes a dimension).
+    let bytes = vector_memory(&app).await;
+    assert!(bytes >= 250 * 64 * 3, "{bytes}");
 
     // Same index, model unavailable: hybrid falls back to bm25 and says so; dense is a 409.
     let app = http::router(state(index, false, false, |_| {}));
@@ -230,6 +239,16 @@ async fn dense_and_hybrid_search_and_their_fallbacks() {
     );
     let (s, e) = get(&app, "/api/search?q=x&mode=dense").await;
     assert_error(s, &e, StatusCode::CONFLICT, "dense_unavailable");
+}
+
+/// The `academichub_index_vector_memory_bytes` gauge of `/metrics`.
+async fn vector_memory(app: &axum::Router) -> usize {
+    let (_, _, b) = send(app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(b).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("academichub_index_vector_memory_bytes "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no vector memory gauge: {text}"))
 }
 
 /// With one read slot (`search_threads = 1`), reads sent together queue for it: every one is
