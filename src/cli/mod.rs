@@ -1,6 +1,7 @@
 //! Command-line flags (clap) and their dispatch. Each subcommand has its own file.
 
 mod briefing;
+mod copy;
 mod digest;
 mod embed;
 mod eval;
@@ -36,6 +37,9 @@ enum Command {
     Stats(stats::Args),
     /// Give a dense vector to the papers that lack one (newest first).
     Embed(embed::Args),
+    /// Copy papers with their vectors into the Milvus collection of --config: from an index
+    /// (moving to Milvus) or another collection (one of an earlier layout too).
+    Copy(copy::Args),
     /// Measure ranking quality on a BEIR-layout dataset (nDCG@10, Recall@100, MRR@10, MAP@100).
     Eval(eval::Args),
     /// Ingest papers from feeds: poll the configured sources (arXiv RSS/API, medRxiv/bioRxiv,
@@ -63,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(a) => search::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Embed(a) => embed::run(a),
+        Command::Copy(a) => copy::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Radar(a) => radar::run(a),

@@ -216,6 +216,18 @@ pub struct MilvusStore {
     state_dir: Option<std::path::PathBuf>,
 }
 
+/// The most papers a scan request ([`MilvusStore::scan`]) brings back: a response of papers
+/// with vectors (about 3 KB each) stays under gRPC's 4 MB message limit.
+pub const SCAN_LIMIT: usize = 1_000;
+
+/// A part of the collection one scan request reads: shards `[lo, hi)`, or the papers of one
+/// shard whose content hashes (as Int64) lie in `[lo, hi]`.
+#[derive(Debug, Clone, Copy)]
+enum ScanRange {
+    Shards(u64, u64),
+    Hashes(u64, i64, i64),
+}
+
 /// How long a count is reused (see [`MilvusStore::count_with_vectors`]).
 pub const COUNT_TTL: Duration = Duration::from_secs(10);
 
@@ -275,6 +287,21 @@ impl MilvusStore {
         Self::connect(config, None)
     }
 
+    /// Connects and opens the existing collection to read its papers, also when an earlier
+    /// AcademicHub wrote it (an older layout: [`Self::scan`] and [`Self::get`] read it, and
+    /// writes to it are refused).
+    pub fn open_to_read(config: &MilvusConfig) -> Result<Self, MilvusError> {
+        let mut store = Self::connected(config)?;
+        if !store.exists()? {
+            return Err(MilvusError::NoCollection {
+                uri: config.uri.clone(),
+                collection: config.collection.clone(),
+            });
+        }
+        store.info = store.check_schema(true)?;
+        Ok(store)
+    }
+
     /// Connects and opens the collection, creating it for `model` (name and dimension) when it
     /// does not exist; an existing collection must hold vectors of that model.
     pub fn open_or_create(config: &MilvusConfig, model: &ModelId) -> Result<Self, MilvusError> {
@@ -286,7 +313,7 @@ impl MilvusStore {
         let uri = config.uri.clone();
         store.info = match (store.exists()?, create_for) {
             (true, want) => {
-                let info = store.check_schema()?;
+                let info = store.check_schema(false)?;
                 if let Some(m) = want {
                     if m.name != info.model || m.dims != info.dims {
                         return Err(MilvusError::Schema {
@@ -584,8 +611,9 @@ impl MilvusStore {
         Ok(())
     }
 
-    /// Reads the collection's schema and checks it is the one this code writes.
-    fn check_schema(&self) -> Result<CollectionInfo, MilvusError> {
+    /// Reads the collection's schema and checks it is the one this code writes (with `older`,
+    /// or one an earlier AcademicHub wrote: the same fields, read but never written).
+    fn check_schema(&self, older: bool) -> Result<CollectionInfo, MilvusError> {
         let d = self.call("describe_collection", |c, name| async move {
             c.describe_collection(
                 DescribeCollectionRequest::builder()
@@ -637,12 +665,13 @@ impl MilvusStore {
                 ))
             })?;
         let dims = found.get(field::VECTOR).map_or(0, |(_, d)| *d as usize);
-        if info.layout != LAYOUT_VERSION || dims != info.dims {
-            // Layout 1 holds the papers' words unstemmed: its papers (the `paper` field) are
-            // all there, but it is written anew by importing them into a new collection.
+        let readable = info.layout == LAYOUT_VERSION || (older && info.layout < LAYOUT_VERSION);
+        if !readable || dims != info.dims {
+            // Layout 1 holds the papers' words unstemmed: its papers (the `paper` field) and
+            // vectors are all there, and `academichub copy` writes them into a new collection.
             let older = if info.layout < LAYOUT_VERSION {
-                " written by an earlier AcademicHub (import the papers again into a new \
-                 collection)"
+                " written by an earlier AcademicHub (copy its papers and vectors into a new \
+                 collection with `academichub copy --from-collection`)"
             } else {
                 ""
             };
@@ -746,6 +775,7 @@ impl MilvusStore {
         &self,
         papers: &[(Paper, Option<Vec<f32>>)],
     ) -> Result<Vec<(PaperId, String)>, MilvusError> {
+        self.check_writable()?;
         let mut refused = Vec::new();
         let mut rows = Vec::with_capacity(papers.len());
         for (p, v) in papers {
@@ -758,6 +788,19 @@ impl MilvusStore {
             self.write_with_retry(chunk)?;
         }
         Ok(refused)
+    }
+
+    /// Writes go only to a collection of this code's layout (one opened by
+    /// [`Self::open_to_read`] may be older).
+    fn check_writable(&self) -> Result<(), MilvusError> {
+        if self.info.layout == LAYOUT_VERSION {
+            return Ok(());
+        }
+        Err(MilvusError::Schema {
+            collection: self.config.collection.clone(),
+            found: format!("layout {} (opened to be read)", self.info.layout),
+            expected: format!("layout {LAYOUT_VERSION} to write to it"),
+        })
     }
 
     fn write_with_retry(&self, rows: &[Value]) -> Result<(), MilvusError> {
@@ -814,6 +857,7 @@ impl MilvusStore {
 
     /// Deletes papers by id; returns how many of them the collection held.
     pub fn delete(&self, ids: &[PaperId]) -> Result<u64, MilvusError> {
+        self.check_writable()?;
         let mut held = 0;
         for chunk in ids.chunks(WRITE_BATCH) {
             held += self.get(chunk)?.len() as u64;
@@ -917,6 +961,111 @@ impl MilvusStore {
             lo = hi;
         }
         Ok(out)
+    }
+
+    /// Calls `f` with every paper of the collection and its vector, a few hundred at a time,
+    /// in no particular order: the papers of a run of shards per request, a run split in two
+    /// (down to one shard, then ranges of content hashes) when it holds more than one request
+    /// may bring back. A paper written meanwhile may be missed.
+    pub fn scan<E: From<MilvusError>>(
+        &self,
+        f: impl FnMut(Vec<StoredRow>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.scan_in(SCAN_LIMIT, f)
+    }
+
+    /// [`Self::scan`] with requests of at most `limit` papers (at least 2), sized for a
+    /// quarter of that.
+    pub fn scan_in<E: From<MilvusError>>(
+        &self,
+        limit: usize,
+        mut f: impl FnMut(Vec<StoredRow>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let limit = limit.max(2);
+        let total = self.count_where("")?;
+        if total == 0 {
+            return Ok(());
+        }
+        // Shards per request: about a quarter of `limit` papers each.
+        let expected = (limit as u64 / 4).max(1);
+        let step = (SHARDS * expected / total).clamp(1, SHARDS);
+        let mut todo: Vec<ScanRange> = (0..SHARDS)
+            .step_by(step as usize)
+            .map(|lo| ScanRange::Shards(lo, (lo + step).min(SHARDS)))
+            .collect();
+        // Popped from the end: shard order.
+        todo.reverse();
+        while let Some(range) = todo.pop() {
+            let filter = match range {
+                ScanRange::Shards(lo, hi) => {
+                    format!("{s} >= {lo} and {s} < {hi}", s = field::SHARD)
+                }
+                ScanRange::Hashes(shard, lo, hi) => {
+                    let mut f = format!("{} == {shard}", field::SHARD);
+                    // No literal for the extremes: `-9223372036854775808` is a negated
+                    // literal too large for an Int64.
+                    if lo > i64::MIN {
+                        f = and(&f, &format!("{} >= {lo}", field::CONTENT_HASH));
+                    }
+                    if hi < i64::MAX {
+                        f = and(&f, &format!("{} <= {hi}", field::CONTENT_HASH));
+                    }
+                    f
+                }
+            };
+            let results = self.query(
+                filter,
+                &[
+                    field::PAPER,
+                    field::CONTENT_HASH,
+                    field::HAS_VECTOR,
+                    field::VECTOR,
+                ],
+                limit,
+            );
+            match results {
+                Ok(results) => {
+                    let found = rows(&results)?;
+                    if found.len() < limit {
+                        f(found.iter().map(stored_row).collect::<Result<_, _>>()?)?;
+                        continue;
+                    }
+                }
+                // Long papers can make a response larger than gRPC's message limit ("decoded
+                // message length too large"): fewer papers per request then.
+                Err(MilvusError::Request { reason, .. }) if reason.contains("too large") => {}
+                Err(e) => return Err(e.into()),
+            }
+            // Perhaps more than came back, or too much for one response: read the range in two
+            // halves instead.
+            match range {
+                ScanRange::Shards(lo, hi) if hi - lo > 1 => {
+                    let mid = lo + (hi - lo) / 2;
+                    todo.extend([ScanRange::Shards(mid, hi), ScanRange::Shards(lo, mid)]);
+                }
+                ScanRange::Shards(lo, _) => {
+                    todo.push(ScanRange::Hashes(lo, i64::MIN, i64::MAX));
+                }
+                ScanRange::Hashes(shard, lo, hi) if lo < hi => {
+                    let mid = ((i128::from(lo) + i128::from(hi)).div_euclid(2)) as i64;
+                    todo.extend([
+                        ScanRange::Hashes(shard, mid + 1, hi),
+                        ScanRange::Hashes(shard, lo, mid),
+                    ]);
+                }
+                ScanRange::Hashes(..) => {
+                    return Err(MilvusError::Malformed {
+                        what: "a scan of the collection",
+                        reason: format!(
+                            "{limit} or more papers share one content hash: they cannot be \
+                             read apart"
+                        ),
+                    }
+                    .into())
+                }
+            }
+        }
+        Ok(())
     }
 
     fn query(

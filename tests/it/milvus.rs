@@ -2,6 +2,7 @@
 //! of `scripts/test-tools`, or the `milvus-lite` named by `ACADEMICHUB_MILVUS_LITE`), started per
 //! test on a free port. Skipped, saying so, when it is not installed.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 use academichub::embed::{Embedder, HashEmbedder};
 use academichub::index::milvus::{MilvusConfig, MilvusError, MilvusStore};
 use academichub::ingest::{
-    embed_missing_milvus, import_file_milvus, Format, ImportError, ImportOptions,
+    copy_into, embed_missing_milvus, import_file_milvus, CopySource, Format, ImportError,
+    ImportOptions,
 };
 use academichub::search::{Mode, QueryVector, SearchRequest};
 use academichub::{PaperId, QueryEngine, QueryError};
@@ -353,6 +355,140 @@ fn upsert_delete_and_reimport_keep_the_collection_right() {
     assert_eq!(refused.len(), 1);
     assert!(refused[0].1.contains("65535"), "{}", refused[0].1);
     assert_eq!(store.counts().unwrap().papers, 249);
+}
+
+/// Every paper of `store` with its vector, by id, read a few at a time.
+fn scanned(store: &MilvusStore, limit: usize) -> BTreeMap<String, Option<Vec<f32>>> {
+    let mut all = BTreeMap::new();
+    store
+        .scan_in(limit, |rows| {
+            for r in rows {
+                let first = all.insert(r.paper.id.to_string(), r.vector).is_none();
+                assert!(first, "{} read twice", r.paper.id);
+            }
+            Ok::<_, MilvusError>(())
+        })
+        .unwrap();
+    all
+}
+
+#[test]
+fn copy_moves_an_index_or_a_collection_with_its_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = lite(dir.path()) else {
+        return;
+    };
+    let (_d, index, e) = embedded_fixture();
+    let searcher = index.reader().searcher();
+    let vector_of = |id: &str| {
+        index
+            .stored(&searcher, &PaperId::new(id))
+            .unwrap()
+            .unwrap()
+            .vector
+            .unwrap()
+    };
+
+    // Index -> collection: every paper with the vector it has, nothing embedded again.
+    let moved = MilvusStore::open_or_create(&server.config("moved"), e.id()).unwrap();
+    let r = copy_into(&CopySource::Index(&index), &moved, false).unwrap();
+    assert_eq!(
+        (r.read, r.copied, r.with_vectors, r.refused, r.total_papers),
+        (250, 250, 250, 0, 250)
+    );
+    // Read back in requests of at most 2 papers: shard ranges and single shards split by
+    // content hash, each paper once.
+    let all = scanned(&moved, 2);
+    assert_eq!(all.len(), 250);
+    for (id, v) in &all {
+        assert_eq!(v.as_ref(), Some(&vector_of(id)), "{id}");
+    }
+    // It ranks as the index does: BM25 by the words, dense by the copied vectors.
+    let m = academichub::search::milvus::search(
+        &moved,
+        &request("Romanian parliamentary speech corpus", Mode::Bm25, None),
+    )
+    .unwrap();
+    assert_eq!(ids(&m)[0], "2606.15984");
+    assert_eq!(
+        moved.dense(&vector_of("2606.15059"), "", 1).unwrap()[0].0,
+        PaperId::new("2606.15059")
+    );
+
+    // Collection -> collection (how a collection of an earlier layout is written again), run
+    // twice: upserts, so the second run changes nothing.
+    let source = MilvusStore::open_to_read(&server.config("moved")).unwrap();
+    let copied = MilvusStore::open_or_create(&server.config("copied"), e.id()).unwrap();
+    for _ in 0..2 {
+        let r = copy_into(&CopySource::Milvus(&source), &copied, false).unwrap();
+        assert_eq!(
+            (r.read, r.copied, r.with_vectors, r.total_papers),
+            (250, 250, 250, 250)
+        );
+    }
+    assert_eq!(scanned(&copied, 1_000), all);
+
+    // Vectors of another model are refused before anything is written, naming both.
+    let other =
+        MilvusStore::open_or_create(&server.config("other"), HashEmbedder::new(32).id()).unwrap();
+    let err = copy_into(&CopySource::Index(&index), &other, false).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, ImportError::Milvus(MilvusError::Schema { .. }))
+            && msg.contains("64 dimensions")
+            && msg.contains("32 dimensions"),
+        "{msg}"
+    );
+    assert_eq!(other.counts().unwrap().papers, 0);
+
+    // The command: from the index into a collection it creates for the index's model.
+    let config = dir.path().join("academichub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[index]\nbackend = \"milvus\"\n\n[milvus]\nuri = \"{}\"\ncollection = \"cli_copy\"\n",
+            server.config("cli_copy").uri
+        ),
+    )
+    .unwrap();
+    let copy = |from: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_academichub"))
+            .arg("copy")
+            .args(from)
+            .args(["--json", "--config"])
+            .arg(&config)
+            .env_remove("ACADEMICHUB_CONFIG")
+            .env_remove("ACADEMICHUB_INDEX")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = copy(&["--from-index", index.dir().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            &report["copied"],
+            &report["with_vectors"],
+            &report["total_papers"]
+        ),
+        (&250.into(), &250.into(), &250.into()),
+        "{report}"
+    );
+    let cli = MilvusStore::open(&server.config("cli_copy")).unwrap();
+    assert_eq!(cli.info().model, e.id().name);
+    // The target itself as the source is refused, naming it.
+    let out = copy(&["--from-collection", "cli_copy"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("same collection \"cli_copy\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
