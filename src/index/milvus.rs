@@ -669,14 +669,14 @@ impl MilvusStore {
         if !readable || dims != info.dims {
             // Layout 1 holds the papers' words unstemmed: its papers (the `paper` field) and
             // vectors are all there, and `academichub copy` writes them into a new collection.
-            let older = if info.layout < LAYOUT_VERSION {
+            let hint = if info.layout < LAYOUT_VERSION {
                 " written by an earlier AcademicHub (copy its papers and vectors into a new \
                  collection with `academichub copy --from-collection`)"
             } else {
                 ""
             };
             return Err(mismatch(format!(
-                "layout {} with {dims}-dimensional vectors of {} ({} recorded){older}",
+                "layout {} with {dims}-dimensional vectors of {} ({} recorded){hint}",
                 info.layout, info.model, info.dims
             )));
         }
