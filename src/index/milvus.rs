@@ -261,6 +261,14 @@ mod field {
     pub const PAPER: &str = "paper";
 }
 
+/// The fields a [`StoredRow`] is read from.
+const STORED_ROW: [&str; 4] = [
+    field::PAPER,
+    field::CONTENT_HASH,
+    field::HAS_VECTOR,
+    field::VECTOR,
+];
+
 /// Every field with its Milvus type, as `describe_collection` reports them.
 const FIELDS: [(&str, DataType); 12] = [
     (field::ID, DataType::VarChar),
@@ -882,16 +890,7 @@ impl MilvusStore {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(WRITE_BATCH) {
             let filter = format!("{} in {}", field::ID, key_list(chunk));
-            let results = self.query(
-                filter,
-                &[
-                    field::PAPER,
-                    field::CONTENT_HASH,
-                    field::HAS_VECTOR,
-                    field::VECTOR,
-                ],
-                chunk.len(),
-            )?;
+            let results = self.query(filter, &STORED_ROW, chunk.len())?;
             for row in rows(&results)? {
                 out.push(stored_row(&row)?);
             }
@@ -1013,16 +1012,7 @@ impl MilvusStore {
                     f
                 }
             };
-            let results = self.query(
-                filter,
-                &[
-                    field::PAPER,
-                    field::CONTENT_HASH,
-                    field::HAS_VECTOR,
-                    field::VECTOR,
-                ],
-                limit,
-            );
+            let results = self.query(filter, &STORED_ROW, limit);
             match results {
                 Ok(results) => {
                     let found = rows(&results)?;
