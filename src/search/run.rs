@@ -140,11 +140,12 @@ where
         }
     };
     // The translation shown is the one used: by the BM25 leg, and by the dense leg when it was
-    // embedded with the query (see `embedding_text`).
+    // embedded with the query (see `embedding_text`); its words spelled as the papers on the
+    // page spell them.
+    let mut hits = page(index, &searcher, parsed.as_ref(), ranked.list, req)?;
     let translation = super::translate::of(parsed.as_ref())
         .filter(|t| plan.mode() != Mode::Dense || t.informs_embedding())
-        .map(|t| t.text.clone());
-    let mut hits = page(index, &searcher, parsed.as_ref(), ranked.list, req)?;
+        .map(|t| t.respelled(&super::snippets::spellings(&hits)));
     if translation.is_some() {
         for h in &mut hits {
             h.sources.translation.clone_from(&translation);

@@ -1,7 +1,7 @@
 //! Highlighted snippets of a result page: the query's text terms weighted by rarity, the whole
 //! title highlighted when it fits, the abstract's best fragment (or its opening).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tantivy::query::Query;
 use tantivy::{Score, Searcher, Term};
@@ -11,6 +11,39 @@ use super::highlight::Highlighter;
 use super::response::{Hit, Snippet, Sources};
 use crate::index::PaperIndex;
 use crate::paper::Paper;
+
+/// For each analyzed term highlighted in `hits`' titles and abstracts, the spelling (lowercased)
+/// its highlights use most often; ties go to the shorter, then the first in order. What a
+/// translation's words are shown as ([`super::translate::Translation::respelled`]).
+pub fn spellings(hits: &[Hit]) -> HashMap<String, String> {
+    let mut counts: HashMap<String, BTreeMap<String, usize>> = HashMap::new();
+    for snippet in hits
+        .iter()
+        .flat_map(|h| [&h.title_snippet, &h.abstract_snippet])
+    {
+        for range in &snippet.highlights {
+            let Some(word) = snippet.text.get(range.clone()) else {
+                continue;
+            };
+            if let Some(term) = crate::analysis::normalize_word(word) {
+                *counts
+                    .entry(term)
+                    .or_default()
+                    .entry(word.to_lowercase())
+                    .or_default() += 1;
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .filter_map(|(term, seen)| {
+            let best = seen
+                .into_iter()
+                .max_by(|(a, n), (b, m)| n.cmp(m).then(b.len().cmp(&a.len())).then(b.cmp(a)))?;
+            Some((term, best.0))
+        })
+        .collect()
+}
 
 /// Length of the abstract snippet, in characters.
 pub const SNIPPET_CHARS: usize = 240;

@@ -409,7 +409,7 @@ async fn browser_types_a_query_and_sees_results() {
             "the translation",
         )
         .await;
-    assert_eq!(shown, "searched in English as: reinforce learn");
+    assert_eq!(shown, "searched in English as: reinforcement learning");
 
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();

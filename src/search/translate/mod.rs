@@ -209,6 +209,37 @@ pub struct Group {
 pub const EMBED_ENGLISH_SHARE: f32 = 0.5;
 
 impl Translation {
+    /// The translation as shown, each word of a unit's translation spelled as `spellings`
+    /// (analyzed term -> a spelling, [`crate::search::snippets::spellings`] of a result page)
+    /// says the papers found spell it: 强化学习 "reinforce learn" is shown "reinforcement
+    /// learning". A word none of them holds keeps the dictionary's spelling, and the rest of
+    /// the query stays as it is.
+    pub fn respelled(&self, spellings: &HashMap<String, String>) -> String {
+        let respell = |gloss: &str| -> String {
+            gloss
+                .split_whitespace()
+                .map(|w| {
+                    analysis::normalize_word(w)
+                        .and_then(|term| spellings.get(&term))
+                        .map_or(w, String::as_str)
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut out = String::with_capacity(self.text.len() + 16);
+        let mut at = 0;
+        for g in &self.groups {
+            let Some(found) = self.text[at..].find(&g.shown) else {
+                continue;
+            };
+            out.push_str(&self.text[at..at + found]);
+            out.push_str(&respell(&g.shown));
+            at += found + g.shown.len();
+        }
+        out.push_str(&self.text[at..]);
+        out
+    }
+
     /// The share of English among the papers naming the translated units, averaged over
     /// them: whether the papers the query is about are mostly English.
     pub fn english_share(&self) -> f32 {
@@ -1197,6 +1228,43 @@ mod tests {
         assert!(!t.informs_embedding());
         assert_eq!(t.embedding_text("强化学习"), None);
         assert_eq!(Translation::default().english_share(), 0.0);
+    }
+
+    #[test]
+    fn a_translation_is_shown_as_the_papers_spell_its_words() {
+        let group = |source: &str, shown: &str| Group {
+            source: source.into(),
+            shown: shown.into(),
+            english: 1.0,
+            terms: Vec::new(),
+            confirmed: true,
+        };
+        let t = Translation {
+            text: "for reinforce learn of the robot arm ，now".into(),
+            groups: vec![
+                group("强化", "reinforce"),
+                group("学习", "learn of the robot"),
+            ],
+            ..Translation::default()
+        };
+        let spellings: HashMap<String, String> = [
+            ("reinforc", "reinforcement"),
+            ("learn", "learning"),
+            ("robot", "robots"),
+            ("for", "FOR"),
+            ("arm", "arms"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        // Only the units' translations are respelled (not "for" or "arm" around them), word by
+        // word; their words without a spelling ("of", "the") stay.
+        assert_eq!(
+            t.respelled(&spellings),
+            "for reinforcement learning of the robots arm ，now"
+        );
+        // A word no paper on the page holds keeps the dictionary's spelling.
+        assert_eq!(t.respelled(&HashMap::new()), t.text);
     }
 
     fn dict() -> Dictionary {
