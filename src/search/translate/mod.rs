@@ -219,6 +219,10 @@ impl Translation {
             gloss
                 .split_whitespace()
                 .map(|w| {
+                    // An acronym ("DNA") keeps its capitals; the page's spellings are lowercased.
+                    if w.chars().any(char::is_uppercase) {
+                        return w;
+                    }
                     analysis::normalize_word(w)
                         .and_then(|term| spellings.get(&term))
                         .map_or(w, String::as_str)
@@ -1240,10 +1244,11 @@ mod tests {
             confirmed: true,
         };
         let t = Translation {
-            text: "for reinforce learn of the robot arm ，now".into(),
+            text: "for reinforce learn of the robot arm ，now DNA".into(),
             groups: vec![
                 group("强化", "reinforce"),
                 group("学习", "learn of the robot"),
+                group("脱氧核糖核酸", "DNA"),
             ],
             ..Translation::default()
         };
@@ -1253,15 +1258,16 @@ mod tests {
             ("robot", "robots"),
             ("for", "FOR"),
             ("arm", "arms"),
+            ("dna", "dna"),
         ]
         .into_iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
         // Only the units' translations are respelled (not "for" or "arm" around them), word by
-        // word; their words without a spelling ("of", "the") stay.
+        // word; their words without a spelling ("of", "the") stay, and so do capitals ("DNA").
         assert_eq!(
             t.respelled(&spellings),
-            "for reinforcement learning of the robots arm ，now"
+            "for reinforcement learning of the robots arm ，now DNA"
         );
         // A word no paper on the page holds keeps the dictionary's spelling.
         assert_eq!(t.respelled(&HashMap::new()), t.text);
