@@ -48,7 +48,8 @@ pub fn published_range(searcher: &Searcher) -> Result<(Option<Date>, Option<Date
     Ok((min.and_then(secs_to_date), max.and_then(secs_to_date)))
 }
 
-fn live_docs(seg: &SegmentReader) -> impl Iterator<Item = DocId> + '_ {
+/// The documents of `seg` that are not deleted.
+pub(crate) fn live_docs(seg: &SegmentReader) -> impl Iterator<Item = DocId> + '_ {
     let alive = seg.alive_bitset();
     (0..seg.max_doc()).filter(move |&doc| alive.is_none_or(|a| a.is_alive(doc)))
 }

@@ -12,6 +12,7 @@ use tantivy::DocAddress;
 use super::error::ImportError;
 use crate::embed::ModelId;
 use crate::index::milvus::{MilvusStore, WRITE_BATCH};
+use crate::index::stats::live_docs;
 use crate::index::PaperIndex;
 use crate::paper::Paper;
 
@@ -58,11 +59,7 @@ impl CopySource<'_> {
                 let searcher = index.reader().searcher();
                 let mut batch = Vec::with_capacity(WRITE_BATCH);
                 for (ord, segment) in searcher.segment_readers().iter().enumerate() {
-                    let alive = segment.alive_bitset();
-                    for doc in 0..segment.max_doc() {
-                        if alive.is_some_and(|a| a.is_deleted(doc)) {
-                            continue;
-                        }
+                    for doc in live_docs(segment) {
                         let s = index.stored_at(&searcher, DocAddress::new(ord as u32, doc))?;
                         batch.push((s.paper, s.vector));
                         if batch.len() == WRITE_BATCH {

@@ -345,14 +345,14 @@ pub fn search(store: &MilvusStore, req: &SearchRequest) -> Result<SearchResults,
     // The translation shown is the one used (by the BM25 leg; a dense search embeds it only
     // over mostly English papers, see `embedding_text`), its words spelled as the papers on the
     // page spell them.
-    let spellings = crate::search::snippets::spellings(&hits);
+    let shown = |t: &Translation| t.respelled(&crate::search::snippets::spellings(&hits));
     let translation = match (&translated, plan.mode()) {
-        (Some(t), _) => Some(t.translation.respelled(&spellings)),
+        (Some(t), _) => Some(shown(&t.translation)),
         (None, Mode::Dense) if req.translate && translate::has_cjk(&req.query) => {
             let mut ignored = Vec::new();
             translate_query(store, &req.query, &mut ignored)
                 .filter(|t| t.translation.informs_embedding())
-                .map(|t| t.translation.respelled(&spellings))
+                .map(|t| shown(&t.translation))
         }
         (None, _) => None,
     };
